@@ -1,0 +1,33 @@
+/**
+ * The one-way dependency rule of DESIGN.md, as data. A folder of src/ may import only from the
+ * folders listed for it (and from itself). `scripts/check-deps.ts` enforces it in `npm test`.
+ *
+ * Deviation from DESIGN.md, on purpose: `base/` (Result, error codes, byte helpers, brands) sits
+ * below everything, so that wire/ and registry/ share one error model without depending on each
+ * other's internals; `obs/` (logger, counters) is usable by every engine, but engines receive a
+ * logger, they never create sinks.
+ */
+const base = ["base"];
+const data = [...base, "registry"];
+const codecs = [...data, "wire"];
+const cryptoL = [...codecs, "crypto", "obs"];
+const engines = [...cryptoL, "natt", "esp", "l2tp", "ppp"];
+
+export const ALLOWED: Record<string, readonly string[]> = {
+  base,
+  registry: base,
+  obs: data,
+  wire: data,
+  crypto: [...codecs, "obs"],
+  natt: cryptoL,
+  esp: cryptoL,
+  l2tp: cryptoL,
+  ppp: cryptoL,
+  ike: [...engines],
+  platform: [...data, "obs"],
+  policy: [...engines, "ike"],
+  control: [...engines, "ike", "policy"],
+  daemon: [...engines, "ike", "policy", "control", "platform"],
+  monitor: [...data, "obs", "control"],
+  cli: [...engines, "ike", "policy", "control", "platform", "daemon", "monitor"],
+};

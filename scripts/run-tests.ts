@@ -1,0 +1,44 @@
+/**
+ * Finds test files and runs them with node's built-in test runner (through tsx).
+ *   run-tests.ts [unit|interop|all] [filter...]
+ * unit    = src/**\/*.test.ts, test/{vectors,scenarios,fuzz}/**\/*.test.ts (no root, no network)
+ * interop = test/interop/**\/*.test.ts (root, namespaces, Debian packages installed by .ci/run)
+ */
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const root = join(import.meta.dirname, "..");
+function* walk(dir: string): Generator<string> {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) yield* walk(p);
+    else if (p.endsWith(".test.ts")) yield p;
+  }
+}
+
+const [kind = "all", ...filters] = process.argv.slice(2);
+const unitDirs = ["src", "test/vectors", "test/scenarios", "test/fuzz"];
+const dirs = kind === "unit" ? unitDirs : kind === "interop" ? ["test/interop"] : [...unitDirs, "test/interop"];
+let files = dirs.flatMap((d) => [...walk(join(root, d))]);
+if (filters.length > 0) files = files.filter((f) => filters.some((x) => f.includes(x)));
+files.sort();
+if (files.length === 0) {
+  console.error(`no test files for ${kind} ${filters.join(" ")}`);
+  process.exit(kind === "interop" && filters.length === 0 ? 0 : 1);
+}
+console.log(`running ${files.length} test files (${kind})`);
+// Interop tests share namespaces and ports: they run one file at a time.
+const concurrency = kind === "interop" ? "1" : "2";
+const r = spawnSync(
+  process.execPath,
+  ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, ...files.map((f) => relative(root, f))],
+  { cwd: root, stdio: "inherit" },
+);
+process.exit(r.status ?? 1);
