@@ -1,0 +1,72 @@
+/**
+ * Proposal selection (RFC 2408 §4.2): the responder walks the initiator's transforms in the
+ * initiator's order and takes the first one its own configuration accepts; the initiator
+ * builds its SA payload from its offers. Lifetimes: a responder in IKEv1 must answer with
+ * the transform as proposed, so peer lifetimes are accepted and our own maximum is applied
+ * locally (we rekey or expire earlier; phase 2 also tells the peer via RESPONDER-LIFETIME).
+ * The DH2048 switch of the seed (NegotiateDH2048) filters MODP-2048 out of accepted groups.
+ */
+import type {
+  EspCipher,
+  EspIntegrity,
+  IkeEncryption,
+  IkeHash,
+  Phase1Suite,
+  Phase2Suite,
+} from "./suites.js";
+
+export interface Phase1Offer {
+  readonly encryption: IkeEncryption;
+  readonly keyBits: number;
+  readonly hash: IkeHash;
+  readonly group: number;
+}
+
+export interface Phase2Offer {
+  readonly cipher: EspCipher;
+  readonly keyBits: number;
+  readonly integrity: EspIntegrity;
+}
+
+export interface GroupPolicy {
+  /** REQUIREMENTS R1 / the seed's NegotiateDH2048: offer and accept MODP-2048 (group 14). */
+  readonly negotiateDh2048: boolean;
+}
+
+export function acceptedGroups(offers: readonly { group: number }[], gp: GroupPolicy): Set<number> {
+  const s = new Set(offers.map((o) => o.group));
+  if (!gp.negotiateDh2048) s.delete(14);
+  return s;
+}
+
+export function phase1Matches(s: Phase1Suite, o: Phase1Offer): boolean {
+  return (
+    s.encryption === o.encryption &&
+    s.keyBits === o.keyBits &&
+    s.hash === o.hash &&
+    s.group === o.group
+  );
+}
+
+/** Index of the first offered suite (peer order) acceptable to us, or -1. */
+export function selectPhase1(
+  offered: readonly (Phase1Suite | undefined)[],
+  ours: readonly Phase1Offer[],
+  gp: GroupPolicy,
+): number {
+  const groups = acceptedGroups(ours, gp);
+  return offered.findIndex(
+    (s) => s !== undefined && groups.has(s.group) && ours.some((o) => phase1Matches(s, o)),
+  );
+}
+
+export function phase2Matches(s: Phase2Suite, o: Phase2Offer): boolean {
+  return s.cipher === o.cipher && s.keyBits === o.keyBits && s.integrity === o.integrity;
+}
+
+/** Clamp a peer's lifetime to our maximum; 0 on either side means "no limit of this kind". */
+export function effectiveLifetime(peer: number, ourMax: number): number {
+  if (peer === 0) return ourMax;
+  if (ourMax === 0) return peer;
+  return Math.min(peer, ourMax);
+}
