@@ -24,7 +24,7 @@ function* walk(dir: string): Generator<string> {
 }
 
 const [kind = "all", ...filters] = process.argv.slice(2);
-const unitDirs = ["src", "test/helpers", "test/vectors", "test/scenarios", "test/fuzz"];
+const unitDirs = ["src", "test/helpers", "test/fakes", "test/vectors", "test/scenarios", "test/fuzz"];
 const dirs = kind === "unit" ? unitDirs : kind === "interop" ? ["test/interop"] : [...unitDirs, "test/interop"];
 let files = dirs.flatMap((d) => [...walk(join(root, d))]);
 if (filters.length > 0) files = files.filter((f) => filters.some((x) => f.includes(x)));
