@@ -144,10 +144,10 @@ describe("ISAKMP captures (strongSwan 5.9.8 lab; oracle: tshark 4.0.17)", () => 
         assert.equal(h.exchangeType, Number(f["isakmp.exchangetype"]?.[0]));
         assert.equal(h.majorVersion, 1);
         assert.equal(h.minorVersion, 0);
-        const flags = Number(f["isakmp.flags"]?.[0]);
-        assert.equal(h.flags.encryption, (flags & 1) === 1);
-        assert.equal(h.flags.commit, (flags & 2) === 2);
-        assert.equal(h.flags.authenticationOnly, (flags & 4) === 4);
+        const flagOctet: number = Number(f["isakmp.flags"]?.[0]);
+        assert.equal(h.flags.encryption, (flagOctet & 1) === 1);
+        assert.equal(h.flags.commit, (flagOctet & 2) === 2);
+        assert.equal(h.flags.authenticationOnly, (flagOctet & 4) === 4);
         assert.equal(h.messageId, Number(f["isakmp.messageid"]?.[0]));
         assert.equal(h.length, Number(f["isakmp.length"]?.[0]));
         assert.equal(h.length, d.payload.length);
