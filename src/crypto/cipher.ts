@@ -10,13 +10,14 @@
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { err, ok, type Result } from "../base/result.js";
+import { IkeEncryption as RegistryEncryption } from "../registry/ike.js";
 import { type CryptoError, CryptoErrorCode, cryptoError } from "./errors.js";
 
-/** ISAKMP "Encryption Algorithm" attribute values (RFC 2409 Appendix A, RFC 3602 §5.1 for AES). */
+/** The Encryption Algorithm values known here (numbers from src/registry/ike.ts). */
 export const IkeEncryption = {
-  DES_CBC: 1,
-  TRIPLE_DES_CBC: 5,
-  AES_CBC: 7,
+  DES_CBC: RegistryEncryption.DES_CBC,
+  TRIPLE_DES_CBC: RegistryEncryption.TRIPLE_DES_CBC,
+  AES_CBC: RegistryEncryption.AES_CBC,
 } as const;
 export type IkeEncryptionId = (typeof IkeEncryption)[keyof typeof IkeEncryption];
 

@@ -9,15 +9,16 @@
  */
 import { createHash, createHmac } from "node:crypto";
 import { err, ok, type Result } from "../base/result.js";
+import { IkeHash as RegistryHash } from "../registry/ike.js";
 import { type CryptoError, CryptoErrorCode, cryptoError } from "./errors.js";
 
-/** ISAKMP "Hash Algorithm" attribute values (RFC 2409 Appendix A, IANA IPsec registry). */
+/** The Hash Algorithm values implemented here (numbers from src/registry/ike.ts). */
 export const IkeHash = {
-  MD5: 1,
-  SHA: 2,
-  SHA2_256: 4,
-  SHA2_384: 5,
-  SHA2_512: 6,
+  MD5: RegistryHash.MD5,
+  SHA: RegistryHash.SHA,
+  SHA2_256: RegistryHash.SHA2_256,
+  SHA2_384: RegistryHash.SHA2_384,
+  SHA2_512: RegistryHash.SHA2_512,
 } as const;
 export type IkeHashId = (typeof IkeHash)[keyof typeof IkeHash];
 

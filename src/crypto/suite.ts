@@ -1,8 +1,7 @@
 /**
  * A typed phase-1 (ISAKMP SA) crypto suite built from the negotiated Oakley attribute values
  * (RFC 2409 Appendix A): Encryption Algorithm (+ Key Length), Hash Algorithm, Group
- * Description. The attribute class numbers are defined here locally as named constants;
- * src/registry/ike.ts is meant to become their single home (switch when it exists).
+ * Description. The attribute numbers come from src/registry/ike.ts.
  *
  * Left out: Authentication Method handling (belongs to the engine: it chooses
  * deriveSkeyidPsk/deriveSkeyidSig), life types, and phase-2 (ESP) transforms.
@@ -13,25 +12,8 @@ import { type DhGroup, dhGroup } from "./dh.js";
 import type { CryptoError } from "./errors.js";
 import { type Hash, hash, type Prf, prf } from "./prf.js";
 
-/** Oakley (phase-1) attribute classes, RFC 2409 Appendix A. */
-export const OakleyAttr = {
-  EncryptionAlgorithm: 1,
-  HashAlgorithm: 2,
-  AuthenticationMethod: 3,
-  GroupDescription: 4,
-  LifeType: 11,
-  LifeDuration: 12,
-  KeyLength: 14,
-} as const;
-
-/** Authentication Method values, RFC 2409 Appendix A. */
-export const OakleyAuth = {
-  PreSharedKey: 1,
-  DssSignatures: 2,
-  RsaSignatures: 3,
-  RsaEncryption: 4,
-  RevisedRsaEncryption: 5,
-} as const;
+/** Attribute classes and Authentication Method values live in the registry (RFC 2409 App. A). */
+export { IkeAttr as OakleyAttr, IkeAuthMethod as OakleyAuth } from "../registry/ike.js";
 
 /** The negotiated attribute values, as numbers off the wire. */
 export interface Phase1SuiteAttributes {
