@@ -1,0 +1,78 @@
+/**
+ * How user passwords are kept (REQUIREMENTS R4 PPP authentication, R6 store).
+ *
+ * The trade-off, decided:
+ *  - MS-CHAPv2 (RFC 2759), the protocol Windows, macOS and Android L2TP clients use, needs
+ *    NtPasswordHash = MD4(UTF-16LE(password)) on the server (section 8.3). We store that hash.
+ *    It is unsalted and password-EQUIVALENT for MS-CHAPv2: whoever reads it can log in as the
+ *    user. So the store file is a secrets file: created mode 0600, never logged, left out of
+ *    exports unless the operator asks for secrets.
+ *  - PAP (RFC 1334) sends the password itself, so a salted slow verifier suffices: scrypt
+ *    (RFC 7914, N=2^15, r=8, p=1). PAP is off by default per user.
+ *  - CHAP-MD5 (RFC 1994) needs the secret itself on both ends. We keep the cleartext ONLY for
+ *    users for whom the operator enables CHAP-MD5 (`allowChapMd5`), and say so in the docs.
+ * What is left out: encrypting secrets at rest with a key from elsewhere (a key beside the file
+ * would add nothing; an OS keyring is platform work for later).
+ */
+import { scryptSync, timingSafeEqual } from "node:crypto";
+import { md4 } from "./md4.js";
+import type { Credentials, UserAuthProtocol } from "./model.js";
+
+export type RandomBytes = (n: number) => Uint8Array;
+
+const SCRYPT = { n: 2 ** 15, r: 8, p: 1 } as const;
+const maxmem = (n: number, r: number, p: number): number => 256 * n * r + 128 * r * p + 1024 * 1024;
+
+/** RFC 2759 section 8.3 NtPasswordHash. */
+export function ntPasswordHash(password: string): Buffer {
+  return md4(Buffer.from(password, "utf16le"));
+}
+
+export function makeCredentials(
+  password: string,
+  random: RandomBytes,
+  opts: { allowChapMd5?: boolean; scrypt?: { n: number; r: number; p: number } } = {},
+): Credentials {
+  const { n, r, p } = opts.scrypt ?? SCRYPT;
+  const salt = Buffer.from(random(16));
+  const hash = scryptSync(password.normalize("NFC"), salt, 32, {
+    N: n,
+    r,
+    p,
+    maxmem: maxmem(n, r, p),
+  });
+  return {
+    ntHash: ntPasswordHash(password).toString("hex"),
+    pap: {
+      algorithm: "scrypt",
+      n,
+      r,
+      p,
+      salt: salt.toString("base64"),
+      hash: hash.toString("base64"),
+    },
+    ...(opts.allowChapMd5 ? { cleartext: password } : {}),
+  };
+}
+
+/** Checks a PAP password against the stored verifier (constant time in the hash compare). */
+export function verifyPap(c: Credentials, password: string): boolean {
+  const want = Buffer.from(c.pap.hash, "base64");
+  const got = scryptSync(
+    password.normalize("NFC"),
+    Buffer.from(c.pap.salt, "base64"),
+    want.length,
+    {
+      N: c.pap.n,
+      r: c.pap.r,
+      p: c.pap.p,
+      maxmem: maxmem(c.pap.n, c.pap.r, c.pap.p),
+    },
+  );
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+
+/** Protocols a user's stored credentials can serve. */
+export function servableProtocols(c: Credentials): UserAuthProtocol[] {
+  return c.cleartext !== undefined ? ["mschapv2", "chap-md5", "pap"] : ["mschapv2", "pap"];
+}
