@@ -1,0 +1,353 @@
+/**
+ * Settings of `oakley serve` and `oakley connect`, from three sources with this precedence:
+ * command-line flags > environment (OAKLEY_*) > config file (YAML or JSON) > defaults.
+ * Every mistake is reported with the field, where it came from, and the fix; all mistakes at
+ * once, so a person fixes a config in one round.
+ */
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { parse as parseYaml } from "yaml";
+import { err, ok, type Result } from "../base/result.js";
+import { type NatPolicy, parseNatPolicy } from "../natt/nat-policy.js";
+
+export type Source = "flag" | "env" | "file" | "default";
+
+export interface ConfigIssue {
+  readonly field: string;
+  readonly source: Source;
+  readonly message: string;
+}
+
+export interface UserSpec {
+  readonly name: string;
+  readonly password: string;
+}
+
+export interface ServeConfig {
+  readonly store: string;
+  readonly listen: string;
+  readonly psk: string | undefined;
+  readonly users: readonly UserSpec[];
+  readonly pool: string | undefined;
+  readonly dns: readonly string[];
+  /** Present NAT-D so Windows clients see the server as not behind NAT (see natt/nat-detect.ts). */
+  readonly windowsNatFriendly: boolean;
+  /** The seed's NegotiateDH2048: offer and accept MODP-2048. */
+  readonly negotiateDh2048: boolean;
+  /** Allow 3DES and MODP-1024 for old clients (Android <= 11, old macOS). */
+  readonly allowLegacy: boolean;
+  readonly tun: string;
+  readonly mtu: number;
+  readonly logLevel: string;
+}
+
+export interface ConnectConfig {
+  readonly server: string;
+  readonly psk: string;
+  readonly user: string;
+  readonly password: string;
+  readonly natPolicy: NatPolicy;
+  readonly defaultRoute: boolean;
+  readonly routes: readonly string[];
+  readonly tun: string;
+  readonly logLevel: string;
+}
+
+export const SERVE_DEFAULTS = {
+  store: "/var/lib/oakley/oakley.db",
+  listen: "0.0.0.0",
+  windowsNatFriendly: true,
+  negotiateDh2048: true,
+  allowLegacy: false,
+  tun: "oak0",
+  mtu: 1400,
+  logLevel: "info",
+} as const;
+
+type Raw = Record<string, unknown>;
+
+/** Reads a config file (YAML or JSON; JSON is YAML). */
+export function readConfigFile(path: string): Result<Raw, ConfigIssue> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "error";
+    return err({
+      field: "config",
+      source: "flag",
+      message: `cannot read ${path} (${code}); check the path given to --config`,
+    });
+  }
+  try {
+    const v: unknown = parseYaml(text);
+    if (v === null || v === undefined) return ok({});
+    if (typeof v !== "object" || Array.isArray(v)) {
+      return err({
+        field: "config",
+        source: "file",
+        message: `${path} must hold a mapping of settings (key: value), not ${Array.isArray(v) ? "a list" : typeof v}`,
+      });
+    }
+    return ok(v as Raw);
+  } catch (e) {
+    return err({
+      field: "config",
+      source: "file",
+      message: `${path} is not valid YAML/JSON: ${(e as Error).message.split("\n")[0]}`,
+    });
+  }
+}
+
+/** Looks a setting up in flags, then env, then file; returns the value and where it came from. */
+class Layers {
+  readonly issues: ConfigIssue[] = [];
+  constructor(
+    private readonly flags: Raw,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly file: Raw,
+  ) {}
+
+  get(key: string): { value: unknown; source: Source } | undefined {
+    if (this.flags[key] !== undefined) return { value: this.flags[key], source: "flag" };
+    const envKey = `OAKLEY_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+    const e = this.env[envKey];
+    if (e !== undefined && e !== "") return { value: e, source: "env" };
+    const fileKey = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    if (this.file[fileKey] !== undefined) return { value: this.file[fileKey], source: "file" };
+    if (this.file[key] !== undefined) return { value: this.file[key], source: "file" };
+    return undefined;
+  }
+
+  fail(field: string, source: Source, message: string): undefined {
+    this.issues.push({ field, source, message });
+    return undefined;
+  }
+
+  string(key: string, fallback: string): string;
+  string(key: string, fallback: undefined): string | undefined;
+  string(key: string, fallback: string | undefined): string | undefined {
+    const v = this.get(key);
+    if (!v) return fallback;
+    if (typeof v.value === "string" && v.value.trim() !== "") return v.value.trim();
+    if (typeof v.value === "number") return String(v.value);
+    return this.fail(key, v.source, `must be a non-empty text value`) ?? fallback;
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    const v = this.get(key);
+    if (!v) return fallback;
+    if (typeof v.value === "boolean") return v.value;
+    if (typeof v.value === "string") {
+      const s = v.value.trim().toLowerCase();
+      if (["1", "true", "yes", "on"].includes(s)) return true;
+      if (["0", "false", "no", "off"].includes(s)) return false;
+    }
+    this.fail(key, v.source, `must be true or false (got ${JSON.stringify(v.value)})`);
+    return fallback;
+  }
+
+  int(key: string, fallback: number, min: number, max: number): number {
+    const v = this.get(key);
+    if (!v) return fallback;
+    const n =
+      typeof v.value === "number"
+        ? v.value
+        : typeof v.value === "string" && /^\d+$/.test(v.value.trim())
+          ? Number(v.value)
+          : Number.NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      this.fail(
+        key,
+        v.source,
+        `must be a whole number from ${min} to ${max} (got ${JSON.stringify(v.value)})`,
+      );
+      return fallback;
+    }
+    return n;
+  }
+
+  list(key: string): string[] {
+    const v = this.get(key);
+    if (!v) return [];
+    if (Array.isArray(v.value) && v.value.every((x) => typeof x === "string"))
+      return v.value as string[];
+    if (typeof v.value === "string")
+      return v.value
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== "");
+    this.fail(key, v.source, "must be a list of text values (or a comma-separated text)");
+    return [];
+  }
+}
+
+function checkCidr(l: Layers, field: string, v: string | undefined, source: Source = "flag"): void {
+  if (v === undefined) return;
+  const m = /^(.+)\/(\d{1,3})$/.exec(v);
+  const bits = m ? Number(m[2]) : -1;
+  if (!m || isIP(m[1] ?? "") !== 4 || bits < 8 || bits > 30) {
+    l.fail(
+      field,
+      source,
+      `"${v}" is not an IPv4 network with a prefix from /8 to /30; write e.g. 10.8.0.0/24`,
+    );
+  }
+}
+
+function parseUsers(l: Layers): UserSpec[] {
+  const v = l.get("user");
+  if (!v) return [];
+  const items: unknown[] = Array.isArray(v.value) ? v.value : [v.value];
+  const users: UserSpec[] = [];
+  for (const item of items) {
+    if (typeof item === "string") {
+      const i = item.indexOf(":");
+      if (i <= 0 || i === item.length - 1) {
+        l.fail(
+          "user",
+          v.source,
+          `"${item.slice(0, Math.max(i, 0)) || item.slice(0, 20)}…" must be NAME:PASSWORD, e.g. --user alice:correct-horse`,
+        );
+        continue;
+      }
+      users.push({ name: item.slice(0, i), password: item.slice(i + 1) });
+    } else if (
+      item &&
+      typeof item === "object" &&
+      typeof (item as Raw).name === "string" &&
+      typeof (item as Raw).password === "string"
+    ) {
+      users.push({
+        name: (item as Raw).name as string,
+        password: (item as Raw).password as string,
+      });
+    } else {
+      l.fail("user", v.source, "each user must be NAME:PASSWORD or {name, password}");
+    }
+  }
+  return users;
+}
+
+export function formatIssues(issues: readonly ConfigIssue[]): string {
+  const where = (s: Source): string =>
+    s === "flag"
+      ? "command line"
+      : s === "env"
+        ? "environment"
+        : s === "file"
+          ? "config file"
+          : "default";
+  return issues.map((i) => `  ${i.field} (${where(i.source)}): ${i.message}`).join("\n");
+}
+
+export function loadServeConfig(
+  flags: Raw,
+  env: NodeJS.ProcessEnv = process.env,
+): Result<ServeConfig, ConfigIssue[]> {
+  let file: Raw = {};
+  const cfgPath = typeof flags.config === "string" ? flags.config : env.OAKLEY_CONFIG;
+  if (cfgPath) {
+    const r = readConfigFile(cfgPath);
+    if (!r.ok) return err([r.error]);
+    file = r.value;
+  }
+  const l = new Layers(flags, env, file);
+  const listen = l.string("listen", SERVE_DEFAULTS.listen);
+  if (isIP(listen) === 0)
+    l.fail(
+      "listen",
+      l.get("listen")?.source ?? "default",
+      `"${listen}" is not an IP address; write e.g. 0.0.0.0 or 198.51.100.2`,
+    );
+  const psk = l.string("psk", undefined);
+  if (psk !== undefined && psk.length < 8) {
+    l.fail(
+      "psk",
+      l.get("psk")?.source ?? "flag",
+      "is too short: use at least 8 characters (16+ recommended; older Android needs >= 10)",
+    );
+  }
+  const pool = l.string("pool", undefined);
+  checkCidr(l, "pool", pool, l.get("pool")?.source);
+  const dns = l.list("dns");
+  for (const d of dns)
+    if (isIP(d) === 0) l.fail("dns", l.get("dns")?.source ?? "flag", `"${d}" is not an IP address`);
+  const tun = l.string("tun", SERVE_DEFAULTS.tun);
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tun))
+    l.fail(
+      "tun",
+      l.get("tun")?.source ?? "flag",
+      "must be 1-15 letters, digits, '.', '-' or '_' (a Linux interface name)",
+    );
+  const logLevel = l.string("logLevel", SERVE_DEFAULTS.logLevel);
+  if (!["private", "debug", "info", "warn", "error", "off"].includes(logLevel)) {
+    l.fail(
+      "log-level",
+      l.get("logLevel")?.source ?? "flag",
+      "must be one of debug, info, warn, error, off (or private to log key material)",
+    );
+  }
+  const cfg: ServeConfig = {
+    store: l.string("store", SERVE_DEFAULTS.store),
+    listen,
+    psk,
+    users: parseUsers(l),
+    pool,
+    dns,
+    windowsNatFriendly: l.bool("windowsNatFriendly", SERVE_DEFAULTS.windowsNatFriendly),
+    negotiateDh2048: l.bool("negotiateDh2048", SERVE_DEFAULTS.negotiateDh2048),
+    allowLegacy: l.bool("allowLegacy", SERVE_DEFAULTS.allowLegacy),
+    tun,
+    mtu: l.int("mtu", SERVE_DEFAULTS.mtu, 576, 1500),
+    logLevel,
+  };
+  return l.issues.length > 0 ? err(l.issues) : ok(cfg);
+}
+
+export function loadConnectConfig(
+  flags: Raw,
+  env: NodeJS.ProcessEnv = process.env,
+): Result<ConnectConfig, ConfigIssue[]> {
+  let file: Raw = {};
+  const cfgPath = typeof flags.config === "string" ? flags.config : env.OAKLEY_CONFIG;
+  if (cfgPath) {
+    const r = readConfigFile(cfgPath);
+    if (!r.ok) return err([r.error]);
+    file = r.value;
+  }
+  const l = new Layers(flags, env, file);
+  const server = l.string("server", undefined);
+  if (server === undefined)
+    l.fail("server", "flag", "is required: oakley connect SERVER (an address or host name)");
+  const psk = l.string("psk", undefined);
+  if (psk === undefined)
+    l.fail("psk", "flag", "is required: the server's pre-shared key (--psk or OAKLEY_PSK)");
+  const user = l.string("user", undefined);
+  if (user === undefined) l.fail("user", "flag", "is required: your user name (--user)");
+  const password = l.string("password", undefined);
+  if (password === undefined)
+    l.fail("password", "flag", "is required: your password (--password or OAKLEY_PASSWORD)");
+  const np = l.get("natPolicy");
+  let natPolicy: NatPolicy = 0;
+  if (np) {
+    const r = parseNatPolicy(typeof np.value === "number" ? np.value : String(np.value));
+    if (r.ok) natPolicy = r.value;
+    else l.fail("nat-policy", np.source, r.error);
+  }
+  const routes = l.list("route");
+  for (const r of routes) checkCidr(l, "route", r, l.get("route")?.source);
+  const tun = l.string("tun", "oakc0");
+  const cfg: ConnectConfig = {
+    server: server ?? "",
+    psk: psk ?? "",
+    user: user ?? "",
+    password: password ?? "",
+    natPolicy,
+    defaultRoute: l.bool("defaultRoute", false),
+    routes,
+    tun,
+    logLevel: l.string("logLevel", "info"),
+  };
+  return l.issues.length > 0 ? err(l.issues) : ok(cfg);
+}
