@@ -15,7 +15,7 @@
  * would add nothing; an OS keyring is platform work for later).
  */
 import { scryptSync, timingSafeEqual } from "node:crypto";
-import { md4 } from "./md4.js";
+import { md4 } from "../crypto/md4.js";
 import type { Credentials, UserAuthProtocol } from "./model.js";
 
 export type RandomBytes = (n: number) => Uint8Array;
