@@ -112,6 +112,7 @@ export const EXCHANGE_TYPES = nameTable(
     35: "IKE_AUTH (IKEv2)",
     36: "CREATE_CHILD_SA (IKEv2)",
     37: "INFORMATIONAL (IKEv2)",
+    38: "IKE_SESSION_RESUME (IKEv2)",
   },
   [
     { from: 7, to: 31, label: "reserved" },
@@ -493,9 +494,11 @@ export const IKE_ATTRIBUTE_CLASSES = nameTable(
     14: "Key Length",
     15: "Field Size",
     16: "Group Order",
+    // Named by Wireshark (ike_attr_type); no IKEv1 RFC defines its use.
+    17: "Block Size",
   },
   [
-    { from: 17, to: 16383, label: "reserved" },
+    { from: 18, to: 16383, label: "reserved" },
     { from: 16384, to: 32767, label: "private-use" },
   ],
 );
@@ -585,9 +588,9 @@ export const IKE_AUTH_METHODS = nameTable(
     3: "RSA signatures",
     4: "Encryption with RSA",
     5: "Revised encryption with RSA",
-    6: "Encryption with El-Gamal (reserved)",
-    7: "Revised encryption with El-Gamal (reserved)",
-    8: "ECDSA signatures (reserved)",
+    6: "Reserved (was Encryption with El-Gamal)",
+    7: "Reserved (was Revised encryption with El-Gamal)",
+    8: "Reserved (was ECDSA signatures)",
     9: "ECDSA with SHA-256 on the P-256 curve",
     10: "ECDSA with SHA-384 on the P-384 curve",
     11: "ECDSA with SHA-512 on the P-521 curve",
@@ -667,9 +670,14 @@ export const GROUP_DESCRIPTIONS = nameTable(
     28: "brainpoolP256r1 (group 28)",
     29: "brainpoolP384r1 (group 29)",
     30: "brainpoolP512r1 (group 30)",
+    // RFC 8031 / RFC 9385 numbers, shared with IKEv2's registry (Wireshark dh_group).
+    31: "Curve25519 (group 31)",
+    32: "Curve448 (group 32)",
+    33: "GOST3410_2012_256 (group 33)",
+    34: "GOST3410_2012_512 (group 34)",
   },
   [
-    { from: 31, to: 32767, label: "unassigned" },
+    { from: 35, to: 32767, label: "unassigned" },
     { from: 32768, to: 65535, label: "private-use" },
   ],
 );
