@@ -257,3 +257,18 @@ export async function waitFor<T>(
     await sleep(everyMs);
   }
 }
+
+/**
+ * Starts a long-running process inside a network namespace (e.g. Oakley's client in the lab's
+ * client namespace), output to `logFile`; `stop()` signals its whole process group.
+ */
+export function nsDaemon(
+  ns: string,
+  name: string,
+  cmd: string,
+  args: readonly string[],
+  logFile: string,
+  env: Readonly<Record<string, string>> = {},
+): Daemon {
+  return Daemon.start(name, "ip", ["netns", "exec", ns, cmd, ...args], logFile, env);
+}

@@ -6,7 +6,8 @@
  *
  * Deviation: the raw dump does not quote values, so a value containing spaces (an X.500 DN
  * identity such as "C=CH, O=Oak, CN=server") cannot be told apart from the next item with
- * certainty. Heuristic: a word without "=" that follows a key=value continues that value.
+ * certainty. Heuristic: a word that does not start with a lower-case vici key and "=" (e.g.
+ * "Test," or "CN=server") continues the previous value.
  */
 export type ViciValue = string | readonly string[] | ViciSection;
 export interface ViciSection {
@@ -28,6 +29,9 @@ function tokenize(s: string): string[] {
   if (cur) out.push(cur);
   return out;
 }
+
+/** vici key names are lower case with dashes ("remote-host="); DN parts ("CN=") are not. */
+const VICI_KEY = /^[a-z][a-z0-9_-]*=/;
 
 /** Parses the body of a vici raw dump (the text between the outermost braces). */
 export function parseVici(s: string): ViciSection {
@@ -51,7 +55,7 @@ export function parseVici(s: string): ViciSection {
         i++;
         sec[t] = section();
         lastKey = undefined;
-      } else if (t.includes("=")) {
+      } else if (VICI_KEY.test(t)) {
         const eq = t.indexOf("=");
         lastKey = t.slice(0, eq);
         sec[lastKey] = t.slice(eq + 1);
