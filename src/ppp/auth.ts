@@ -1,0 +1,435 @@
+/**
+ * The Authentication phase (RFC 1661 §3.5) in both roles.
+ *
+ * Authenticator (server):
+ *  - CHAP-MD5 (RFC 1994) and MS-CHAPv2 (RFC 2759): a Challenge with a random 16-octet value
+ *    and our hostname, resent every restart interval up to Max-Configure times; the Response
+ *    is checked against the user lookup; Success ("Access granted", for MS-CHAPv2
+ *    "S=<authenticator response> M=Access granted") or Failure (MS-CHAPv2
+ *    "E=691 R=0 C=<new challenge> V=3 M=Access denied": R=0, retries are not offered) followed by
+ *    LCP Terminate. A repeated Response with the Identifier already answered gets the same
+ *    verdict again (as pppd does), so a lost Success costs no link.
+ *  - PAP (RFC 1334): waits authTimeoutMs for an Authenticate-Request; Ack "Login ok" or
+ *    Nak "Login incorrect" then LCP Terminate.
+ * Peer (client):
+ *  - PAP: Authenticate-Request resent every restart interval (new Identifier each time, RFC
+ *    1334 §2.2.1) up to Max-Configure times.
+ *  - CHAP-MD5 / MS-CHAPv2: answers each Challenge; verifies the MS-CHAPv2 authenticator
+ *    response in Success (RFC 2759 §8.8) and fails the link if it is wrong; reports the E=
+ *    code of a Failure. Deviation: our Response is resent on the restart timer while no
+ *    verdict came (RFC 1994 leaves retransmission to the authenticator); a lost Success
+ *    would otherwise strand the peer, and authenticators resend the verdict for a repeated
+ *    Response.
+ * Any authentication failure ends the link; nothing waits forever (authTimeoutMs).
+ * Left out: MS-CHAPv2 Change-Password (RFC 2759 §7), CHAP rechallenge, EAP.
+ */
+import { timingSafeEqual } from "node:crypto";
+import { MsChapError, PppProtocol, msChapErrorName, pppAuthMethodName } from "../registry/ppp.js";
+import {
+  parseChapPacket,
+  parseMsChapV2Failure,
+  parseMsChapV2ResponseValue,
+  parseMsChapV2Success,
+  parsePapPacket,
+  serializeChapPacket,
+  serializeMsChapV2Failure,
+  serializeMsChapV2ResponseValue,
+  serializeMsChapV2Success,
+  serializePapPacket,
+} from "../wire/ppp/auth.js";
+import type { Engine } from "./engine.js";
+import { enterNetwork, linkClose } from "./lcp.js";
+import {
+  chapMd5Response,
+  generateAuthenticatorResponse,
+  generateNtResponse,
+  stripDomain,
+} from "./mschapv2.js";
+import type { AuthSessionState, PppAuthMethod } from "./types.js";
+
+const latin1 = (s: string) => Buffer.from(s, "latin1");
+const text = (b: Uint8Array) => Buffer.from(b).toString("latin1");
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function isAuthenticator(e: Engine): boolean {
+  return e.cfg.role === "server";
+}
+
+function protocolOf(m: PppAuthMethod): number {
+  return m === "pap" ? PppProtocol.PAP : PppProtocol.CHAP;
+}
+
+export function newAuthState(): AuthSessionState {
+  return {
+    method: null,
+    done: false,
+    deadline: null,
+    transmits: 0,
+    id: 0,
+    challenge: null,
+    result: null,
+    user: null,
+    lastSent: null,
+    expected: null,
+  };
+}
+
+export function authStart(e: Engine, method: PppAuthMethod): void {
+  const a = e.st.auth;
+  a.method = method;
+  a.done = false;
+  a.result = null;
+  a.transmits = 0;
+  e.log.info(
+    `authentication: ${pppAuthMethodName(method)} as ${isAuthenticator(e) ? "authenticator" : "peer"}`,
+  );
+  if (isAuthenticator(e)) {
+    if (method === "pap") {
+      a.deadline = e.now + e.cfg.authTimeoutMs;
+    } else {
+      a.id = e.random(1)[0] ?? 0;
+      a.challenge = Uint8Array.from(e.random(16));
+      sendChallenge(e);
+    }
+    return;
+  }
+  if (method === "pap") {
+    sendPapRequest(e);
+  } else {
+    a.deadline = e.now + e.cfg.authTimeoutMs;
+  }
+}
+
+export function authStop(e: Engine): void {
+  e.st.auth.deadline = null;
+}
+
+function sendChallenge(e: Engine): void {
+  const a = e.st.auth;
+  a.transmits++;
+  a.deadline = e.now + e.cfg.timing.restartMs;
+  e.sendFrame(
+    PppProtocol.CHAP,
+    serializeChapPacket({
+      kind: "Challenge",
+      identifier: a.id,
+      value: a.challenge ?? new Uint8Array(16),
+      name: latin1(e.cfg.hostname),
+    }),
+  );
+}
+
+function sendPapRequest(e: Engine): void {
+  const a = e.st.auth;
+  const creds = e.cfg.raw.credentials;
+  a.transmits++;
+  a.id = (a.id + 1) & 0xff;
+  a.deadline = e.now + e.cfg.timing.restartMs;
+  e.sendFrame(
+    PppProtocol.PAP,
+    serializePapPacket({
+      kind: "Authenticate-Request",
+      identifier: a.id,
+      peerId: latin1(creds?.user ?? ""),
+      password: Buffer.from(creds?.password ?? "", "utf8"),
+    }),
+  );
+}
+
+function fail(
+  e: Engine,
+  message: string,
+  extra: { code?: number; user?: string | null } = {},
+): void {
+  const a = e.st.auth;
+  a.done = true;
+  a.deadline = null;
+  e.emit({
+    type: "auth-failed",
+    method: a.method,
+    user: extra.user ?? a.user,
+    ...(extra.code !== undefined ? { code: extra.code } : {}),
+    message,
+  });
+  linkClose(e, "auth-failed", message);
+}
+
+function succeed(e: Engine, user: string): void {
+  const a = e.st.auth;
+  a.done = true;
+  a.deadline = null;
+  a.user = user;
+  if (a.method) e.emit({ type: "auth-ok", method: a.method, user });
+  enterNetwork(e);
+}
+
+/** The auth deadline passed. */
+export function authTimer(e: Engine): void {
+  const a = e.st.auth;
+  a.deadline = null;
+  if (a.done || !a.method || e.st.phase !== "Authenticate") return;
+  const max = e.cfg.timing.maxConfigure;
+  if (isAuthenticator(e)) {
+    if (a.method !== "pap" && a.transmits < max) {
+      sendChallenge(e);
+      return;
+    }
+    e.setReason("auth-timeout", "the peer did not authenticate in time");
+    fail(e, "the peer did not authenticate in time");
+    return;
+  }
+  if (a.method === "pap" && a.transmits < max) {
+    sendPapRequest(e);
+    return;
+  }
+  if (a.method !== "pap" && a.lastSent && a.transmits < max) {
+    a.transmits++;
+    a.deadline = e.now + e.cfg.timing.restartMs;
+    e.sendFrame(PppProtocol.CHAP, a.lastSent);
+    return;
+  }
+  e.setReason("auth-timeout", "the authenticator did not answer");
+  fail(e, "the authenticator did not answer");
+}
+
+/** A PAP or CHAP frame; only the negotiated protocol is looked at. */
+export function authReceive(e: Engine, protocol: number, info: Uint8Array): void {
+  const a = e.st.auth;
+  if (!a.method || protocolOf(a.method) !== protocol) {
+    e.count("rx_drop_auth_unexpected");
+    return;
+  }
+  if (protocol === PppProtocol.PAP) {
+    if (isAuthenticator(e)) papServer(e, info);
+    else papClient(e, info);
+  } else if (isAuthenticator(e)) {
+    chapServer(e, info);
+  } else {
+    chapClient(e, info);
+  }
+}
+
+function lookup(e: Engine, name: string): string | undefined {
+  const users = e.cfg.raw.users;
+  if (!users) return undefined;
+  const direct = users(name);
+  if (direct !== undefined) return direct;
+  const bare = stripDomain(name);
+  return bare !== name ? users(bare) : undefined;
+}
+
+function papServer(e: Engine, info: Uint8Array): void {
+  const a = e.st.auth;
+  const r = parsePapPacket(info);
+  if (!r.ok || r.value.kind !== "Authenticate-Request") return;
+  const p = r.value;
+  const user = text(p.peerId);
+  const pw = lookup(e, user);
+  const good = pw !== undefined && equalBytes(Buffer.from(pw, "utf8"), p.password);
+  if (a.result) {
+    // A retransmitted request after our verdict: answer it the same way (RFC 1334 §2.2.1).
+    e.sendFrame(
+      PppProtocol.PAP,
+      serializePapPacket({
+        kind: a.result.code === 2 ? "Authenticate-Ack" : "Authenticate-Nak",
+        identifier: p.identifier,
+        message: a.result.message,
+      }),
+    );
+    return;
+  }
+  const message = latin1(good ? "Login ok" : "Login incorrect");
+  a.result = { id: p.identifier, code: good ? 2 : 3, message: Uint8Array.from(message) };
+  e.sendFrame(
+    PppProtocol.PAP,
+    serializePapPacket({
+      kind: good ? "Authenticate-Ack" : "Authenticate-Nak",
+      identifier: p.identifier,
+      message,
+    }),
+  );
+  if (good) succeed(e, user);
+  else
+    fail(e, pw === undefined ? `PAP: unknown user ${user}` : `PAP: wrong password for ${user}`, {
+      user,
+    });
+}
+
+function papClient(e: Engine, info: Uint8Array): void {
+  const a = e.st.auth;
+  const r = parsePapPacket(info);
+  if (!r.ok || a.done || r.value.kind === "Authenticate-Request" || r.value.kind === "Unknown-Code")
+    return;
+  if (r.value.identifier !== a.id) return;
+  const user = e.cfg.raw.credentials?.user ?? "";
+  if (r.value.kind === "Authenticate-Ack") succeed(e, user);
+  else fail(e, `PAP: the server refused the login: ${text(r.value.message)}`, { user });
+}
+
+function chapServer(e: Engine, info: Uint8Array): void {
+  const a = e.st.auth;
+  const r = parseChapPacket(info);
+  if (!r.ok || r.value.kind !== "Response") return;
+  const p = r.value;
+  if (a.result) {
+    if (p.identifier === a.result.id) {
+      e.sendFrame(
+        PppProtocol.CHAP,
+        serializeChapPacket({
+          kind: a.result.code === 3 ? "Success" : "Failure",
+          identifier: a.result.id,
+          message: a.result.message,
+        }),
+      );
+    }
+    return;
+  }
+  if (p.identifier !== a.id || !a.challenge) return;
+  const user = text(p.name);
+  const pw = lookup(e, user);
+  let good = false;
+  let success: Uint8Array = latin1("Access granted");
+  if (a.method === "chap-md5") {
+    good =
+      pw !== undefined &&
+      equalBytes(chapMd5Response(p.identifier, Buffer.from(pw, "utf8"), a.challenge), p.value);
+  } else {
+    const v = parseMsChapV2ResponseValue(p.value);
+    if (v.ok && pw !== undefined) {
+      const nt = generateNtResponse(a.challenge, v.value.peerChallenge, user, pw);
+      good = equalBytes(nt, v.value.ntResponse);
+      if (good) {
+        success = serializeMsChapV2Success({
+          authenticatorResponse: generateAuthenticatorResponse(
+            pw,
+            nt,
+            v.value.peerChallenge,
+            a.challenge,
+            user,
+          ),
+          message: "Access granted",
+        });
+      }
+    }
+  }
+  if (good) {
+    a.result = { id: p.identifier, code: 3, message: Uint8Array.from(success) };
+    e.sendFrame(
+      PppProtocol.CHAP,
+      serializeChapPacket({ kind: "Success", identifier: p.identifier, message: success }),
+    );
+    succeed(e, user);
+    return;
+  }
+  const failure =
+    a.method === "mschapv2"
+      ? serializeMsChapV2Failure({
+          error: MsChapError.AuthenticationFailure,
+          retry: false,
+          challenge: e.random(16),
+          version: 3,
+          message: "Access denied",
+        })
+      : latin1("Access denied");
+  a.result = { id: p.identifier, code: 4, message: Uint8Array.from(failure) };
+  e.sendFrame(
+    PppProtocol.CHAP,
+    serializeChapPacket({ kind: "Failure", identifier: p.identifier, message: failure }),
+  );
+  const why = pw === undefined ? `unknown user ${user}` : `wrong password for ${user}`;
+  fail(e, `${pppAuthMethodName(a.method ?? "chap-md5")}: ${why}`, {
+    user,
+    ...(a.method === "mschapv2" ? { code: MsChapError.AuthenticationFailure } : {}),
+  });
+}
+
+function chapClient(e: Engine, info: Uint8Array): void {
+  const a = e.st.auth;
+  const r = parseChapPacket(info);
+  if (!r.ok || a.done) return;
+  const p = r.value;
+  const creds = e.cfg.raw.credentials ?? { user: "", password: "" };
+  if (p.kind === "Challenge") {
+    if (a.lastSent && a.challenge && p.identifier === a.id && equalBytes(p.value, a.challenge)) {
+      e.sendFrame(PppProtocol.CHAP, a.lastSent); // the server resent its Challenge
+      return;
+    }
+    let value: Uint8Array;
+    if (a.method === "chap-md5") {
+      value = chapMd5Response(p.identifier, Buffer.from(creds.password, "utf8"), p.value);
+      a.expected = null;
+    } else {
+      if (p.value.length !== 16) {
+        e.log.warn("MS-CHAPv2: Challenge value is not 16 octets; ignored");
+        return;
+      }
+      const peerChallenge = e.random(16);
+      const nt = generateNtResponse(p.value, peerChallenge, creds.user, creds.password);
+      a.expected = Uint8Array.from(
+        generateAuthenticatorResponse(creds.password, nt, peerChallenge, p.value, creds.user),
+      );
+      value = serializeMsChapV2ResponseValue({
+        peerChallenge,
+        reserved: new Uint8Array(8),
+        ntResponse: nt,
+        flags: 0,
+      });
+    }
+    a.id = p.identifier;
+    a.challenge = Uint8Array.from(p.value);
+    a.lastSent = Uint8Array.from(
+      serializeChapPacket({
+        kind: "Response",
+        identifier: p.identifier,
+        value,
+        name: latin1(creds.user),
+      }),
+    );
+    a.transmits = 1;
+    a.deadline = e.now + e.cfg.timing.restartMs;
+    e.sendFrame(PppProtocol.CHAP, a.lastSent);
+    return;
+  }
+  if (p.kind === "Success") {
+    if (!a.lastSent || p.identifier !== a.id) return;
+    if (a.method === "mschapv2") {
+      const s = parseMsChapV2Success(p.message);
+      if (!s.ok || !a.expected || !equalBytes(s.value.authenticatorResponse, a.expected)) {
+        fail(
+          e,
+          "MS-CHAPv2: the server's authenticator response is wrong (it does not know the password)",
+          {
+            user: creds.user,
+          },
+        );
+        return;
+      }
+    }
+    succeed(e, creds.user);
+    return;
+  }
+  if (p.kind === "Failure") {
+    if (!a.lastSent || p.identifier !== a.id) return;
+    if (a.method === "mschapv2") {
+      const f = parseMsChapV2Failure(p.message);
+      if (f.ok) {
+        const m = f.value.message !== undefined ? `: ${f.value.message}` : "";
+        fail(e, `MS-CHAPv2 authentication failed, ${msChapErrorName(f.value.error)}${m}`, {
+          code: f.value.error,
+          user: creds.user,
+        });
+        return;
+      }
+    }
+    fail(
+      e,
+      `${pppAuthMethodName(a.method ?? "chap-md5")} authentication failed: ${text(p.message)}`,
+      {
+        user: creds.user,
+      },
+    );
+  }
+}

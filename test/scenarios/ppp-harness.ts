@@ -1,0 +1,139 @@
+/**
+ * In-process harness for PPP scenarios: two engines joined by an in-memory link with a fake
+ * clock and scripted loss. Frames are delivered in order; when nothing is in flight the clock
+ * jumps to the earliest armed timer. Everything is deterministic (seeded randomness).
+ */
+import { createHash } from "node:crypto";
+import { PppSession } from "../../src/ppp/index.js";
+import type { PppAction, PppConfig, PppEvent } from "../../src/ppp/index.js";
+
+export type Side = "server" | "client";
+
+/** Deterministic "randomness" for tests: SHA-256 in counter mode over a label. */
+export function seededRandom(label: string): (n: number) => Uint8Array {
+  let counter = 0;
+  return (n) => {
+    const out = Buffer.alloc(n);
+    let off = 0;
+    while (off < n) {
+      const block = createHash("sha256").update(`${label}:${counter++}`).digest();
+      off += block.copy(out, off);
+    }
+    return out;
+  };
+}
+
+export interface Sent {
+  readonly from: Side;
+  readonly at: number;
+  readonly frame: Buffer;
+  readonly protocol: number;
+  readonly dropped: boolean;
+}
+
+export class Link {
+  now = 0;
+  readonly sessions: Record<Side, PppSession>;
+  readonly timers: Record<Side, number | null> = { server: null, client: null };
+  readonly events: { side: Side; at: number; event: PppEvent }[] = [];
+  readonly delivered: Record<Side, Uint8Array[]> = { server: [], client: [] };
+  readonly sent: Sent[] = [];
+  private readonly queue: { to: Side; frame: Buffer }[] = [];
+  /** Return true to lose the frame. `n` counts the frames of that side from 0. */
+  drop: (from: Side, frame: Buffer, n: number) => boolean = () => false;
+  private readonly counts: Record<Side, number> = { server: 0, client: 0 };
+  readonly started: Record<Side, boolean> = { server: false, client: false };
+
+  constructor(server: PppConfig, client: PppConfig) {
+    this.sessions = { server: new PppSession(server, 0), client: new PppSession(client, 0) };
+  }
+
+  feed(side: Side, input: Parameters<PppSession["handle"]>[0]): void {
+    if (input.type === "start") this.started[side] = true;
+    this.apply(side, this.sessions[side].handle(input, this.now));
+  }
+
+  private apply(side: Side, actions: readonly PppAction[]): void {
+    const other: Side = side === "server" ? "client" : "server";
+    for (const a of actions) {
+      switch (a.type) {
+        case "send-frame": {
+          const n = this.counts[side]++;
+          const dropped = this.drop(side, a.frame, n);
+          this.sent.push({
+            from: side,
+            at: this.now,
+            frame: a.frame,
+            protocol: a.protocol,
+            dropped,
+          });
+          if (!dropped) this.queue.push({ to: other, frame: a.frame });
+          break;
+        }
+        case "set-timer":
+          this.timers[side] = a.at;
+          break;
+        case "deliver-ip":
+          this.delivered[side].push(a.packet);
+          break;
+        case "event":
+          this.events.push({ side, at: this.now, event: a.event });
+          break;
+      }
+    }
+  }
+
+  eventsOf(side: Side, type?: PppEvent["type"]): PppEvent[] {
+    return this.events
+      .filter((e) => e.side === side && (type === undefined || e.event.type === type))
+      .map((e) => e.event);
+  }
+
+  firstAt(side: Side, type: PppEvent["type"]): number | undefined {
+    return this.events.find((e) => e.side === side && e.event.type === type)?.at;
+  }
+
+  /** Runs until `done()` or until the clock passes `limitMs`. Returns whether done() held. */
+  run(done: () => boolean, limitMs = 120_000): boolean {
+    for (let guard = 0; guard < 100_000; guard++) {
+      if (done()) return true;
+      const next = this.queue.shift();
+      if (next) {
+        this.apply(
+          next.to,
+          this.sessions[next.to].handle({ type: "frame", frame: next.frame }, this.now),
+        );
+        continue;
+      }
+      const ts = (["server", "client"] as const)
+        .map((s) => ({ s, at: this.timers[s] }))
+        .filter((x): x is { s: Side; at: number } => x.at !== null);
+      if (ts.length === 0) return done();
+      const at = Math.min(...ts.map((x) => x.at));
+      if (at > limitMs) return done();
+      this.now = Math.max(this.now, at);
+      for (const x of ts)
+        if (x.at <= this.now)
+          this.apply(x.s, this.sessions[x.s].handle({ type: "timer" }, this.now));
+    }
+    throw new Error("harness: too many steps");
+  }
+
+  /** Advances the clock to `t`, firing timers on the way (no frames pending). */
+  advanceTo(t: number): void {
+    this.run(() => false, t);
+    this.now = Math.max(this.now, t);
+  }
+
+  bothUp(): boolean {
+    return (
+      this.eventsOf("server", "ip-up").length > 0 && this.eventsOf("client", "ip-up").length > 0
+    );
+  }
+  bothDown(): boolean {
+    return (
+      this.eventsOf("server", "link-down").length > 0 &&
+      this.eventsOf("client", "link-down").length > 0
+    );
+  }
+}
