@@ -197,8 +197,8 @@ export interface AttributePayload extends PayloadBase {
 }
 
 /** RFC 3947 §3.1 NAT-D (20) or its draft number (130): a hash. */
-export interface NatDPayload extends PayloadBase {
-  readonly type: 20 | 130;
+export type NatDPayload = (NatDBody & { readonly type: 20 }) | (NatDBody & { readonly type: 130 });
+interface NatDBody extends PayloadBase {
   readonly hash: Buffer;
 }
 
@@ -206,8 +206,10 @@ export interface NatDPayload extends PayloadBase {
  * RFC 3947 §5.2 NAT-OA (21) or its draft number (131): ID type (ID_IPV4_ADDR or
  * ID_IPV6_ADDR), 3 RESERVED octets (kept as a 24-bit number), then the 4- or 16-octet address.
  */
-export interface NatOaPayload extends PayloadBase {
-  readonly type: 21 | 131;
+export type NatOaPayload =
+  | (NatOaBody & { readonly type: 21 })
+  | (NatOaBody & { readonly type: 131 });
+interface NatOaBody extends PayloadBase {
   readonly idType: number;
   readonly reserved24: number;
   readonly address: Buffer;
