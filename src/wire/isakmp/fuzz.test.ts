@@ -23,12 +23,14 @@ import {
   isakmpMessageId,
   parseDataAttributeList,
   parseIdentificationData,
+  parseIsakmpHeader,
   parseIsakmpMessage,
   parsePayloadChain,
   parseSaPayloadBody,
   serializeDataAttributes,
   serializeEncryptedIsakmpMessage,
   serializeIdentificationData,
+  serializeIsakmpHeader,
   serializeIsakmpMessage,
   serializeParsedIsakmpMessage,
   serializePayloadBody,
@@ -182,6 +184,22 @@ describe("ISAKMP fuzz (seeds: strongSwan captures + synthetic messages)", () => 
             again.equals(Buffer.from(input).subarray(0, r.value.header.length)),
             "round trip",
           );
+        }
+        return r;
+      },
+      [...captured, ...syntheticMessages],
+    );
+    assert.ok(report.okCount > 100 && report.errCount > 100, JSON.stringify(report));
+  });
+
+  it("parseIsakmpHeader", () => {
+    const report = fuzzParser(
+      "parseIsakmpHeader",
+      (input) => {
+        const r = parseIsakmpHeader(input);
+        if (r.ok) {
+          assert.ok(serializeIsakmpHeader(r.value).equals(Buffer.from(input).subarray(0, 28)));
+          assert.ok(r.value.length >= 28 && r.value.length <= input.length);
         }
         return r;
       },
