@@ -42,6 +42,10 @@ interface RunSpec {
   readonly espProposals: readonly string[];
   /** Hash used by the PRF / IV derivation (from the IKE proposal). */
   readonly hash: "sha1" | "sha256";
+  /** Phase-1 cipher key length in bytes (AES-CBC). */
+  readonly keyBytes: 16 | 32;
+  /** Quick Mode with PFS (a DH group in espProposals): "DH secret" is logged at chd 4. */
+  readonly pfs: boolean;
   /** Wireshark ESP algorithm labels (packet-ipsec.c value strings). */
   readonly wsEnc: string;
   readonly wsAuth: string;
@@ -55,6 +59,8 @@ export const RUNS: readonly RunSpec[] = [
     ikeProposals: ["aes128-sha1-modp2048"],
     espProposals: ["aes128-sha1"],
     hash: "sha1",
+    keyBytes: 16,
+    pfs: false,
     wsEnc: "AES-CBC [RFC3602]",
     wsAuth: "HMAC-SHA-1-96 [RFC2404]",
   },
@@ -65,8 +71,22 @@ export const RUNS: readonly RunSpec[] = [
     ikeProposals: ["aes128-sha256-ecp256"],
     espProposals: ["aes128gcm16"],
     hash: "sha256",
+    keyBytes: 16,
+    pfs: false,
     wsEnc: "AES-GCM with 16 octet ICV [RFC4106]",
     wsAuth: "NULL",
+  },
+  {
+    name: "ikev1-psk-aes256-sha1-modp2048_esp-aes256-sha256-pfs-modp2048",
+    description:
+      "IKEv1 Main Mode PSK, AES-CBC-256 / HMAC-SHA1 / MODP-2048 (Ka needs the RFC 2409 appendix B expansion: SHA-1 gives 20 of 32 bytes); Quick Mode with PFS (MODP-2048 KE in QM1/QM2), ESP AES-CBC-256 + HMAC-SHA2-256-128 (RFC 4868); NAT-T tunnel mode",
+    ikeProposals: ["aes256-sha1-modp2048"],
+    espProposals: ["aes256-sha256-modp2048"],
+    hash: "sha1",
+    keyBytes: 32,
+    pfs: true,
+    wsEnc: "AES-CBC [RFC3602]",
+    wsAuth: "HMAC-SHA-256-128 [RFC4868]",
   },
 ];
 
@@ -218,9 +238,21 @@ async function makeRun(spec: RunSpec, vectorsRoot: string): Promise<void> {
   assert.ok(skeyidD.equals(p1.SKEYID_d as Buffer), "SKEYID_d");
   assert.ok(skeyidA.equals(p1.SKEYID_a as Buffer), "SKEYID_a");
   assert.ok(skeyidE.equals(p1.SKEYID_e as Buffer), "SKEYID_e");
+  // appendix B: Ka = SKEYID_e if long enough, else K1 | K2 | ... with K1 = prf(SKEYID_e, 0)
+  let kaBlocks = skeyidE;
+  if (skeyidE.length < spec.keyBytes) {
+    const ks: Buffer[] = [];
+    let k = prf(skeyidE, Buffer.from([0]));
+    ks.push(k);
+    while (Buffer.concat(ks).length < spec.keyBytes) {
+      k = prf(skeyidE, k);
+      ks.push(k);
+    }
+    kaBlocks = Buffer.concat(ks);
+  }
   assert.ok(
-    skeyidE.subarray(0, 16).equals(p1["encryption key Ka"] as Buffer),
-    "Ka = first 16 bytes of SKEYID_e",
+    kaBlocks.subarray(0, spec.keyBytes).equals(p1["encryption key Ka"] as Buffer),
+    "Ka from SKEYID_e (appendix B)",
   );
   const iv0 = createHash(spec.hash)
     .update(Buffer.concat([gxi, gxr]))
@@ -231,14 +263,20 @@ async function makeRun(spec: RunSpec, vectorsRoot: string): Promise<void> {
     "initial IV = hash(g^xi | g^xr), truncated to the block",
   );
 
-  // 4. Quick Mode: seeds (protocol | SPI | Ni_b | Nr_b, no PFS) and ESP keys
+  // 4. Quick Mode: seeds ([g(qm)^xy |] protocol | SPI | Ni_b | Nr_b) and ESP keys
   const iSeed = need(iD, "initiator SA seed", "initiator");
   const rSeed = need(iD, "responder SA seed", "initiator");
   assert.ok(iSeed.equals(need(rD, "initiator SA seed", "responder")), "seeds agree");
-  const spiR = hx(iSeed.subarray(1, 5)); // SPI the responder chose: initiator -> responder traffic
-  const spiI = hx(rSeed.subarray(1, 5));
-  const qmNi = iSeed.subarray(5, 5 + (iSeed.length - 5) / 2);
-  const qmNr = iSeed.subarray(5 + (iSeed.length - 5) / 2);
+  const gqmxy = spec.pfs ? need(iD, "DH secret", "initiator") : Buffer.alloc(0);
+  if (spec.pfs) {
+    assert.ok(gqmxy.equals(need(rD, "DH secret", "responder")), "Quick Mode DH secrets agree");
+    assert.ok(iSeed.subarray(0, gqmxy.length).equals(gqmxy), "seed starts with g(qm)^xy");
+  }
+  const o = gqmxy.length;
+  const spiR = hx(iSeed.subarray(o + 1, o + 5)); // SPI the responder chose: initiator -> responder traffic
+  const spiI = hx(rSeed.subarray(o + 1, o + 5));
+  const qmNi = iSeed.subarray(o + 5, o + 5 + (iSeed.length - o - 5) / 2);
+  const qmNr = iSeed.subarray(o + 5 + (iSeed.length - o - 5) / 2);
   const child = viciSec(
     viciSec(ikeSa, "child-sas"),
     Object.keys(viciSec(ikeSa, "child-sas"))[0] ?? "",
@@ -389,6 +427,7 @@ async function makeRun(spec: RunSpec, vectorsRoot: string): Promise<void> {
       messageId: messages.find((m) => m.exchangeType === 32)?.messageId ?? "",
       niB: hx(qmNi),
       nrB: hx(qmNr),
+      ...(spec.pfs ? { gqmxy: hx(gqmxy) } : {}),
       spiI,
       spiR,
       initiatorSeed: hx(iSeed),

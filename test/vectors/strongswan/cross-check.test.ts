@@ -64,7 +64,15 @@ interface Vectors {
     hashR: string;
     ivs: { initiator: { mid: number; iv: string }[]; responder: { mid: number; iv: string }[] };
   };
-  quickMode: { messageId: string; niB: string; nrB: string; spiI: string; spiR: string };
+  quickMode: {
+    messageId: string;
+    niB: string;
+    nrB: string;
+    spiI: string;
+    spiR: string;
+    /** Quick Mode DH shared secret (PFS runs only). */
+    gqmxy?: string;
+  };
   messages: {
     frame: number;
     dir: "i2r" | "r2i";
@@ -91,16 +99,24 @@ const runs = readdirSync(here)
 const h = (s: string): Buffer => Buffer.from(s, "hex");
 const PT = { SA: 1, KE: 4, ID: 5, HASH: 8, NONCE: 10, DELETE: 12 } as const;
 
-/** The suite implied by charon's selected proposal string. */
-function suiteOf(v: Vectors): { hashId: number; esp: EspSuite } {
+/** The suites implied by charon's selected proposal strings (only those the runs use). */
+function suiteOf(v: Vectors): { hashId: number; keyBits: number; esp: EspSuite } {
   const p = v.ike.proposal;
-  assert.match(p, /^IKE:AES_CBC_128\//, "these runs use AES-CBC-128 in phase 1");
+  const m = /^IKE:AES_CBC_(128|256)\//.exec(p);
+  assert.ok(m?.[1], `phase-1 cipher of ${p} is AES-CBC`);
   const hashId = p.includes("PRF_HMAC_SHA2_256") ? 4 : p.includes("PRF_HMAC_SHA1") ? 2 : -1;
   const alg = v.esp[0]?.alg ?? "";
-  const esp: EspSuite = alg.startsWith("ESP:AES_GCM_16_128")
-    ? { encryption: "aes128-gcm16", integrity: "none" }
-    : { encryption: "aes128-cbc", integrity: "hmac-sha1-96" };
-  return { hashId, esp };
+  const table: Record<string, EspSuite> = {
+    "ESP:AES_GCM_16_128/NO_EXT_SEQ": { encryption: "aes128-gcm16", integrity: "none" },
+    "ESP:AES_CBC_128/HMAC_SHA1_96/NO_EXT_SEQ": { encryption: "aes128-cbc", integrity: "hmac-sha1-96" },
+    "ESP:AES_CBC_256/HMAC_SHA2_256_128/MODP_2048/NO_EXT_SEQ": {
+      encryption: "aes256-cbc",
+      integrity: "hmac-sha256-128",
+    },
+  };
+  const esp = table[alg];
+  assert.ok(esp, `ESP suite ${alg} is mapped`);
+  return { hashId, keyBits: Number(m[1]), esp };
 }
 
 /** Body of the payload at `i` (without its 4-octet generic header), from a chain's spans. */
@@ -112,10 +128,11 @@ function body(bytes: Buffer, spans: readonly { start: number; end: number }[], i
 
 for (const v of runs) {
   describe(`strongSwan 5.9.8 key-logged run ${v.name} (test/vectors/strongswan)`, () => {
-    const { hashId, esp: espSuite } = suiteOf(v);
+    const { hashId, keyBits, esp: espSuite } = suiteOf(v);
     const p = unwrap(prf(hashId));
     const hs = unwrap(hash(hashId));
-    const cipher = unwrap(ikeCipher(7, 128));
+    const cipher = unwrap(ikeCipher(7, keyBits));
+    const pfs = v.quickMode.gqmxy !== undefined;
     const ckyI = h(v.ike.ikeCookies.initiator);
     const ckyR = h(v.ike.ikeCookies.responder);
     const gxi = h(v.ike.ke.gxi);
@@ -198,7 +215,10 @@ for (const v of runs) {
       const ivQ1 = phase2Iv(hs, lastPhase1Block(), mid, cipher.blockSize);
       assert.equal(ivQ1.toString("hex"), v.ike.ivs.initiator.find((x) => x.mid === mid)?.iv, "phase-2 IV");
       const d1 = decrypt(q1.parsed, ivQ1);
-      assert.deepEqual(d1.payloads.map((x) => x.type), [PT.HASH, PT.SA, PT.NONCE, PT.ID, PT.ID]);
+      assert.deepEqual(
+        d1.payloads.map((x) => x.type),
+        pfs ? [PT.HASH, PT.SA, PT.NONCE, PT.KE, PT.ID, PT.ID] : [PT.HASH, PT.SA, PT.NONCE, PT.ID, PT.ID],
+      );
       const rest1 = d1.plain.subarray(d1.spans[1]?.start, d1.spans[d1.spans.length - 1]?.end);
       const h1 = d1.payloads[0];
       assert.ok(h1 && h1.type === PT.HASH);
@@ -262,6 +282,7 @@ for (const v of runs) {
             niB: h(v.quickMode.niB),
             nrB: h(v.quickMode.nrB),
             length: encLen + intLen,
+            ...(v.quickMode.gqmxy !== undefined ? { gqmxy: h(v.quickMode.gqmxy) } : {}),
           }),
         );
         assert.equal(km.subarray(0, encLen).toString("hex"), sa.encKey, `${sa.dir} encryption key`);
