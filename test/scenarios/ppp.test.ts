@@ -338,3 +338,23 @@ test("lower-down: immediate link-down with the address released", () => {
   assert.equal(d?.type === "link-down" && d.reason, "lower-down");
   assert.equal(pool.inUseCount(), 0);
 });
+
+test("pppd-like client options (MRU 1280, ACCM 0, PFC, ACFC): IPv4 goes as 21 <packet> after IP up", () => {
+  const link = new Link(
+    serverConfig(),
+    clientConfig({ mru: 1280, accm: 0, requestPfc: true, requestAcfc: true }),
+  );
+  start(link);
+  assert.ok(link.run(() => link.bothUp(), 10_000));
+  const lu = link.eventsOf("server", "link-up")[0];
+  assert.equal(lu?.type === "link-up" && lu.peerMru, 1280);
+  link.feed("server", { type: "send-ip", packet: ipPacket });
+  const last = link.sent[link.sent.length - 1];
+  assert.equal(last?.frame.toString("hex"), `21${ipPacket.toString("hex")}`);
+  link.run(() => link.delivered.client.length > 0, link.now + 10);
+  assert.deepEqual(Buffer.from(link.delivered.client[0] ?? []), ipPacket);
+  // LCP itself is never compressed (RFC 1661 §6.6).
+  link.feed("client", { type: "close" });
+  const term = link.sent[link.sent.length - 1];
+  assert.equal(term?.frame.subarray(0, 5).toString("hex"), "ff03c02105");
+});
