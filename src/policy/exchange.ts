@@ -40,7 +40,7 @@ import {
 } from "./check.js";
 import { makeCredentials, type RandomBytes } from "./credentials.js";
 import { type StoreError, StoreErrorCode, type ValidationIssue, storeError } from "./errors.js";
-import { checkKind, type Kind, OBJECT_VERSION } from "./model.js";
+import { checkKind, type Kind, OBJECT_VERSION, type User } from "./model.js";
 import { STORE_FORMAT } from "./schema.js";
 import type { ObjectKind, PolicyStore, StoredObject, StoredPolicy } from "./store.js";
 
@@ -197,7 +197,15 @@ interface Planned {
   readonly assigned?: boolean;
   readonly persistent?: boolean;
   readonly persistentOrder?: number;
+  /** A user's password, turned into credentials once the whole document validates. */
+  readonly password?: string;
 }
+
+/** Shape-valid placeholder used while validating a user entry that gives a password. */
+const STAND_IN = {
+  ntHash: "0".repeat(32),
+  pap: { algorithm: "scrypt", n: 2, r: 1, p: 1, salt: "A".repeat(16), hash: "A".repeat(16) },
+};
 
 const META_KEYS = ["objectVersion", "extensions"];
 const POLICY_META = ["assigned", "persistent", "persistentOrder"];
@@ -315,10 +323,19 @@ function planEntry(
       return undefined;
     }
     const protocols = Array.isArray(body.protocols) ? body.protocols : [];
-    body.credentials = makeCredentials(body.password, random, {
-      allowChapMd5: protocols.includes("chap-md5"),
-    }) as unknown as Json;
+    const password = body.password;
     delete body.password;
+    // Validate with stand-in credentials first: the slow scrypt runs only for valid documents.
+    const standIn = {
+      ...STAND_IN,
+      ...(protocols.includes("chap-md5") ? { cleartext: password } : {}),
+    };
+    const checked = checkKind(kind, { ...body, credentials: standIn }, "strict", prefix);
+    if (!checked.value) {
+      issues.push(...checked.issues);
+      return undefined;
+    }
+    return { kind, name, prefix, value: checked.value, password, ...state };
   }
   const checked = checkKind(kind, body, "strict", prefix);
   if (!checked.value) {
@@ -426,6 +443,14 @@ export function importDocument(
         },
       ),
     );
+  }
+  for (const [i, p] of plan.entries()) {
+    if (p.password === undefined || p.kind !== "user") continue;
+    const u = p.value as User;
+    const credentials = makeCredentials(p.password, random, {
+      allowChapMd5: u.protocols.includes("chap-md5"),
+    });
+    plan[i] = { ...p, value: { ...u, credentials } };
   }
   const mode = opts.mode ?? "merge";
   return store.transaction(`import ${plan.length} objects (${mode})`, () => {
