@@ -24,6 +24,7 @@ import {
   type Payload,
   classifyVendorId,
   decodeIkeAttributes,
+  describeIsakmpMessage,
   ikeGroupName,
   parseIsakmpMessage,
   serializeParsedIsakmpMessage,
@@ -280,6 +281,22 @@ describe("ISAKMP captures (strongSwan 5.9.8 lab; oracle: tshark 4.0.17)", () => 
       }
     });
   }
+
+  it("log summaries name every number (tunnel capture, MM1 / MM3 / QM1)", () => {
+    const dgs = isakmpDatagrams(readFileSync(join(dir, "evidence-ikev1-natt-tunnel.pcap")));
+    const line = (i: number) => {
+      const r = parseIsakmpMessage(dgs[i]?.payload ?? Buffer.alloc(0));
+      assert.ok(r.ok);
+      return describeIsakmpMessage(r.value);
+    };
+    assert.equal(
+      line(0),
+      "Identity Protection (Main Mode) id=0x00000000 [ SA(PROTO_ISAKMP:KEY_IKE) VID(XAUTH) " +
+        "VID(RFC 3706 DPD) VID(FRAGMENTATION +80000000) VID(RFC 3947) VID(draft-ietf-ipsec-nat-t-ike-02\\n) ]",
+    );
+    assert.equal(line(2), "Identity Protection (Main Mode) id=0x00000000 [ KE NONCE NAT-D NAT-D ]");
+    assert.equal(line(6), "Quick Mode id=0xf7429f9c [ encrypted 144 bytes ]");
+  });
 
   it("UDP/4500 traffic after Quick Mode is ESP-in-UDP, not ISAKMP (non-zero marker)", () => {
     const all = udpDatagrams(readFileSync(join(dir, "evidence-ikev1-natt-tunnel.pcap")));

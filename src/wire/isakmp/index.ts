@@ -27,7 +27,8 @@
  * gives one payload's body (e.g. SAi_b for HASH_I, RFC 2409 §5).
  * Typed views: decodeIkeAttributes / decodeIpsecAttributes (transform attributes),
  * parseIdentificationData / serializeIdentificationData (ID payload data), formatIpAddress.
- * Names for every number: registry functions re-exported below (name, ikeGroupName, tables).
+ * Names for every number: registry functions re-exported below (name, ikeGroupName, tables);
+ * describeIsakmpMessage / describePayload give one-line log summaries.
  * Errors: WireError with codes OAK_E_WIRE_TRUNCATED / BAD_LENGTH / BAD_VALUE / BAD_NESTING /
  * UNSUPPORTED_CRITICAL / TOO_MANY; limits are in DEFAULT_LIMITS (override per call).
  * The UDP/4500 non-ESP marker is not handled here (wire/udpencap).
@@ -53,6 +54,7 @@ export {
   type PayloadChain,
   type ChainOptions,
 } from "./payloads.js";
+export { describeIsakmpMessage, describePayload } from "./describe.js";
 export { parseSaPayloadBody, serializeSaBody, type SaBody } from "./sa.js";
 export {
   attr,
