@@ -78,13 +78,17 @@ export function handle(config: PppConfig, state: PppState, input: PppInput, now:
   if (state.finished) return { state, actions: [] };
   if (input.type === "send-ip") {
     // Data path: no control state changes, so no copy of the state.
-    if (!state.ipcp.up) {
-      state.counters.tx_drop_ip_not_up = (state.counters.tx_drop_ip_not_up ?? 0) + 1;
-      return { state, actions: [] };
-    }
+    if (!state.ipcp.up) return { state, actions: [] }; // IPCP not open: dropped
     const e = new Engine(resolveConfig(config), state, now);
     e.sendFrame(PppProtocol.IPv4, input.packet);
     return { state, actions: e.actions };
+  }
+  if (input.type === "frame" && state.started && state.ipcp.up) {
+    // Data path: an IPv4 frame while IPCP is open changes no state, so no copy of the state.
+    const f = parsePppFrame(input.frame);
+    if (f.ok && f.value.protocol === PppProtocol.IPv4) {
+      return { state, actions: [{ type: "deliver-ip", packet: f.value.information }] };
+    }
   }
   const st = structuredClone(state);
   const e = new Engine(resolveConfig(config), st, now);

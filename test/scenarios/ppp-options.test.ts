@@ -179,3 +179,46 @@ test("server IPCP: Windows request (VJ, address 0, DNS, NBNS) -> Reject VJ and N
   const r5 = frames(s.handle({ type: "frame", frame: ipcp(1, 5, "") }, 7))[0];
   assert.equal(r5?.toString("hex"), ipcp(3, 5, "0306cb007102").toString("hex"));
 });
+
+test("engine intake fuzz: hostile frames never throw, in every phase", async () => {
+  const { fuzzParser } = await import("../helpers/fuzz.js");
+  const { Link } = await import("./ppp-harness.js");
+  // Seeds: every frame of a real MS-CHAPv2 negotiation between our two engines.
+  const link = new Link(
+    {
+      role: "server",
+      sessionId: "fz",
+      users: () => "vmepass",
+      pool: new AddressPool({ cidr: "203.0.113.0/24", reserved: ["203.0.113.1"] }),
+      localAddress: "203.0.113.1",
+      random: seededRandom("fz-s"),
+    },
+    {
+      role: "client",
+      sessionId: "fz-c",
+      credentials: { user: "vmeuser", password: "vmepass" },
+      requestPfc: true,
+      requestAcfc: true,
+      random: seededRandom("fz-c"),
+    },
+  );
+  link.feed("server", { type: "start" });
+  link.feed("client", { type: "start" });
+  assert.ok(link.run(() => link.bothUp(), 10_000));
+  const seeds = link.sent.map((x) => x.frame);
+  const fresh = server();
+  fresh.handle({ type: "start" }, 0);
+  const targets = [fresh, link.sessions.server, link.sessions.client];
+  let t = 0;
+  fuzzParser(
+    "PppSession.handle(frame)",
+    (frame) => {
+      const s = targets[t++ % targets.length];
+      if (!s) return { ok: false };
+      s.handle({ type: "frame", frame }, 1000 + t);
+      return { ok: true };
+    },
+    seeds,
+    { iterations: 20_000 },
+  );
+});
