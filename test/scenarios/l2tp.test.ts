@@ -558,3 +558,24 @@ test("crafted: L2TPv3 header and garbage are dropped silently; OCRQ is refused w
   assert.equal(findAvp(cdn2.msg, AvpType.ResultCode)?.errorCode, L2tpErrorCode.UnknownMandatoryAvp);
   assert.equal(lns.of("tunnelDown").length, 0);
 });
+
+test("simultaneous SCCRQs with Tie Breakers: exactly one tunnel survives (§4.4.3)", () => {
+  for (const seed of [1, 2, 3, 4]) {
+    const net = new Net(seed);
+    const a = net.peer("a", { hostName: "a", acceptTunnels: true, tieBreaker: true }, 100 + seed);
+    const b = net.peer("b", { hostName: "b", acceptTunnels: true, tieBreaker: true }, 200 + seed);
+    net.link(a, "to-b", b, "to-a");
+    a.input({ kind: "openTunnel", binding: "to-b" });
+    b.input({ kind: "openTunnel", binding: "to-a" });
+    net.run(10_000, () => a.of("tunnelUp").length > 0 && b.of("tunnelUp").length > 0);
+    net.run(net.now + 500);
+    assert.equal(a.of("tunnelUp").length, 1, `seed ${seed}`);
+    assert.equal(b.of("tunnelUp").length, 1, `seed ${seed}`);
+    assert.equal(a.state.tunnels.size, 1, `seed ${seed}`);
+    assert.equal(b.state.tunnels.size, 1, `seed ${seed}`);
+    // the loser reports its own attempt as discarded
+    const lost = [...a.of("tunnelDown"), ...b.of("tunnelDown")];
+    assert.equal(lost.length, 1, `seed ${seed}`);
+    assert.equal(lost[0]?.message, "tie breaker lost");
+  }
+});
