@@ -216,7 +216,6 @@ function planEntry(
   entry: unknown,
   prefix: string,
   issues: ValidationIssue[],
-  random: RandomBytes,
 ): Planned | undefined {
   if (!isJsonObject(entry)) {
     issues.push({
@@ -398,7 +397,7 @@ export function importDocument(
   const random = opts.random ?? ((n: number) => randomBytes(n));
   const plan: Planned[] = [];
   if (doc.settings !== undefined) {
-    const p = planEntry(store, "settings", doc.settings, "settings", issues, random);
+    const p = planEntry(store, "settings", doc.settings, "settings", issues);
     if (p) plan.push(p);
   }
   for (const [section, kind] of SECTIONS) {
@@ -413,7 +412,7 @@ export function importDocument(
     }
     const seen = new Map<string, number>();
     arr.forEach((e, i) => {
-      const p = planEntry(store, kind, e, `${section}[${i}]`, issues, random);
+      const p = planEntry(store, kind, e, `${section}[${i}]`, issues);
       if (!p) return;
       const prev = seen.get(p.name);
       if (prev !== undefined) {

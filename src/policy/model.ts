@@ -16,6 +16,7 @@
  * higher version, or with fields this code does not know, was written by a newer Oakley and is
  * read-only here (store.ts).
  */
+import { X509Certificate } from "node:crypto";
 import {
   type DynamicFilter,
   parseAddressSpec,
@@ -721,16 +722,27 @@ export function checkCertificate(c: Checker, v: unknown): Certificate | undefine
     max: 65536,
     what: "a PEM certificate (-----BEGIN CERTIFICATE-----…)",
   });
-  if (
-    pem !== undefined &&
-    !/-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----/.test(pem)
-  ) {
-    c.issue(
-      ["pem"],
-      "is not a PEM certificate; paste the text from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----",
-    );
-  }
   const isCa = c.boolean(o, "isCa", [], false);
+  if (pem !== undefined) {
+    let cert: X509Certificate | undefined;
+    try {
+      const looksPem = /-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----/.test(pem);
+      cert = looksPem ? new X509Certificate(pem) : undefined;
+    } catch {
+      cert = undefined;
+    }
+    if (!cert) {
+      c.issue(
+        ["pem"],
+        "is not a PEM X.509 certificate; paste the text from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----",
+      );
+    } else if (isCa === true && !cert.ca) {
+      c.issue(
+        ["isCa"],
+        "the certificate's basicConstraints do not say CA:TRUE; import the CA certificate itself, or write isCa: false",
+      );
+    }
+  }
   const privateKey = c.string(o, "privateKey", [], { optional: true, max: 65536 });
   if (privateKey !== undefined && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey)) {
     c.issue(

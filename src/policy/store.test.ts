@@ -575,3 +575,55 @@ test("dynamic filters resolve through the injected resolver", () => {
   assert.equal(unwrap(exportDocument(s)).format, "oakley-policy-store");
   s.close();
 });
+
+// Generated once with OpenSSL 3 (`openssl req -x509 -newkey ec ... -addext basicConstraints=critical,CA:TRUE`
+// and `CA:FALSE`), not by Oakley.
+const CA_PEM = `-----BEGIN CERTIFICATE-----
+MIIBhzCCAS2gAwIBAgIUWBdz4gpXYtXwdNyO7Xm+9qOJb5swCgYIKoZIzj0EAwIw
+GTEXMBUGA1UEAwwOT2FrbGV5IFRlc3QgQ0EwHhcNMjYxMTI3MDYyNTU0WhcNMzYx
+MTI0MDYyNTU0WjAZMRcwFQYDVQQDDA5PYWtsZXkgVGVzdCBDQTBZMBMGByqGSM49
+AgEGCCqGSM49AwEHA0IABL4THyujmWOOLr/ZcZpiKKcxm93n2fAGnAoSC9VGKudW
+3JjVyCdKYpO9Wz0rv6uKn2DhM6GIXLlv+KIldx2xqE+jUzBRMB0GA1UdDgQWBBQD
+eW3WdvQ8GqP5IJuJNCccfc4AmTAfBgNVHSMEGDAWgBQDeW3WdvQ8GqP5IJuJNCcc
+fc4AmTAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIANFTRI6OE0q
+h3KH1gGKb7MocyAZMEUySRKhBAT2Ra39AiEAmQnxNOX8Y2motRo+xXILr+Nu36th
+tHENAyuyUiPDxpQ=
+-----END CERTIFICATE-----\n`;
+const LEAF_PEM = `-----BEGIN CERTIFICATE-----
+MIIBcTCCARagAwIBAgIUVNhRzscqn9t64WrubDfmO6Np1mMwCgYIKoZIzj0EAwIw
+DzENMAsGA1UEAwwEbGVhZjAeFw0yNjExMjcwNjI1NTRaFw0zNjExMjQwNjI1NTRa
+MA8xDTALBgNVBAMMBGxlYWYwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAR6WFOJ
+ajcjpDOHdq8xbDbEiDGlY6tHcYr24ORaZLy1uEWLzWYMPUxZaF3rAgCUqUwBm4GO
+XPnXpX/u3dpFmT9Bo1AwTjAdBgNVHQ4EFgQUSUIyN5Bt7YLRiM6hW8NpLfCn4OYw
+HwYDVR0jBBgwFoAUSUIyN5Bt7YLRiM6hW8NpLfCn4OYwDAYDVR0TAQH/BAIwADAK
+BggqhkjOPQQDAgNJADBGAiEAuP95vK58utY4O5p/MAsXD9GT3TcVS7vmq1XtHTiK
+d9QCIQCgLkhEJm2S3S5jMXUTeKDE2iw3pWgZcwYBk5xKjolWeQ==
+-----END CERTIFICATE-----\n`;
+
+test("certificates: PEM is parsed, isCa must match basicConstraints, rules may name only CAs", () => {
+  const s = unwrap(openStore(tmp()));
+  unwrap(s.certificates.create({ name: "ca", pem: CA_PEM, isCa: true }));
+  const notCa = s.certificates.create({ name: "leaf", pem: LEAF_PEM, isCa: true });
+  assert.equal(!notCa.ok && notCa.error.issues?.[0]?.path, "isCa");
+  unwrap(s.certificates.create({ name: "leaf", pem: LEAF_PEM, isCa: false }));
+  const garbage = s.certificates.create({
+    name: "g",
+    pem: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    isCa: false,
+  });
+  assert.equal(!garbage.ok && garbage.error.issues?.[0]?.path, "pem");
+  const rules = (ca: string): Policy["rules"] =>
+    defaultServerPolicy().rules.map((r) => ({
+      ...r,
+      authentication: [{ method: "certificate" as const, ca }],
+    }));
+  const bad = s.policies.create({ ...defaultServerPolicy(), rules: rules("leaf") });
+  assert.match(
+    !bad.ok ? (bad.error.issues?.[0]?.message ?? "") : "",
+    /certificate 'leaf' is not marked as a CA/,
+  );
+  unwrap(s.policies.create({ ...defaultServerPolicy(), rules: rules("ca") }));
+  const del = s.certificates.delete("ca");
+  assert.equal(!del.ok && del.error.code, StoreErrorCode.InUse);
+  s.close();
+});
