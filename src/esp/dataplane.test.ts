@@ -392,6 +392,8 @@ describe("lifetimes and sequence numbers", () => {
       spi: 0x1000,
     });
     assert.equal(p.events.at(-1)?.kind, "seq-overflow");
+    p.tx.protect(p.out, pkt, 2);
+    assert.equal(p.events.filter((e) => e.kind === "seq-overflow").length, 1, "reported once");
   });
 });
 

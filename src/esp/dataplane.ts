@@ -141,6 +141,7 @@ interface Sa {
   seqHi: number;
   seqLo: number;
   rekeyWarned: boolean;
+  seqExhausted: boolean;
   readonly stats: SaStats;
   readonly minLength: number;
 }
@@ -273,6 +274,7 @@ export class EspDataPlane {
       seqHi: 0,
       seqLo: 0,
       rekeyWarned: false,
+      seqExhausted: false,
       stats: {
         packets: 0,
         bytes: 0,
@@ -484,7 +486,10 @@ export class EspDataPlane {
     let lo = sa.seqLo;
     if (lo === MAX_U32) {
       if (!sa.esn || hi === MAX_U32) {
-        this.emit({ kind: "seq-overflow", sa: sa.id, spi: sa.spi });
+        if (!sa.seqExhausted) {
+          sa.seqExhausted = true;
+          this.emit({ kind: "seq-overflow", sa: sa.id, spi: sa.spi });
+        }
         return this.txDrop("seq_overflow", sa);
       }
       hi++;
