@@ -1,0 +1,1041 @@
+/**
+ * The IKEv1 engine (RFC 2408/2409 with RFC 3947/3948 NAT-T and RFC 3706 DPD), sans-IO
+ * (DESIGN rule 4): an engine object whose `handle*(…, now)` methods and commands return the
+ * actions to perform (types.ts). It owns the tables (IKE SAs by cookies, child SAs by SPI),
+ * the timer queue, retransmission, lifetimes and rekeying, DPD and NAT keepalives; the
+ * exchanges themselves live in exchanges/ (main-mode, quick-mode, informational), which see
+ * the engine only through EngineContext.
+ *
+ * Demultiplexing: messages are matched to IKE SAs by cookie pair; a first message (responder
+ * cookie zero) by initiator cookie AND the peer's address:port, so many clients behind one NAT
+ * address (distinct ports) never collide even with equal private addresses and identities.
+ * Duplicated requests are answered from the cached response (raw-byte comparison before any
+ * decryption). A peer whose NAT mapping changes is followed after an authenticated message
+ * arrives from the new endpoint on UDP 4500 (or when the ESP data plane reports an
+ * authenticated ESP packet from it: `peerMoved`).
+ *
+ * Rekeying: the side that created a child SA rekeys it `rekeyMargin` before its lifetime ends
+ * (new SA installed before the old is removed; the old one is then deleted with a Delete
+ * notify), except towards a Windows peer behind NAT (MS NT5 ISAKMPOAKLEY VID: it rekeys
+ * itself and refuses server-initiated rekeys, CLIENTS.md 3.1). The initiator of an IKE SA
+ * starts a new Main Mode before the phase-1 lifetime ends; child SAs move to the new IKE SA.
+ * Left out: Aggressive Mode (dropped and counted), certificates, IKE fragmentation.
+ */
+import { randomBytes } from "node:crypto";
+import { type DhGroup, type DhKeyPair, keymat } from "../crypto/index.js";
+import { Counters } from "../obs/counters.js";
+import { type Logger, nullLogger, secret } from "../obs/log.js";
+import { ExchangeType, parseIsakmpMessage, ZERO_COOKIE } from "../wire/isakmp/index.js";
+import type { IkeConfig } from "./config.js";
+import type { EngineContext } from "./context.js";
+import { IkeErrorCode, type IkeFailure, failure } from "./errors.js";
+import {
+  handleInformational,
+  sendDeleteEsp,
+  sendDeleteIke,
+  sendRuThere,
+} from "./exchanges/informational.js";
+import {
+  initiatorMm2,
+  initiatorMm4,
+  initiatorMm6,
+  responderMm1,
+  responderMm3,
+  responderMm5,
+  startMainMode,
+} from "./exchanges/main-mode.js";
+import { handleQuickMode, startQuick } from "./exchanges/quick-mode.js";
+import { type ChildSa, cookieHex, type IkeSa, type QuickExchange } from "./ike-sa.js";
+import { selectorText } from "./identity.js";
+import { SaTable } from "./sa-table.js";
+import type { EspCipher, EspIntegrity, Phase2Suite } from "./suites.js";
+import {
+  type ChildRequest,
+  type Endpoint,
+  type EspLifetimeEvent,
+  endpointKey,
+  type IkeAction,
+  type IkeDatagram,
+  type IkeEvent,
+  type IkeStage,
+  type InitiateRequest,
+  sameEndpoint,
+} from "./types.js";
+import type { EspEncryption, EspIntegrity as EspIntegrityName } from "../crypto/esp/suites.js";
+
+export interface IkeEngineDeps {
+  readonly logger?: Logger;
+  readonly counters?: Counters;
+  /** Random octets (cookies, nonces, SPIs, message IDs). Default: node:crypto randomBytes. */
+  readonly random?: (n: number) => Buffer;
+  /** DH key pairs; default: the group's generate() (OpenSSL RNG). */
+  readonly newDh?: (g: DhGroup) => DhKeyPair;
+}
+
+interface TimerEntry {
+  readonly at: number;
+  readonly seq: number;
+  readonly fn: () => void;
+  cancelled: boolean;
+}
+
+/** A min-heap of deadlines; cancelled entries are skipped when they surface. */
+class TimerQueue {
+  private readonly heap: TimerEntry[] = [];
+  private seq = 0;
+
+  add(at: number, fn: () => void): () => void {
+    const e: TimerEntry = { at, seq: this.seq++, fn, cancelled: false };
+    const h = this.heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (less(h[p]!, h[i]!)) break;
+      [h[p], h[i]] = [h[i]!, h[p]!];
+      i = p;
+    }
+    return () => {
+      e.cancelled = true;
+    };
+  }
+
+  peek(): number | undefined {
+    while (this.heap[0]?.cancelled) this.pop();
+    return this.heap[0]?.at;
+  }
+
+  pop(): TimerEntry | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i]!, h[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function less(a: TimerEntry, b: TimerEntry): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+}
+
+const INTEGRITY_KEY: Readonly<Record<EspIntegrity, number>> = {
+  none: 0,
+  "hmac-md5-96": 16,
+  "hmac-sha1-96": 20,
+  "hmac-sha2-256-128": 32,
+  "hmac-sha2-384-192": 48,
+  "hmac-sha2-512-256": 64,
+};
+const INTEGRITY_NAME: Readonly<Record<EspIntegrity, EspIntegrityName>> = {
+  none: "none",
+  "hmac-md5-96": "hmac-md5-96",
+  "hmac-sha1-96": "hmac-sha1-96",
+  "hmac-sha2-256-128": "hmac-sha256-128",
+  "hmac-sha2-384-192": "hmac-sha384-192",
+  "hmac-sha2-512-256": "hmac-sha512-256",
+};
+
+function espEncryptionName(c: EspCipher, bits: number): EspEncryption {
+  switch (c) {
+    case "3des-cbc":
+      return "3des-cbc";
+    case "null":
+      return "null";
+    case "aes-cbc":
+      return `aes${bits}-cbc` as EspEncryption;
+    case "aes-gcm-8":
+      return `aes${bits}-gcm8` as EspEncryption;
+    case "aes-gcm-12":
+      return `aes${bits}-gcm12` as EspEncryption;
+    case "aes-gcm-16":
+      return `aes${bits}-gcm16` as EspEncryption;
+  }
+}
+
+/** Cipher key octets in KEYMAT (RFC 4106 §8.1: AES-GCM takes 4 extra salt octets). */
+function cipherKeyLength(s: Phase2Suite): number {
+  if (s.cipher === "null") return 0;
+  if (s.cipher === "3des-cbc") return 24;
+  return s.keyBits / 8 + (s.cipher.startsWith("aes-gcm") ? 4 : 0);
+}
+
+export function suiteName(s: Phase2Suite): string {
+  const enc = espEncryptionName(s.cipher, s.keyBits);
+  return `ESP ${enc}${s.integrity === "none" ? "" : `/${INTEGRITY_NAME[s.integrity]}`}${s.pfsGroup ? ` PFS group ${s.pfsGroup}` : ""}`;
+}
+
+/** Read-only view of an IKE SA, for the monitor and tests. */
+export interface IkeSaInfo {
+  readonly id: number;
+  readonly role: "initiator" | "responder";
+  readonly state: string;
+  readonly cookies: string;
+  readonly local: Endpoint;
+  readonly peer: Endpoint;
+  readonly peerId: string;
+  readonly suite: string;
+  readonly nat: {
+    readonly method: string;
+    readonly localBehindNat: boolean;
+    readonly peerBehindNat: boolean;
+  };
+  readonly dpd: boolean;
+  readonly peerRekeys: boolean;
+  readonly children: readonly number[];
+}
+
+export interface ChildSaInfo {
+  readonly id: number;
+  readonly ikeSaId: number;
+  readonly mode: "transport" | "tunnel";
+  readonly suite: string;
+  readonly inboundSpi: number;
+  readonly outboundSpi: number;
+  readonly local: string;
+  readonly remote: string;
+  readonly installedAt: number;
+  readonly expiresAt: number;
+}
+
+export class IkeEngine implements EngineContext {
+  readonly counters: Counters;
+  readonly log: Logger;
+  readonly table: SaTable<IkeSa>;
+  readonly sas = new Map<number, IkeSa>();
+  readonly children = new Map<number, ChildSa>();
+  private readonly byInboundSpi = new Map<number, number>();
+  private readonly timers = new TimerQueue();
+  private out: IkeAction[] = [];
+  private saSerial = 0;
+  private childSerial = 0;
+  private readonly rand: (n: number) => Buffer;
+  private readonly dh: (g: DhGroup) => DhKeyPair;
+  now = 0;
+
+  constructor(
+    readonly config: IkeConfig,
+    deps: IkeEngineDeps = {},
+  ) {
+    this.counters = deps.counters ?? new Counters();
+    this.log = deps.logger ?? nullLogger;
+    this.rand = deps.random ?? ((n) => randomBytes(n));
+    this.dh = deps.newDh ?? ((g) => g.generate());
+    this.table = new SaTable<IkeSa>(config.table);
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Inputs
+
+  /** A datagram from UDP 500 or 4500 (non-ESP marker already removed). Never throws. */
+  handleDatagram(dg: IkeDatagram, now: number): IkeAction[] {
+    return this.run(now, () => this.dispatch(dg));
+  }
+
+  /** Runs every timer due at `now`. */
+  handleTimer(now: number): IkeAction[] {
+    return this.run(now, () => {
+      for (;;) {
+        const at = this.timers.peek();
+        if (at === undefined || at > now) break;
+        const t = this.timers.pop();
+        if (t && !t.cancelled) t.fn();
+      }
+    });
+  }
+
+  /** Starts Main Mode (if no IKE SA to the peer is up) and a Quick Mode for `phase2`. */
+  initiate(req: InitiateRequest, now: number): IkeAction[] {
+    return this.run(now, () => {
+      const local = this.config.localAddress;
+      if (!local) {
+        this.fail(
+          "main-mode",
+          failure(IkeErrorCode.BadRequest, "initiate: no localAddress configured"),
+          req.peer,
+        );
+        return;
+      }
+      const est = this.findSaToPeer(req.peer.address, true);
+      if (est) {
+        if (req.phase2) startQuick(this, est, req.phase2);
+        return;
+      }
+      const half = this.findSaToPeer(req.peer.address, false);
+      if (half) {
+        if (req.phase2) half.waiting.push({ request: req.phase2 });
+        return;
+      }
+      const sa = startMainMode(this, { address: local, port: 500 }, req.peer);
+      if (req.phase2) sa.waiting.push({ request: req.phase2 });
+    });
+  }
+
+  /** Deletes an IKE SA and its child SAs, telling the peer. */
+  deleteIkeSaCommand(ikeSaId: number, now: number): IkeAction[] {
+    return this.run(now, () => {
+      const sa = this.sas.get(ikeSaId);
+      if (sa) this.deleteIkeSa(sa, "deleted by the operator", true, true);
+    });
+  }
+
+  /** Deletes one child SA, telling the peer. */
+  deleteChildSaCommand(childId: number, now: number): IkeAction[] {
+    return this.run(now, () => {
+      const c = this.children.get(childId);
+      if (c) this.deleteChild(c, "deleted by the operator", true);
+    });
+  }
+
+  /** An ESP data-plane event (src/esp EspEvent): soft expiry rekeys, hard expiry deletes. */
+  handleEspEvent(ev: EspLifetimeEvent, now: number): IkeAction[] {
+    return this.run(now, () => {
+      const child = [...this.children.values()].find((c) =>
+        ev.direction === "in" ? c.inboundSpi === ev.spi : c.outboundSpi === ev.spi,
+      );
+      if (!child) return;
+      if (ev.kind === "hard-expire") this.deleteChild(child, `ESP ${ev.kind}`, true);
+      else this.maybeRekey(child);
+    });
+  }
+
+  /** The data plane authenticated an ESP packet for `inboundSpi` from a new endpoint. */
+  peerMoved(inboundSpi: number, to: Endpoint, now: number): IkeAction[] {
+    return this.run(now, () => {
+      const cid = this.byInboundSpi.get(inboundSpi);
+      const c = cid === undefined ? undefined : this.children.get(cid);
+      const sa = c ? this.sas.get(c.ikeSaId) : undefined;
+      if (sa?.nat.anyNat) this.noteAuthenticated(sa, { address: sa.local.address, port: 4500 }, to);
+    });
+  }
+
+  /** Traffic arrived on a child SA (authenticated by ESP): the peer is alive (RFC 3706 §5.2). */
+  noteActivity(inboundSpi: number, now: number): void {
+    const cid = this.byInboundSpi.get(inboundSpi);
+    const c = cid === undefined ? undefined : this.children.get(cid);
+    const sa = c ? this.sas.get(c.ikeSaId) : undefined;
+    if (sa) {
+      sa.lastHeard = Math.max(sa.lastHeard, now);
+      sa.dpdOutstanding = 0;
+    }
+  }
+
+  nextDeadline(): number | undefined {
+    return this.timers.peek();
+  }
+
+  ikeSas(): IkeSaInfo[] {
+    return [...this.sas.values()].map((sa) => ({
+      id: sa.id,
+      role: sa.role,
+      state: sa.state,
+      cookies: cookieHex(sa),
+      local: sa.local,
+      peer: sa.peer,
+      peerId: sa.peerIdText,
+      suite: sa.crypto?.name ?? "",
+      nat: {
+        method: sa.vids.natt,
+        localBehindNat: sa.nat.localBehindNat,
+        peerBehindNat: sa.nat.peerBehindNat,
+      },
+      dpd: sa.vids.dpd,
+      peerRekeys: sa.vids.windows,
+      children: [...sa.children],
+    }));
+  }
+
+  childSas(): ChildSaInfo[] {
+    return [...this.children.values()].map((c) => {
+      const sa = this.sas.get(c.ikeSaId);
+      return {
+        id: c.id,
+        ikeSaId: c.ikeSaId,
+        mode: c.mode,
+        suite: suiteName(c.suite),
+        inboundSpi: c.inboundSpi,
+        outboundSpi: c.outboundSpi,
+        local: sa?.local.address ?? "",
+        remote: sa?.peer.address ?? "",
+        installedAt: c.installedAt,
+        expiresAt: c.hardAt,
+      };
+    });
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Dispatch
+
+  private run(now: number, fn: () => void): IkeAction[] {
+    this.now = now;
+    this.out = [];
+    try {
+      fn();
+    } catch (e) {
+      // A bug: the receive loop never throws (DESIGN rule 6). Count, log, keep going.
+      this.counters.incLabeled("ike_drop", "reason", "internal_error");
+      this.log.error("internal error in the IKE engine", {
+        error: e instanceof Error ? e.stack : String(e),
+      });
+    }
+    const out = this.out;
+    this.out = [];
+    const next = this.timers.peek();
+    if (next !== undefined) out.push({ kind: "timer", at: next });
+    return out;
+  }
+
+  private dispatch(dg: IkeDatagram): void {
+    this.counters.inc("ike_rx");
+    if (dg.local.port !== 500 && dg.local.port !== 4500) {
+      this.counters.incLabeled("ike_drop", "reason", "bad_port");
+      return;
+    }
+    const p = parseIsakmpMessage(dg.data);
+    if (!p.ok) {
+      this.counters.incLabeled("ike_drop", "reason", "malformed");
+      this.log.debug("malformed ISAKMP message", {
+        from: endpointKey(dg.remote),
+        why: p.error.message,
+      });
+      return;
+    }
+    const msg = p.value;
+    const h = msg.header;
+    const ckyI = h.initiatorCookie.toString("hex");
+    const zeroR = h.responderCookie.equals(ZERO_COOKIE);
+    const ckyR = h.responderCookie.toString("hex");
+    const rkey = endpointKey(dg.remote);
+    const find = (): IkeSa | undefined => {
+      const byPair = zeroR ? undefined : this.table.byCookiePair(ckyI, ckyR);
+      if (byPair) return byPair;
+      const early = this.table.byInitiatorCookie(ckyI, rkey);
+      return early && early.role === "initiator" && early.state === "I_MM1" ? early : undefined;
+    };
+    switch (h.exchangeType) {
+      case ExchangeType.IDENTITY_PROTECTION: {
+        if (zeroR) {
+          const old = this.table.byInitiatorCookie(ckyI, rkey);
+          if (old) {
+            this.duplicate(old, dg);
+            return;
+          }
+          if (msg.encrypted) {
+            this.drop("mm1_encrypted");
+            return;
+          }
+          responderMm1(this, msg, dg);
+          return;
+        }
+        const sa = find();
+        if (!sa) {
+          this.drop("unknown_sa");
+          return;
+        }
+        if (sa.role === "responder") {
+          if (sa.lastIn?.equals(dg.data)) {
+            this.duplicate(sa, dg);
+            return;
+          }
+          if (sa.state === "R_MM2" && !msg.encrypted) {
+            responderMm3(this, sa, msg, dg);
+            return;
+          }
+          if (sa.state === "R_MM4" && msg.encrypted) {
+            responderMm5(this, sa, msg, dg);
+            return;
+          }
+          this.drop("mm_unexpected");
+          return;
+        }
+        if (sa.state === "I_MM1" && !msg.encrypted) {
+          initiatorMm2(this, sa, msg);
+          return;
+        }
+        if (sa.state === "I_MM3" && !msg.encrypted) {
+          initiatorMm4(this, sa, msg);
+          return;
+        }
+        if (sa.state === "I_MM5" && msg.encrypted) {
+          initiatorMm6(this, sa, msg, dg);
+          return;
+        }
+        this.drop("mm_unexpected");
+        return;
+      }
+      case ExchangeType.QUICK_MODE: {
+        const sa = find();
+        if (sa?.state !== "ESTABLISHED") {
+          this.drop("unknown_sa");
+          return;
+        }
+        handleQuickMode(this, sa, msg, dg);
+        return;
+      }
+      case ExchangeType.INFORMATIONAL: {
+        const sa = find();
+        if (!sa) {
+          this.drop("unknown_sa");
+          return;
+        }
+        handleInformational(this, sa, msg, dg);
+        return;
+      }
+      case ExchangeType.AGGRESSIVE:
+        this.log.warn("Aggressive Mode request dropped: Aggressive Mode is not served", {
+          from: rkey,
+        });
+        {
+          this.drop("aggressive_mode");
+          return;
+        }
+      default: {
+        this.drop("unsupported_exchange");
+        return;
+      }
+    }
+  }
+
+  private duplicate(sa: IkeSa, dg: IkeDatagram): void {
+    if (sa.role === "responder" && sa.lastIn?.equals(dg.data) && sa.lastOut) {
+      this.counters.inc("ike_retransmit_answered");
+      this.sendFrom(dg.local, dg.remote, sa.lastOut);
+      return;
+    }
+    this.drop("duplicate");
+  }
+
+  private drop(reason: string): void {
+    this.counters.incLabeled("ike_drop", "reason", reason);
+  }
+
+  private findSaToPeer(address: string, established: boolean): IkeSa | undefined {
+    for (const sa of this.sas.values()) {
+      if (sa.peer.address !== address || sa.role !== "initiator" || sa.state === "DELETED")
+        continue;
+      if (established === (sa.state === "ESTABLISHED") && !this.rekeying.has(sa.id)) return sa;
+    }
+    return undefined;
+  }
+
+  private readonly rekeying = new Set<number>();
+
+  // ----------------------------------------------------------------------------------------
+  // EngineContext
+
+  random(n: number): Buffer {
+    return this.rand(n);
+  }
+
+  newDh(g: DhGroup): DhKeyPair {
+    return this.dh(g);
+  }
+
+  nextSaId(): number {
+    return ++this.saSerial;
+  }
+
+  registerSa(sa: IkeSa): void {
+    this.table.add(sa);
+    this.sas.set(sa.id, sa);
+  }
+
+  newSpi(): number {
+    for (;;) {
+      const spi = this.rand(4).readUInt32BE(0);
+      if (spi >= 256 && !this.byInboundSpi.has(spi) && !this.reservedSpis.has(spi)) {
+        this.reservedSpis.add(spi);
+        return spi;
+      }
+    }
+  }
+
+  private readonly reservedSpis = new Set<number>();
+
+  newMessageId(sa: IkeSa): number {
+    for (;;) {
+      const mid = this.rand(4).readUInt32BE(0);
+      if (mid !== 0 && !sa.quick.has(mid)) return mid;
+    }
+  }
+
+  action(a: IkeAction): void {
+    this.out.push(a);
+  }
+
+  emit(e: IkeEvent): void {
+    this.out.push({ kind: "event", event: e });
+  }
+
+  send(sa: IkeSa, bytes: Buffer): void {
+    this.sendFrom(sa.local, sa.peer, bytes);
+  }
+
+  sendFrom(from: Endpoint, to: Endpoint, bytes: Buffer): void {
+    this.counters.inc("ike_tx");
+    this.out.push({ kind: "send", data: bytes, from, to });
+  }
+
+  schedule(at: number, fn: () => void): () => void {
+    return this.timers.add(at, fn);
+  }
+
+  retransmit(
+    sa: IkeSa,
+    bytes: Buffer,
+    onGiveUp: () => void,
+  ): { tries: number; cancel: () => void } {
+    const cfg = this.config.retransmit;
+    let tries = 0;
+    let cancelled = false;
+    let cancelTimer = (): void => {};
+    const arm = (): void => {
+      cancelTimer = this.schedule(this.now + cfg.initialMs * 2 ** tries, () => {
+        if (cancelled || sa.state === "DELETED") return;
+        if (tries >= cfg.tries) {
+          onGiveUp();
+          return;
+        }
+        tries++;
+        this.counters.inc("ike_retransmit");
+        sa.log.debug("retransmitting", { try: tries });
+        this.send(sa, bytes);
+        arm();
+      });
+    };
+    arm();
+    const cancel = (): void => {
+      cancelled = true;
+      cancelTimer();
+    };
+    sa.cancelTimers.push(cancel);
+    return { tries, cancel };
+  }
+
+  fail(
+    stage: IkeStage,
+    f: IkeFailure,
+    peer: Endpoint,
+    sa?: IkeSa,
+    opts?: { keepSa?: boolean },
+  ): void {
+    this.counters.incLabeled("ike_fail", "reason", f.code);
+    (sa?.log ?? this.log).warn(f.message, { code: f.code, stage });
+    this.emit({
+      type: "failed",
+      stage,
+      code: f.code,
+      message: f.message,
+      peer,
+      ...(sa ? { ikeSaId: sa.id } : {}),
+    });
+    if (sa && !opts?.keepSa) this.deleteIkeSa(sa, f.message, false, true);
+  }
+
+  phase1Up(sa: IkeSa): void {
+    sa.state = "ESTABLISHED";
+    this.table.markEstablished(sa);
+    sa.establishedAt = this.now;
+    sa.lastHeard = this.now;
+    delete sa.dh;
+    this.counters.inc("ike_sa_established");
+    const suite = `${sa.crypto?.name ?? ""} pre-shared key`;
+    sa.log.info("IKE SA established", {
+      peerId: sa.peerIdText,
+      suite,
+      natt: sa.vids.natt,
+      ...sa.nat,
+      local: endpointKey(sa.local),
+      remote: endpointKey(sa.peer),
+    });
+    this.emit({
+      type: "phase1-up",
+      ikeSaId: sa.id,
+      role: sa.role,
+      local: sa.local,
+      peer: sa.peer,
+      peerId: sa.peerIdText,
+      suite,
+      nat: {
+        method: sa.vids.natt,
+        localBehindNat: sa.nat.localBehindNat,
+        peerBehindNat: sa.nat.peerBehindNat,
+      },
+      dpd: sa.vids.dpd,
+      peerVendorIds: sa.vids.names,
+    });
+    if (sa.initialContact) this.initialContact(sa);
+    this.armLifetime(sa);
+    const d = this.config.dpd;
+    if (d.delaySeconds > 0 && (sa.vids.dpd || d.probeWithoutVid))
+      this.armDpd(sa, this.now + d.delaySeconds * 1000);
+    if (sa.nat.localBehindNat && sa.vids.natt !== "none") this.armKeepalive(sa);
+    // A rekeyed IKE SA: take over the children of the SA it replaces.
+    for (const old of this.sas.values()) {
+      if (old !== sa && this.rekeying.has(old.id) && old.peer.address === sa.peer.address) {
+        this.rekeying.delete(old.id);
+        this.deleteIkeSa(old, "replaced by a new IKE SA", true, false);
+      }
+    }
+    const waiting = sa.waiting.splice(0);
+    for (const w of waiting) startQuick(this, sa, w.request, w.rekeyOf);
+  }
+
+  initialContact(sa: IkeSa): void {
+    for (const other of [...this.sas.values()]) {
+      if (
+        other !== sa &&
+        other.state === "ESTABLISHED" &&
+        other.peerIdText === sa.peerIdText &&
+        sameEndpoint(other.peer, sa.peer)
+      ) {
+        other.log.info("INITIAL-CONTACT from the same identity and endpoint: deleting the old SA");
+        this.deleteIkeSa(other, "INITIAL-CONTACT", false, true);
+      }
+    }
+  }
+
+  installChild(sa: IkeSa, ex: QuickExchange): void {
+    const suite = ex.suite!;
+    const c = sa.crypto!;
+    const encLen = cipherKeyLength(suite);
+    const intLen = INTEGRITY_KEY[suite.integrity];
+    const km = (spi: number) =>
+      keymat({
+        prf: c.prf,
+        skeyidD: sa.keys!.skeyidD,
+        protocol: 3,
+        spi: u32(spi),
+        niB: ex.ni,
+        nrB: ex.nr!,
+        ...(ex.gqmxy ? { gqmxy: ex.gqmxy } : {}),
+        length: Math.max(1, encLen + intLen),
+      });
+    const kin = km(ex.ourSpi);
+    const kout = km(ex.peerSpi!);
+    if (!kin.ok || !kout.ok) {
+      this.fail(
+        "quick-mode",
+        failure(IkeErrorCode.Crypto, "KEYMAT derivation failed"),
+        sa.peer,
+        sa,
+        { keepSa: true },
+      );
+      return;
+    }
+    this.reservedSpis.delete(ex.ourSpi);
+    const split = (k: Buffer) => ({
+      encryption: Buffer.from(k.subarray(0, encLen)),
+      integrity: Buffer.from(k.subarray(encLen, encLen + intLen)),
+    });
+    const id = ++this.childSerial;
+    const hardMs = suite.lifeSeconds * 1000;
+    const margin = this.config.phase2.rekeyMargin;
+    // Jitter the soft deadline (up to 1/3 of the margin) so both ends do not rekey at once.
+    const jitter = (this.rand(2).readUInt16BE(0) / 65536) * (margin / 3);
+    const softMs = Math.max(1000, Math.floor(hardMs * (1 - margin - jitter)));
+    const child: ChildSa = {
+      id,
+      ikeSaId: sa.id,
+      initiatedByUs: ex.role === "initiator",
+      mode: suite.mode,
+      suite,
+      inboundSpi: ex.ourSpi,
+      outboundSpi: ex.peerSpi!,
+      selectors: ex.selectors!,
+      request: ex.request ?? { mode: suite.mode },
+      installedAt: this.now,
+      hardAt: this.now + hardMs,
+      rekeyed: false,
+      cancelTimers: [],
+    };
+    this.children.set(id, child);
+    this.byInboundSpi.set(child.inboundSpi, id);
+    sa.children.add(id);
+    const natt = sa.nat.anyNat ? sa.vids.natt : "none";
+    const kb = suite.lifeKilobytes;
+    this.action({
+      kind: "install-child-sa",
+      child: {
+        childId: id,
+        ikeSaId: sa.id,
+        mode: suite.mode,
+        suite,
+        espEncryption: espEncryptionName(suite.cipher, suite.keyBits),
+        espIntegrity: INTEGRITY_NAME[suite.integrity],
+        inbound: { spi: child.inboundSpi, keys: split(kin.value) },
+        outbound: { spi: child.outboundSpi, keys: split(kout.value) },
+        local: sa.local.address,
+        remote: sa.peer.address,
+        ...(natt !== "none"
+          ? {
+              encap: {
+                localPort: 4500 as const,
+                peer: sa.peer,
+                method: natt,
+                natOa: ex.natOa ?? {},
+              },
+            }
+          : {}),
+        selectors: child.selectors,
+        lifetimes: {
+          softSeconds: Math.floor(softMs / 1000),
+          hardSeconds: suite.lifeSeconds,
+          softKilobytes: kb > 0 ? Math.floor(kb * (1 - margin)) : 0,
+          hardKilobytes: kb,
+        },
+        ...(ex.rekeyOf !== undefined ? { replaces: ex.rekeyOf } : {}),
+      },
+    });
+    this.counters.inc("ike_child_installed");
+    sa.log.info("child SA installed", {
+      child: id,
+      mode: suite.mode,
+      suite: suiteName(suite),
+      spiIn: child.inboundSpi.toString(16),
+      spiOut: child.outboundSpi.toString(16),
+      local: selectorText(child.selectors.local),
+      remote: selectorText(child.selectors.remote),
+      natOa: ex.natOa,
+      keyIn: secret(kin.value),
+      keyOut: secret(kout.value),
+    });
+    this.emit({
+      type: "phase2-up",
+      ikeSaId: sa.id,
+      childId: id,
+      role: ex.role,
+      mode: suite.mode,
+      suite: suiteName(suite),
+      inboundSpi: child.inboundSpi,
+      outboundSpi: child.outboundSpi,
+      local: selectorText(child.selectors.local),
+      remote: selectorText(child.selectors.remote),
+      rekey: ex.rekeyOf !== undefined,
+    });
+    child.cancelTimers.push(
+      this.schedule(child.hardAt, () => this.deleteChild(child, "lifetime expired", true)),
+      this.schedule(this.now + softMs, () => this.maybeRekey(child)),
+    );
+    if (ex.rekeyOf !== undefined) {
+      const old = this.children.get(ex.rekeyOf);
+      if (old) this.deleteChild(old, "replaced by a rekeyed SA", true);
+    }
+  }
+
+  private maybeRekey(child: ChildSa): void {
+    if (child.rekeyed || !this.children.has(child.id)) return;
+    const sa = this.sas.get(child.ikeSaId);
+    if (!child.initiatedByUs) return; // the peer that created it rekeys it
+    if (sa?.vids.windows && sa.nat.anyNat) return; // Windows behind NAT rekeys itself
+    child.rekeyed = true;
+    const target =
+      sa && sa.state === "ESTABLISHED"
+        ? sa
+        : sa
+          ? this.findSaToPeer(sa.peer.address, true)
+          : undefined;
+    if (target) {
+      startQuick(this, target, child.request, child.id);
+      return;
+    }
+    const peerAddress = sa?.peer.address;
+    const local = this.config.localAddress;
+    if (!peerAddress || !local) return;
+    const fresh = startMainMode(
+      this,
+      { address: local, port: 500 },
+      { address: peerAddress, port: 500 },
+    );
+    fresh.waiting.push({ request: child.request, rekeyOf: child.id });
+  }
+
+  private armLifetime(sa: IkeSa): void {
+    const life = Math.min(
+      sa.suite?.lifeSeconds ?? this.config.phase1.lifeSeconds,
+      this.config.phase1.lifeSeconds,
+    );
+    const hardAt = this.now + life * 1000;
+    sa.expiresAt = hardAt;
+    sa.cancelTimers.push(
+      this.schedule(hardAt, () => this.deleteIkeSa(sa, "IKE SA lifetime expired", true, false)),
+    );
+    if (sa.role === "initiator") {
+      const softAt = this.now + Math.floor(life * 1000 * (1 - this.config.phase2.rekeyMargin));
+      sa.cancelTimers.push(
+        this.schedule(softAt, () => {
+          if (sa.state !== "ESTABLISHED" || !this.config.localAddress) return;
+          sa.log.info("IKE SA soft lifetime: starting a new Main Mode");
+          this.rekeying.add(sa.id);
+          const fresh = startMainMode(
+            this,
+            { address: this.config.localAddress, port: 500 },
+            { address: sa.peer.address, port: 500 },
+          );
+          void fresh;
+        }),
+      );
+    }
+  }
+
+  private armDpd(sa: IkeSa, at: number): void {
+    const d = this.config.dpd;
+    sa.cancelTimers.push(
+      this.schedule(at, () => {
+        if (sa.state !== "ESTABLISHED") return;
+        const idle = this.now - sa.lastHeard;
+        if (sa.dpdOutstanding === 0 && idle < d.delaySeconds * 1000) {
+          this.armDpd(sa, sa.lastHeard + d.delaySeconds * 1000);
+          return;
+        }
+        if (sa.dpdOutstanding >= d.maxRetries) {
+          this.fail(
+            "dpd",
+            failure(
+              IkeErrorCode.DeadPeer,
+              `peer ${endpointKey(sa.peer)} did not answer ${sa.dpdOutstanding} R-U-THERE messages: declared dead`,
+            ),
+            sa.peer,
+            sa,
+          );
+          return;
+        }
+        sendRuThere(this, sa);
+        this.armDpd(sa, this.now + d.retrySeconds * 1000);
+      }),
+    );
+  }
+
+  private armKeepalive(sa: IkeSa): void {
+    const every = this.config.natt.keepaliveSeconds * 1000;
+    if (every <= 0) return;
+    const tick = (): void => {
+      if (sa.state !== "ESTABLISHED") return;
+      this.action({
+        kind: "keepalive",
+        from: { address: sa.local.address, port: 4500 },
+        to: sa.peer,
+      });
+      sa.cancelTimers.push(this.schedule(this.now + every, tick));
+    };
+    sa.cancelTimers.push(this.schedule(this.now + every, tick));
+  }
+
+  startQuickMode(sa: IkeSa, request: ChildRequest, rekeyOf?: number): void {
+    startQuick(this, sa, request, rekeyOf);
+  }
+
+  deleteIkeSa(sa: IkeSa, reason: string, notifyPeer: boolean, withChildren: boolean): void {
+    if (sa.state === "DELETED") return;
+    const wasUp = sa.state === "ESTABLISHED";
+    const heir = withChildren
+      ? undefined
+      : [...this.sas.values()].find(
+          (o) =>
+            o !== sa &&
+            o.state === "ESTABLISHED" &&
+            o.peer.address === sa.peer.address &&
+            !this.rekeying.has(o.id),
+        );
+    for (const cid of [...sa.children]) {
+      const c = this.children.get(cid);
+      if (!c) continue;
+      if (heir) {
+        c.ikeSaId = heir.id;
+        heir.children.add(cid);
+        sa.children.delete(cid);
+      } else {
+        this.deleteChild(c, reason, notifyPeer && wasUp);
+      }
+    }
+    if (notifyPeer && wasUp) sendDeleteIke(this, sa);
+    for (const cancel of sa.cancelTimers) cancel();
+    sa.cancelTimers.length = 0;
+    sa.pending?.cancel();
+    for (const q of sa.quick.values()) {
+      q.pending?.cancel();
+      this.reservedSpis.delete(q.ourSpi);
+    }
+    sa.quick.clear();
+    this.table.remove(sa);
+    this.sas.delete(sa.id);
+    this.rekeying.delete(sa.id);
+    sa.state = "DELETED";
+    if (wasUp) {
+      sa.log.info("IKE SA deleted", { reason });
+      this.emit({ type: "deleted", what: "ike", ikeSaId: sa.id, reason });
+    }
+  }
+
+  deleteChild(child: ChildSa, reason: string, notifyPeer: boolean): void {
+    if (!this.children.delete(child.id)) return;
+    this.byInboundSpi.delete(child.inboundSpi);
+    for (const cancel of child.cancelTimers) cancel();
+    const sa = this.sas.get(child.ikeSaId);
+    sa?.children.delete(child.id);
+    this.action({
+      kind: "remove-child-sa",
+      childId: child.id,
+      inboundSpi: child.inboundSpi,
+      outboundSpi: child.outboundSpi,
+      reason,
+    });
+    if (notifyPeer && sa?.state === "ESTABLISHED") sendDeleteEsp(this, sa, [child.inboundSpi]);
+    (sa?.log ?? this.log).info("child SA deleted", { child: child.id, reason });
+    this.emit({
+      type: "deleted",
+      what: "child",
+      ikeSaId: child.ikeSaId,
+      childId: child.id,
+      reason,
+    });
+  }
+
+  noteAuthenticated(sa: IkeSa, local: Endpoint, remote: Endpoint): void {
+    sa.lastHeard = this.now;
+    sa.dpdOutstanding = 0;
+    if (sa.state !== "ESTABLISHED" || sameEndpoint(sa.peer, remote)) return;
+    if (local.port !== 4500 || !sa.nat.anyNat) {
+      this.drop("endpoint_change_without_natt");
+      return;
+    }
+    const from = sa.peer;
+    sa.peer = remote;
+    sa.local = local;
+    sa.log.info("peer's NAT mapping changed: following it", {
+      from: endpointKey(from),
+      to: endpointKey(remote),
+    });
+    this.emit({ type: "peer-moved", ikeSaId: sa.id, from, to: remote });
+    for (const cid of sa.children) {
+      const c = this.children.get(cid);
+      if (c) {
+        this.action({
+          kind: "update-child-sa-peer",
+          childId: c.id,
+          inboundSpi: c.inboundSpi,
+          outboundSpi: c.outboundSpi,
+          peer: remote,
+        });
+      }
+    }
+  }
+}

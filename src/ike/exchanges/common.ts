@@ -1,0 +1,174 @@
+/**
+ * Small pieces shared by the exchanges: vendor IDs we send and how we read the peer's
+ * (RFC 3947 §3.1 NAT-T method: the RFC VID wins over the drafts; RFC 3706 DPD; Windows'
+ * MS NT5 ISAKMPOAKLEY and Vid-Initial-Contact), notify and NAT-D payload builders, the
+ * translation of negotiated names to crypto/ algorithm numbers, payload-rule checks.
+ */
+import { err, ok, type Result } from "../../base/result.js";
+import {
+  type Phase1Suite as CryptoSuite,
+  natdHash,
+  phase1Suite as cryptoPhase1Suite,
+} from "../../crypto/index.js";
+import type { NatdHasher } from "../../natt/nat-detect.js";
+import {
+  classifyVendorId,
+  Doi,
+  type NotifyPayload,
+  type Payload,
+  PayloadType,
+  parseIpAddress,
+  payloadTypeOf,
+  ProtocolId,
+  type VendorIdPayload,
+  vendorIdBytes,
+  vendorIdName,
+} from "../../wire/isakmp/index.js";
+import { IkeErrorCode, type IkeFailure, failure } from "../errors.js";
+import type { PeerVendorIds } from "../ike-sa.js";
+import { checkPayloads, type MessageKind } from "../payload-rules.js";
+import type { IkeHash, NattMethod, Phase1Suite } from "../suites.js";
+import type { Endpoint } from "../types.js";
+
+export function vid(bytes: Buffer): VendorIdPayload {
+  return { type: PayloadType.VID, reserved: 0, data: bytes };
+}
+
+/** Initiator MM1: every NAT-T method we speak (RFC first), and DPD. */
+export function initiatorVids(natt: boolean): VendorIdPayload[] {
+  const out: VendorIdPayload[] = [];
+  if (natt) {
+    out.push(vid(vendorIdBytes("RFC3947")));
+    out.push(vid(vendorIdBytes("NATT_DRAFT_03")));
+    out.push(vid(vendorIdBytes("NATT_DRAFT_02N")));
+    out.push(vid(vendorIdBytes("NATT_DRAFT_02")));
+  }
+  out.push(vid(vendorIdBytes("DPD")));
+  return out;
+}
+
+/** Responder MM2: the NAT-T method chosen (echoing the peer's draft VID) and DPD. */
+export function responderVids(v: PeerVendorIds): VendorIdPayload[] {
+  const out: VendorIdPayload[] = [];
+  if (v.natt === "rfc3947") out.push(vid(vendorIdBytes("RFC3947")));
+  else if (v.natt === "draft" && v.nattDraftVid) out.push(vid(Buffer.from(v.nattDraftVid)));
+  out.push(vid(vendorIdBytes("DPD")));
+  return out;
+}
+
+const DRAFT_ORDER = ["NATT_DRAFT_03", "NATT_DRAFT_02N", "NATT_DRAFT_02"] as const;
+
+export function readVendorIds(payloads: readonly Payload[], nattEnabled: boolean): PeerVendorIds {
+  const v: PeerVendorIds = {
+    names: [],
+    dpd: false,
+    windows: false,
+    initialContact: false,
+    natt: "none",
+  };
+  let rfc = false;
+  let draft: Buffer | undefined;
+  let draftRank: number = DRAFT_ORDER.length;
+  for (const p of payloads) {
+    if (p.type !== PayloadType.VID) continue;
+    v.names.push(vendorIdName(p.data));
+    const m = classifyVendorId(p.data);
+    if (!m) continue;
+    switch (m.entry.id) {
+      case "RFC3947":
+        rfc = true;
+        break;
+      case "DPD":
+        v.dpd = true;
+        break;
+      case "MS_NT5_ISAKMPOAKLEY":
+        v.windows = true;
+        break;
+      case "MS_VID_INITIAL_CONTACT":
+        v.initialContact = true;
+        break;
+      default: {
+        const rank = (DRAFT_ORDER as readonly string[]).indexOf(m.entry.id);
+        if (rank >= 0 && rank < draftRank) {
+          draftRank = rank;
+          draft = Buffer.from(p.data);
+        }
+      }
+    }
+  }
+  if (nattEnabled) {
+    if (rfc) v.natt = "rfc3947";
+    else if (draft) {
+      v.natt = "draft";
+      v.nattDraftVid = draft;
+    }
+  }
+  return v;
+}
+
+export function notifyPayload(
+  notifyType: number,
+  protocolId: number = ProtocolId.PROTO_ISAKMP,
+  spi: Buffer = Buffer.alloc(0),
+  data: Buffer = Buffer.alloc(0),
+): NotifyPayload {
+  return { type: PayloadType.N, reserved: 0, doi: Doi.IPSEC, protocolId, spi, notifyType, data };
+}
+
+export function natdPayloadType(m: NattMethod): 20 | 130 {
+  return m === "draft" ? PayloadType.NAT_D_DRAFT : PayloadType.NAT_D;
+}
+
+export function natoaPayloadType(m: NattMethod): 21 | 131 {
+  return m === "draft" ? PayloadType.NAT_OA_DRAFT : PayloadType.NAT_OA;
+}
+
+export function natdHasher(c: CryptoSuite, ckyI: Buffer, ckyR: Buffer): NatdHasher {
+  return (ep: Endpoint) => {
+    const ip = parseIpAddress(ep.address) ?? Buffer.alloc(4);
+    const r = natdHash(c.hash, ckyI, ckyR, ip, ep.port);
+    return r.ok ? r.value : Buffer.alloc(c.hash.outLen);
+  };
+}
+
+const ENC_NUMBER = { "des-cbc": 1, "3des-cbc": 5, "aes-cbc": 7 } as const;
+const HASH_NUMBER: Readonly<Record<IkeHash, number>> = {
+  md5: 1,
+  sha1: 2,
+  "sha2-256": 4,
+  "sha2-384": 5,
+  "sha2-512": 6,
+};
+
+export function cryptoFor(s: Phase1Suite): Result<CryptoSuite, IkeFailure> {
+  const r = cryptoPhase1Suite({
+    encryption: ENC_NUMBER[s.encryption],
+    ...(s.encryption === "aes-cbc" ? { keyLength: s.keyBits } : {}),
+    hash: HASH_NUMBER[s.hash],
+    group: s.group,
+  });
+  return r.ok ? ok(r.value) : err(failure(IkeErrorCode.NoProposalChosen, r.error.message, 14));
+}
+
+export function rules(
+  kind: MessageKind,
+  payloads: readonly Payload[],
+  encrypted: boolean,
+): IkeFailure | undefined {
+  const v = checkPayloads(kind, payloads.map(payloadTypeOf), encrypted);
+  return v ? failure(IkeErrorCode.Payloads, v.message, v.notify) : undefined;
+}
+
+export function find<T extends Payload["type"]>(
+  payloads: readonly Payload[],
+  type: T,
+): Extract<Payload, { type: T }> | undefined {
+  return payloads.find((p) => p.type === type) as Extract<Payload, { type: T }> | undefined;
+}
+
+export function findAll<T extends Payload["type"]>(
+  payloads: readonly Payload[],
+  type: T,
+): Extract<Payload, { type: T }>[] {
+  return payloads.filter((p) => p.type === type) as Extract<Payload, { type: T }>[];
+}

@@ -1,0 +1,779 @@
+/**
+ * Main Mode (RFC 2409 §5, Identity Protection exchange of RFC 2408 §4.5) with pre-shared keys,
+ * with NAT Traversal (RFC 3947: vendor IDs in MM1/MM2, NAT-D in MM3/MM4, float to UDP 4500
+ * before MM5) — initiator and responder halves side by side:
+ *
+ *      Initiator                         Responder
+ *   MM1 HDR, SA, VID*             -->                      responderMm1
+ *       initiatorMm2              <--   MM2 HDR, SA, VID*
+ *   MM3 HDR, KE, Ni, NAT-D, NAT-D -->                      responderMm3
+ *       initiatorMm4              <--   MM4 HDR, KE, Nr, NAT-D, NAT-D
+ *   MM5 HDR*, IDii, HASH_I [N]    -->   (UDP 4500 if NAT)  responderMm5
+ *       initiatorMm6              <--   MM6 HDR*, IDir, HASH_R
+ *
+ * The initiator checks the client NAT policy (REQUIREMENTS R3) after MM4 and refuses with a
+ * message naming the setting. The responder picks the PSK by trying each candidate (config.ts)
+ * until HASH_I verifies, and applies the Windows-friendly NAT-D when it is behind a NAT.
+ * Retransmitted requests get the cached answer (the engine compares raw bytes first).
+ *
+ * Left out here: certificates (RSA signatures, CERT/CR) — the SA is negotiated only with the
+ * pre-shared-key method; Aggressive Mode (not served); phase-1 RESPONDER-LIFETIME.
+ */
+import {
+  constantTimeEqual,
+  deriveKeys,
+  deriveSkeyidPsk,
+  hashI,
+  hashR,
+  phase1Iv,
+} from "../../crypto/index.js";
+import { detectNat, natdToSend } from "../../natt/nat-detect.js";
+import { secret } from "../../obs/log.js";
+import { checkNatPolicy } from "../../natt/nat-policy.js";
+import {
+  type CleartextIsakmpMessage,
+  Doi,
+  type EncryptedIsakmpMessage,
+  ExchangeType,
+  IsakmpTransformId,
+  isakmpCookie,
+  NotifyType,
+  type Payload,
+  PayloadType,
+  ProtocolId,
+  type SaPayload,
+  Situation,
+  serializeIsakmpMessage,
+  serializePayloadBody,
+  ZERO_COOKIE,
+  isakmpMessageId,
+  NO_FLAGS,
+} from "../../wire/isakmp/index.js";
+import type { PskEntry } from "../config.js";
+import type { EngineContext } from "../context.js";
+import { IkeErrorCode, failure } from "../errors.js";
+import { type IkeSa, openMessage, sealMessage, cleartext } from "../ike-sa.js";
+import {
+  addressId,
+  idPayload,
+  idText,
+  parseIdPayload,
+  toAttribute,
+  toDataAttribute,
+} from "../identity.js";
+import { acceptedGroups, phase1Matches, selectPhase1 } from "../proposals.js";
+import { type Phase1Suite, phase1SuiteFromAttributes, phase1SuiteToAttributes } from "../suites.js";
+import { type Endpoint, endpointKey, type IkeDatagram, type IkeRole } from "../types.js";
+import {
+  cryptoFor,
+  find,
+  findAll,
+  initiatorVids,
+  natdHasher,
+  natdPayloadType,
+  notifyPayload,
+  readVendorIds,
+  responderVids,
+  rules,
+  vid,
+} from "./common.js";
+
+const NONCE_LENGTH = 32;
+
+export function newIkeSa(
+  ctx: EngineContext,
+  role: IkeRole,
+  ckyI: Buffer,
+  ckyR: Buffer,
+  local: Endpoint,
+  peer: Endpoint,
+): IkeSa {
+  const id = ctx.nextSaId();
+  return {
+    id,
+    role,
+    state: role === "initiator" ? "I_MM1" : "R_MM2",
+    ckyI: ckyI.toString("hex"),
+    ckyR: role === "responder" ? ckyR.toString("hex") : "",
+    peerKey: endpointKey(peer),
+    peerIp: peer.address,
+    halfOpen: true,
+    ckyIB: ckyI,
+    ckyRB: ckyR,
+    local,
+    peer,
+    log: ctx.log.child({ sa: `${ckyI.toString("hex")}`, peer: endpointKey(peer), role }),
+    createdAt: ctx.now,
+    vids: { names: [], dpd: false, windows: false, initialContact: false, natt: "none" },
+    nat: { localBehindNat: false, peerBehindNat: false, anyNat: false },
+    peerIdText: "",
+    initialContact: false,
+    quick: new Map(),
+    children: new Set(),
+    waiting: [],
+    lastHeard: ctx.now,
+    dpdSeq: 0,
+    dpdOutstanding: 0,
+    cancelTimers: [],
+  };
+}
+
+function ourIdentity(ctx: EngineContext, sa: IkeSa) {
+  return ctx.config.identity ?? addressId(sa.local.address);
+}
+
+function offeredSaPayload(ctx: EngineContext): SaPayload {
+  const c = ctx.config.phase1;
+  const groups = acceptedGroups(c.offers, { negotiateDh2048: c.negotiateDh2048 });
+  const transforms = c.offers
+    .filter((o) => groups.has(o.group))
+    .slice(0, 255)
+    .map((o, i) => ({
+      reserved: 0,
+      number: i + 1,
+      transformId: IsakmpTransformId.KEY_IKE,
+      reserved2: 0,
+      attributes: phase1SuiteToAttributes({
+        ...o,
+        auth: "psk",
+        lifeSeconds: c.lifeSeconds,
+        lifeKilobytes: 0,
+      }).map(toDataAttribute),
+    }));
+  return {
+    type: PayloadType.SA,
+    reserved: 0,
+    doi: Doi.IPSEC,
+    situation: Situation.SIT_IDENTITY_ONLY,
+    proposals: [
+      {
+        reserved: 0,
+        number: 1,
+        protocolId: ProtocolId.PROTO_ISAKMP,
+        spi: Buffer.alloc(0),
+        transforms,
+      },
+    ],
+  };
+}
+
+/** PSK for a peer we connect to: by its address, else a wildcard entry. */
+function initiatorPsk(ctx: EngineContext, peer: Endpoint): PskEntry | undefined {
+  const ps = ctx.config.psks;
+  return (
+    ps.find((p) => p.address === peer.address) ??
+    ps.find((p) => p.id === peer.address) ??
+    ps.find((p) => p.address === undefined && p.id === undefined)
+  );
+}
+
+/** Candidate PSKs for a responder, most specific first (see config.ts). */
+function responderPsks(ctx: EngineContext, peer: Endpoint): PskEntry[] {
+  const ps = ctx.config.psks;
+  const out = [
+    ...ps.filter((p) => p.address === peer.address),
+    ...ps.filter((p) => p.address === undefined && p.id !== undefined),
+    ...ps.filter((p) => p.address === undefined && p.id === undefined),
+  ];
+  return [...new Set(out)].slice(0, 32);
+}
+
+function secretBytes(p: PskEntry): Buffer {
+  return typeof p.secret === "string" ? Buffer.from(p.secret, "utf8") : Buffer.from(p.secret);
+}
+
+function nonce(ctx: EngineContext): Buffer {
+  return ctx.random(NONCE_LENGTH);
+}
+
+/** Sends an unprotected notify (before phase-1 keys exist), RFC 2408 §4.8. */
+export function sendClearNotify(
+  ctx: EngineContext,
+  ckyI: Buffer,
+  ckyR: Buffer,
+  from: Endpoint,
+  to: Endpoint,
+  notifyType: number,
+): void {
+  const bytes = serializeIsakmpMessage(
+    {
+      initiatorCookie: isakmpCookie(ckyI),
+      responderCookie: isakmpCookie(ckyR),
+      majorVersion: 1,
+      minorVersion: 0,
+      exchangeType: ExchangeType.INFORMATIONAL,
+      flags: NO_FLAGS,
+      messageId: isakmpMessageId(0),
+    },
+    [notifyPayload(notifyType, ProtocolId.PROTO_ISAKMP, Buffer.concat([ckyI, ckyR]))],
+  );
+  ctx.sendFrom(from, to, bytes);
+}
+
+function setSuite(sa: IkeSa, s: Phase1Suite, ctx: EngineContext): boolean {
+  const c = cryptoFor(s);
+  if (!c.ok) return false;
+  sa.suite = s;
+  sa.crypto = c.value;
+  sa.log = sa.log.child({ suite: c.value.name });
+  void ctx;
+  return true;
+}
+
+function deriveAll(sa: IkeSa, psk: Buffer): boolean {
+  const c = sa.crypto;
+  if (!c || !sa.ni || !sa.nr || !sa.gxy || !sa.gxi || !sa.gxr) return false;
+  const skeyid = deriveSkeyidPsk(c.prf, psk, sa.ni, sa.nr);
+  const k = deriveKeys({
+    prf: c.prf,
+    skeyid,
+    gxy: sa.gxy,
+    ckyI: sa.ckyIB,
+    ckyR: sa.ckyRB,
+    encKeyLength: c.cipher.keyLength,
+  });
+  if (!k.ok) return false;
+  sa.keys = { skeyid, ...k.value };
+  sa.iv = phase1Iv(c.hash, sa.gxi, sa.gxr, c.cipher.blockSize);
+  return true;
+}
+
+function hashInput(sa: IkeSa) {
+  const c = sa.crypto!;
+  return {
+    prf: c.prf,
+    skeyid: sa.keys!.skeyid,
+    gxi: sa.gxi!,
+    gxr: sa.gxr!,
+    ckyI: sa.ckyIB,
+    ckyR: sa.ckyRB,
+    saiB: sa.saiB!,
+  };
+}
+
+// ------------------------------------------------------------------------------------------
+// Initiator
+
+export function startMainMode(ctx: EngineContext, local: Endpoint, peer: Endpoint): IkeSa {
+  const sa = newIkeSa(ctx, "initiator", ctx.random(8), Buffer.from(ZERO_COOKIE), local, peer);
+  const saPayload = offeredSaPayload(ctx);
+  sa.saiB = serializePayloadBody(saPayload);
+  ctx.registerSa(sa);
+  const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, [
+    saPayload,
+    ...(ctx.config.initiatorVendorIds?.map((b) => vid(b)) ??
+      initiatorVids(ctx.config.natt.enabled)),
+  ]);
+  sa.log.info("Main Mode: sending MM1", { transforms: saPayload.proposals[0]?.transforms.length });
+  ctx.send(sa, bytes);
+  armRetransmit(ctx, sa, bytes);
+  return sa;
+}
+
+function armRetransmit(ctx: EngineContext, sa: IkeSa, bytes: Buffer): void {
+  sa.pending?.cancel();
+  const r = ctx.retransmit(sa, bytes, () =>
+    ctx.fail(
+      "main-mode",
+      failure(
+        IkeErrorCode.Timeout,
+        `no answer from ${endpointKey(sa.peer)} in Main Mode (${sa.state})`,
+      ),
+      sa.peer,
+      sa,
+    ),
+  );
+  sa.pending = { bytes, tries: r.tries, cancel: r.cancel };
+}
+
+export function initiatorMm2(ctx: EngineContext, sa: IkeSa, msg: CleartextIsakmpMessage): void {
+  const bad = rules("MM2", msg.payloads, false);
+  if (bad) {
+    ctx.fail("main-mode", bad, sa.peer, sa);
+    return;
+  }
+  const saP = find(msg.payloads, PayloadType.SA);
+  const prop = saP?.proposals[0];
+  const t = prop?.transforms[0];
+  if (saP?.proposals.length !== 1 || !prop || prop.transforms.length !== 1 || !t) {
+    ctx.fail(
+      "main-mode",
+      failure(
+        IkeErrorCode.NoProposalChosen,
+        "MM2 must carry exactly one proposal with one transform",
+        16,
+      ),
+      sa.peer,
+      sa,
+    );
+    return;
+  }
+  const s = phase1SuiteFromAttributes(t.attributes.map(toAttribute));
+  const c = ctx.config.phase1;
+  const groups = acceptedGroups(c.offers, { negotiateDh2048: c.negotiateDh2048 });
+  if (!s.ok || !groups.has(s.value.group) || !c.offers.some((o) => phase1Matches(s.value, o))) {
+    ctx.fail(
+      "main-mode",
+      failure(
+        IkeErrorCode.NoProposalChosen,
+        "the responder chose a transform we did not offer",
+        14,
+      ),
+      sa.peer,
+      sa,
+    );
+    return;
+  }
+  if (!setSuite(sa, s.value, ctx)) {
+    ctx.fail(
+      "main-mode",
+      failure(IkeErrorCode.NoProposalChosen, "unsupported suite", 14),
+      sa.peer,
+      sa,
+    );
+    return;
+  }
+  sa.vids = readVendorIds(msg.payloads, ctx.config.natt.enabled);
+  ctx.table.setResponderCookie(sa, msg.header.responderCookie.toString("hex"));
+  sa.ckyRB = Buffer.from(msg.header.responderCookie);
+  const dh = ctx.newDh(sa.crypto!.group);
+  sa.dh = dh;
+  sa.gxi = dh.publicValue;
+  sa.ni = nonce(ctx);
+  const payloads: Payload[] = [
+    { type: PayloadType.KE, reserved: 0, data: sa.gxi },
+    { type: PayloadType.NONCE, reserved: 0, data: sa.ni },
+  ];
+  if (sa.vids.natt !== "none") {
+    const hashes = natdToSend(natdHasher(sa.crypto!, sa.ckyIB, sa.ckyRB), sa.peer, sa.local);
+    for (const h of hashes)
+      payloads.push({ type: natdPayloadType(sa.vids.natt), reserved: 0, hash: h });
+  }
+  sa.state = "I_MM3";
+  sa.log.info("Main Mode: MM2 accepted, sending MM3", { natt: sa.vids.natt, vids: sa.vids.names });
+  const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, payloads);
+  ctx.send(sa, bytes);
+  armRetransmit(ctx, sa, bytes);
+}
+
+export function initiatorMm4(ctx: EngineContext, sa: IkeSa, msg: CleartextIsakmpMessage): void {
+  const bad = rules("MM4", msg.payloads, false);
+  if (bad) {
+    ctx.fail("main-mode", bad, sa.peer, sa);
+    return;
+  }
+  const ke = find(msg.payloads, PayloadType.KE)!;
+  const nr = find(msg.payloads, PayloadType.NONCE)!;
+  const gxy = sa.dh!.computeShared(ke.data);
+  if (!gxy.ok) {
+    ctx.fail("main-mode", failure(IkeErrorCode.BadKeyExchange, gxy.error.message, 17), sa.peer, sa);
+    return;
+  }
+  sa.gxr = Buffer.from(ke.data);
+  sa.nr = Buffer.from(nr.data);
+  sa.gxy = gxy.value;
+  delete sa.dh;
+  if (sa.vids.natt !== "none") {
+    const natd = [
+      ...findAll(msg.payloads, PayloadType.NAT_D),
+      ...findAll(msg.payloads, PayloadType.NAT_D_DRAFT),
+    ];
+    const det = detectNat(
+      natd.map((p) => p.hash),
+      natdHasher(sa.crypto!, sa.ckyIB, sa.ckyRB),
+      sa.local,
+      sa.peer,
+    );
+    if (det.ok) sa.nat = { ...det.value };
+    else
+      sa.log.warn("NAT-T negotiated but MM4 has no usable NAT-D; assuming no NAT", {
+        why: det.error.message,
+      });
+    const policy = checkNatPolicy(ctx.config.natt.policy, sa.nat, sa.peer.address);
+    if (!policy.ok) {
+      ctx.fail("main-mode", failure(IkeErrorCode.NatPolicy, policy.error.message), sa.peer, sa);
+      return;
+    }
+  }
+  const psk = initiatorPsk(ctx, sa.peer);
+  if (!psk) {
+    ctx.fail(
+      "main-mode",
+      failure(IkeErrorCode.NoPsk, `no pre-shared key configured for ${sa.peer.address}`),
+      sa.peer,
+      sa,
+    );
+    return;
+  }
+  sa.psk = psk;
+  if (!deriveAll(sa, secretBytes(psk))) {
+    ctx.fail("main-mode", failure(IkeErrorCode.Crypto, "key derivation failed"), sa.peer, sa);
+    return;
+  }
+  sa.log.debug("phase-1 keys", {
+    skeyidA: secret(sa.keys!.skeyidA),
+    skeyidE: secret(sa.keys!.skeyidE),
+  });
+  if (sa.nat.anyNat) {
+    // RFC 3947 §4: the initiator floats to UDP 4500 before MM5.
+    sa.local = { address: sa.local.address, port: 4500 };
+    sa.peer = { address: sa.peer.address, port: 4500 };
+    sa.log.info("NAT detected: floating to UDP 4500", { ...sa.nat });
+  }
+  const id = idPayload(ourIdentity(ctx, sa));
+  const h = hashI(hashInput(sa), serializePayloadBody(id));
+  const payloads: Payload[] = [id, { type: PayloadType.HASH, reserved: 0, data: h }];
+  const otherToPeer = [...ctx.sas.values()].some(
+    (o) => o !== sa && o.state === "ESTABLISHED" && o.peer.address === sa.peer.address,
+  );
+  if (!otherToPeer) {
+    payloads.push(
+      notifyPayload(
+        NotifyType.INITIAL_CONTACT,
+        ProtocolId.PROTO_ISAKMP,
+        Buffer.concat([sa.ckyIB, sa.ckyRB]),
+      ),
+    );
+  }
+  const sealed = sealMessage(sa, ExchangeType.IDENTITY_PROTECTION, 0, payloads, sa.iv!);
+  if (!sealed.ok) {
+    ctx.fail("main-mode", sealed.error, sa.peer, sa);
+    return;
+  }
+  sa.iv = sealed.value.lastBlock;
+  sa.state = "I_MM5";
+  ctx.send(sa, sealed.value.bytes);
+  armRetransmit(ctx, sa, sealed.value.bytes);
+}
+
+export function initiatorMm6(
+  ctx: EngineContext,
+  sa: IkeSa,
+  msg: EncryptedIsakmpMessage,
+  dg: IkeDatagram,
+): void {
+  const o = openMessage(sa.crypto!, sa.keys!.encKey, msg, sa.iv!);
+  if (!o.ok) {
+    ctx.fail(
+      "main-mode",
+      failure(
+        IkeErrorCode.AuthenticationFailed,
+        `MM6 does not decrypt (wrong pre-shared key?): ${o.error.message}`,
+        24,
+      ),
+      sa.peer,
+      sa,
+    );
+    return;
+  }
+  const bad = rules("MM6", o.value.payloads, true);
+  if (bad) {
+    ctx.fail("main-mode", bad, sa.peer, sa);
+    return;
+  }
+  const id = find(o.value.payloads, PayloadType.ID)!;
+  const hp = find(o.value.payloads, PayloadType.HASH);
+  const want = hashR(hashInput(sa), serializePayloadBody(id));
+  if (!hp || !constantTimeEqual(hp.data, want)) {
+    ctx.fail(
+      "main-mode",
+      failure(
+        IkeErrorCode.AuthenticationFailed,
+        "HASH_R does not verify: wrong pre-shared key",
+        24,
+      ),
+      sa.peer,
+      sa,
+    );
+    return;
+  }
+  sa.iv = o.value.lastBlock;
+  const pid = parseIdPayload(id);
+  if (pid) {
+    sa.peerId = pid;
+    sa.peerIdText = idText(pid);
+  }
+  sa.pending?.cancel();
+  delete sa.pending;
+  ctx.noteAuthenticated(sa, dg.local, dg.remote);
+  ctx.phase1Up(sa);
+}
+
+// ------------------------------------------------------------------------------------------
+// Responder
+
+export function responderMm1(
+  ctx: EngineContext,
+  msg: CleartextIsakmpMessage,
+  dg: IkeDatagram,
+): void {
+  const bad = rules("MM1", msg.payloads, false);
+  const ckyI = Buffer.from(msg.header.initiatorCookie);
+  if (bad) {
+    ctx.fail("main-mode", bad, dg.remote);
+    return;
+  }
+  const admit = ctx.table.admit(dg.remote.address);
+  if (!admit.ok) {
+    ctx.fail(
+      "main-mode",
+      failure(IkeErrorCode.HalfOpenLimit, `half-open limit (${admit.reason})`),
+      dg.remote,
+    );
+    return;
+  }
+  const saP = find(msg.payloads, PayloadType.SA)!;
+  const candidates: { prop: number; t: number; suite: Phase1Suite | undefined }[] = [];
+  saP.proposals.forEach((p, pi) => {
+    if (p.protocolId !== ProtocolId.PROTO_ISAKMP) return;
+    p.transforms.forEach((t, ti) => {
+      if (t.transformId !== IsakmpTransformId.KEY_IKE) return;
+      const s = phase1SuiteFromAttributes(t.attributes.map(toAttribute));
+      const usable = s.ok && s.value.auth === "psk" && cryptoFor(s.value).ok ? s.value : undefined;
+      candidates.push({ prop: pi, t: ti, suite: usable });
+    });
+  });
+  const c = ctx.config.phase1;
+  const idx =
+    saP.doi === Doi.IPSEC
+      ? selectPhase1(
+          candidates.map((x) => x.suite),
+          c.offers,
+          { negotiateDh2048: c.negotiateDh2048 },
+        )
+      : -1;
+  const ckyR = ctx.random(8);
+  const pick = candidates[idx];
+  if (!pick?.suite) {
+    const offered = candidates.map((x) =>
+      x.suite
+        ? `${x.suite.encryption}-${x.suite.keyBits}/${x.suite.hash}/${x.suite.group}`
+        : "unsupported",
+    );
+    ctx.fail(
+      "main-mode",
+      failure(
+        IkeErrorCode.NoProposalChosen,
+        `no acceptable phase-1 proposal from ${endpointKey(dg.remote)} (offered: ${offered.slice(0, 12).join(", ")})`,
+        NotifyType.NO_PROPOSAL_CHOSEN,
+      ),
+      dg.remote,
+    );
+    sendClearNotify(ctx, ckyI, ckyR, dg.local, dg.remote, NotifyType.NO_PROPOSAL_CHOSEN);
+    return;
+  }
+  const sa = newIkeSa(ctx, "responder", ckyI, ckyR, dg.local, dg.remote);
+  setSuite(sa, pick.suite, ctx);
+  sa.vids = readVendorIds(msg.payloads, ctx.config.natt.enabled);
+  const saSpan = msg.spans[msg.payloads.indexOf(saP)]!;
+  sa.saiB = Buffer.from(dg.data.subarray(saSpan.start + 4, saSpan.end));
+  ctx.registerSa(sa);
+  const prop = saP.proposals[pick.prop]!;
+  const t = prop.transforms[pick.t]!;
+  const reply: SaPayload = {
+    ...saP,
+    proposals: [{ ...prop, transforms: [t] }],
+  };
+  const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, [reply, ...responderVids(sa.vids)]);
+  sa.lastIn = Buffer.from(dg.data);
+  sa.lastOut = bytes;
+  sa.log.info("Main Mode: MM1 accepted, sending MM2", {
+    suite: sa.crypto!.name,
+    natt: sa.vids.natt,
+    vids: sa.vids.names,
+  });
+  ctx.send(sa, bytes);
+  armHalfOpenTimeout(ctx, sa);
+}
+
+function armHalfOpenTimeout(ctx: EngineContext, sa: IkeSa): void {
+  const cancel = ctx.schedule(ctx.now + ctx.config.halfOpenTimeoutSeconds * 1000, () => {
+    if (sa.state !== "ESTABLISHED" && sa.state !== "DELETED") {
+      ctx.fail(
+        "main-mode",
+        failure(
+          IkeErrorCode.Timeout,
+          `half-open SA from ${endpointKey(sa.peer)} timed out in ${sa.state}`,
+        ),
+        sa.peer,
+        sa,
+      );
+    }
+  });
+  sa.cancelTimers.push(cancel);
+}
+
+export function responderMm3(
+  ctx: EngineContext,
+  sa: IkeSa,
+  msg: CleartextIsakmpMessage,
+  dg: IkeDatagram,
+): void {
+  const bad = rules("MM3", msg.payloads, false);
+  if (bad) {
+    ctx.fail("main-mode", bad, sa.peer, sa);
+    return;
+  }
+  const ke = find(msg.payloads, PayloadType.KE)!;
+  const ni = find(msg.payloads, PayloadType.NONCE)!;
+  const dh = ctx.newDh(sa.crypto!.group);
+  const gxy = dh.computeShared(ke.data);
+  if (!gxy.ok) {
+    ctx.fail("main-mode", failure(IkeErrorCode.BadKeyExchange, gxy.error.message, 17), sa.peer, sa);
+    sendClearNotify(
+      ctx,
+      sa.ckyIB,
+      sa.ckyRB,
+      dg.local,
+      dg.remote,
+      NotifyType.INVALID_KEY_INFORMATION,
+    );
+    return;
+  }
+  sa.gxi = Buffer.from(ke.data);
+  sa.ni = Buffer.from(ni.data);
+  sa.gxr = dh.publicValue;
+  sa.nr = nonce(ctx);
+  sa.gxy = gxy.value;
+  const payloads: Payload[] = [
+    { type: PayloadType.KE, reserved: 0, data: sa.gxr },
+    { type: PayloadType.NONCE, reserved: 0, data: sa.nr },
+  ];
+  if (sa.vids.natt !== "none") {
+    const hasher = natdHasher(sa.crypto!, sa.ckyIB, sa.ckyRB);
+    const natd = [
+      ...findAll(msg.payloads, PayloadType.NAT_D),
+      ...findAll(msg.payloads, PayloadType.NAT_D_DRAFT),
+    ];
+    const received = natd.map((p) => p.hash);
+    const det = detectNat(received, hasher, dg.local, dg.remote);
+    let opts = {};
+    if (det.ok) {
+      sa.nat = { ...det.value };
+      if (det.value.localBehindNat && ctx.config.natt.windowsFriendlyResponder) {
+        // nat-detect.ts: the client sees itself NATed and us not (no registry edit on Windows).
+        opts = {
+          initiatorHashes: received,
+          hideOwnNat: true,
+          forcePeerNat: !det.value.peerBehindNat,
+        };
+        sa.log.info("we are behind a NAT: sending Windows-friendly NAT-D");
+      }
+    } else {
+      sa.log.warn("NAT-T negotiated but MM3 has no usable NAT-D; assuming no NAT", {
+        why: det.error.message,
+      });
+    }
+    for (const h of natdToSend(hasher, dg.remote, dg.local, opts)) {
+      payloads.push({ type: natdPayloadType(sa.vids.natt), reserved: 0, hash: h });
+    }
+  }
+  const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, payloads);
+  sa.state = "R_MM4";
+  sa.lastIn = Buffer.from(dg.data);
+  sa.lastOut = bytes;
+  ctx.send(sa, bytes);
+}
+
+export function responderMm5(
+  ctx: EngineContext,
+  sa: IkeSa,
+  msg: EncryptedIsakmpMessage,
+  dg: IkeDatagram,
+): void {
+  const candidates = responderPsks(ctx, dg.remote);
+  if (candidates.length === 0) {
+    ctx.fail(
+      "main-mode",
+      failure(IkeErrorCode.NoPsk, `no pre-shared key configured for ${dg.remote.address}`, 24),
+      dg.remote,
+      sa,
+    );
+    return;
+  }
+  let accepted: { psk: PskEntry; payloads: readonly Payload[]; lastBlock: Buffer } | undefined;
+  let why = "";
+  for (const psk of candidates) {
+    if (!deriveAll(sa, secretBytes(psk))) continue;
+    const o = openMessage(sa.crypto!, sa.keys!.encKey, msg, sa.iv!);
+    if (!o.ok) {
+      why = "MM5 does not decrypt to a payload chain";
+      continue;
+    }
+    const bad = rules("MM5", o.value.payloads, true);
+    if (bad) {
+      why = bad.message;
+      continue;
+    }
+    const id = find(o.value.payloads, PayloadType.ID)!;
+    const hp = find(o.value.payloads, PayloadType.HASH);
+    if (!hp) {
+      why = "MM5 without HASH_I (only pre-shared keys are served)";
+      continue;
+    }
+    if (!constantTimeEqual(hp.data, hashI(hashInput(sa), serializePayloadBody(id)))) {
+      why = "HASH_I does not verify";
+      continue;
+    }
+    const pid = parseIdPayload(id);
+    if (psk.id !== undefined && (!pid || idText(pid) !== psk.id)) {
+      why = `identity ${pid ? idText(pid) : "?"} does not match the key's identity`;
+      continue;
+    }
+    accepted = { psk, payloads: o.value.payloads, lastBlock: o.value.lastBlock };
+    if (pid) {
+      sa.peerId = pid;
+      sa.peerIdText = idText(pid);
+    }
+    break;
+  }
+  if (!accepted) {
+    ctx.fail(
+      "main-mode",
+      failure(
+        IkeErrorCode.AuthenticationFailed,
+        `authentication of ${endpointKey(dg.remote)} failed: ${why} (wrong pre-shared key?)`,
+        NotifyType.AUTHENTICATION_FAILED,
+      ),
+      dg.remote,
+      sa,
+    );
+    sendClearNotify(ctx, sa.ckyIB, sa.ckyRB, dg.local, dg.remote, NotifyType.AUTHENTICATION_FAILED);
+    return;
+  }
+  sa.psk = accepted.psk;
+  sa.iv = accepted.lastBlock;
+  if (
+    accepted.payloads.some(
+      (p) => p.type === PayloadType.N && p.notifyType === NotifyType.INITIAL_CONTACT,
+    ) ||
+    sa.vids.initialContact
+  ) {
+    sa.initialContact = true;
+  }
+  // The responder answers where the request came from (UDP 4500 after the peer floated).
+  sa.local = dg.local;
+  sa.peer = dg.remote;
+  const id = idPayload(ourIdentity(ctx, sa));
+  const h = hashR(hashInput(sa), serializePayloadBody(id));
+  const sealed = sealMessage(
+    sa,
+    ExchangeType.IDENTITY_PROTECTION,
+    0,
+    [id, { type: PayloadType.HASH, reserved: 0, data: h }],
+    sa.iv,
+  );
+  if (!sealed.ok) {
+    ctx.fail("main-mode", sealed.error, sa.peer, sa);
+    return;
+  }
+  sa.iv = sealed.value.lastBlock;
+  sa.lastIn = Buffer.from(dg.data);
+  sa.lastOut = sealed.value.bytes;
+  ctx.send(sa, sealed.value.bytes);
+  sa.log.debug("phase-1 keys", {
+    skeyidA: secret(sa.keys!.skeyidA),
+    skeyidE: secret(sa.keys!.skeyidE),
+  });
+  ctx.phase1Up(sa);
+}
