@@ -284,3 +284,27 @@ export class SimNetwork {
     this.route(up.outer, translated, to, data, depth + 1);
   }
 }
+
+/** The simulator's time as a platform Clock, so real drivers (TimerSet users) run on it. */
+export function simClock(sim: Simulator): import("../../src/platform/index.js").Clock {
+  return {
+    now: () => sim.now(),
+    wallNow: () => 1_700_000_000_000 + sim.now(),
+    alarm: (fire) => {
+      let cancel: (() => void) | undefined;
+      return {
+        arm: (deadline) => {
+          cancel?.();
+          cancel = sim.at(deadline, () => {
+            cancel = undefined;
+            fire();
+          });
+        },
+        disarm: () => {
+          cancel?.();
+          cancel = undefined;
+        },
+      };
+    },
+  };
+}
