@@ -393,7 +393,9 @@ export class Topology {
     name = `${ns.short}-${iface}`,
   ): Promise<Capture> {
     const file = join(this.dir, `${name}.pcap`);
-    const argv = ["tcpdump", "-i", iface, "-n", "-U", "-s", "0", "-w", file];
+    // --immediate-mode: without it packets wait in the kernel ring for the buffer timeout, and a
+    // SIGINT before that loses them.
+    const argv = ["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", "0", "-w", file];
     if (filter) argv.push(filter);
     const child = this.spawn(ns, argv);
     await new Promise<void>((res, rej) => {
