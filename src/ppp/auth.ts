@@ -42,10 +42,13 @@ import { enterNetwork, linkClose } from "./lcp.js";
 import {
   chapMd5Response,
   generateAuthenticatorResponse,
+  generateAuthenticatorResponseFromHash,
   generateNtResponse,
+  generateNtResponseFromHash,
+  ntPasswordHash,
   stripDomain,
 } from "./mschapv2.js";
-import type { AuthSessionState, PppAuthMethod } from "./types.js";
+import type { AuthSessionState, PppAuthMethod, UserSecret } from "./types.js";
 
 const latin1 = (s: string) => Buffer.from(s, "latin1");
 const text = (b: Uint8Array) => Buffer.from(b).toString("latin1");
@@ -212,13 +215,26 @@ export function authReceive(e: Engine, protocol: number, info: Uint8Array): void
   }
 }
 
-function lookup(e: Engine, name: string): string | undefined {
+function lookup(e: Engine, name: string): UserSecret | undefined {
   const users = e.cfg.raw.users;
   if (!users) return undefined;
-  const direct = users(name);
-  if (direct !== undefined) return direct;
-  const bare = stripDomain(name);
-  return bare !== name ? users(bare) : undefined;
+  let found = users(name);
+  if (found === undefined) {
+    const bare = stripDomain(name);
+    if (bare !== name) found = users(bare);
+  }
+  return typeof found === "string" ? { cleartext: found } : found;
+}
+
+function papMatches(s: UserSecret | undefined, password: Uint8Array): boolean {
+  if (!s) return false;
+  if (s.cleartext !== undefined) return equalBytes(Buffer.from(s.cleartext, "utf8"), password);
+  return s.verifyPassword?.(Buffer.from(password).toString("utf8")) ?? false;
+}
+
+function ntHashOf(s: UserSecret | undefined): Uint8Array | undefined {
+  if (!s) return undefined;
+  return s.ntHash ?? (s.cleartext !== undefined ? ntPasswordHash(s.cleartext) : undefined);
 }
 
 function papServer(e: Engine, info: Uint8Array): void {
@@ -228,7 +244,7 @@ function papServer(e: Engine, info: Uint8Array): void {
   const p = r.value;
   const user = text(p.peerId);
   const pw = lookup(e, user);
-  const good = pw !== undefined && equalBytes(Buffer.from(pw, "utf8"), p.password);
+  const good = papMatches(pw, p.password);
   if (a.result) {
     // A retransmitted request after our verdict: answer it the same way (RFC 1334 §2.2.1).
     e.sendFrame(
@@ -294,17 +310,21 @@ function chapServer(e: Engine, info: Uint8Array): void {
   let success: Uint8Array = latin1("Access granted");
   if (a.method === "chap-md5") {
     good =
-      pw !== undefined &&
-      equalBytes(chapMd5Response(p.identifier, Buffer.from(pw, "utf8"), a.challenge), p.value);
+      pw?.cleartext !== undefined &&
+      equalBytes(
+        chapMd5Response(p.identifier, Buffer.from(pw.cleartext, "utf8"), a.challenge),
+        p.value,
+      );
   } else {
     const v = parseMsChapV2ResponseValue(p.value);
-    if (v.ok && pw !== undefined) {
-      const nt = generateNtResponse(a.challenge, v.value.peerChallenge, user, pw);
+    const hash = ntHashOf(pw);
+    if (v.ok && hash !== undefined) {
+      const nt = generateNtResponseFromHash(a.challenge, v.value.peerChallenge, user, hash);
       good = equalBytes(nt, v.value.ntResponse);
       if (good) {
         success = serializeMsChapV2Success({
-          authenticatorResponse: generateAuthenticatorResponse(
-            pw,
+          authenticatorResponse: generateAuthenticatorResponseFromHash(
+            hash,
             nt,
             v.value.peerChallenge,
             a.challenge,

@@ -36,4 +36,5 @@ export type {
   PppEvent,
   PppInput,
   PppState,
+  UserSecret,
 } from "./types.js";

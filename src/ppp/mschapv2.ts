@@ -110,9 +110,24 @@ export function generateNtResponse(
   userName: string,
   password: string,
 ): Buffer {
+  return generateNtResponseFromHash(
+    authenticatorChallenge,
+    peerChallenge,
+    userName,
+    ntPasswordHash(password),
+  );
+}
+
+/** GenerateNTResponse from the stored NtPasswordHash (a server need not keep the password). */
+export function generateNtResponseFromHash(
+  authenticatorChallenge: Uint8Array,
+  peerChallenge: Uint8Array,
+  userName: string,
+  passwordHash: Uint8Array,
+): Buffer {
   return challengeResponse(
     challengeHash(peerChallenge, authenticatorChallenge, userName),
-    ntPasswordHash(password),
+    passwordHash,
   );
 }
 
@@ -129,7 +144,24 @@ export function generateAuthenticatorResponse(
   authenticatorChallenge: Uint8Array,
   userName: string,
 ): Buffer {
-  const passwordHashHash = hashNtPasswordHash(ntPasswordHash(password));
+  return generateAuthenticatorResponseFromHash(
+    ntPasswordHash(password),
+    ntResponse,
+    peerChallenge,
+    authenticatorChallenge,
+    userName,
+  );
+}
+
+/** GenerateAuthenticatorResponse from the stored NtPasswordHash. */
+export function generateAuthenticatorResponseFromHash(
+  passwordHash: Uint8Array,
+  ntResponse: Uint8Array,
+  peerChallenge: Uint8Array,
+  authenticatorChallenge: Uint8Array,
+  userName: string,
+): Buffer {
+  const passwordHashHash = hashNtPasswordHash(passwordHash);
   const digest = createHash("sha1")
     .update(passwordHashHash)
     .update(ntResponse)

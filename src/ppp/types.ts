@@ -19,8 +19,12 @@ export interface PppConfig {
    * an empty list means no authentication. Client: methods it agrees to use.
    */
   readonly authMethods?: readonly PppAuthMethod[];
-  /** Server: the password of a user, or undefined if there is no such user. */
-  readonly users?: (userName: string) => string | undefined;
+  /**
+   * Server: a user's secret, or undefined if there is no such user. A plain string is the
+   * password; a UserSecret lets the store keep only what each method needs (NT hash for
+   * MS-CHAPv2, a verifier for PAP, the cleartext only for CHAP-MD5).
+   */
+  readonly users?: (userName: string) => string | UserSecret | undefined;
   /** Server: where peer addresses come from. */
   readonly pool?: AddressAllocator;
   /** Server: its own PPP address (the IPCP peer address seen by the client). */
@@ -61,6 +65,16 @@ export interface PppConfig {
   /** Cryptographic randomness (magic numbers, challenges). */
   readonly random: (n: number) => Uint8Array;
   readonly logger?: Logger;
+}
+
+/** What the authenticator knows of a user's password (see PppConfig.users). */
+export interface UserSecret {
+  /** NtPasswordHash = MD4(UTF-16LE(password)) (RFC 2759 §8.3), for MS-CHAPv2. */
+  readonly ntHash?: Uint8Array;
+  /** The password itself: CHAP-MD5 needs it (RFC 1994); also serves the other methods. */
+  readonly cleartext?: string;
+  /** PAP: checks a password without the store keeping it. */
+  readonly verifyPassword?: (password: string) => boolean;
 }
 
 /** One RFC 1661 automaton instance (LCP or IPCP) as data. */

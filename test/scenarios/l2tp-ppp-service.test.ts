@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { L2tpPppService, type L2tpPppEvent } from "../../src/daemon/l2tp-ppp.js";
 import { nullLogger } from "../../src/obs/log.js";
-import { AddressPool, type PppAuthMethod } from "../../src/ppp/index.js";
+import { AddressPool, type PppAuthMethod, type UserSecret } from "../../src/ppp/index.js";
 import { type LinkProfile, SimNetwork, Simulator, simClock } from "../fakes/sim.js";
 
 function ipv4Packet(src: string, dst: string, payload: Buffer): Buffer {
@@ -40,6 +40,7 @@ function setup(opts: {
   method?: PppAuthMethod;
   password?: string;
   seed?: number;
+  users?: (name: string) => string | UserSecret | undefined;
 }): Setup {
   const sim = new Simulator(opts.seed ?? 1);
   const net = new SimNetwork(sim, opts.profile);
@@ -58,7 +59,7 @@ function setup(opts: {
     pppLog: nullLogger,
     server: {
       authMethods: [method],
-      users: (n) => (n === "alice" ? "correct horse" : undefined),
+      users: opts.users ?? ((n) => (n === "alice" ? "correct horse" : undefined)),
       pool,
       localAddress: "203.0.113.1",
       dns: ["192.0.2.53"],
@@ -176,4 +177,32 @@ test("three clients with identical private address:port behind one NAT, lossy ne
   s.clientTun.forEach((tun, i) => {
     for (const p of tun) assert.equal(p.subarray(20).toString(), `to-${i}`);
   });
+});
+
+test("the server authenticates from stored credentials (NT hash / scrypt), never the password", async () => {
+  const { makeCredentials } = await import("../../src/policy/index.js");
+  const { userSecret } = await import("../../src/daemon/users.js");
+  const cheap = { n: 1024, r: 8, p: 1 };
+  const stored = {
+    name: "alice",
+    enabled: true,
+    protocols: ["mschapv2", "pap"] as const,
+    credentials: makeCredentials("correct horse", randomBytes, { scrypt: cheap }),
+  };
+  assert.equal(stored.credentials.cleartext, undefined);
+  for (const method of ["mschapv2", "pap", "chap-md5"] as const) {
+    const s = setup({
+      method,
+      users: (n) =>
+        n === "alice" ? userSecret({ ...stored, protocols: [...stored.protocols] }) : undefined,
+    });
+    s.clients[0]!.connect("server");
+    s.sim.runUntilTrue(
+      () => s.clientEvents[0]!.some((e) => e.type === "ip-up" || e.type === "session-down"),
+      60_000,
+    );
+    const ok = s.clientEvents[0]!.some((e) => e.type === "ip-up");
+    // CHAP-MD5 needs the cleartext, which this user's store entry does not keep.
+    assert.equal(ok, method !== "chap-md5", method);
+  }
 });
