@@ -26,7 +26,7 @@ import { TimerSet } from "../platform/index.js";
 
 export interface L2tpPppServerOptions {
   readonly authMethods: readonly PppAuthMethod[];
-  readonly users: (name: string) => string | undefined;
+  readonly users: (name: string) => string | UserSecret | undefined;
   readonly pool: AddressAllocator;
   readonly localAddress: string;
   readonly dns: readonly string[];
