@@ -20,6 +20,7 @@ import {
   type PppAction,
   type PppAuthMethod,
   PppSession,
+  type UserSecret,
 } from "../ppp/index.js";
 import type { Clock, TimerId } from "../platform/index.js";
 import { TimerSet } from "../platform/index.js";
