@@ -466,12 +466,16 @@ export class IkeEngine implements EngineContext {
           this.drop("mm_unexpected");
           return;
         }
+        if (sa.lastIn?.equals(dg.data)) {
+          this.drop("duplicate_response");
+          return;
+        }
         if (sa.state === "I_MM1" && !msg.encrypted) {
-          initiatorMm2(this, sa, msg);
+          initiatorMm2(this, sa, msg, dg);
           return;
         }
         if (sa.state === "I_MM3" && !msg.encrypted) {
-          initiatorMm4(this, sa, msg);
+          initiatorMm4(this, sa, msg, dg);
           return;
         }
         if (sa.state === "I_MM5" && msg.encrypted) {

@@ -151,6 +151,8 @@ export interface IkeSa extends TableEntry {
   /** Responder: last request seen and our answer (duplicate requests get the cached answer). */
   lastIn?: Buffer;
   lastOut?: Buffer;
+  /** Initiator: why the last answer was ignored (reported if retransmission gives up). */
+  lastError?: IkeFailure;
   /** Initiator: the request waiting for an answer. */
   pending?: Pending;
   readonly quick: Map<number, QuickExchange>;

@@ -51,7 +51,7 @@ import {
 } from "../../wire/isakmp/index.js";
 import type { PskEntry } from "../config.js";
 import type { EngineContext } from "../context.js";
-import { IkeErrorCode, failure } from "../errors.js";
+import { IkeErrorCode, type IkeFailure, failure } from "../errors.js";
 import { type IkeSa, openMessage, sealMessage, cleartext } from "../ike-sa.js";
 import {
   addressId,
@@ -275,10 +275,11 @@ function armRetransmit(ctx: EngineContext, sa: IkeSa, bytes: Buffer): void {
   const r = ctx.retransmit(sa, bytes, () =>
     ctx.fail(
       "main-mode",
-      failure(
-        IkeErrorCode.Timeout,
-        `no answer from ${endpointKey(sa.peer)} in Main Mode (${sa.state})`,
-      ),
+      sa.lastError ??
+        failure(
+          IkeErrorCode.Timeout,
+          `no answer from ${endpointKey(sa.peer)} in Main Mode (${sa.state})`,
+        ),
       sa.peer,
       sa,
     ),
@@ -286,12 +287,25 @@ function armRetransmit(ctx: EngineContext, sa: IkeSa, bytes: Buffer): void {
   sa.pending = { bytes, tries: r.tries, cancel: r.cancel };
 }
 
-export function initiatorMm2(ctx: EngineContext, sa: IkeSa, msg: CleartextIsakmpMessage): void {
+/** A malformed or unexpected answer is dropped (a retransmission may still bring the right one). */
+function ignore(ctx: EngineContext, sa: IkeSa, f: IkeFailure): void {
+  ctx.counters.incLabeled("ike_drop", "reason", f.code);
+  sa.log.warn(`ignored: ${f.message}`);
+  sa.lastError = f;
+}
+
+export function initiatorMm2(
+  ctx: EngineContext,
+  sa: IkeSa,
+  msg: CleartextIsakmpMessage,
+  dg: IkeDatagram,
+): void {
   const bad = rules("MM2", msg.payloads, false);
   if (bad) {
-    ctx.fail("main-mode", bad, sa.peer, sa);
+    ignore(ctx, sa, bad);
     return;
   }
+  sa.lastIn = Buffer.from(dg.data);
   const saP = find(msg.payloads, PayloadType.SA);
   const prop = saP?.proposals[0];
   const t = prop?.transforms[0];
@@ -356,12 +370,18 @@ export function initiatorMm2(ctx: EngineContext, sa: IkeSa, msg: CleartextIsakmp
   armRetransmit(ctx, sa, bytes);
 }
 
-export function initiatorMm4(ctx: EngineContext, sa: IkeSa, msg: CleartextIsakmpMessage): void {
+export function initiatorMm4(
+  ctx: EngineContext,
+  sa: IkeSa,
+  msg: CleartextIsakmpMessage,
+  dg: IkeDatagram,
+): void {
   const bad = rules("MM4", msg.payloads, false);
   if (bad) {
-    ctx.fail("main-mode", bad, sa.peer, sa);
+    ignore(ctx, sa, bad);
     return;
   }
+  sa.lastIn = Buffer.from(dg.data);
   const ke = find(msg.payloads, PayloadType.KE)!;
   const nr = find(msg.payloads, PayloadType.NONCE)!;
   const gxy = sa.dh!.computeShared(ke.data);
@@ -452,38 +472,38 @@ export function initiatorMm6(
   msg: EncryptedIsakmpMessage,
   dg: IkeDatagram,
 ): void {
+  // A bad MM6 is dropped, not fatal: it may be a corrupted copy. If no good one comes, the
+  // retransmission gives up with this reason (wrong pre-shared key, most likely).
   const o = openMessage(sa.crypto!, sa.keys!.encKey, msg, sa.iv!);
   if (!o.ok) {
-    ctx.fail(
-      "main-mode",
+    ignore(
+      ctx,
+      sa,
       failure(
         IkeErrorCode.AuthenticationFailed,
         `MM6 does not decrypt (wrong pre-shared key?): ${o.error.message}`,
         24,
       ),
-      sa.peer,
-      sa,
     );
     return;
   }
   const bad = rules("MM6", o.value.payloads, true);
   if (bad) {
-    ctx.fail("main-mode", bad, sa.peer, sa);
+    ignore(ctx, sa, bad);
     return;
   }
   const id = find(o.value.payloads, PayloadType.ID)!;
   const hp = find(o.value.payloads, PayloadType.HASH);
   const want = hashR(hashInput(sa), serializePayloadBody(id));
   if (!hp || !constantTimeEqual(hp.data, want)) {
-    ctx.fail(
-      "main-mode",
+    ignore(
+      ctx,
+      sa,
       failure(
         IkeErrorCode.AuthenticationFailed,
         "HASH_R does not verify: wrong pre-shared key",
         24,
       ),
-      sa.peer,
-      sa,
     );
     return;
   }
