@@ -12,6 +12,12 @@ import { checkAgain } from "./sys.js";
 
 const PKTINFO_SPACE = cmsgSpace(Layout.inPktinfo);
 
+/** Writes a size_t (< 2^32) without BigInt on the hot path (little-endian, 64-bit). */
+function writeSize(m: Buffer, v: number, off: number): void {
+  m.writeUInt32LE(v, off);
+  m.writeUInt32LE(0, off + 4);
+}
+
 export interface RecvSlot {
   /** View on the ring memory: valid until the next recv on this ring. */
   readonly data: Buffer;
@@ -77,9 +83,9 @@ export class MsgRing {
     for (let i = 0; i < this.slots; i++) {
       const h = i * Layout.mmsghdr;
       m.writeUInt32LE(Layout.sockaddrIn, h + Layout.msgNamelen);
-      m.writeBigUInt64LE(BigInt(PKTINFO_SPACE), h + Layout.msgControllen);
+      writeSize(m, PKTINFO_SPACE, h + Layout.msgControllen);
       m.writeInt32LE(0, h + Layout.msgFlags);
-      m.writeBigUInt64LE(BigInt(this.slotSize), this.offIov + i * Layout.iovec + Layout.iovLen);
+      writeSize(m, this.slotSize, this.offIov + i * Layout.iovec + Layout.iovLen);
     }
     const n = checkAgain(
       libc.recvmmsg(fd, this.base, this.slots, C.MSG_DONTWAIT, null),
@@ -92,7 +98,7 @@ export class MsgRing {
       const len = m.readUInt32LE(h + Layout.msgLen);
       const flags = m.readInt32LE(h + Layout.msgFlags);
       const name = this.offName + i * Layout.sockaddrIn;
-      const ctlLen = Number(m.readBigUInt64LE(h + Layout.msgControllen));
+      const ctlLen = m.readUInt32LE(h + Layout.msgControllen);
       const dataOff = this.offData + i * this.slotSize;
       out.push({
         data: m.subarray(dataOff, dataOff + Math.min(len, this.slotSize)),
@@ -110,7 +116,7 @@ export class MsgRing {
     let p = off;
     const end = off + len;
     while (p + Layout.cmsghdr <= end) {
-      const cl = Number(m.readBigUInt64LE(p));
+      const cl = m.readUInt32LE(p);
       if (cl < Layout.cmsghdr || p + cl > end) return 0;
       if (
         m.readInt32LE(p + Layout.cmsgLevel) === C.IPPROTO_IP &&
@@ -145,17 +151,17 @@ export class MsgRing {
     m.writeUInt32BE(dstAddr, name + 4);
     m.writeUInt32LE(Layout.sockaddrIn, h + Layout.msgNamelen);
     m.set(data, this.offData + i * this.slotSize);
-    m.writeBigUInt64LE(BigInt(data.byteLength), this.offIov + i * Layout.iovec + Layout.iovLen);
+    writeSize(m, data.byteLength, this.offIov + i * Layout.iovec + Layout.iovLen);
     if (srcAddr !== 0) {
       const c = this.offCtl + i * PKTINFO_SPACE;
-      m.writeBigUInt64LE(BigInt(cmsgLen(Layout.inPktinfo)), c);
+      writeSize(m, cmsgLen(Layout.inPktinfo), c);
       m.writeInt32LE(C.IPPROTO_IP, c + Layout.cmsgLevel);
       m.writeInt32LE(C.IP_PKTINFO, c + Layout.cmsgType);
       m.fill(0, c + Layout.cmsghdr, c + PKTINFO_SPACE);
       m.writeUInt32BE(srcAddr, c + Layout.cmsghdr + 4); // ipi_spec_dst: the source to use
-      m.writeBigUInt64LE(BigInt(PKTINFO_SPACE), h + Layout.msgControllen);
+      writeSize(m, PKTINFO_SPACE, h + Layout.msgControllen);
     } else {
-      m.writeBigUInt64LE(0n, h + Layout.msgControllen);
+      writeSize(m, 0, h + Layout.msgControllen);
     }
     m.writeInt32LE(0, h + Layout.msgFlags);
     return true;

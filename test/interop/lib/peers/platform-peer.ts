@@ -27,6 +27,7 @@ interface Received {
 const sockets = new Map<number, DatagramSocket>();
 const received = new Map<number, Received[]>();
 const errors: string[] = [];
+const counts = new Map<number, number>();
 let nextSock = 1;
 let esp: RawEspSocket | undefined;
 const espReceived: { hex: string; source: string; destination: string }[] = [];
@@ -92,17 +93,10 @@ serveJsonLines({
     sockets.set(id, s);
     const list: Received[] = [];
     received.set(id, list);
-    const summarize = req.summarize === true;
+    const countOnly = req.countOnly === true;
     s.onDatagram((data, from, port, info) => {
-      if (summarize) {
-        list.push({
-          len: data.length,
-          sha: "",
-          head: "",
-          from,
-          port,
-          local: info.localAddress ?? null,
-        });
+      if (countOnly) {
+        counts.set(id, (counts.get(id) ?? 0) + 1);
         return;
       }
       list.push({
@@ -136,6 +130,27 @@ serveJsonLines({
     for (const h of list)
       s.send(Buffer.from(str(h, "hex"), "hex"), str(req.to, "to"), num(req.port, "port"));
     return list.length;
+  },
+  /** Sends `size`-byte datagrams in bursts for `durationMs` (for bench/udp.ts); returns the count. */
+  async udpBlast(req) {
+    const s = sockets.get(num(req.id, "id"));
+    if (!s) throw new Error("no such socket");
+    const payload = pattern(1, num(req.size, "size"));
+    const to = str(req.to, "to");
+    const port = num(req.port, "port");
+    const burst = num(req.burst, "burst");
+    const end = performance.now() + num(req.durationMs, "durationMs");
+    let sent = 0;
+    while (performance.now() < end) {
+      for (let i = 0; i < burst; i++) s.send(payload, to, port);
+      s.flush();
+      sent += burst;
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    return { sent, stats: s.stats() as unknown as Json };
+  },
+  udpCount(req) {
+    return counts.get(num(req.id, "id")) ?? 0;
   },
   udpReceived(req) {
     const list = received.get(num(req.id, "id")) ?? [];
