@@ -1,0 +1,261 @@
+/**
+ * Client-side decoders: check the JSON a daemon returned and turn it into typed records
+ * (counters back to bigint). A daemon is authenticated but still a peer: a malformed answer is an
+ * OAK_E_CTL_BAD_MESSAGE naming the field, never a throw. Unknown extra fields are ignored, so a
+ * newer daemon of the same protocol version may add fields.
+ */
+import { err, ok, type Result } from "../base/result.js";
+import { type ControlError, ControlErrorCode, controlError } from "./errors.js";
+import type { Json } from "./protocol.js";
+import type {
+  ChildSaRecord,
+  DaemonStatus,
+  DeletedSa,
+  Endpoint,
+  IkeSaRecord,
+  MetricsSnapshot,
+  NattState,
+  OriginalAddress,
+  PortState,
+  SaAddresses,
+  SaList,
+  SaState,
+  TrafficCounters,
+} from "./types.js";
+
+class Bad extends Error {}
+
+type O = Record<string, unknown>;
+
+function obj(v: unknown, path: string): O {
+  if (v === null || typeof v !== "object" || Array.isArray(v))
+    throw new Bad(`${path} is not an object`);
+  return v as O;
+}
+function str(o: O, k: string, path: string): string {
+  const v = o[k];
+  if (typeof v !== "string" || v.length > 4096) throw new Bad(`${path}.${k} is not a string`);
+  return v;
+}
+function optStr(o: O, k: string, path: string): string | undefined {
+  return o[k] === undefined || o[k] === null ? undefined : str(o, k, path);
+}
+function int(o: O, k: string, path: string): number {
+  const v = o[k];
+  if (typeof v !== "number" || !Number.isSafeInteger(v))
+    throw new Bad(`${path}.${k} is not a whole number`);
+  return v;
+}
+function optInt(o: O, k: string, path: string): number | undefined {
+  return o[k] === undefined || o[k] === null ? undefined : int(o, k, path);
+}
+function bool(o: O, k: string, path: string): boolean {
+  const v = o[k];
+  if (typeof v !== "boolean") throw new Bad(`${path}.${k} is not true/false`);
+  return v;
+}
+function big(o: O, k: string, path: string): bigint {
+  const v = o[k];
+  if (typeof v === "string" && /^[0-9]{1,20}$/.test(v)) return BigInt(v);
+  if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+  throw new Bad(`${path}.${k} is not a counter`);
+}
+function arr(o: O, k: string, path: string, max = 1_000_000): unknown[] {
+  const v = o[k];
+  if (!Array.isArray(v) || v.length > max) throw new Bad(`${path}.${k} is not a list`);
+  return v;
+}
+function oneOf<T extends string>(o: O, k: string, path: string, values: readonly T[]): T {
+  const v = str(o, k, path);
+  if (!(values as readonly string[]).includes(v))
+    throw new Bad(`${path}.${k} is not one of ${values.join(", ")}`);
+  return v as T;
+}
+const opt = <K extends string, T>(k: K, v: T | undefined): { [P in K]?: T } =>
+  (v === undefined ? {} : { [k]: v }) as { [P in K]?: T };
+
+function endpoint(v: unknown, path: string): Endpoint {
+  const o = obj(v, path);
+  return { address: str(o, "address", path), port: int(o, "port", path) };
+}
+function original(v: unknown, path: string): OriginalAddress | undefined {
+  if (v === undefined || v === null) return undefined;
+  const o = obj(v, path);
+  return { address: str(o, "address", path), ...opt("port", optInt(o, "port", path)) };
+}
+function addresses(v: unknown, path: string): SaAddresses {
+  const o = obj(v, path);
+  return {
+    local: endpoint(o.local, `${path}.local`),
+    ...opt("localAfterNat", original(o.localAfterNat, `${path}.localAfterNat`)),
+    remote: endpoint(o.remote, `${path}.remote`),
+    ...opt("remoteBeforeNat", original(o.remoteBeforeNat, `${path}.remoteBeforeNat`)),
+  };
+}
+function natt(v: unknown, path: string): NattState {
+  const o = obj(v, path);
+  return {
+    variant: str(o, "variant", path),
+    behindNat: oneOf(o, "behindNat", path, ["none", "local", "remote", "both"] as const),
+    floated: bool(o, "floated", path),
+    udpEncapsulation: bool(o, "udpEncapsulation", path),
+    ...opt("keepaliveSeconds", optInt(o, "keepaliveSeconds", path)),
+  };
+}
+function traffic(v: unknown, path: string): TrafficCounters {
+  const o = obj(v, path);
+  return {
+    bytesIn: big(o, "bytesIn", path),
+    bytesOut: big(o, "bytesOut", path),
+    packetsIn: big(o, "packetsIn", path),
+    packetsOut: big(o, "packetsOut", path),
+  };
+}
+const STATES: readonly SaState[] = [
+  "negotiating",
+  "established",
+  "rekeying",
+  "expired",
+  "deleting",
+];
+
+function ikeSa(v: unknown, path: string): IkeSaRecord {
+  const o = obj(v, path);
+  const a = obj(o.algorithms, `${path}.algorithms`);
+  const ap = `${path}.algorithms`;
+  return {
+    id: str(o, "id", path),
+    phase: oneOf(o, "phase", path, ["main-mode"] as const),
+    role: oneOf(o, "role", path, ["initiator", "responder"] as const),
+    state: oneOf(o, "state", path, STATES),
+    addresses: addresses(o.addresses, `${path}.addresses`),
+    natt: natt(o.natt, `${path}.natt`),
+    algorithms: {
+      encryption: str(a, "encryption", ap),
+      ...opt("keyLength", optInt(a, "keyLength", ap)),
+      hash: str(a, "hash", ap),
+      dhGroup: str(a, "dhGroup", ap),
+      authentication: str(a, "authentication", ap),
+    },
+    ...opt("peerId", optStr(o, "peerId", path)),
+    createdAt: str(o, "createdAt", path),
+    ...opt("expiresAt", optStr(o, "expiresAt", path)),
+    traffic: traffic(o.traffic, `${path}.traffic`),
+  };
+}
+
+function childSa(v: unknown, path: string): ChildSaRecord {
+  const o = obj(v, path);
+  const a = obj(o.algorithms, `${path}.algorithms`);
+  const ap = `${path}.algorithms`;
+  return {
+    id: str(o, "id", path),
+    phase: oneOf(o, "phase", path, ["quick-mode"] as const),
+    ...opt("ikeSa", optStr(o, "ikeSa", path)),
+    state: oneOf(o, "state", path, STATES),
+    spiIn: str(o, "spiIn", path),
+    spiOut: str(o, "spiOut", path),
+    protocol: str(o, "protocol", path),
+    encapsulation: str(o, "encapsulation", path),
+    addresses: addresses(o.addresses, `${path}.addresses`),
+    natt: natt(o.natt, `${path}.natt`),
+    algorithms: {
+      encryption: str(a, "encryption", ap),
+      ...opt("keyLength", optInt(a, "keyLength", ap)),
+      integrity: str(a, "integrity", ap),
+      pfsGroup: str(a, "pfsGroup", ap),
+    },
+    localSelector: str(o, "localSelector", path),
+    remoteSelector: str(o, "remoteSelector", path),
+    createdAt: str(o, "createdAt", path),
+    ...opt("expiresAt", optStr(o, "expiresAt", path)),
+    ...opt("lifetimeKilobytes", optInt(o, "lifetimeKilobytes", path)),
+    traffic: traffic(o.traffic, `${path}.traffic`),
+    drops: big(o, "drops", path),
+  };
+}
+
+function run<T>(what: string, f: () => T): Result<T, ControlError> {
+  try {
+    return ok(f());
+  } catch (e) {
+    if (e instanceof Bad) {
+      return err(
+        controlError(
+          ControlErrorCode.BadMessage,
+          `the daemon's ${what} answer is malformed: ${e.message}`,
+        ),
+      );
+    }
+    throw e;
+  }
+}
+
+export function decodeSaList(v: Json): Result<SaList, ControlError> {
+  return run("sa.list", () => {
+    const o = obj(v, "result");
+    return {
+      ike: arr(o, "ike", "result").map((x, i) => ikeSa(x, `ike[${i}]`)),
+      child: arr(o, "child", "result").map((x, i) => childSa(x, `child[${i}]`)),
+    };
+  });
+}
+
+export function decodeStatus(v: Json): Result<DaemonStatus, ControlError> {
+  return run("status", () => {
+    const o = obj(v, "result");
+    const p = "result";
+    const ports: PortState[] = arr(o, "ports", p, 64).map((x, i) => {
+      const q = obj(x, `ports[${i}]`);
+      const pp = `ports[${i}]`;
+      return {
+        name: str(q, "name", pp),
+        what: str(q, "what", pp),
+        state: oneOf(q, "state", pp, ["listening", "blocked", "not-used"] as const),
+        ...opt("detail", optStr(q, "detail", pp)),
+      };
+    });
+    const strings = (k: string) =>
+      arr(o, k, p, 10_000).map((x, i) => {
+        if (typeof x !== "string") throw new Bad(`${k}[${i}] is not a string`);
+        return x;
+      });
+    return {
+      software: str(o, "software", p),
+      role: oneOf(o, "role", p, ["server", "client"] as const),
+      mode: oneOf(o, "mode", p, ["starting", "protected", "block"] as const),
+      ...opt("blockReason", optStr(o, "blockReason", p)),
+      startedAt: str(o, "startedAt", p),
+      ...opt("store", optStr(o, "store", p)),
+      ...opt("assignedPolicy", optStr(o, "assignedPolicy", p)),
+      persistentPolicies: strings("persistentPolicies"),
+      ports,
+      ikeSas: int(o, "ikeSas", p),
+      childSas: int(o, "childSas", p),
+      warnings: strings("warnings"),
+    };
+  });
+}
+
+export function decodeMetrics(v: Json): Result<MetricsSnapshot, ControlError> {
+  return run("metrics", () => {
+    const c = obj(obj(v, "result").counters, "result.counters");
+    const counters: Record<string, bigint> = {};
+    for (const k of Object.keys(c)) {
+      if (k.length > 512) throw new Bad("counter name too long");
+      counters[k] = big(c, k, "counters");
+    }
+    return { counters };
+  });
+}
+
+export function decodeDeleted(v: Json): Result<DeletedSa, ControlError> {
+  return run("sa.delete", () => {
+    const o = obj(v, "result");
+    return {
+      id: str(o, "id", "result"),
+      phase: oneOf(o, "phase", "result", ["main-mode", "quick-mode"] as const),
+      alsoDeleted: arr(o, "alsoDeleted", "result").map((x) => String(x)),
+    };
+  });
+}
