@@ -66,10 +66,22 @@ test("TUN: created, configured, ping reaches our reader and our echo reply reach
   }
 });
 
-test("TUN: closing removes the device, cleanupStale is a no-op afterwards", { skip }, async () => {
+test("TUN: closing removes the device; cleanupStale removes a leftover persistent one", {
+  skip,
+}, async () => {
   await peer.request("tunClose");
   const links = (await topo.exec(ns, ["ip", "-o", "link", "show"])).stdout;
   assert.doesNotMatch(links, /oaktun0/);
+  const none = (await peer.request("tunCleanupStale", { name: "oaktun0" })) as {
+    removed?: boolean;
+  };
+  assert.equal(none.removed, false);
+  // A persistent TUN left behind (as after a crash of a tool that set TUNSETPERSIST).
+  await topo.exec(ns, ["ip", "tuntap", "add", "dev", "oakstale0", "mode", "tun"]);
+  const r = (await peer.request("tunCleanupStale", { name: "oakstale0" })) as { removed?: boolean };
+  assert.equal(r.removed, true);
+  const after = (await topo.exec(ns, ["ip", "-o", "link", "show"])).stdout;
+  assert.doesNotMatch(after, /oakstale0/);
 });
 
 test("teardown removes every namespace and process of this file", { skip }, async () => {

@@ -221,6 +221,10 @@ serveJsonLines({
   tunStats() {
     return (tun?.stats() ?? null) as unknown as Json;
   },
+  async tunCleanupStale(req) {
+    const r = await TunDevice.cleanupStale(str(req.name, "name"));
+    return r.ok ? { ok: true, removed: r.value } : { ok: false, error: errJson(r.error) };
+  },
   tunClose() {
     tun?.close();
     tun = undefined;
