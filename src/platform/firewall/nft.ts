@@ -42,6 +42,13 @@ export function classifyNftFailure(stderr: string, exit: number | null): Firewal
       text,
     );
   }
+  if (/No such file or directory/.test(stderr)) {
+    return firewallError(
+      FirewallErrorCode.Command,
+      `nft: the table or chain does not exist${text ? `: ${text.split("\n")[1] ?? ""}` : ""}`,
+      text,
+    );
+  }
   if (/syntax error|Error: (?!Could not process rule)/.test(stderr)) {
     return firewallError(
       FirewallErrorCode.Syntax,
