@@ -60,7 +60,7 @@ export function parseProcNetUdp(text: string): Result<ProcNetUdpEntry[], Firewal
     return err(firewallError(FirewallErrorCode.BadOutput, "/proc/net/udp: too many lines"));
   }
   const first = lines[0] ?? "";
-  if (!/^\s*sl\s+local_address\s+rem_address/.test(first)) {
+  if (!/^\s*sl\s+local_address\s+rem(?:ote)?_address/.test(first)) {
     return err(firewallError(FirewallErrorCode.BadOutput, "/proc/net/udp: no header line"));
   }
   const out: ProcNetUdpEntry[] = [];
