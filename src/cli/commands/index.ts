@@ -1,0 +1,22 @@
+/**
+ * The management commands of `oakley` (REQUIREMENTS R7, R8; DESIGN "product surface"):
+ * status, sa list|delete, policy ..., users ..., log ..., monitor. src/cli/main.ts calls
+ * `registerManagementCommands(program)` once; each module also exports its own `register`.
+ */
+import type { Command } from "commander";
+import type { CliIo } from "./common.js";
+import { register as registerLog } from "./log.js";
+import { register as registerMonitor } from "./monitor.js";
+import { register as registerPolicy } from "./policy.js";
+import { register as registerSa } from "./sa.js";
+import { register as registerStatus } from "./status.js";
+import { register as registerUsers } from "./users.js";
+
+export function registerManagementCommands(program: Command, io?: CliIo): void {
+  registerStatus(program, io);
+  registerSa(program, io);
+  registerPolicy(program, io);
+  registerUsers(program, io);
+  registerLog(program, io);
+  registerMonitor(program, io);
+}

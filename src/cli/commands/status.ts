@@ -1,0 +1,85 @@
+/**
+ * `oakley status` (REQUIREMENTS R8; R5: says why the daemon is in block mode). With no daemon
+ * running it says so (exit 3), naming the socket it tried and how to start one.
+ */
+import type { Command } from "commander";
+import type { DaemonStatus } from "../../control/index.js";
+import {
+  action,
+  type CliIo,
+  type ConnOpts,
+  connect,
+  connectionOptions,
+  EXIT,
+  endpointFromFlags,
+  fail,
+  isNotRunning,
+  processIo,
+  toJson,
+} from "./common.js";
+
+export function formatStatus(s: DaemonStatus, via: string): string {
+  const lines: string[] = [];
+  lines.push(`Daemon:      ${s.software} (${s.role}), ${via}`);
+  lines.push(
+    s.mode === "block"
+      ? `Mode:        BLOCK MODE (fail-closed) - ${s.blockReason ?? "cannot enter protected mode"}`
+      : `Mode:        ${s.mode}`,
+  );
+  lines.push(`Started:     ${s.startedAt}`);
+  if (s.store !== undefined) lines.push(`Store:       ${s.store}`);
+  lines.push(`Policy:      ${s.assignedPolicy ?? "(none assigned)"}`);
+  lines.push(
+    `Persistent:  ${s.persistentPolicies.length > 0 ? s.persistentPolicies.join(", ") : "(none)"}`,
+  );
+  lines.push("Ports:");
+  for (const p of s.ports) {
+    lines.push(
+      `  ${p.name.padEnd(6)} ${p.what.padEnd(12)} ${p.state}${p.detail ? ` (${p.detail})` : ""}`,
+    );
+  }
+  lines.push(`SAs:         ${s.ikeSas} main mode, ${s.childSas} quick mode`);
+  for (const w of s.warnings) lines.push(`Warning:     ${w}`);
+  return `${lines.join("\n")}\n`;
+}
+
+export function register(program: Command, io: CliIo = processIo()): void {
+  const cmd = program
+    .command("status")
+    .description(
+      "show whether the daemon runs, its mode (protected/block), policy, ports and SA counts",
+    )
+    .option("--json", "machine-readable output");
+  connectionOptions(cmd).action(
+    action(io, async (o: ConnOpts) => {
+      const ep = endpointFromFlags(o);
+      const c = await connect(o);
+      if (!c.ok) {
+        if (isNotRunning(c.error, ep)) {
+          if (o.json) io.out(toJson({ running: false, reason: c.error.message }));
+          else io.err(`oakley: ${c.error.message}\n`);
+          io.setExitCode(EXIT.notRunning);
+          return;
+        }
+        fail(io, c.error);
+        return;
+      }
+      try {
+        const s = await c.value.status();
+        if (!s.ok) return fail(io, s.error);
+        const h = c.value.hello;
+        if (o.json)
+          io.out(toJson({ running: true, protocol: h.version, identity: h.identity, ...s.value }));
+        else
+          io.out(
+            formatStatus(
+              s.value,
+              `protocol ${h.version}, via ${ep.kind === "unix" ? `unix:${ep.path}` : `${ep.host}:${ep.port}`} as ${h.identity}`,
+            ),
+          );
+      } finally {
+        await c.value.close();
+      }
+    }),
+  );
+}

@@ -1,0 +1,63 @@
+/**
+ * Client-side decoders: real records round-trip through JSON; hostile answers give typed errors.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { fuzzParser } from "../../test/helpers/fuzz.js";
+import { decodeMetrics, decodeSaList, decodeStatus } from "./decode.js";
+import { ControlErrorCode } from "./errors.js";
+import { FakeControlTarget } from "./fake-target.js";
+import { encodeLine, type Json } from "./protocol.js";
+
+const wire = (v: unknown): Json => JSON.parse(encodeLine(v as never)) as Json;
+
+test("decodeSaList gives back the records the target produced (bigints included)", () => {
+  const t = new FakeControlTarget();
+  const r = decodeSaList(wire(t.listSas()));
+  assert.ok(r.ok);
+  assert.deepEqual(r.value, t.listSas());
+  assert.equal(typeof r.value.child[0]?.traffic.bytesIn, "bigint");
+});
+
+test("decodeStatus and decodeMetrics round-trip", () => {
+  const t = new FakeControlTarget({
+    mode: "block",
+    blockReason: "cannot enter protected mode: udp 500 in use",
+  });
+  const s = decodeStatus(wire(t.status()));
+  assert.ok(s.ok);
+  assert.deepEqual(s.value, t.status());
+  const m = decodeMetrics(wire(t.metrics()));
+  assert.ok(m.ok);
+  assert.deepEqual(m.value, t.metrics());
+});
+
+test("malformed answers name the field", () => {
+  const t = new FakeControlTarget();
+  const l = wire(t.listSas()) as { ike: { natt: { behindNat: string } }[] };
+  if (l.ike[0]) l.ike[0].natt.behindNat = "sideways";
+  const r = decodeSaList(l as unknown as Json);
+  assert.ok(!r.ok);
+  assert.equal(r.error.code, ControlErrorCode.BadMessage);
+  assert.match(r.error.message, /ike\[0\]\.natt\.behindNat/);
+  assert.ok(!decodeMetrics({ counters: { x: "-1" } }).ok);
+});
+
+test("fuzz: decoders never throw on mutated daemon answers", () => {
+  const t = new FakeControlTarget();
+  const seeds = [encodeLine(t.listSas() as never), encodeLine(t.status() as never)].map((s) =>
+    Buffer.from(s),
+  );
+  const parse = (b: Uint8Array) => {
+    let v: Json;
+    try {
+      v = JSON.parse(Buffer.from(b).toString("utf8")) as Json;
+    } catch {
+      return { ok: false };
+    }
+    const a = decodeSaList(v);
+    const s = decodeStatus(v);
+    return { ok: a.ok || s.ok };
+  };
+  fuzzParser("decodeSaList/decodeStatus", parse, seeds, { iterations: 20_000, maxLength: 4096 });
+});
