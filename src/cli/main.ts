@@ -1,18 +1,86 @@
 /**
- * The `oakley` command line (DESIGN "product surface"). Subcommands are added here as the
- * pieces behind them land; each one validates its input and names the flag to fix on error.
+ * The `oakley` command line (DESIGN "product surface"). Subcommands validate their input and
+ * name the flag to fix on error; exit codes: 0 ok, 1 runtime failure, 2 usage/config error.
  */
 import { readFileSync } from "node:fs";
-import { Command } from "commander";
+import { Command, Option } from "commander";
+import { formatIssues, loadServeConfig } from "../daemon/config.js";
+import { startServer } from "../daemon/server.js";
+import { LogHub, type LogLevel } from "../obs/log.js";
+import { jsonSink, textSink } from "../obs/sinks.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
 };
 
+function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
+function makeLogs(level: string, format: string | undefined): LogHub {
+  const write = (s: string) => process.stdout.write(s);
+  const text = format === "text" || (format === undefined && process.stdout.isTTY);
+  return new LogHub(text ? textSink(write) : jsonSink(write), level as LogLevel);
+}
+
 export function buildCli(): Command {
   const program = new Command("oakley")
     .description("L2TP/IPsec VPN server and client with IPsec NAT Traversal")
     .version(pkg.version, "-V, --version");
+
+  program
+    .command("serve")
+    .description("run the L2TP/IPsec server (IKE responder, L2TP LNS, PPP, ESP, TUN)")
+    .option("--store <file>", "policy store (SQLite); created with a default policy on first start")
+    .option("--listen <address>", "address for UDP 500/4500 (default 0.0.0.0)")
+    .option("--psk <secret>", "pre-shared key (stored; replaces the default PSK)")
+    .option("--user <name:password>", "add or update a user (repeatable; stored)", collect)
+    .option("--pool <cidr>", "client address pool, e.g. 10.8.0.0/24 (stored)")
+    .option("--dns <address>", "DNS server handed to clients (repeatable; stored)", collect)
+    .option("--config <file>", "settings file (YAML or JSON)")
+    .option("--tun <name>", "TUN device name (default oak0)")
+    .option("--mtu <bytes>", "MTU of the PPP link and TUN (default 1400)")
+    .option("--allow-legacy", "also accept 3DES and MODP-1024 (old Android/macOS clients)")
+    .option(
+      "--no-negotiate-dh2048",
+      "do not offer or accept MODP-2048 (the seed's NegotiateDH2048=0)",
+    )
+    .option(
+      "--no-windows-nat-friendly",
+      "present honest NAT-D when behind NAT (Windows then needs the registry edit)",
+    )
+    .option("--log-level <level>", "debug, info, warn, error (private also logs keys)")
+    .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]))
+    .action(async (opts: Record<string, unknown>) => {
+      const flags: Record<string, unknown> = { ...opts };
+      // commander sets negated booleans to true by default: only pass them when given.
+      for (const k of ["negotiateDh2048", "windowsNatFriendly"])
+        if (flags[k] === true) delete flags[k];
+      if (flags.mtu !== undefined) flags.mtu = Number(flags.mtu);
+      const cfg = loadServeConfig(flags);
+      if (!cfg.ok) {
+        process.stderr.write(`oakley serve: invalid settings:\n${formatIssues(cfg.error)}\n`);
+        process.exit(2);
+      }
+      const logs = makeLogs(cfg.value.logLevel, opts.logFormat as string | undefined);
+      const r = await startServer(cfg.value, { logs });
+      if (!r.ok) {
+        process.stderr.write(`oakley serve: cannot start: ${r.error.message} [${r.error.code}]\n`);
+        process.exit(1);
+      }
+      const server = r.value;
+      let stopping = false;
+      const stop = async (sig: string) => {
+        if (stopping) return;
+        stopping = true;
+        logs.logger("daemon").info(`${sig}: stopping (telling peers, removing ${cfg.value.tun})`);
+        await server.stop();
+        process.exit(0);
+      };
+      process.on("SIGINT", () => void stop("SIGINT"));
+      process.on("SIGTERM", () => void stop("SIGTERM"));
+    });
+
   return program;
 }
 

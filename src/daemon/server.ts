@@ -1,0 +1,371 @@
+/**
+ * `oakley serve`: the composition root of the L2TP/IPsec server.
+ *
+ *   store (SQLite) --effective policy--> IKE responder config, PSKs, users, address pool
+ *   UDP 500 + UDP 4500 --> IpsecNode (IKE engine + ESP data plane)
+ *        transport-mode UDP 1701 packets <--> L2TP LNS + PPP (L2tpPppService)
+ *   PPP IPv4 <--> one TUN device (server address = first pool address; the pool routed to it)
+ *
+ * L2TP tunnels are bound to the IPsec channel they arrived on (peer address:port after NAT)
+ * plus the client's UDP source port — never to the inner IP address, so clients behind one NAT
+ * presenting the same private address and port stay separate (REQUIREMENTS R2, R4).
+ */
+import { err, ok, type Result } from "../base/result.js";
+import type { IkeEvent } from "../ike/index.js";
+import { Counters } from "../obs/counters.js";
+import type { LogHub } from "../obs/log.js";
+import {
+  createDefaultStore,
+  DEFAULT_POOL,
+  DEFAULT_PSK,
+  effectivePolicy,
+  type InitialSecrets,
+  makeCredentials,
+  type PolicyStore,
+} from "../policy/index.js";
+import { AddressPool } from "../ppp/index.js";
+import {
+  type Clock,
+  type Random,
+  systemClock,
+  systemRandom,
+  TunDevice,
+} from "../platform/index.js";
+import { clampTcpMss } from "../wire/ip/tcp.js";
+import type { ServeConfig } from "./config.js";
+import { startupText } from "./instructions.js";
+import { type Channel, IpsecNode } from "./ipsec-node.js";
+import { L2tpPppService, type L2tpPppEvent } from "./l2tp-ppp.js";
+import { ikeConfigFromPolicy } from "./policy-to-ike.js";
+import { userSecret } from "./users.js";
+
+export const L2TP_PORT = 1701;
+
+export interface ServerError {
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface ServerDeps {
+  readonly logs: LogHub;
+  readonly clock?: Clock;
+  readonly random?: Random;
+  /** Where the start-up text goes (stdout by default). */
+  readonly print?: (text: string) => void;
+  /** Test hook: other IKE/NAT-T ports. */
+  readonly ports?: { readonly ike: number; readonly natt: number };
+  /** Test hook: engine timers. */
+  readonly ikeOverrides?: Parameters<typeof ikeConfigFromPolicy>[1]["overrides"];
+}
+
+export interface RunningServer {
+  readonly node: IpsecNode;
+  readonly lns: L2tpPppService;
+  readonly store: PolicyStore;
+  readonly counters: Counters;
+  readonly tun: TunDevice;
+  readonly serverAddress: string;
+  /** Orderly stop: PPP Terminate, CDN/StopCCN, IKE Deletes, TUN removed, store closed. */
+  stop(): Promise<void>;
+}
+
+/** Applies command-line secrets to the store (kept: the next start needs no flags). */
+function applyFlags(
+  store: PolicyStore,
+  cfg: ServeConfig,
+  random: Random,
+): Result<void, ServerError> {
+  const fail = (what: string, e: { message: string }) =>
+    err({ code: "OAK_E_SERVE_CONFIG", message: `${what}: ${e.message}` });
+  if (cfg.psk !== undefined) {
+    const cur = store.psks.get(DEFAULT_PSK);
+    const psk = { name: DEFAULT_PSK, secret: cfg.psk };
+    const r = cur.ok ? store.psks.update(DEFAULT_PSK, psk) : store.psks.create(psk);
+    if (!r.ok) return fail("--psk", r.error);
+  }
+  for (const u of cfg.users) {
+    const cur = store.users.get(u.name);
+    const user = {
+      name: u.name,
+      enabled: true,
+      protocols: ["mschapv2", "chap-md5", "pap"] as const,
+      credentials: makeCredentials(u.password, (n) => random.bytes(n), { allowChapMd5: true }),
+    };
+    const value = { ...user, protocols: [...user.protocols] };
+    const r = cur.ok ? store.users.update(u.name, value) : store.users.create(value);
+    if (!r.ok) return fail(`--user ${u.name}`, r.error);
+  }
+  if (cfg.pool !== undefined || cfg.dns.length > 0) {
+    const cur = store.pools.get(DEFAULT_POOL);
+    if (!cur.ok || !cur.value.value)
+      return fail("--pool", { message: "the store has no default pool to change" });
+    const pool = cur.value.value;
+    const { first: _f, last: _l, ...rest } = pool;
+    const next = {
+      ...(cfg.pool !== undefined ? rest : pool),
+      ...(cfg.pool !== undefined ? { cidr: cfg.pool } : {}),
+      ...(cfg.dns.length > 0 ? { dns: cfg.dns } : {}),
+    };
+    const r = store.pools.update(DEFAULT_POOL, next);
+    if (!r.ok) return fail("--pool/--dns", r.error);
+  }
+  return ok(undefined);
+}
+
+function ipv4Udp(
+  src: string,
+  dst: string,
+  sport: number,
+  dport: number,
+  payload: Uint8Array,
+): Buffer {
+  const p = Buffer.allocUnsafe(28 + payload.length);
+  p[0] = 0x45;
+  p[1] = 0;
+  p.writeUInt16BE(p.length, 2);
+  p.writeUInt32BE(0, 4);
+  p[8] = 64;
+  p[9] = 17;
+  p.writeUInt16BE(0, 10);
+  const a = src.split(".").map(Number);
+  const b = dst.split(".").map(Number);
+  for (let i = 0; i < 4; i++) {
+    p[12 + i] = a[i] ?? 0;
+    p[16 + i] = b[i] ?? 0;
+  }
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += p.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  p.writeUInt16BE(~sum & 0xffff, 10);
+  p.writeUInt16BE(sport, 20);
+  p.writeUInt16BE(dport, 22);
+  p.writeUInt16BE(8 + payload.length, 24);
+  // UDP checksum 0 (RFC 768: none). Inside ESP the ICV protects the datagram, and RFC 3948
+  // §3.1.2 receivers of transport mode across NAT must not rely on it anyway.
+  p.writeUInt16BE(0, 26);
+  p.set(payload, 28);
+  return p;
+}
+
+/** The first host address of a pool: the server's own PPP address. */
+function firstHost(cidr: string): { address: string; prefix: number } {
+  const [net, bits] = cidr.split("/");
+  const n = (net ?? "0.0.0.0").split(".").reduce((acc, x) => acc * 256 + Number(x), 0) + 1;
+  const address = [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
+  return { address, prefix: Number(bits) };
+}
+
+function describeIkeEvent(e: IkeEvent): string {
+  switch (e.type) {
+    case "phase1-up":
+      return `phase 1 up with ${e.peer.address}:${e.peer.port} (ID ${e.peerId}): ${e.suite}; NAT: ${
+        e.nat.peerBehindNat ? "client behind NAT" : "client not behind NAT"
+      }${e.nat.localBehindNat ? ", this server behind NAT" : ""} (${e.nat.method})`;
+    case "phase2-up":
+      return `phase 2 up (${e.mode}, ${e.suite}) with ${e.remote}${e.rekey ? " (rekey)" : ""}`;
+    case "failed":
+      return `${e.stage} with ${e.peer.address}:${e.peer.port} failed: ${e.message} [${e.code}]`;
+    case "deleted":
+      return `${e.what === "ike" ? "IKE SA" : "child SA"} deleted: ${e.reason}`;
+    case "peer-moved":
+      return `peer moved from ${e.from.address}:${e.from.port} to ${e.to.address}:${e.to.port} (NAT mapping changed)`;
+  }
+}
+
+export async function startServer(
+  cfg: ServeConfig,
+  deps: ServerDeps,
+): Promise<Result<RunningServer, ServerError>> {
+  const clock = deps.clock ?? systemClock;
+  const random = deps.random ?? systemRandom;
+  const print = deps.print ?? ((t: string) => process.stdout.write(`${t}\n`));
+  const log = deps.logs.logger("daemon");
+  const counters = new Counters();
+
+  const opened = createDefaultStore(cfg.store, (n) => random.bytes(n), {
+    allowLegacyCrypto: cfg.allowLegacy,
+  });
+  if (!opened.ok)
+    return err({ code: opened.error.code, message: `store ${cfg.store}: ${opened.error.message}` });
+  const store = opened.value.store;
+  const initial: InitialSecrets | undefined = opened.value.initial;
+  const fail = (e: ServerError): Result<RunningServer, ServerError> => {
+    store.close();
+    return err(e);
+  };
+  const applied = applyFlags(store, cfg, random);
+  if (!applied.ok) return fail(applied.error);
+  const eff = effectivePolicy(store);
+  if (!eff.ok) return fail({ code: eff.error.code, message: eff.error.message });
+  for (const w of eff.value.warnings) log.warn(w);
+
+  const poolObj = store.pools.get(eff.value.settings.defaultPool ?? DEFAULT_POOL);
+  if (!poolObj.ok || !poolObj.value.value)
+    return fail({ code: "OAK_E_SERVE_CONFIG", message: "the store has no address pool" });
+  const poolDef = poolObj.value.value;
+  const me = firstHost(poolDef.cidr);
+  const staticAddresses: Record<string, string> = {};
+  const users = store.users.list();
+  if (users.ok)
+    for (const u of users.value)
+      if (u.value?.staticAddress) staticAddresses[u.name] = u.value.staticAddress;
+  const pool = new AddressPool({ cidr: poolDef.cidr, reserved: [me.address], staticAddresses });
+
+  // TUN for PPP traffic: our PPP address with the pool's prefix routes every client to it.
+  const tunR = TunDevice.open({ name: cfg.tun });
+  if (!tunR.ok)
+    return fail({ code: tunR.error.code, message: `TUN ${cfg.tun}: ${tunR.error.message}` });
+  const tun = tunR.value;
+  for (const r of [
+    tun.setMtu(cfg.mtu),
+    tun.setAddress({ local: me.address, prefixLength: me.prefix }),
+    tun.setUp(true),
+  ]) {
+    if (!r.ok) {
+      tun.close();
+      return fail({ code: r.error.code, message: `TUN ${cfg.tun}: ${r.error.message}` });
+    }
+  }
+  const mss = cfg.mtu - 40;
+
+  let node: IpsecNode | undefined;
+  const channels = new Map<number, Channel>();
+  const lns = new L2tpPppService({
+    role: "lns",
+    clock,
+    random: (n) => random.bytes(n),
+    l2tpLog: deps.logs.logger("l2tp"),
+    pppLog: deps.logs.logger("ppp"),
+    mru: cfg.mtu,
+    server: {
+      authMethods: ["mschapv2", "chap-md5", "pap"],
+      users: (name) => {
+        const u = store.users.get(name);
+        return u.ok ? userSecret(u.value.value) : undefined;
+      },
+      pool,
+      localAddress: me.address,
+      dns: poolDef.dns,
+    },
+    send: (binding, bytes) => {
+      const [chId, port] = binding.split(":").map(Number);
+      const ch = channels.get(chId ?? -1);
+      if (!ch || !node) return;
+      node.send(ch, ipv4Udp(ch.local, ch.peer.address, L2TP_PORT, port ?? L2TP_PORT, bytes));
+    },
+    deliverIp: (packet) => {
+      if (packet.length >= 40 && packet[9] === 6)
+        clampTcpMss(packet.subarray((packet[0]! & 0x0f) * 4), mss);
+      tun.write(packet);
+    },
+    onEvent: (e) => onL2tpPpp(e),
+  });
+  const onL2tpPpp = (e: L2tpPppEvent): void => {
+    switch (e.type) {
+      case "tunnel-up":
+        log.info(`L2TP tunnel up with ${e.peerHostName || "client"} (${e.binding})`);
+        break;
+      case "auth-ok":
+        log.info(`PPP authenticated: user ${e.session.user} (${e.method})`);
+        break;
+      case "auth-failed":
+        log.warn(`PPP authentication failed: ${e.message}`);
+        break;
+      case "ip-up":
+        log.info(`address assigned: ${e.session.peerAddress} to user ${e.session.user}`);
+        break;
+      case "session-down":
+        log.info(`PPP session ${e.session.key} down: ${e.reason}`);
+        break;
+      default:
+        break;
+    }
+  };
+  tun.onPackets((packets) => {
+    for (const p of packets) {
+      if (p.length >= 40 && p[0]! >> 4 === 4 && p[9] === 6)
+        clampTcpMss(p.subarray((p[0]! & 0x0f) * 4), mss);
+      lns.sendIp(p);
+    }
+  });
+
+  const ike = ikeConfigFromPolicy(eff.value, {
+    windowsNatFriendly: cfg.windowsNatFriendly,
+    negotiateDh2048: cfg.negotiateDh2048,
+    ...(deps.ikeOverrides ? { overrides: deps.ikeOverrides } : {}),
+  });
+  const started = await IpsecNode.start({
+    listen: cfg.listen,
+    ike,
+    clock,
+    random,
+    ikeLog: deps.logs.logger("ike"),
+    espLog: deps.logs.logger("esp"),
+    counters,
+    ...(deps.ports ? { ports: deps.ports } : {}),
+    onIkeEvent: (e) =>
+      e.type === "failed" ? log.warn(describeIkeEvent(e)) : log.info(describeIkeEvent(e)),
+    onTransportPacket: (packet, ch) => {
+      // IPv4 + UDP to port 1701: L2TP. Anything else on the SA is not ours to take.
+      if (packet.length < 28 || packet[0]! >> 4 !== 4 || packet[9] !== 17) return false;
+      const ihl = (packet[0]! & 0x0f) * 4;
+      if (packet.length < ihl + 8) return false;
+      const sport = (packet[ihl]! << 8) | packet[ihl + 1]!;
+      const dport = (packet[ihl + 2]! << 8) | packet[ihl + 3]!;
+      if (dport !== L2TP_PORT) return false;
+      channels.set(ch.id, ch);
+      lns.receive(`${ch.id}:${sport}`, packet.subarray(ihl + 8));
+      return true;
+    },
+    onChannelDown: (ch) => {
+      channels.delete(ch.id);
+      for (const s of lns.list()) if (s.binding.startsWith(`${ch.id}:`)) lns.lowerDown(s.binding);
+    },
+  });
+  if (!started.ok) {
+    lns.dispose();
+    tun.close();
+    return fail({ code: started.error.code, message: started.error.message });
+  }
+  node = started.value;
+  const running = node;
+
+  print(
+    startupText({
+      serverAddress: cfg.listen === "0.0.0.0" ? "<this server's public address>" : cfg.listen,
+      ...(initial
+        ? {
+            generated: {
+              psk: initial.psk,
+              user: initial.user.name,
+              password: initial.user.password,
+            },
+          }
+        : {}),
+      pool: poolDef.cidr,
+      dns: poolDef.dns,
+      storePath: cfg.store,
+      windowsNatFriendly: cfg.windowsNatFriendly,
+    }),
+  );
+  log.info("ready: listening on UDP 500 and 4500", { listen: cfg.listen });
+
+  return ok({
+    node: running,
+    lns,
+    store,
+    counters,
+    tun,
+    serverAddress: me.address,
+    async stop() {
+      lns.close();
+      await new Promise((r) => setTimeout(r, 200)); // let Terminate/CDN/StopCCN leave
+      running.deleteAll();
+      await new Promise((r) => setTimeout(r, 100));
+      lns.dispose();
+      running.close();
+      tun.close();
+      store.close();
+    },
+  });
+}
