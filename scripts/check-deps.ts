@@ -17,7 +17,8 @@ function* walk(dir: string): Generator<string> {
   }
 }
 
-const importRe = /(?:import|export)\s[^"']*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+const importRe =
+  /(?:import|export)\s[^"']*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
 const problems: string[] = [];
 for (const file of walk(src)) {
   const rel = relative(src, file);
