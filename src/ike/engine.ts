@@ -25,7 +25,13 @@ import { randomBytes } from "node:crypto";
 import { type DhGroup, type DhKeyPair, keymat } from "../crypto/index.js";
 import { Counters } from "../obs/counters.js";
 import { type Logger, nullLogger, secret } from "../obs/log.js";
-import { ExchangeType, parseIsakmpMessage, ZERO_COOKIE } from "../wire/isakmp/index.js";
+import {
+  ExchangeType,
+  NotifyType,
+  ProtocolId,
+  parseIsakmpMessage,
+  ZERO_COOKIE,
+} from "../wire/isakmp/index.js";
 import type { IkeConfig } from "./config.js";
 import type { EngineContext } from "./context.js";
 import { IkeErrorCode, type IkeFailure, failure } from "./errors.js";
@@ -33,6 +39,7 @@ import {
   handleInformational,
   sendDeleteEsp,
   sendDeleteIke,
+  sendProtectedNotify,
   sendRuThere,
 } from "./exchanges/informational.js";
 import {
@@ -326,6 +333,26 @@ export class IkeEngine implements EngineContext {
       if (sa?.nat.anyNat) this.noteAuthenticated(sa, { address: sa.local.address, port: 4500 }, to);
     });
   }
+
+  /**
+   * ESP with an SPI we do not know arrived from `from`: tell that peer with a protected
+   * INVALID-SPI notify (RFC 2408 §3.14.1) over its IKE SA, at most once per 10 s per SA.
+   */
+  espUnknownSpi(spi: number, from: Endpoint, now: number): IkeAction[] {
+    return this.run(now, () => {
+      const sa = [...this.sas.values()].find(
+        (x) =>
+          x.state === "ESTABLISHED" && x.peer.address === from.address && x.peer.port === from.port,
+      );
+      if (!sa) return;
+      const last = this.invalidSpiSent.get(sa.id) ?? Number.NEGATIVE_INFINITY;
+      if (now - last < 10_000) return;
+      this.invalidSpiSent.set(sa.id, now);
+      sendProtectedNotify(this, sa, NotifyType.INVALID_SPI, ProtocolId.PROTO_IPSEC_ESP, u32(spi));
+    });
+  }
+
+  private readonly invalidSpiSent = new Map<number, number>();
 
   /** Traffic arrived on a child SA (authenticated by ESP): the peer is alive (RFC 3706 §5.2). */
   noteActivity(inboundSpi: number, now: number): void {
@@ -659,7 +686,15 @@ export class IkeEngine implements EngineContext {
     this.table.markEstablished(sa);
     sa.establishedAt = this.now;
     sa.lastHeard = this.now;
+    // Phase-1 scratch values are no longer needed once HASH_I/HASH_R are verified.
     delete sa.dh;
+    delete sa.gxi;
+    delete sa.gxr;
+    delete sa.gxy;
+    delete sa.saiB;
+    delete sa.ni;
+    delete sa.nr;
+    delete sa.lastError;
     this.counters.inc("ike_sa_established");
     const suite = `${sa.crypto?.name ?? ""} pre-shared key`;
     sa.log.info("IKE SA established", {
@@ -981,6 +1016,7 @@ export class IkeEngine implements EngineContext {
     sa.quick.clear();
     this.table.remove(sa);
     this.sas.delete(sa.id);
+    this.invalidSpiSent.delete(sa.id);
     this.rekeying.delete(sa.id);
     sa.state = "DELETED";
     if (wasUp) {

@@ -128,6 +128,31 @@ describe("IKE engine behaviour (simulator)", () => {
     assert.equal(r.client.eventsOf("failed").length + r.server.eventsOf("failed").length, 0);
   });
 
+  it("phase-1 rekey: a new Main Mode before the IKE SA expires; child SAs move to it and keep working", () => {
+    const r = natted(19, undefined, { phase1: { offers: small, lifeSeconds: 120 } });
+    l2tp(r.client);
+    assert.ok(r.sim.runUntilTrue(() => up(r.client, r.server), 10_000));
+    const child = [...r.server.installed.values()][0]!;
+    r.sim.runFor(400_000);
+    assert.ok(r.client.eventsOf("phase1-up").length >= 4, "a new IKE SA every ~108 s");
+    for (const p of [r.client, r.server]) {
+      assert.equal(p.engine.ikeSas().length, 1, "old IKE SAs deleted");
+      assert.equal(p.installed.size, 1, "the child SA survived every phase-1 rekey");
+      assert.equal(
+        p.engine.childSas()[0]!.ikeSaId,
+        p.engine.ikeSas()[0]!.id,
+        "and belongs to the new IKE SA",
+      );
+    }
+    assert.ok(r.server.installed.has(child.childId));
+    assert.equal(r.client.eventsOf("failed").length + r.server.eventsOf("failed").length, 0);
+    // the moved child is still usable: a delete over the newest IKE SA reaches the server
+    const cid = r.client.engine.childSas()[0]!.id;
+    r.client.command(r.client.engine.deleteChildSaCommand(cid, r.sim.now()));
+    r.sim.runFor(1_000);
+    assert.equal(r.server.installed.size, 0);
+  });
+
   it("DPD: a peer that stops answering R-U-THERE is declared dead and its SAs are removed", () => {
     const r = natted(
       12,
@@ -330,6 +355,23 @@ describe("IKE engine behaviour (simulator)", () => {
       r.server.eventsOf("deleted").map((e) => `${e.what}:${e.reason}`),
       ["child:deleted by the peer", "ike:deleted by the peer"],
     );
+  });
+
+  it("ESP with an unknown SPI gets a protected INVALID-SPI notify (rate-limited)", () => {
+    const r = natted(20);
+    l2tp(r.client);
+    assert.ok(r.sim.runUntilTrue(() => up(r.client, r.server), 10_000));
+    const peer = r.server.engine.ikeSas()[0]!.peer;
+    const n0 = r.server.sent().length;
+    r.server.command(r.server.engine.espUnknownSpi(0xdeadbeef, peer, r.sim.now()));
+    r.server.command(r.server.engine.espUnknownSpi(0xdeadbeef, peer, r.sim.now() + 1));
+    assert.equal(r.server.sent().length, n0 + 1, "one notify, the second is rate-limited");
+    r.sim.runFor(1_000);
+    assert.ok(
+      r.client.sink.lines.some((l) => l.includes("INVALID-SPI")),
+      "the client verified and read the notify",
+    );
+    assert.equal(r.client.counters.get('ike_drop{reason="info_bad_hash"}'), 0n);
   });
 
   it("key material is logged only at the private level", () => {
