@@ -38,6 +38,8 @@ export interface EngineContext {
   sendFrom(from: Endpoint, to: Endpoint, bytes: Buffer): void;
   /** Calls fn at `at`; returns a cancel function. */
   schedule(at: number, fn: () => void): () => void;
+  /** A timer owned by an SA: cancelled when the SA is deleted, forgotten once it fired. */
+  scheduleFor(sa: IkeSa, at: number, fn: () => void): void;
   /** Counts, logs and reports a failure; deletes the SA (without telling the peer) if given. */
   fail(
     stage: IkeStage,

@@ -629,6 +629,14 @@ export class IkeEngine implements EngineContext {
     return this.timers.add(at, fn);
   }
 
+  scheduleFor(sa: IkeSa, at: number, fn: () => void): void {
+    const cancel = this.timers.add(at, () => {
+      sa.cancelTimers.delete(cancel);
+      fn();
+    });
+    sa.cancelTimers.add(cancel);
+  }
+
   retransmit(
     sa: IkeSa,
     bytes: Buffer,
@@ -642,6 +650,7 @@ export class IkeEngine implements EngineContext {
       cancelTimer = this.schedule(this.now + cfg.initialMs * 2 ** tries, () => {
         if (cancelled || sa.state === "DELETED") return;
         if (tries >= cfg.tries) {
+          cancel();
           onGiveUp();
           return;
         }
@@ -656,8 +665,9 @@ export class IkeEngine implements EngineContext {
     const cancel = (): void => {
       cancelled = true;
       cancelTimer();
+      sa.cancelTimers.delete(cancel);
     };
-    sa.cancelTimers.push(cancel);
+    sa.cancelTimers.add(cancel);
     return { tries, cancel };
   }
 
@@ -914,53 +924,48 @@ export class IkeEngine implements EngineContext {
     );
     const hardAt = this.now + life * 1000;
     sa.expiresAt = hardAt;
-    sa.cancelTimers.push(
-      this.schedule(hardAt, () => this.deleteIkeSa(sa, "IKE SA lifetime expired", true, false)),
+    this.scheduleFor(sa, hardAt, () =>
+      this.deleteIkeSa(sa, "IKE SA lifetime expired", true, false),
     );
     if (sa.role === "initiator") {
       const softAt = this.now + Math.floor(life * 1000 * (1 - this.config.phase2.rekeyMargin));
-      sa.cancelTimers.push(
-        this.schedule(softAt, () => {
-          if (sa.state !== "ESTABLISHED" || !this.config.localAddress) return;
-          sa.log.info("IKE SA soft lifetime: starting a new Main Mode");
-          this.rekeying.add(sa.id);
-          const fresh = startMainMode(
-            this,
-            { address: this.config.localAddress, port: 500 },
-            { address: sa.peer.address, port: 500 },
-          );
-          void fresh;
-        }),
-      );
+      this.scheduleFor(sa, softAt, () => {
+        if (sa.state !== "ESTABLISHED" || !this.config.localAddress) return;
+        sa.log.info("IKE SA soft lifetime: starting a new Main Mode");
+        this.rekeying.add(sa.id);
+        startMainMode(
+          this,
+          { address: this.config.localAddress, port: 500 },
+          { address: sa.peer.address, port: 500 },
+        );
+      });
     }
   }
 
   private armDpd(sa: IkeSa, at: number): void {
     const d = this.config.dpd;
-    sa.cancelTimers.push(
-      this.schedule(at, () => {
-        if (sa.state !== "ESTABLISHED") return;
-        const idle = this.now - sa.lastHeard;
-        if (sa.dpdOutstanding === 0 && idle < d.delaySeconds * 1000) {
-          this.armDpd(sa, sa.lastHeard + d.delaySeconds * 1000);
-          return;
-        }
-        if (sa.dpdOutstanding >= d.maxRetries) {
-          this.fail(
-            "dpd",
-            failure(
-              IkeErrorCode.DeadPeer,
-              `peer ${endpointKey(sa.peer)} did not answer ${sa.dpdOutstanding} R-U-THERE messages: declared dead`,
-            ),
-            sa.peer,
-            sa,
-          );
-          return;
-        }
-        sendRuThere(this, sa);
-        this.armDpd(sa, this.now + d.retrySeconds * 1000);
-      }),
-    );
+    this.scheduleFor(sa, at, () => {
+      if (sa.state !== "ESTABLISHED") return;
+      const idle = this.now - sa.lastHeard;
+      if (sa.dpdOutstanding === 0 && idle < d.delaySeconds * 1000) {
+        this.armDpd(sa, sa.lastHeard + d.delaySeconds * 1000);
+        return;
+      }
+      if (sa.dpdOutstanding >= d.maxRetries) {
+        this.fail(
+          "dpd",
+          failure(
+            IkeErrorCode.DeadPeer,
+            `peer ${endpointKey(sa.peer)} did not answer ${sa.dpdOutstanding} R-U-THERE messages: declared dead`,
+          ),
+          sa.peer,
+          sa,
+        );
+        return;
+      }
+      sendRuThere(this, sa);
+      this.armDpd(sa, this.now + d.retrySeconds * 1000);
+    });
   }
 
   private armKeepalive(sa: IkeSa): void {
@@ -973,9 +978,9 @@ export class IkeEngine implements EngineContext {
         from: { address: sa.local.address, port: 4500 },
         to: sa.peer,
       });
-      sa.cancelTimers.push(this.schedule(this.now + every, tick));
+      this.scheduleFor(sa, this.now + every, tick);
     };
-    sa.cancelTimers.push(this.schedule(this.now + every, tick));
+    this.scheduleFor(sa, this.now + every, tick);
   }
 
   startQuickMode(sa: IkeSa, request: ChildRequest, rekeyOf?: number): void {
@@ -1006,8 +1011,8 @@ export class IkeEngine implements EngineContext {
       }
     }
     if (notifyPeer && wasUp) sendDeleteIke(this, sa);
-    for (const cancel of sa.cancelTimers) cancel();
-    sa.cancelTimers.length = 0;
+    for (const cancel of [...sa.cancelTimers]) cancel();
+    sa.cancelTimers.clear();
     sa.pending?.cancel();
     for (const q of sa.quick.values()) {
       q.pending?.cancel();

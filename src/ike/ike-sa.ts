@@ -163,7 +163,8 @@ export interface IkeSa extends TableEntry {
   lastHeard: number;
   dpdSeq: number;
   dpdOutstanding: number;
-  cancelTimers: (() => void)[];
+  /** Pending timers of this SA (each removes itself when it fires). */
+  readonly cancelTimers: Set<() => void>;
 }
 
 export function cookieHex(sa: IkeSa): string {

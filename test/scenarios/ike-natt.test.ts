@@ -103,6 +103,12 @@ describe("IKE across NAT topologies (simulator)", () => {
     sim.runFor(61_000);
     assert.ok(client.keepalivesSent >= 3, `client keepalives: ${client.keepalivesSent}`);
     assert.equal(server.keepalivesSent, 0);
+    // hours of keepalives and DPD do not pile up timers on an SA
+    sim.runFor(3_600_000);
+    for (const p of [client, server]) {
+      const sa = [...p.engine.sas.values()][0]!;
+      assert.ok(sa.cancelTimers.size <= 6, `pending timers on the SA: ${sa.cancelTimers.size}`);
+    }
   });
 
   function serverBehindForward(friendly: boolean, policy: NatPolicy, clientNated = false) {

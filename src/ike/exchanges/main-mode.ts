@@ -114,7 +114,7 @@ export function newIkeSa(
     lastHeard: ctx.now,
     dpdSeq: 0,
     dpdOutstanding: 0,
-    cancelTimers: [],
+    cancelTimers: new Set(),
   };
 }
 
@@ -607,7 +607,7 @@ export function responderMm1(
 }
 
 function armHalfOpenTimeout(ctx: EngineContext, sa: IkeSa): void {
-  const cancel = ctx.schedule(ctx.now + ctx.config.halfOpenTimeoutSeconds * 1000, () => {
+  ctx.scheduleFor(sa, ctx.now + ctx.config.halfOpenTimeoutSeconds * 1000, () => {
     if (sa.state !== "ESTABLISHED" && sa.state !== "DELETED") {
       ctx.fail(
         "main-mode",
@@ -620,7 +620,6 @@ function armHalfOpenTimeout(ctx: EngineContext, sa: IkeSa): void {
       );
     }
   });
-  sa.cancelTimers.push(cancel);
 }
 
 export function responderMm3(

@@ -112,10 +112,9 @@ function qmFail(ctx: EngineContext, sa: IkeSa, f: IkeFailure): void {
 }
 
 function linger(ctx: EngineContext, sa: IkeSa, ex: QuickExchange): void {
-  const cancel = ctx.schedule(ctx.now + LINGER_MS, () => {
+  ctx.scheduleFor(sa, ctx.now + LINGER_MS, () => {
     if (sa.quick.get(ex.mid) === ex) sa.quick.delete(ex.mid);
   });
-  sa.cancelTimers.push(cancel);
 }
 
 /** Keeps a received notify's lifetime attributes (RESPONDER-LIFETIME) as seconds / kilobytes. */
