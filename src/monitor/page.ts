@@ -97,7 +97,7 @@ function render(state) {
           {text: x.traffic.packetsIn + " / " + x.traffic.packetsOut, num: true},{text: x.drops, num: true}]}; }), "qm"));
     }
     if (d.failures && d.failures.length) {
-      s.appendChild(el("h3", "Failures and drops by reason"));
+      s.appendChild(el("h3", "Failures and drops by reason" + (d.reachable ? "" : " (last known)")));
       s.appendChild(table(["Counter","Reason","Count"], d.failures.map(function (f) {
         return {attrs: {"data-failure": f.counter + ":" + f.reason}, cells: [{text: f.counter},{text: f.reason},{text: f.count, num: true}]};
       }), "failures"));
