@@ -4,7 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import { formatIssues, loadServeConfig } from "../daemon/config.js";
+import { startClient } from "../daemon/client.js";
+import { formatIssues, loadConnectConfig, loadServeConfig } from "../daemon/config.js";
 import { startServer } from "../daemon/server.js";
 import { LogHub, type LogLevel } from "../obs/log.js";
 import { jsonSink, textSink } from "../obs/sinks.js";
@@ -75,6 +76,63 @@ export function buildCli(): Command {
         stopping = true;
         logs.logger("daemon").info(`${sig}: stopping (telling peers, removing ${cfg.value.tun})`);
         await server.stop();
+        process.exit(0);
+      };
+      process.on("SIGINT", () => void stop("SIGINT"));
+      process.on("SIGTERM", () => void stop("SIGTERM"));
+    });
+
+  program
+    .command("connect")
+    .description("connect to an L2TP/IPsec server (IKE initiator, L2TP LAC, PPP, ESP, TUN)")
+    .argument("<server>", "server address or host name")
+    .option("--psk <secret>", "the server's pre-shared key (or OAKLEY_PSK)")
+    .option("--user <name>", "your user name")
+    .option("--password <password>", "your password (or OAKLEY_PASSWORD)")
+    .option(
+      "--nat-policy <0|1|2>",
+      "0: refuse servers behind NAT (default); 1: allow a server behind NAT; 2: allow both sides behind NAT",
+    )
+    .option("--default-route", "send all traffic through the VPN")
+    .option("--route <cidr>", "send this network through the VPN (repeatable)", collect)
+    .option("--tun <name>", "TUN device name (default oakc0)")
+    .option("--allow-legacy", "also offer 3DES and MODP-1024 (old servers)")
+    .option("--config <file>", "settings file (YAML or JSON)")
+    .option("--log-level <level>", "debug, info, warn, error (private also logs keys)")
+    .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]))
+    .action(async (server: string, opts: Record<string, unknown>) => {
+      const cfg = loadConnectConfig({ ...opts, server });
+      if (!cfg.ok) {
+        process.stderr.write(`oakley connect: invalid settings:\n${formatIssues(cfg.error)}\n`);
+        process.exit(2);
+      }
+      const logs = makeLogs(cfg.value.logLevel, opts.logFormat as string | undefined);
+      let stopping = false;
+      const r = await startClient(cfg.value, {
+        logs,
+        allowLegacy: opts.allowLegacy === true,
+        onDown: (e) => {
+          if (stopping) return;
+          process.stderr.write(`oakley connect: ${e.message} [${e.code}]\n`);
+          void (async () => {
+            stopping = true;
+            if (r.ok) await r.value.stop();
+            process.exit(1);
+          })();
+        },
+      });
+      if (!r.ok) {
+        process.stderr.write(
+          `oakley connect: cannot start: ${r.error.message} [${r.error.code}]\n`,
+        );
+        process.exit(1);
+      }
+      const client = r.value;
+      const stop = async (sig: string) => {
+        if (stopping) return;
+        stopping = true;
+        logs.logger("daemon").info(`${sig}: disconnecting (PPP, L2TP, IPsec deletes, TUN removed)`);
+        await client.stop();
         process.exit(0);
       };
       process.on("SIGINT", () => void stop("SIGINT"));

@@ -36,10 +36,9 @@ import type { ServeConfig } from "./config.js";
 import { startupText } from "./instructions.js";
 import { type Channel, IpsecNode } from "./ipsec-node.js";
 import { L2tpPppService, type L2tpPppEvent } from "./l2tp-ppp.js";
+import { ipv4Udp, L2TP_PORT } from "./packets.js";
 import { ikeConfigFromPolicy } from "./policy-to-ike.js";
 import { userSecret } from "./users.js";
-
-export const L2TP_PORT = 1701;
 
 export interface ServerError {
   readonly code: string;
@@ -110,41 +109,6 @@ function applyFlags(
     if (!r.ok) return fail("--pool/--dns", r.error);
   }
   return ok(undefined);
-}
-
-function ipv4Udp(
-  src: string,
-  dst: string,
-  sport: number,
-  dport: number,
-  payload: Uint8Array,
-): Buffer {
-  const p = Buffer.allocUnsafe(28 + payload.length);
-  p[0] = 0x45;
-  p[1] = 0;
-  p.writeUInt16BE(p.length, 2);
-  p.writeUInt32BE(0, 4);
-  p[8] = 64;
-  p[9] = 17;
-  p.writeUInt16BE(0, 10);
-  const a = src.split(".").map(Number);
-  const b = dst.split(".").map(Number);
-  for (let i = 0; i < 4; i++) {
-    p[12 + i] = a[i] ?? 0;
-    p[16 + i] = b[i] ?? 0;
-  }
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += p.readUInt16BE(i);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  p.writeUInt16BE(~sum & 0xffff, 10);
-  p.writeUInt16BE(sport, 20);
-  p.writeUInt16BE(dport, 22);
-  p.writeUInt16BE(8 + payload.length, 24);
-  // UDP checksum 0 (RFC 768: none). Inside ESP the ICV protects the datagram, and RFC 3948
-  // §3.1.2 receivers of transport mode across NAT must not rely on it anyway.
-  p.writeUInt16BE(0, 26);
-  p.set(payload, 28);
-  return p;
 }
 
 /** The first host address of a pool: the server's own PPP address. */

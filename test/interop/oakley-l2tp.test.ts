@@ -1,0 +1,322 @@
+/**
+ * The products end to end in network namespaces (issue "L2TP and PPP, and the product"):
+ * `oakley connect` behind a MASQUERADE NAT -> `oakley serve`, the seed's topology
+ * `Client -> NAT -> Internet -> Server`, then the server behind a port-forwarding NAT, then two
+ * clients behind the same NAT at once. Each client pings the server's PPP address and sends a
+ * TCP stream whose SHA-256 must arrive intact; a capture on the NAT's outside must show only
+ * IKE and ESP-in-UDP. Ctrl-C on a client must remove its TUN and exit 0.
+ *
+ *   c1 192.0.2.2/26 --in0--\                       /-- srv 198.51.100.2 (oakley serve)
+ *                           nat (MASQUERADE) out0 198.51.100.1
+ *   c2 192.0.2.66/26 --in1-/                       \-- pfw 198.51.100.3 --DNAT 500/4500--> srv2 192.0.2.130
+ * PPP pool 203.0.113.0/24 (server PPP address 203.0.113.1). Needs root, iproute2, nft/iptables,
+ * tcpdump, socat.
+ */
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { interopSkipReason, type Namespace, Topology } from "./lib/netns.js";
+
+const skip = await interopSkipReason(["ip", "tcpdump", "socat"], { nat: true });
+const topo = new Topology(import.meta.filename);
+const CLI = join(import.meta.dirname, "..", "..", "src", "cli", "main.ts");
+const PSK = "oak-ns-psk-0123456789";
+
+interface Proc {
+  readonly child: ChildProcess;
+  readonly out: string[];
+  waitFor(re: RegExp, ms: number): Promise<string>;
+  exited(): Promise<number | null>;
+}
+
+function watch(child: ChildProcess, name: string): Proc {
+  const out: string[] = [];
+  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  const onText = (buf: Buffer) => {
+    for (const line of buf.toString().split("\n")) {
+      if (!line) continue;
+      out.push(line);
+      for (const w of [...waiters]) {
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  };
+  child.stdout?.on("data", onText);
+  child.stderr?.on("data", onText);
+  let code: number | null | undefined;
+  const exit = new Promise<number | null>((r) =>
+    child.once("exit", (c) => {
+      code = c;
+      r(c);
+    }),
+  );
+  return {
+    child,
+    out,
+    waitFor(re, ms) {
+      const seen = out.find((l) => re.test(l));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `${name}: no line matching ${re} within ${ms} ms; output:\n${out.slice(-40).join("\n")}`,
+              ),
+            ),
+          ms,
+        );
+        waiters.push({
+          re,
+          resolve: (l) => {
+            clearTimeout(t);
+            resolve(l);
+          },
+        });
+        void exit.then(() => {
+          if (code !== undefined) {
+            clearTimeout(t);
+            reject(
+              new Error(
+                `${name} exited (${code}) before ${re}; output:\n${out.slice(-40).join("\n")}`,
+              ),
+            );
+          }
+        });
+      });
+    },
+    exited: () => exit,
+  };
+}
+
+let c1: Namespace;
+let c2: Namespace;
+let nat: Namespace;
+let srv: Namespace;
+let pfw: Namespace;
+let srv2: Namespace;
+
+/** Stops a CLI process with Ctrl-C (SIGINT), as a person would; returns its exit code. */
+async function stop(p: Proc): Promise<number | null> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
+  p.child.kill("SIGINT");
+  const t = setTimeout(() => p.child.kill("SIGKILL"), 15_000);
+  const code = await p.exited();
+  clearTimeout(t);
+  return code;
+}
+
+function serve(ns: Namespace, listen: string, tag: string): Proc {
+  return watch(
+    topo.spawn(ns, [
+      process.execPath,
+      "--import",
+      "tsx",
+      CLI,
+      "serve",
+      "--store",
+      join(topo.dir, `${tag}.db`),
+      "--listen",
+      listen,
+      "--psk",
+      PSK,
+      "--user",
+      "alice:alice-pass-1",
+      "--user",
+      "bob:bob-pass-2",
+      "--pool",
+      "203.0.113.0/24",
+      "--log-format",
+      "text",
+    ]),
+    `serve(${tag})`,
+  );
+}
+
+function connect(
+  ns: Namespace,
+  server: string,
+  user: string,
+  password: string,
+  extra: string[] = [],
+): Proc {
+  return watch(
+    topo.spawn(ns, [
+      process.execPath,
+      "--import",
+      "tsx",
+      CLI,
+      "connect",
+      server,
+      "--psk",
+      PSK,
+      "--user",
+      user,
+      "--password",
+      password,
+      "--log-format",
+      "text",
+      ...extra,
+    ]),
+    `connect(${ns.short},${user})`,
+  );
+}
+
+/** Sends `bytes` over TCP from `from` to 203.0.113.1:port in `server`; returns the received SHA-256. */
+async function tcpThrough(
+  from: Namespace,
+  server: Namespace,
+  port: number,
+  bytes: number,
+): Promise<[string, string]> {
+  const data = randomBytes(bytes);
+  const src = join(topo.dir, `src-${from.short}-${port}.bin`);
+  const dst = join(topo.dir, `dst-${from.short}-${port}.bin`);
+  writeFileSync(src, data);
+  const sink = topo.spawn(server, [
+    "socat",
+    "-u",
+    `TCP-LISTEN:${port},bind=203.0.113.1,reuseaddr`,
+    `CREATE:${dst}`,
+  ]);
+  const sinkDone = new Promise((r) => sink.once("exit", r));
+  await new Promise((r) => setTimeout(r, 300));
+  await topo.exec(
+    from,
+    ["socat", "-u", `OPEN:${src}`, `TCP:203.0.113.1:${port},connect-timeout=10`],
+    60_000,
+  );
+  await sinkDone;
+  const h = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+  return [h(data), h(readFileSync(dst))];
+}
+
+describe("oakley connect -> NAT -> oakley serve (namespaces)", {
+  skip,
+  concurrency: false,
+  timeout: 600_000,
+}, () => {
+  before(async () => {
+    c1 = await topo.namespace("c1");
+    c2 = await topo.namespace("c2");
+    nat = await topo.namespace("nat");
+    srv = await topo.namespace("srv");
+    pfw = await topo.namespace("pfw");
+    srv2 = await topo.namespace("srv2");
+    await topo.link(c1, "eth0", nat, "in0");
+    await topo.link(c2, "eth0", nat, "in1");
+    await topo.link(nat, "out0", srv, "eth0");
+    await topo.address(c1, "eth0", "192.0.2.2/26");
+    await topo.address(nat, "in0", "192.0.2.1/26");
+    await topo.address(c2, "eth0", "192.0.2.66/26");
+    await topo.address(nat, "in1", "192.0.2.65/26");
+    await topo.address(nat, "out0", "198.51.100.1/24");
+    await topo.address(srv, "eth0", "198.51.100.2/24");
+    await topo.route(c1, "default", { gateway: "192.0.2.1" });
+    await topo.route(c2, "default", { gateway: "192.0.2.65" });
+    await topo.masquerade(nat, "out0", "192.0.2.0/24");
+    // The port-forwarding NAT in front of srv2 sits on the same "Internet" segment: a bridge
+    // in srv's namespace would complicate things, so it gets its own link to the client NAT.
+    await topo.link(nat, "out1", pfw, "out0");
+    await topo.address(nat, "out1", "198.51.100.129/25");
+    await topo.address(pfw, "out0", "198.51.100.130/25");
+    await topo.link(pfw, "in0", srv2, "eth0");
+    await topo.address(pfw, "in0", "192.0.2.129/26");
+    await topo.address(srv2, "eth0", "192.0.2.130/26");
+    await topo.route(srv2, "default", { gateway: "192.0.2.129" });
+    await topo.masquerade(nat, "out1", "192.0.2.0/24");
+    await topo.portForward(pfw, "out0", "198.51.100.130", "192.0.2.130");
+  });
+
+  it("a client behind NAT gets an address, pings, moves TCP intact; only IKE/ESP-in-UDP outside; Ctrl-C cleans up", async () => {
+    const server = serve(srv, "198.51.100.2", "srv");
+    try {
+      await server.waitFor(/ready: listening/, 30_000);
+      const cap = await topo.capture(nat, "out0", "ip");
+      const client = connect(c1, "198.51.100.2", "alice", "alice-pass-1");
+      await client.waitFor(/phase 1 up/, 30_000);
+      await client.waitFor(/phase 2 up/, 30_000);
+      await client.waitFor(/L2TP tunnel up/, 30_000);
+      await client.waitFor(/PPP authenticated as alice/, 30_000);
+      const addr = await client.waitFor(/address assigned: 203\.0\.113\.\d+/, 30_000);
+      assert.match(addr, /server 203\.0\.113\.1/);
+      await topo.exec(c1, ["ping", "-c", "3", "-i", "0.2", "-W", "2", "203.0.113.1"]);
+      const [sent, got] = await tcpThrough(c1, srv, 5001, 2 << 20);
+      assert.equal(got, sent, "TCP stream through L2TP/PPP/ESP arrived intact");
+      assert.equal(await stop(client), 0, "Ctrl-C ends the client cleanly");
+      const links = await topo.exec(c1, ["ip", "-o", "link"]);
+      assert.ok(!links.stdout.includes("oakc0"), "the client's TUN is gone after Ctrl-C");
+      await cap.stop();
+      const text = await topo.readCapture(cap);
+      const lines = text.split("\n").filter((l) => l.trim() !== "");
+      assert.ok(lines.length > 20, "traffic was captured");
+      const other = lines.filter((l) => !/\.(500|4500)[ :>]/.test(l));
+      assert.deepEqual(other, [], "nothing but UDP 500/4500 crossed the NAT's outside");
+      assert.ok(
+        lines.some((l) => /UDP-encap: ESP|ESP\(spi/.test(l)),
+        "ESP-in-UDP seen",
+      );
+      assert.equal(await stop(server), 0, "the server stops cleanly on Ctrl-C");
+    } finally {
+      await stop(server);
+    }
+  });
+
+  it("two clients behind the same NAT at once, both working", async () => {
+    const server = serve(srv, "198.51.100.2", "srv-two");
+    const a = connect(c1, "198.51.100.2", "alice", "alice-pass-1");
+    const b = connect(c2, "198.51.100.2", "bob", "bob-pass-2");
+    try {
+      await server.waitFor(/ready: listening/, 30_000);
+      const [la, lb] = await Promise.all([
+        a.waitFor(/address assigned: 203\.0\.113\.\d+/, 60_000),
+        b.waitFor(/address assigned: 203\.0\.113\.\d+/, 60_000),
+      ]);
+      assert.notEqual(/203\.0\.113\.\d+/.exec(la)?.[0], /203\.0\.113\.\d+/.exec(lb)?.[0]);
+      await Promise.all([
+        topo.exec(c1, ["ping", "-c", "3", "-i", "0.2", "-W", "2", "203.0.113.1"]),
+        topo.exec(c2, ["ping", "-c", "3", "-i", "0.2", "-W", "2", "203.0.113.1"]),
+      ]);
+      const [r1, r2] = await Promise.all([
+        tcpThrough(c1, srv, 5011, 1 << 20),
+        tcpThrough(c2, srv, 5012, 1 << 20),
+      ]);
+      assert.equal(r1[1], r1[0]);
+      assert.equal(r2[1], r2[0]);
+      assert.deepEqual(await Promise.all([stop(a), stop(b)]), [0, 0]);
+    } finally {
+      await Promise.all([stop(a), stop(b)]);
+      await stop(server);
+    }
+  });
+
+  it("server behind a port-forwarding NAT: the client (nat-policy 0) connects without any registry-style setting", async () => {
+    const server = serve(srv2, "192.0.2.130", "srv2");
+    let client: Proc | undefined;
+    try {
+      await server.waitFor(/ready: listening/, 30_000);
+      client = connect(c1, "198.51.100.130", "alice", "alice-pass-1");
+      await client.waitFor(/address assigned: 203\.0\.113\.\d+/, 60_000);
+      await topo.exec(c1, ["ping", "-c", "3", "-i", "0.2", "-W", "2", "203.0.113.1"]);
+      const [sent, got] = await tcpThrough(c1, srv2, 5021, 1 << 20);
+      assert.equal(got, sent);
+      const p1 = client.out.find((l) => /phase 1 up/.test(l)) ?? "";
+      assert.match(p1, /this client is behind NAT/);
+      assert.doesNotMatch(
+        p1,
+        /server is behind NAT/,
+        "the Windows-friendly NAT-D hides the server's NAT",
+      );
+      assert.equal(await stop(client), 0);
+    } finally {
+      if (client) await stop(client);
+      await stop(server);
+    }
+  });
+});
