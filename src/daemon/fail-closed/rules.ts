@@ -7,7 +7,8 @@
  *   1. exemptions, accepted: loopback ("lo"); the tunnel devices (default "oak*": what goes into
  *      or comes out of the TUN is carried by the daemon inside ESP); IKE (UDP 500 and 4500 as
  *      source or destination port: the daemon must be able to negotiate, and ESP-in-UDP
- *      (RFC 3948) uses 4500); ESP (IP protocol 50); optionally the management TCP port;
+ *      (RFC 3948) uses 4500); ICMP errors and IPv6 neighbour discovery; ESP (IP protocol 50);
+ *      optionally the management TCP port;
  *      each with a counter.
  *   2. the block set, in policy order (first match wins, as in the evaluator): a "permit" entry
  *      accepts, a "block" entry counts and drops; a mirrored selector gives two rules (forward
@@ -22,7 +23,7 @@
  */
 import type { NftChain, NftHook, NftMatch, NftRule } from "../../platform/firewall/index.js";
 import { safeComment } from "../../platform/firewall/index.js";
-import { ipProtocolName } from "../../registry/ip.js";
+import { IcmpType, ipProtocolName } from "../../registry/ip.js";
 import type { AddressSelector, BlockEntry, BlockSet, TrafficSelector } from "./block-set.js";
 
 export interface Exemptions {
@@ -38,6 +39,14 @@ export const DEFAULT_EXEMPTIONS: Exemptions = { tunnelInterfaces: ["oak*"], ikeP
 
 export const CHAIN_PRIORITY = -10;
 const ESP = 50;
+/** RFC 792: Destination Unreachable, Time Exceeded, Parameter Problem. */
+const ICMP_ERRORS = [
+  IcmpType.DestinationUnreachable,
+  IcmpType.TimeExceeded,
+  IcmpType.ParameterProblem,
+];
+/** RFC 4443 errors (1-4) and RFC 4861 neighbour discovery (133-136). */
+const ICMPV6_ERRORS_AND_ND = [1, 2, 3, 4, 133, 134, 135, 136];
 export const BLOCK_COMMENT_PREFIX = "block:";
 
 function addressMatch(a: AddressSelector, field: "saddr" | "daddr"): NftMatch[] | null {
@@ -169,6 +178,23 @@ function exemptionRules(hook: NftHook, ex: Exemptions): NftRule[] {
       });
     }
   }
+  // ICMP errors (path MTU for ESP, unreachable for IKE) and IPv6 neighbour discovery: without
+  // them a client that protects "everything" to its server could not even reach it over IPv6.
+  // They carry no application data beyond the 8 bytes of a quoted header.
+  rules.push(
+    {
+      matches: [{ kind: "icmp", version: 4, types: ICMP_ERRORS }],
+      counter: true,
+      verdict: "accept",
+      comment: "exempt: ICMP errors",
+    },
+    {
+      matches: [{ kind: "icmp", version: 6, types: ICMPV6_ERRORS_AND_ND }],
+      counter: true,
+      verdict: "accept",
+      comment: "exempt: ICMPv6 errors and neighbour discovery",
+    },
+  );
   rules.push({
     matches: [{ kind: "l4proto", protocols: [ESP] }],
     counter: true,

@@ -4,7 +4,7 @@
  * Only the constructs the fail-closed guard needs (nft(8) sections "CHAINS", "META EXPRESSIONS",
  * "PAYLOAD EXPRESSION", "FIB EXPRESSIONS", "COUNTER STATEMENT", "VERDICT STATEMENT"):
  * base chains (filter type, hook, numeric priority, policy), interface-name matches with the
- * trailing `*` wildcard, `meta l4proto`, udp/tcp port sets and ranges, ip/ip6 address prefixes
+ * trailing `*` wildcard, `meta l4proto`, icmp/icmpv6 types, udp/tcp port sets and ranges, ip/ip6 address prefixes
  * and ranges, `fib saddr|daddr type local` ("an address of this host"), `counter`,
  * accept/drop and a rule comment.
  *
@@ -63,6 +63,8 @@ export type NftMatch =
       readonly field: "saddr" | "daddr";
       readonly ranges: readonly AddressRange[];
     }
+  /** `icmp type { 3, 11 }` / `icmpv6 type { 1, 135 }` (implies the protocol). */
+  | { readonly kind: "icmp"; readonly version: 4 | 6; readonly types: readonly number[] }
   /** `fib saddr type local`: the address is one of this host's (any interface). */
   | { readonly kind: "local"; readonly field: "saddr" | "daddr" };
 
@@ -178,6 +180,14 @@ function renderMatch(m: NftMatch): Result<string, FirewallError> {
       }
       const a = renderAddresses(m.ranges);
       return a.ok ? ok(`${fam === 4 ? "ip" : "ip6"} ${m.field} ${a.value}`) : a;
+    }
+    case "icmp": {
+      if (m.types.length === 0) return bad("an icmp match needs at least one type");
+      for (const t of m.types) {
+        if (!Number.isInteger(t) || t < 0 || t > 255) return bad(`ICMP type ${t} is not 0-255`);
+      }
+      const set = m.types.length === 1 ? String(m.types[0]) : `{ ${m.types.join(", ")} }`;
+      return ok(`${m.version === 4 ? "icmp" : "icmpv6"} type ${set}`);
     }
     case "local":
       return ok(`fib ${m.field} type local`);
