@@ -162,7 +162,11 @@ test("monitor page in headless Chromium: several daemons, names not numbers, liv
     writeFileSync(join(dir, "wrong.token"), generateToken("other").token);
 
     const a = new FakeControlTarget({ software: "oakley 0.1.0", serverAddress: "203.0.113.10" });
-    const b = new FakeControlTarget({ software: "oakley 0.1.0", serverAddress: "198.51.100.1" });
+    // gw-b's software string is hostile markup: the page must show it as text, never run it.
+    const b = new FakeControlTarget({
+      software: 'oakley 0.1.0 <img id="xss" src="x" onerror="document.title=1">',
+      serverAddress: "198.51.100.1",
+    });
     const sa = await ControlServer.start({
       target: a,
       software: "oakley 0.1.0",
@@ -269,6 +273,17 @@ test("monitor page in headless Chromium: several daemons, names not numbers, liv
       assert.ok(d.failures.includes("ike_fail:no-proposal-chosen"));
     }
     assert.match(by["gw-b"]?.text ?? "", /198\.51\.100\.1:4500/);
+    assert.match(by["gw-b"]?.text ?? "", /<img id="xss"/, "hostile text shown as text");
+    const xss = await cdp.send<{ result: { value?: boolean } }>(
+      "Runtime.evaluate",
+      {
+        expression:
+          'document.getElementById("xss") === null && document.title === "Oakley monitor"',
+        returnByValue: true,
+      },
+      sessionId,
+    );
+    assert.equal(xss.result.value, true, "daemon-supplied markup must not become DOM");
     assert.equal(by["gw-badtoken"]?.reachable, "false");
     assert.match(by["gw-badtoken"]?.error ?? "", /token not accepted.*OAK_E_CTL_AUTH/);
     assert.equal(by["gw-down"]?.reachable, "false");

@@ -621,6 +621,80 @@ describe("oakley management commands", () => {
     );
   });
 
+  test("policy assign / persistent / get on the store file", async () => {
+    const file = join(dir, "offline2.db");
+    const made = createDefaultStore(file, (n) => randomBytes(n));
+    assert.ok(made.ok);
+    made.value.store.close();
+    const doc = structuredClone(defaultServerPolicy()) as unknown as Record<string, unknown>;
+    doc.name = "second";
+    writeFileSync(join(dir, "second.yaml"), JSON.stringify(doc));
+    const off = ["--store", file];
+    let r = await oakley(["policy", "add", "--file", join(dir, "second.yaml"), ...off]);
+    assert.equal(r.code, 0, r.err);
+    r = await oakley(["policy", "assign", "second", ...off]);
+    assert.equal(r.code, 0, r.err);
+    r = await oakley(["policy", "persistent", "l2tp-ipsec-server", "on", "--order", "3", ...off]);
+    assert.equal(r.code, 0, r.err);
+    r = await oakley(["policy", "list", ...off, "--json"]);
+    const l = JSON.parse(r.out) as {
+      name: string;
+      assigned: boolean;
+      persistent: boolean;
+      persistentOrder: number;
+    }[];
+    assert.deepEqual(l.map((p) => [p.name, p.assigned, p.persistent, p.persistentOrder]).sort(), [
+      ["l2tp-ipsec-server", false, true, 3],
+      ["second", true, false, 0],
+    ]);
+    r = await oakley(["policy", "get", "second", ...off]);
+    assert.match(
+      r.out,
+      /^second - .*\n {2}main mode offer: AES-CBC-256 \/ SHA2-256 \/ ECP-384 \(group 20\)\n/,
+    );
+    assert.match(r.out, /quick mode offer: ESP_AES-GCM_16-256 \/ none \(combined mode\)/);
+    r = await oakley(["policy", "assign", ...off]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /give a policy NAME, or --none/);
+    r = await oakley(["policy", "get", "nope", ...off]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /there is no policy named 'nope' \[OAK_E_POLICY_NOT_FOUND\]/);
+  });
+
+  test("control token: printed once, only the hash stored, and it opens the TLS port", async () => {
+    const file = join(dir, "tokens");
+    const r = await oakley(["control", "token", "laptop", "--tokens-file", file]);
+    assert.equal(r.code, 0, r.err);
+    const tok = r.out.trim();
+    assert.match(tok, /^oak1_/);
+    const stored = readFileSync(file, "utf8");
+    assert.ok(!stored.includes(tok));
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const dup = await oakley(["control", "token", "laptop", "--tokens-file", file]);
+    assert.equal(dup.code, 2);
+    const { parseTokenFile } = await import("../../src/control/index.js");
+    const recs = parseTokenFile(stored);
+    assert.ok(recs.ok);
+    const srv = await ControlServer.start({
+      target,
+      software: "oakley 0.1.0",
+      tls: {
+        host: "127.0.0.1",
+        port: 0,
+        key: pem("server.key"),
+        cert: pem("server.pem"),
+        tokens: recs.value,
+      },
+    });
+    try {
+      const c = await connectOk(tlsEp({ port: srv.tlsAddress?.port ?? 0, token: tok }));
+      assert.equal(c.hello.identity, "token:laptop");
+      await c.close();
+    } finally {
+      await srv.close();
+    }
+  });
+
   test("policy export redacts secrets; import round-trips through the daemon", async () => {
     const ex = await oakley(["policy", "export", "--socket", sock]);
     assert.equal(ex.code, 0, ex.err);

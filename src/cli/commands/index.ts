@@ -1,10 +1,11 @@
 /**
  * The management commands of `oakley` (REQUIREMENTS R7, R8; DESIGN "product surface"):
- * status, sa list|delete, policy ..., users ..., log ..., monitor. src/cli/main.ts calls
+ * status, sa list|delete, policy ..., users ..., log ..., monitor, control token. src/cli/main.ts calls
  * `registerManagementCommands(program)` once; each module also exports its own `register`.
  */
 import type { Command } from "commander";
 import type { CliIo } from "./common.js";
+import { register as registerControl } from "./control.js";
 import { register as registerLog } from "./log.js";
 import { register as registerMonitor } from "./monitor.js";
 import { register as registerPolicy } from "./policy.js";
@@ -19,4 +20,5 @@ export function registerManagementCommands(program: Command, io?: CliIo): void {
   registerUsers(program, io);
   registerLog(program, io);
   registerMonitor(program, io);
+  registerControl(program, io);
 }
