@@ -10,6 +10,8 @@
  * plus the client's UDP source port — never to the inner IP address, so clients behind one NAT
  * presenting the same private address and port stay separate (REQUIREMENTS R2, R4).
  */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { err, ok, type Result } from "../base/result.js";
 import type { IkeEvent } from "../ike/index.js";
 import { Counters } from "../obs/counters.js";
@@ -146,6 +148,14 @@ export async function startServer(
   const log = deps.logs.logger("daemon");
   const counters = new Counters();
 
+  try {
+    mkdirSync(dirname(cfg.store), { recursive: true, mode: 0o700 });
+  } catch (e) {
+    return err({
+      code: "OAK_E_STORE_UNREADABLE",
+      message: `cannot create the folder of the store ${cfg.store}: ${(e as NodeJS.ErrnoException).code ?? e}; use --store`,
+    });
+  }
   const opened = createDefaultStore(cfg.store, (n) => random.bytes(n), {
     allowLegacyCrypto: cfg.allowLegacy,
   });

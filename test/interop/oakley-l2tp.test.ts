@@ -319,4 +319,70 @@ describe("oakley connect -> NAT -> oakley serve (namespaces)", {
       await stop(server);
     }
   });
+  it("a wrong password ends the client with the server's error 691 and exit code 1", async () => {
+    const server = serve(srv, "198.51.100.2", "srv-badpw");
+    let client: Proc | undefined;
+    try {
+      await server.waitFor(/ready: listening/, 30_000);
+      client = connect(c1, "198.51.100.2", "alice", "not-the-password");
+      const line = await client.waitFor(/refused user alice/, 60_000);
+      assert.match(line, /error 691/);
+      assert.equal(await client.exited(), 1);
+      await server.waitFor(/authentication failed/, 10_000);
+    } finally {
+      if (client) await stop(client);
+      await stop(server);
+    }
+  });
+
+  it("nat-policy 0 and 1 refuse when client and server are both behind NAT, naming the setting; 2 connects", async () => {
+    // --no-windows-nat-friendly: the server presents honest NAT-D, so the client sees it NATed.
+    const server = watch(
+      topo.spawn(srv2, [
+        process.execPath,
+        "--import",
+        "tsx",
+        CLI,
+        "serve",
+        "--store",
+        join(topo.dir, "srv2-honest.db"),
+        "--listen",
+        "192.0.2.130",
+        "--psk",
+        PSK,
+        "--user",
+        "alice:alice-pass-1",
+        "--pool",
+        "203.0.113.0/24",
+        "--no-windows-nat-friendly",
+        "--log-format",
+        "text",
+      ]),
+      "serve(honest)",
+    );
+    let refused: Proc | undefined;
+    let allowed: Proc | undefined;
+    try {
+      await server.waitFor(/ready: listening/, 30_000);
+      refused = connect(c1, "198.51.100.130", "alice", "alice-pass-1");
+      const line = await refused.waitFor(/refusing the SA/, 60_000);
+      assert.match(line, /both this client and the server are behind NAT/);
+      assert.match(line, /nat-policy 0 does not allow that/);
+      assert.match(line, /AssumeUDPEncapsulationContextOnSendRule=0/);
+      assert.match(line, /--nat-policy 2/);
+      assert.equal(await refused.exited(), 1);
+      const one = connect(c1, "198.51.100.130", "alice", "alice-pass-1", ["--nat-policy", "1"]);
+      assert.match(await one.waitFor(/refusing the SA/, 60_000), /nat-policy 1 does not allow that/);
+      assert.equal(await one.exited(), 1);
+      allowed = connect(c1, "198.51.100.130", "alice", "alice-pass-1", ["--nat-policy", "2"]);
+      const up = await allowed.waitFor(/phase 1 up/, 60_000);
+      assert.match(up, /the server is behind NAT/);
+      await allowed.waitFor(/address assigned/, 60_000);
+      assert.equal(await stop(allowed), 0);
+    } finally {
+      if (refused) await stop(refused);
+      if (allowed) await stop(allowed);
+      await stop(server);
+    }
+  });
 });
