@@ -428,6 +428,40 @@ describe("oakley management commands", () => {
     assert.equal((JSON.parse(j.out) as { running: boolean }).running, false);
   });
 
+  test("status with no daemon reports the fail-closed status file (block mode and why)", async () => {
+    const { serializeFailClosedStatus } = await import("../../src/daemon/fail-closed/status.js");
+    const sf = join(dir, "status.json");
+    writeFileSync(
+      sf,
+      serializeFailClosedStatus({
+        version: 1,
+        mode: "block",
+        reason: "cannot enter protected mode: UDP 500 is in use by charon (pid 812)",
+        code: "OAK_E_PLATFORM_ADDR_IN_USE",
+        since: "2026-03-01T10:00:00.000Z",
+        pid: 4242,
+        enforced: true,
+        blockSet: "policy l2tp-ipsec-server",
+      }),
+    );
+    const r = await oakley(["status", "--socket", join(dir, "absent.sock"), "--status-file", sf]);
+    assert.equal(r.code, 3);
+    assert.match(
+      r.out,
+      /BLOCK MODE \(fail-closed\) since 2026-03-01T10:00:00.000Z: cannot enter protected mode: UDP 500 is in use by charon/,
+    );
+    assert.match(r.out, /block rules enforced \(policy l2tp-ipsec-server\)/);
+    const j = await oakley([
+      "status",
+      "--socket",
+      join(dir, "absent.sock"),
+      "--status-file",
+      sf,
+      "--json",
+    ]);
+    assert.equal((JSON.parse(j.out) as { failClosed: { mode: string } }).failClosed.mode, "block");
+  });
+
   test("status through --host with a token file and --ca", async () => {
     const r = await oakley([
       "status",

@@ -1,9 +1,16 @@
 /**
  * `oakley status` (REQUIREMENTS R8; R5: says why the daemon is in block mode). With no daemon
- * running it says so (exit 3), naming the socket it tried and how to start one.
+ * running it says so (exit 3), naming the socket it tried and how to start one, and adds what
+ * the fail-closed status file (src/daemon/fail-closed/status.ts) records: block mode and why,
+ * whether the block rules are enforced, or a clean stop.
  */
 import type { Command } from "commander";
 import type { DaemonStatus } from "../../control/index.js";
+import {
+  DEFAULT_STATUS_PATH,
+  type FailClosedStatus,
+  readFailClosedStatus,
+} from "../../daemon/fail-closed/status.js";
 import {
   action,
   type CliIo,
@@ -43,21 +50,46 @@ export function formatStatus(s: DaemonStatus, via: string): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** What the status file says when no daemon answers. */
+export function formatFailClosed(f: FailClosedStatus): string {
+  if (f.mode === "block") {
+    return `BLOCK MODE (fail-closed) since ${f.since}: ${f.reason ?? "cannot enter protected mode"}${f.code ? ` [${f.code}]` : ""}\nblock rules ${f.enforced ? `enforced${f.blockSet ? ` (${f.blockSet})` : ""}` : "NOT enforced: traffic is not blocked"}\n`;
+  }
+  if (f.mode === "stopped") return `stopped cleanly at ${f.since}; no block rules installed\n`;
+  return `the status file says protected mode since ${f.since} (pid ${f.pid}), but the daemon does not answer: it may have crashed\n`;
+}
+
 export function register(program: Command, io: CliIo = processIo()): void {
   const cmd = program
     .command("status")
     .description(
       "show whether the daemon runs, its mode (protected/block), policy, ports and SA counts",
     )
-    .option("--json", "machine-readable output");
+    .option("--json", "machine-readable output")
+    .option(
+      "--status-file <file>",
+      `fail-closed status file read when no daemon answers (default ${DEFAULT_STATUS_PATH})`,
+    );
   connectionOptions(cmd).action(
-    action(io, async (o: ConnOpts) => {
+    action(io, async (o: ConnOpts & { statusFile?: string }) => {
       const ep = endpointFromFlags(o);
       const c = await connect(o);
       if (!c.ok) {
         if (isNotRunning(c.error, ep)) {
-          if (o.json) io.out(toJson({ running: false, reason: c.error.message }));
-          else io.err(`oakley: ${c.error.message}\n`);
+          const f = readFailClosedStatus(o.statusFile ?? DEFAULT_STATUS_PATH);
+          if (o.json) {
+            io.out(
+              toJson({
+                running: false,
+                reason: c.error.message,
+                failClosed: f.ok ? f.value : { error: f.error.message },
+              }),
+            );
+          } else {
+            io.err(`oakley: ${c.error.message}\n`);
+            if (!f.ok) io.err(`oakley: ${f.error.message}\n`);
+            else if (f.value) io.out(formatFailClosed(f.value));
+          }
           io.setExitCode(EXIT.notRunning);
           return;
         }
