@@ -311,6 +311,14 @@ function killAll(): void {
   }
 }
 
+/** Kills every child and waits until each has exited (its sockets are then closed). */
+async function killAllAndWait(): Promise<void> {
+  const live = procs.filter((c) => c.exitCode === null && c.signalCode === null);
+  const exits = live.map((c) => new Promise<void>((res) => c.once("exit", () => res())));
+  killAll();
+  await Promise.race([Promise.all(exits), sleep(10_000)]);
+}
+
 class Lab {
   readonly a: string;
   readonly b: string;
@@ -662,7 +670,7 @@ function tests(): void {
       );
 
       // The next start sees the table and says so; a clean stop removes it.
-      killAll();
+      await killAllAndWait();
       const again = nodeChild(lab.a, "daemon", {
         statusPath,
         blockSet: serializeBlockSet(clientSet()),
@@ -687,12 +695,17 @@ function tests(): void {
     });
 
     test("UDP 500 held by another process: block mode names the port and the process", async () => {
-      killAll();
+      await killAllAndWait();
       const statusPath = join(lab.dir, "port", "status.json");
       const holder = nsSpawn(lab.a, ["socat", "-u", "UDP4-RECV:500", "OPEN:/dev/null"]);
       for (let i = 0; ; i++) {
         const table = unwrap(
           parseProcNetUdp(await run(["ip", "netns", "exec", lab.a, "cat", "/proc/net/udp"])),
+        );
+        assert.equal(
+          holder.child.exitCode,
+          null,
+          `socat could not bind UDP 500: ${holder.stderr.join("")}`,
         );
         if (table.some((e) => e.localPort === 500)) break;
         assert.ok(i < 100, "socat did not bind UDP 500");
@@ -726,7 +739,7 @@ function tests(): void {
     });
 
     test("corrupt store: block mode with the store error and the last saved block set", async () => {
-      killAll();
+      await killAllAndWait();
       const store = join(lab.dir, "corrupt.db");
       writeFileSync(store, Buffer.alloc(8192, "garbage!"));
       const opened = openStore(store);
