@@ -364,6 +364,25 @@ describe("version negotiation (seed: old IPSeccmd vs updated service)", () => {
     }
   });
 
+  test("a connection that never says hello is closed with a typed error and counted", async () => {
+    const c2 = new Counters();
+    const path = join(dir, "slow.sock");
+    const srv = await ControlServer.start({
+      target,
+      software: "oakley 0.1.0",
+      unix: { path },
+      helloTimeoutMs: 200,
+      counters: c2,
+    });
+    try {
+      const got = await raw(() => net.connect(path), "");
+      assert.match(got, /OAK_E_CTL_TIMEOUT.*no hello in time/);
+      assert.equal(c2.get('ctl_reject{reason="hello_timeout"}'), 1n);
+    } finally {
+      await srv.close();
+    }
+  });
+
   test("too many connections: the extra one is told to try later", async () => {
     const small = await ControlServer.start({
       target,
