@@ -95,6 +95,7 @@ export function buildCli(): Command {
     )
     .option("--default-route", "send all traffic through the VPN")
     .option("--route <cidr>", "send this network through the VPN (repeatable)", collect)
+    .option("--use-peer-dns", "use the DNS servers the server hands out while connected")
     .option("--tun <name>", "TUN device name (default oakc0)")
     .option("--allow-legacy", "also offer 3DES and MODP-1024 (old servers)")
     .option("--config <file>", "settings file (YAML or JSON)")

@@ -20,6 +20,7 @@ import {
   systemRandom,
   TunDevice,
 } from "../platform/index.js";
+import { applyDns } from "../platform/dns.js";
 import { pinHostRoute, resolveIpv4, routeTo } from "../platform/route.js";
 import { clampTcpMss } from "../wire/ip/tcp.js";
 import type { ConnectConfig } from "./config.js";
@@ -222,6 +223,11 @@ export async function startClient(
           message: `route ${r.destination}/${r.prefixLength}: ${a.error.message}`,
         });
     }
+    if (cfg.usePeerDns) {
+      const d = await applyDns(cfg.tun, dns);
+      if (!d.ok) return down({ code: d.error.code, message: d.error.message });
+      undo.push(d.value);
+    }
     tun.onPackets((packets) => {
       for (const p of packets) {
         if (p.length >= 40 && p[0]! >> 4 === 4 && p[9] === 6)
@@ -231,7 +237,7 @@ export async function startClient(
     });
     progress({
       stage: "address",
-      text: `address assigned: ${address} (server ${peer}${dns.length > 0 ? `, DNS ${dns.join(", ")}` : ""}) on ${cfg.tun}`,
+      text: `address assigned: ${address} (server ${peer}${dns.length > 0 ? `, DNS ${dns.join(", ")}${cfg.usePeerDns ? " in use" : ""}` : ""}) on ${cfg.tun}`,
       address,
       dns,
     });

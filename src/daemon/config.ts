@@ -49,6 +49,8 @@ export interface ConnectConfig {
   readonly natPolicy: NatPolicy;
   readonly defaultRoute: boolean;
   readonly routes: readonly string[];
+  /** Hand the DNS servers the server gives (RFC 1877) to the system while connected. */
+  readonly usePeerDns: boolean;
   readonly tun: string;
   readonly logLevel: string;
 }
@@ -346,6 +348,7 @@ export function loadConnectConfig(
     natPolicy,
     defaultRoute: l.bool("defaultRoute", false),
     routes,
+    usePeerDns: l.bool("usePeerDns", false),
     tun,
     logLevel: l.string("logLevel", "info"),
   };

@@ -15,7 +15,7 @@
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { interopSkipReason, type Namespace, Topology } from "./lib/netns.js";
@@ -132,6 +132,8 @@ function serve(ns: Namespace, listen: string, tag: string): Proc {
       "bob:bob-pass-2",
       "--pool",
       "203.0.113.0/24",
+      "--dns",
+      "192.0.2.53",
       "--log-format",
       "text",
     ]),
@@ -239,19 +241,30 @@ describe("oakley connect -> NAT -> oakley serve (namespaces)", {
     try {
       await server.waitFor(/ready: listening/, 30_000);
       const cap = await topo.capture(nat, "out0", "ip");
-      const client = connect(c1, "198.51.100.2", "alice", "alice-pass-1");
+      // `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf.
+      const nsEtc = join("/etc/netns", c1.name);
+      mkdirSync(nsEtc, { recursive: true });
+      writeFileSync(join(nsEtc, "resolv.conf"), "nameserver 198.51.100.53\n");
+      const client = connect(c1, "198.51.100.2", "alice", "alice-pass-1", ["--use-peer-dns"]);
       await client.waitFor(/phase 1 up/, 30_000);
       await client.waitFor(/phase 2 up/, 30_000);
       await client.waitFor(/L2TP tunnel up/, 30_000);
       await client.waitFor(/PPP authenticated as alice/, 30_000);
       const addr = await client.waitFor(/address assigned: 203\.0\.113\.\d+/, 30_000);
-      assert.match(addr, /server 203\.0\.113\.1/);
+      assert.match(addr, /server 203\.0\.113\.1, DNS 192\.0\.2\.53 in use/);
+      assert.match(readFileSync(join(nsEtc, "resolv.conf"), "utf8"), /^nameserver 192\.0\.2\.53$/m);
       await topo.exec(c1, ["ping", "-c", "3", "-i", "0.2", "-W", "2", "203.0.113.1"]);
       const [sent, got] = await tcpThrough(c1, srv, 5001, 2 << 20);
       assert.equal(got, sent, "TCP stream through L2TP/PPP/ESP arrived intact");
       assert.equal(await stop(client), 0, "Ctrl-C ends the client cleanly");
       const links = await topo.exec(c1, ["ip", "-o", "link"]);
       assert.ok(!links.stdout.includes("oakc0"), "the client's TUN is gone after Ctrl-C");
+      assert.equal(
+        readFileSync(join(nsEtc, "resolv.conf"), "utf8"),
+        "nameserver 198.51.100.53\n",
+        "DNS restored",
+      );
+      rmSync(nsEtc, { recursive: true, force: true });
       await cap.stop();
       const text = await topo.readCapture(cap);
       const lines = text.split("\n").filter((l) => l.trim() !== "");
@@ -372,7 +385,10 @@ describe("oakley connect -> NAT -> oakley serve (namespaces)", {
       assert.match(line, /--nat-policy 2/);
       assert.equal(await refused.exited(), 1);
       const one = connect(c1, "198.51.100.130", "alice", "alice-pass-1", ["--nat-policy", "1"]);
-      assert.match(await one.waitFor(/refusing the SA/, 60_000), /nat-policy 1 does not allow that/);
+      assert.match(
+        await one.waitFor(/refusing the SA/, 60_000),
+        /nat-policy 1 does not allow that/,
+      );
       assert.equal(await one.exited(), 1);
       allowed = connect(c1, "198.51.100.130", "alice", "alice-pass-1", ["--nat-policy", "2"]);
       const up = await allowed.waitFor(/phase 1 up/, 60_000);
