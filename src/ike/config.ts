@@ -17,6 +17,37 @@ import type { Phase1Offer, Phase2Offer } from "./proposals.js";
 import type { SaTableLimits } from "./sa-table.js";
 import type { Endpoint, TrafficSelector } from "./types.js";
 
+/** Phase-1 authentication methods (RFC 2409 App. A: 1 pre-shared key, 3 RSA signatures). */
+export type AuthMethod = "psk" | "rsa-sig";
+
+/**
+ * X.509 credentials for RSA-signature authentication (RFC 2409 §5.1). Parsed once when the
+ * engine starts; problems are reported in `IkeEngine.startupWarnings` and disable "rsa-sig".
+ */
+export interface CertificateConfig {
+  /** Our certificate, PEM; further CERTIFICATE blocks are sent to the peer as the chain. */
+  readonly certificate: string;
+  /** Its RSA private key, PEM (PKCS#1 or PKCS#8). */
+  readonly privateKey: string;
+  /** Trusted CA certificates, PEM (each text may hold several). Peers must chain to one. */
+  readonly trustedCas: readonly string[];
+}
+
+/** The methods in effect: `authMethods`, else rsa-sig with certificates (+psk with PSKs), else psk. */
+export function authMethodsOf(c: IkeConfig): readonly AuthMethod[] {
+  if (c.authMethods) return c.authMethods;
+  if (!c.certificates) return ["psk"];
+  return c.psks.length > 0 ? ["rsa-sig", "psk"] : ["rsa-sig"];
+}
+
+/** Printed by the daemon at start when Aggressive Mode is on (IkeEngine.startupWarnings). */
+export const AGGRESSIVE_MODE_WARNING =
+  "WARNING: IKEv1 Aggressive Mode is enabled (aggressiveMode: true). Its second message " +
+  "carries HASH_R in clear text before the client is authenticated: anyone who sends one " +
+  "packet with a valid identity gets material to crack the pre-shared key offline. Use it only " +
+  "for clients that cannot do Main Mode (Android with an IPsec identifier set), with a long " +
+  "random pre-shared key.";
+
 export interface PskEntry {
   readonly secret: string | Uint8Array;
   /** Peer address this key is for (the observed source address). */
@@ -46,9 +77,27 @@ export type ChildDecision =
 export interface IkeConfig {
   /** Our address for Main Modes we initiate (responders use the address a datagram came to). */
   readonly localAddress?: string;
-  /** Our phase-1 identity; default ID_IPV4_ADDR of our address. */
+  /**
+   * Our phase-1 identity; default ID_IPV4_ADDR of our address (with certificates: the
+   * certificate's subject as ID_DER_ASN1_DN).
+   */
   readonly identity?: IdentificationValue;
   readonly psks: readonly PskEntry[];
+  /** Our certificate, key and trusted CAs (RSA-signature authentication). */
+  readonly certificates?: CertificateConfig;
+  /** Offered in this order (initiator) and accepted (responder); default: authMethodsOf. */
+  readonly authMethods?: readonly AuthMethod[];
+  /**
+   * Serve Aggressive Mode (RFC 2409 §5.4, responder only, pre-shared keys). Default false:
+   * AM1 is dropped and counted. On: a loud warning at start (AGGRESSIVE_MODE_WARNING).
+   */
+  readonly aggressiveMode?: boolean;
+  /**
+   * Calendar time in ms since the Unix epoch, for certificate validity only (protocol
+   * deadlines use the `now` arguments, which may be monotonic). The daemon passes its
+   * platform clock's wallNow; default: Date.now.
+   */
+  readonly wallClock?: () => number;
   readonly phase1: {
     /** Offered (initiator, in order) and accepted (responder) suites. */
     readonly offers: readonly Phase1Offer[];
@@ -178,5 +227,6 @@ export function ikeConfig(c: IkeConfigInput): IkeConfig {
     dpd: { delaySeconds: 30, retrySeconds: 5, maxRetries: 5, probeWithoutVid: false, ...c.dpd },
     retransmit: { initialMs: 1000, tries: 5, ...c.retransmit },
     halfOpenTimeoutSeconds: c.halfOpenTimeoutSeconds ?? 60,
+    aggressiveMode: c.aggressiveMode ?? false,
   };
 }

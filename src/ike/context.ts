@@ -8,6 +8,7 @@ import type { Counters } from "../obs/counters.js";
 import type { Logger } from "../obs/log.js";
 import type { IkeConfig } from "./config.js";
 import type { IkeFailure } from "./errors.js";
+import type { CertContext } from "./exchanges/cert-auth.js";
 import type { ChildSa, IkeSa, QuickExchange } from "./ike-sa.js";
 import type { SaTable } from "./sa-table.js";
 import type { ChildRequest, Endpoint, IkeAction, IkeEvent, IkeStage } from "./types.js";
@@ -19,6 +20,10 @@ export interface EngineContext {
   /** The `now` of the call being handled (ms). */
   readonly now: number;
   random(n: number): Buffer;
+  /** Calendar time (ms since the Unix epoch) for certificate validity. */
+  wallNow(): number;
+  /** Our certificate, key and trusted CAs, when configured. */
+  readonly certs: CertContext | undefined;
   newDh(group: DhGroup): DhKeyPair;
   readonly table: SaTable<IkeSa>;
   readonly children: ReadonlyMap<number, ChildSa>;

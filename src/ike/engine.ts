@@ -19,7 +19,9 @@
  * notify), except towards a Windows peer behind NAT (MS NT5 ISAKMPOAKLEY VID: it rekeys
  * itself and refuses server-initiated rekeys, CLIENTS.md 3.1). The initiator of an IKE SA
  * starts a new Main Mode before the phase-1 lifetime ends; child SAs move to the new IKE SA.
- * Left out: Aggressive Mode (dropped and counted), certificates, IKE fragmentation.
+ * Authentication: pre-shared keys or RSA signatures with X.509 certificates (main-mode.ts,
+ * exchanges/cert-auth.ts; certificate validity uses config.wallClock, not `now`).
+ * Left out: Aggressive Mode (dropped and counted), IKE fragmentation.
  */
 import { randomBytes } from "node:crypto";
 import { type DhGroup, type DhKeyPair, keymat } from "../crypto/index.js";
@@ -32,7 +34,8 @@ import {
   parseIsakmpMessage,
   ZERO_COOKIE,
 } from "../wire/isakmp/index.js";
-import type { IkeConfig } from "./config.js";
+import { AGGRESSIVE_MODE_WARNING, type IkeConfig } from "./config.js";
+import { type CertContext, loadCertContext } from "./exchanges/cert-auth.js";
 import type { EngineContext } from "./context.js";
 import { IkeErrorCode, type IkeFailure, failure } from "./errors.js";
 import {
@@ -236,7 +239,14 @@ export class IkeEngine implements EngineContext {
   private childSerial = 0;
   private readonly rand: (n: number) => Buffer;
   private readonly dh: (g: DhGroup) => DhKeyPair;
+  private readonly wall: () => number;
   now = 0;
+  readonly certs: CertContext | undefined;
+  /**
+   * Configuration warnings for the operator, also logged at start: Aggressive Mode enabled
+   * (AGGRESSIVE_MODE_WARNING), unusable certificate configuration.
+   */
+  readonly startupWarnings: readonly string[];
 
   constructor(
     readonly config: IkeConfig,
@@ -246,7 +256,21 @@ export class IkeEngine implements EngineContext {
     this.log = deps.logger ?? nullLogger;
     this.rand = deps.random ?? ((n) => randomBytes(n));
     this.dh = deps.newDh ?? ((g) => g.generate());
+    this.wall = config.wallClock ?? (() => Date.now());
     this.table = new SaTable<IkeSa>(config.table);
+    this.certs = loadCertContext(config);
+    const warnings: string[] = [];
+    if (config.aggressiveMode) warnings.push(AGGRESSIVE_MODE_WARNING);
+    if (this.certs && this.certs.problems.length > 0)
+      warnings.push(
+        `certificate authentication (rsa-sig) is disabled: ${this.certs.problems.join("; ")}`,
+      );
+    this.startupWarnings = warnings;
+    for (const w of warnings) this.log.warn(w);
+  }
+
+  wallNow(): number {
+    return this.wall();
   }
 
   // ----------------------------------------------------------------------------------------
@@ -706,9 +730,11 @@ export class IkeEngine implements EngineContext {
     delete sa.nr;
     delete sa.lastError;
     this.counters.inc("ike_sa_established");
-    const suite = `${sa.crypto?.name ?? ""} pre-shared key`;
+    const auth = sa.suite?.auth === "rsa-sig" ? "RSA signature" : "pre-shared key";
+    const suite = `${sa.crypto?.name ?? ""} ${auth}${sa.aggressive ? " (Aggressive Mode)" : ""}`;
     sa.log.info("IKE SA established", {
       peerId: sa.peerIdText,
+      ...(sa.peerCertSubject ? { peerCertificate: sa.peerCertSubject } : {}),
       suite,
       natt: sa.vids.natt,
       ...sa.nat,
@@ -722,6 +748,7 @@ export class IkeEngine implements EngineContext {
       local: sa.local,
       peer: sa.peer,
       peerId: sa.peerIdText,
+      ...(sa.peerCertSubject ? { peerCertificate: sa.peerCertSubject } : {}),
       suite,
       nat: {
         method: sa.vids.natt,

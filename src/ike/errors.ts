@@ -45,6 +45,13 @@ export const IkeErrorCode = {
   Crypto: "OAK_E_IKE_CRYPTO",
   /** The local operator asked for something impossible (no address, no offers...). */
   BadRequest: "OAK_E_IKE_BAD_REQUEST",
+  /**
+   * The peer's certificate is missing, malformed, of an unsupported type, expired or not yet
+   * valid, or does not chain to a configured CA (the message names the OAK_E_CERT_* reason).
+   */
+  CertificateInvalid: "OAK_E_IKE_CERT_INVALID",
+  /** The peer's phase-1 ID is not an identity of its certificate (subject DN or SAN). */
+  CertificateIdMismatch: "OAK_E_IKE_CERT_ID_MISMATCH",
 } as const;
 export type IkeErrorCode = (typeof IkeErrorCode)[keyof typeof IkeErrorCode];
 

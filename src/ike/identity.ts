@@ -1,9 +1,10 @@
 /**
  * Identities and traffic selectors: the ID payload (RFC 2408 §3.8, RFC 2407 §4.6.2) as a
  * phase-1 identity and as a Quick Mode client identity (IDci/IDcr with protocol and port),
- * their text form for logs and PSK matching, and the conversion of attributes between the
+ * their text form for logs and PSK matching (ID_DER_ASN1_DN as "O=…, CN=…"), and the conversion of attributes between the
  * wire codec's DataAttribute and suites.ts' Attribute.
  */
+import { dnText, parseDistinguishedName } from "../crypto/cert-der.js";
 import {
   attr,
   type DataAttribute,
@@ -32,7 +33,10 @@ export function idText(v: IdentificationValue): string {
     case "fqdn":
     case "user-fqdn":
       return v.name;
-    case "der-asn1-dn":
+    case "der-asn1-dn": {
+      const dn = parseDistinguishedName(v.der);
+      return dn.ok ? dnText(dn.value) : `der:${v.der.toString("hex")}`;
+    }
     case "der-asn1-gn":
       return `der:${v.der.toString("hex")}`;
     case "key-id":

@@ -146,6 +146,10 @@ export interface IkeSa extends TableEntry {
   psk?: PskEntry;
   peerId?: IdentificationValue;
   peerIdText: string;
+  /** Established by Aggressive Mode (responder). */
+  aggressive?: boolean;
+  /** RSA-signature SAs: the subject of the peer's verified certificate. */
+  peerCertSubject?: string;
   /** INITIAL-CONTACT seen in MM5 (or the Windows VID). */
   initialContact: boolean;
   /** Responder: last request seen and our answer (duplicate requests get the cached answer). */

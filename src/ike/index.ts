@@ -29,6 +29,10 @@ export {
   suiteName,
 } from "./engine.js";
 export {
+  AGGRESSIVE_MODE_WARNING,
+  type AuthMethod,
+  authMethodsOf,
+  type CertificateConfig,
   type ChildDecision,
   type ChildProposal,
   DEFAULT_PHASE1_OFFERS,

@@ -107,7 +107,12 @@ export type IkeEvent =
       readonly peer: Endpoint;
       /** The peer's phase-1 identity as text (e.g. "192.168.0.142" for Windows behind NAT). */
       readonly peerId: string;
-      /** e.g. "AES-CBC-256/SHA/MODP-2048 pre-shared key" (names from the registry). */
+      /** RSA-signature SAs: the subject DN of the peer's verified certificate. */
+      readonly peerCertificate?: string;
+      /**
+       * e.g. "AES-CBC-256/SHA/MODP-2048 pre-shared key", "… RSA signature", "… pre-shared key
+       * (Aggressive Mode)" (names from the registry).
+       */
       readonly suite: string;
       readonly nat: {
         readonly method: NattMethod;

@@ -9,20 +9,27 @@
  *   MM3 HDR, KE, Ni, NAT-D, NAT-D -->                      responderMm3
  *       initiatorMm4              <--   MM4 HDR, KE, Nr, NAT-D, NAT-D
  *   MM5 HDR*, IDii, HASH_I [N]    -->   (UDP 4500 if NAT)  responderMm5
- *       initiatorMm6              <--   MM6 HDR*, IDir, HASH_R
+ *       (signatures: IDii, CERT, SIG_I)
+ *       initiatorMm6              <--   MM6 HDR*, IDir, HASH_R  (or IDir, CERT, SIG_R)
  *
  * The initiator checks the client NAT policy (REQUIREMENTS R3) after MM4 and refuses with a
  * message naming the setting. The responder picks the PSK by trying each candidate (config.ts)
  * until HASH_I verifies, and applies the Windows-friendly NAT-D when it is behind a NAT.
  * Retransmitted requests get the cached answer (the engine compares raw bytes first).
  *
- * Left out here: certificates (RSA signatures, CERT/CR) — the SA is negotiated only with the
- * pre-shared-key method; Aggressive Mode (not served); phase-1 RESPONDER-LIFETIME.
+ * Authentication (RFC 2409 §5): pre-shared keys (HASH_I/HASH_R), or RSA signatures (§5.1):
+ * SKEYID = prf(Ni_b | Nr_b, g^xy); CERTREQ with our CAs' DNs in MM3/MM4; MM5/MM6 carry
+ * ID, CERT (X.509, encoding 4) and SIG over HASH_I/HASH_R (exchanges/cert-auth.ts). A
+ * certificate or signature failure is final (INVALID-CERTIFICATE / AUTHENTICATION-FAILED
+ * notify), unlike a bad PSK hash in MM6, which may be a corrupted copy.
+ *
+ * Left out here: Aggressive Mode (aggressive-mode.ts); phase-1 RESPONDER-LIFETIME; DSS.
  */
 import {
   constantTimeEqual,
   deriveKeys,
   deriveSkeyidPsk,
+  deriveSkeyidSig,
   hashI,
   hashR,
   phase1Iv,
@@ -49,10 +56,10 @@ import {
   isakmpMessageId,
   NO_FLAGS,
 } from "../../wire/isakmp/index.js";
-import type { PskEntry } from "../config.js";
+import { type AuthMethod, authMethodsOf, type PskEntry } from "../config.js";
 import type { EngineContext } from "../context.js";
 import { IkeErrorCode, type IkeFailure, failure } from "../errors.js";
-import { type IkeSa, openMessage, sealMessage, cleartext } from "../ike-sa.js";
+import { type IkeSa, type Opened, openMessage, sealMessage, cleartext } from "../ike-sa.js";
 import {
   addressId,
   idPayload,
@@ -77,6 +84,13 @@ import {
   rules,
   vid,
 } from "./common.js";
+import {
+  certAndSigPayloads,
+  certRequestPayloads,
+  certUsable,
+  ourCertIdentity,
+  verifyPeerSignature,
+} from "./cert-auth.js";
 
 const NONCE_LENGTH = 32;
 
@@ -119,23 +133,30 @@ export function newIkeSa(
 }
 
 function ourIdentity(ctx: EngineContext, sa: IkeSa) {
-  return ctx.config.identity ?? addressId(sa.local.address);
+  if (ctx.config.identity) return ctx.config.identity;
+  if (sa.suite?.auth === "rsa-sig" && certUsable(ctx.certs)) return ourCertIdentity(ctx.certs);
+  return addressId(sa.local.address);
+}
+
+/** The configured authentication methods we can actually perform (rsa-sig needs credentials). */
+export function usableAuth(ctx: EngineContext): AuthMethod[] {
+  return authMethodsOf(ctx.config).filter((m) => m === "psk" || certUsable(ctx.certs));
 }
 
 function offeredSaPayload(ctx: EngineContext): SaPayload {
   const c = ctx.config.phase1;
   const groups = acceptedGroups(c.offers, { negotiateDh2048: c.negotiateDh2048 });
-  const transforms = c.offers
-    .filter((o) => groups.has(o.group))
+  const transforms = usableAuth(ctx)
+    .flatMap((auth) => c.offers.filter((o) => groups.has(o.group)).map((o) => ({ o, auth })))
     .slice(0, 255)
-    .map((o, i) => ({
+    .map(({ o, auth }, i) => ({
       reserved: 0,
       number: i + 1,
       transformId: IsakmpTransformId.KEY_IKE,
       reserved2: 0,
       attributes: phase1SuiteToAttributes({
         ...o,
-        auth: "psk",
+        auth,
         lifeSeconds: c.lifeSeconds,
         lifeKilobytes: 0,
       }).map(toDataAttribute),
@@ -220,10 +241,16 @@ function setSuite(sa: IkeSa, s: Phase1Suite, ctx: EngineContext): boolean {
   return true;
 }
 
-function deriveAll(sa: IkeSa, psk: Buffer): boolean {
+/**
+ * SKEYID (RFC 2409 §5): prf(pre-shared-key, Ni_b | Nr_b) with a PSK, prf(Ni_b | Nr_b, g^xy)
+ * for signatures (psk undefined); then SKEYID_d/_a/_e, the cipher key and the first IV.
+ */
+export function deriveAll(sa: IkeSa, psk: Buffer | undefined): boolean {
   const c = sa.crypto;
   if (!c || !sa.ni || !sa.nr || !sa.gxy || !sa.gxi || !sa.gxr) return false;
-  const skeyid = deriveSkeyidPsk(c.prf, psk, sa.ni, sa.nr);
+  const skeyid = psk
+    ? deriveSkeyidPsk(c.prf, psk, sa.ni, sa.nr)
+    : deriveSkeyidSig(c.prf, sa.ni, sa.nr, sa.gxy);
   const k = deriveKeys({
     prf: c.prf,
     skeyid,
@@ -249,6 +276,13 @@ function hashInput(sa: IkeSa) {
     ckyR: sa.ckyRB,
     saiB: sa.saiB!,
   };
+}
+
+/** HASH payload (pre-shared key) or CERT + SIG payloads (RSA signatures) over `h`. */
+function authPayloads(ctx: EngineContext, sa: IkeSa, h: Buffer): Payload[] {
+  if (sa.suite?.auth === "rsa-sig" && certUsable(ctx.certs))
+    return certAndSigPayloads(ctx.certs.local, h);
+  return [{ type: PayloadType.HASH, reserved: 0, data: h }];
 }
 
 // ------------------------------------------------------------------------------------------
@@ -325,7 +359,12 @@ export function initiatorMm2(
   const s = phase1SuiteFromAttributes(t.attributes.map(toAttribute));
   const c = ctx.config.phase1;
   const groups = acceptedGroups(c.offers, { negotiateDh2048: c.negotiateDh2048 });
-  if (!s.ok || !groups.has(s.value.group) || !c.offers.some((o) => phase1Matches(s.value, o))) {
+  if (
+    !s.ok ||
+    !groups.has(s.value.group) ||
+    !c.offers.some((o) => phase1Matches(s.value, o)) ||
+    !usableAuth(ctx).includes(s.value.auth)
+  ) {
     ctx.fail(
       "main-mode",
       failure(
@@ -363,8 +402,13 @@ export function initiatorMm2(
     for (const h of hashes)
       payloads.push({ type: natdPayloadType(sa.vids.natt), reserved: 0, hash: h });
   }
+  if (sa.suite?.auth === "rsa-sig" && ctx.certs) payloads.push(...certRequestPayloads(ctx.certs));
   sa.state = "I_MM3";
-  sa.log.info("Main Mode: MM2 accepted, sending MM3", { natt: sa.vids.natt, vids: sa.vids.names });
+  sa.log.info("Main Mode: MM2 accepted, sending MM3", {
+    natt: sa.vids.natt,
+    vids: sa.vids.names,
+    auth: sa.suite?.auth,
+  });
   const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, payloads);
   ctx.send(sa, bytes);
   armRetransmit(ctx, sa, bytes);
@@ -415,8 +459,9 @@ export function initiatorMm4(
       return;
     }
   }
-  const psk = initiatorPsk(ctx, sa.peer);
-  if (!psk) {
+  const sig = sa.suite?.auth === "rsa-sig";
+  const psk = sig ? undefined : initiatorPsk(ctx, sa.peer);
+  if (!sig && !psk) {
     ctx.fail(
       "main-mode",
       failure(IkeErrorCode.NoPsk, `no pre-shared key configured for ${sa.peer.address}`),
@@ -425,8 +470,8 @@ export function initiatorMm4(
     );
     return;
   }
-  sa.psk = psk;
-  if (!deriveAll(sa, secretBytes(psk))) {
+  if (psk) sa.psk = psk;
+  if (!deriveAll(sa, psk ? secretBytes(psk) : undefined)) {
     ctx.fail("main-mode", failure(IkeErrorCode.Crypto, "key derivation failed"), sa.peer, sa);
     return;
   }
@@ -442,7 +487,7 @@ export function initiatorMm4(
   }
   const id = idPayload(ourIdentity(ctx, sa));
   const h = hashI(hashInput(sa), serializePayloadBody(id));
-  const payloads: Payload[] = [id, { type: PayloadType.HASH, reserved: 0, data: h }];
+  const payloads: Payload[] = [id, ...authPayloads(ctx, sa, h)];
   const otherToPeer = [...ctx.sas.values()].some(
     (o) => o !== sa && o.state === "ESTABLISHED" && o.peer.address === sa.peer.address,
   );
@@ -493,8 +538,34 @@ export function initiatorMm6(
     return;
   }
   const id = find(o.value.payloads, PayloadType.ID)!;
-  const hp = find(o.value.payloads, PayloadType.HASH);
   const want = hashR(hashInput(sa), serializePayloadBody(id));
+  if (sa.suite?.auth === "rsa-sig") {
+    // A certificate or signature failure is not a corrupted copy: fail now, tell the peer.
+    const v = ctx.certs
+      ? verifyPeerSignature(ctx.certs, o.value.payloads, id, want, ctx.wallNow())
+      : undefined;
+    if (!v?.ok) {
+      const f = v?.error ?? failure(IkeErrorCode.CertificateInvalid, "no trusted CA configured");
+      ctx.fail(
+        "main-mode",
+        { ...f, message: `MM6 from ${endpointKey(sa.peer)}: ${f.message}` },
+        sa.peer,
+        sa,
+      );
+      if (f.notify) sendClearNotify(ctx, sa.ckyIB, sa.ckyRB, sa.local, sa.peer, f.notify);
+      return;
+    }
+    sa.peerCertSubject = v.value.subject;
+    sa.iv = o.value.lastBlock;
+    sa.peerId = v.value.id;
+    sa.peerIdText = v.value.idText;
+    sa.pending?.cancel();
+    delete sa.pending;
+    ctx.noteAuthenticated(sa, dg.local, dg.remote);
+    ctx.phase1Up(sa);
+    return;
+  }
+  const hp = find(o.value.payloads, PayloadType.HASH);
   if (!hp || !constantTimeEqual(hp.data, want)) {
     ignore(
       ctx,
@@ -543,13 +614,15 @@ export function responderMm1(
     return;
   }
   const saP = find(msg.payloads, PayloadType.SA)!;
+  const auths = usableAuth(ctx);
   const candidates: { prop: number; t: number; suite: Phase1Suite | undefined }[] = [];
   saP.proposals.forEach((p, pi) => {
     if (p.protocolId !== ProtocolId.PROTO_ISAKMP) return;
     p.transforms.forEach((t, ti) => {
       if (t.transformId !== IsakmpTransformId.KEY_IKE) return;
       const s = phase1SuiteFromAttributes(t.attributes.map(toAttribute));
-      const usable = s.ok && s.value.auth === "psk" && cryptoFor(s.value).ok ? s.value : undefined;
+      const usable =
+        s.ok && auths.includes(s.value.auth) && cryptoFor(s.value).ok ? s.value : undefined;
       candidates.push({ prop: pi, t: ti, suite: usable });
     });
   });
@@ -687,11 +760,68 @@ export function responderMm3(
       payloads.push({ type: natdPayloadType(sa.vids.natt), reserved: 0, hash: h });
     }
   }
+  if (sa.suite?.auth === "rsa-sig" && ctx.certs) payloads.push(...certRequestPayloads(ctx.certs));
   const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, payloads);
   sa.state = "R_MM4";
   sa.lastIn = Buffer.from(dg.data);
   sa.lastOut = bytes;
   ctx.send(sa, bytes);
+}
+
+/** MM5 with RSA signatures: SKEYID from the nonces and g^xy, the peer's CERT chain and SIG. */
+function responderMm5Sig(
+  ctx: EngineContext,
+  sa: IkeSa,
+  msg: EncryptedIsakmpMessage,
+  dg: IkeDatagram,
+): Opened | undefined {
+  const refuse = (f: IkeFailure) => {
+    ctx.fail(
+      "main-mode",
+      { ...f, message: `authentication of ${endpointKey(dg.remote)} failed: ${f.message}` },
+      dg.remote,
+      sa,
+    );
+    sendClearNotify(
+      ctx,
+      sa.ckyIB,
+      sa.ckyRB,
+      dg.local,
+      dg.remote,
+      f.notify || NotifyType.AUTHENTICATION_FAILED,
+    );
+  };
+  if (!certUsable(ctx.certs) || !deriveAll(sa, undefined)) {
+    refuse(failure(IkeErrorCode.Crypto, "key derivation failed", NotifyType.AUTHENTICATION_FAILED));
+    return undefined;
+  }
+  const o = openMessage(sa.crypto!, sa.keys!.encKey, msg, sa.iv!);
+  if (!o.ok) {
+    refuse(
+      failure(
+        IkeErrorCode.Decrypt,
+        "MM5 does not decrypt to a payload chain",
+        NotifyType.PAYLOAD_MALFORMED,
+      ),
+    );
+    return undefined;
+  }
+  const bad = rules("MM5", o.value.payloads, true);
+  if (bad) {
+    refuse(bad);
+    return undefined;
+  }
+  const id = find(o.value.payloads, PayloadType.ID)!;
+  const h = hashI(hashInput(sa), serializePayloadBody(id));
+  const v = verifyPeerSignature(ctx.certs, o.value.payloads, id, h, ctx.wallNow());
+  if (!v.ok) {
+    refuse(v.error);
+    return undefined;
+  }
+  sa.peerId = v.value.id;
+  sa.peerIdText = v.value.idText;
+  sa.peerCertSubject = v.value.subject;
+  return o.value;
 }
 
 export function responderMm5(
@@ -700,6 +830,11 @@ export function responderMm5(
   msg: EncryptedIsakmpMessage,
   dg: IkeDatagram,
 ): void {
+  if (sa.suite?.auth === "rsa-sig") {
+    const opened = responderMm5Sig(ctx, sa, msg, dg);
+    if (opened) finishMm5(ctx, sa, opened.payloads, opened.lastBlock, dg);
+    return;
+  }
   const candidates = responderPsks(ctx, dg.remote);
   if (candidates.length === 0) {
     ctx.fail(
@@ -761,11 +896,20 @@ export function responderMm5(
     return;
   }
   sa.psk = accepted.psk;
-  sa.iv = accepted.lastBlock;
+  finishMm5(ctx, sa, accepted.payloads, accepted.lastBlock, dg);
+}
+
+/** MM5 authenticated: INITIAL-CONTACT, follow the peer's port, answer with MM6. */
+function finishMm5(
+  ctx: EngineContext,
+  sa: IkeSa,
+  payloads: readonly Payload[],
+  lastBlock: Buffer,
+  dg: IkeDatagram,
+): void {
+  sa.iv = lastBlock;
   if (
-    accepted.payloads.some(
-      (p) => p.type === PayloadType.N && p.notifyType === NotifyType.INITIAL_CONTACT,
-    ) ||
+    payloads.some((p) => p.type === PayloadType.N && p.notifyType === NotifyType.INITIAL_CONTACT) ||
     sa.vids.initialContact
   ) {
     sa.initialContact = true;
@@ -779,7 +923,7 @@ export function responderMm5(
     sa,
     ExchangeType.IDENTITY_PROTECTION,
     0,
-    [id, { type: PayloadType.HASH, reserved: 0, data: h }],
+    [id, ...authPayloads(ctx, sa, h)],
     sa.iv,
   );
   if (!sealed.ok) {
