@@ -10,15 +10,36 @@
  * and ports are different channels, because their NAT mappings differ (REQUIREMENTS R2).
  * A channel's `send` encapsulates on the newest outbound SA; packets decrypted on any of its
  * inbound SAs are delivered with the channel.
+ *
+ * Tunnel mode (RFC 4301 §4.1, §5.1; RFC 2409 §5.5 client IDs as the selectors), when the node
+ * was started with `tunnel` (a TUN device):
+ *  - on `install-child-sa` with mode "tunnel": an SPD PROTECT policy (local selector -> remote
+ *    selector) on the new outbound SA, and the same selectors as the inbound SA's policy check
+ *    (RFC 4301 §5.2 step 4: a decrypted packet must fit the SA's selectors); a rekey (`replaces`,
+ *    or a new child with the same selectors) puts the new policy in front of the old one, so the
+ *    next packet already takes the new SA, and the old one goes when its child is removed;
+ *  - a route for each remote selector network via the TUN (IPv4; ranges split into prefixes),
+ *    except one that would contain the peer's outer address (the ESP-in-UDP datagrams would
+ *    loop into the TUN; host-to-host tunnels need policy routing, which this does not do);
+ *  - decrypted tunnel packets go to the TUN (esp-driver.ts does that), packets the kernel routes
+ *    into the TUN go through the SPD to the SA.
+ * Deliberate: routes stay until the node closes (the TUN goes with them), also when the child
+ * is deleted: while no SA is up, packets for the remote network go into the TUN and the SPD's
+ * default DISCARD drops them, instead of the main table sending them out in the clear.
+ * Left out: IPv6 routes (the TUN's route ioctl is IPv4; IPv6 selectors still get SPD policies),
+ * DPD activity from tunnel traffic (only transport packets count as activity), ports/protocol
+ * in routes (the SPD checks them).
  */
 import { err, ok, type Result } from "../base/result.js";
-import { EspDataPlane, type EspEvent } from "../esp/index.js";
+import { compileSelector, EspDataPlane, type EspEvent, type SelectorSpec } from "../esp/index.js";
 import {
+  type Endpoint,
   type IkeAction,
   type IkeConfig,
   IkeEngine,
   type IkeEvent,
   type InitiateRequest,
+  type TrafficSelector,
 } from "../ike/index.js";
 import type { Counters } from "../obs/counters.js";
 import type { Logger } from "../obs/log.js";
@@ -27,10 +48,13 @@ import {
   KoffiDatagramSocket,
   type PlatformError,
   type Random,
+  type RouteSpec,
   type TimerId,
   TimerSet,
+  type TunDevice,
 } from "../platform/index.js";
-import { EspDriver, openEspPorts } from "./esp-driver.js";
+import { compareBytes, formatIpAddress, parseIpAddress } from "../wire/ip/address.js";
+import { EspDriver, type MssClampMode, openEspPorts, type TunSetup } from "./esp-driver.js";
 
 export interface Channel {
   readonly id: number;
@@ -63,6 +87,30 @@ export interface IpsecNodeOptions {
   readonly onTransportPacket?: (packet: Uint8Array, channel: Channel) => boolean;
   /** A channel lost its last child SA (peer gone or deleted). */
   readonly onChannelDown?: (channel: Channel) => void;
+  /** Tunnel mode: a TUN device, SPD policies and routes per tunnel-mode child SA. */
+  readonly tunnel?: TunnelOptions;
+}
+
+export interface TunnelOptions {
+  /** The TUN device for inner packets (name or "oak%d" template, MTU, address, fixed routes). */
+  readonly tun: TunSetup;
+  /** Route each child's remote selector network via the TUN. Default true. */
+  readonly routeRemoteSelectors?: boolean;
+  /** Selectors `initiateTunnel` asks for (address, "a.b.c.d/n" or "first-last"). */
+  readonly selectors?: { readonly local: string; readonly remote: string };
+  /** Outer path MTU for MSS clamping (esp-driver.ts). Default 1500. */
+  readonly pathMtu?: number;
+  readonly mssClamp?: MssClampMode;
+}
+
+/** A tunnel-mode child SA as installed in the SPD (for status and tests). */
+export interface TunnelPolicyInfo {
+  readonly childId: number;
+  readonly policy: string;
+  readonly local: readonly string[];
+  readonly remote: readonly string[];
+  readonly outSa: number;
+  readonly inSa: number;
 }
 
 export interface StartError {
@@ -75,6 +123,8 @@ interface ChildRecord {
   readonly inSa: number;
   readonly outSa: number;
   readonly inboundSpi: number;
+  /** Tunnel mode: the SPD policy's name and selectors. */
+  readonly tunnel?: { readonly policy: string; readonly key: string; readonly spec: SelectorSpec };
 }
 
 export class IpsecNode {
@@ -85,6 +135,7 @@ export class IpsecNode {
   private readonly children = new Map<number, ChildRecord>(); // by IKE childId
   private readonly timers: TimerSet<"ike">;
   private ikeTimer: TimerId | undefined;
+  private readonly routes = new Map<string, RouteSpec>(); // "dest/len" -> route via the TUN
   private nextChannel = 1;
   private closed = false;
 
@@ -94,6 +145,8 @@ export class IpsecNode {
     readonly driver: EspDriver,
     dp: EspDataPlane,
     engine: IkeEngine,
+    /** The tunnel-mode TUN device (undefined without `tunnel`). */
+    readonly tun: TunDevice | undefined,
   ) {
     this.dp = dp;
     this.engine = engine;
@@ -111,6 +164,7 @@ export class IpsecNode {
     const opened = await openEspPorts({
       natt: { address: o.listen, port: ports.natt },
       ...(o.rawEsp === false ? {} : { rawEsp: true }),
+      ...(o.tunnel ? { tun: o.tunnel.tun } : {}),
     });
     if (!opened.ok) {
       udp500.close();
@@ -126,7 +180,14 @@ export class IpsecNode {
       onEvent: (e) => node?.onEspEvent(e),
     });
     const driver = new EspDriver(
-      { dp, clock: o.clock, logger: o.espLog, counters: o.counters },
+      {
+        dp,
+        clock: o.clock,
+        logger: o.espLog,
+        counters: o.counters,
+        ...(o.tunnel?.pathMtu === undefined ? {} : { pathMtu: o.tunnel.pathMtu }),
+        ...(o.tunnel?.mssClamp === undefined ? {} : { mssClamp: o.tunnel.mssClamp }),
+      },
       opened.value,
     );
     const engine = new IkeEngine(o.ike, {
@@ -134,7 +195,7 @@ export class IpsecNode {
       counters: o.counters,
       random: (n) => o.random.bytes(n),
     });
-    node = new IpsecNode(o, udp500, driver, dp, engine);
+    node = new IpsecNode(o, udp500, driver, dp, engine, opened.value.tun);
     node.wire();
     return ok(node);
   }
@@ -164,6 +225,50 @@ export class IpsecNode {
   /** Starts Main Mode + Quick Mode towards a server (client side). */
   initiate(req: InitiateRequest): void {
     this.perform(this.engine.initiate(req, this.o.clock.now()));
+  }
+
+  /**
+   * Starts Main Mode + Quick Mode for a tunnel-mode child with the given selectors (default:
+   * `tunnel.selectors` of the options). Returns an error text for an unusable selector.
+   */
+  initiateTunnel(
+    peer: Endpoint,
+    selectors?: { readonly local: string; readonly remote: string },
+  ): string | undefined {
+    const sel = selectors ?? this.o.tunnel?.selectors;
+    if (sel === undefined) return "no tunnel selectors configured";
+    const local = trafficSelector(sel.local);
+    if (local === undefined) return `bad local selector "${sel.local}"`;
+    const remote = trafficSelector(sel.remote);
+    if (remote === undefined) return `bad remote selector "${sel.remote}"`;
+    this.initiate({ peer, phase2: { mode: "tunnel", local, remote } });
+    return undefined;
+  }
+
+  /** The tunnel-mode SPD policies in lookup order. */
+  tunnelPolicies(): TunnelPolicyInfo[] {
+    const byName = new Map<string, [number, ChildRecord]>();
+    for (const [id, r] of this.children) if (r.tunnel) byName.set(r.tunnel.policy, [id, r]);
+    const out: TunnelPolicyInfo[] = [];
+    for (const p of this.dp.spd.list()) {
+      const hit = byName.get(p.name);
+      if (!hit) continue;
+      const [childId, r] = hit;
+      out.push({
+        childId,
+        policy: p.name,
+        local: r.tunnel?.spec.local ?? [],
+        remote: r.tunnel?.spec.remote ?? [],
+        outSa: r.outSa,
+        inSa: r.inSa,
+      });
+    }
+    return out;
+  }
+
+  /** Routes installed via the TUN ("a.b.c.d/n"). */
+  tunnelRoutes(): string[] {
+    return [...this.routes.keys()];
   }
 
   /** Encapsulates an IPv4 packet on the channel's newest outbound SA. */
@@ -282,8 +387,23 @@ export class IpsecNode {
       },
       name: `child ${c.childId} of IKE SA ${c.ikeSaId}`,
     };
+    const tunnel = c.mode === "tunnel" && this.o.tunnel ? tunnelSelector(c.selectors) : undefined;
+    if (typeof tunnel === "string") {
+      this.o.espLog.error("cannot use the negotiated tunnel selectors", {
+        child: c.childId,
+        error: tunnel,
+      });
+      return;
+    }
     const inb = this.dp.installSa(
-      { ...common, spi: c.inbound.spi, direction: "in", keys: c.inbound.keys, replayWindow: 1024 },
+      {
+        ...common,
+        spi: c.inbound.spi,
+        direction: "in",
+        keys: c.inbound.keys,
+        replayWindow: 1024,
+        ...(tunnel ? { selector: tunnel.spec } : {}),
+      },
       now,
     );
     const outb = this.dp.installSa(
@@ -299,7 +419,14 @@ export class IpsecNode {
       if (outb.ok) this.dp.removeSa(outb.sa);
       return;
     }
-    const rec: ChildRecord = { channel, inSa: inb.sa, outSa: outb.sa, inboundSpi: c.inbound.spi };
+    const rec: ChildRecord = {
+      channel,
+      inSa: inb.sa,
+      outSa: outb.sa,
+      inboundSpi: c.inbound.spi,
+      ...(tunnel ? { tunnel: { ...tunnel, policy: `child-${c.childId}` } } : {}),
+    };
+    if (rec.tunnel) this.addTunnelPolicy(rec, c.remote);
     this.children.set(c.childId, rec);
     this.byInSa.set(inb.sa, rec);
     channel.inSas.add(inb.sa);
@@ -312,6 +439,7 @@ export class IpsecNode {
     if (!rec) return;
     this.children.delete(childId);
     this.byInSa.delete(rec.inSa);
+    if (rec.tunnel) this.dp.spd.remove(rec.tunnel.policy);
     this.dp.removeSa(rec.inSa);
     this.dp.removeSa(rec.outSa);
     const ch = rec.channel;
@@ -326,6 +454,195 @@ export class IpsecNode {
       this.o.onChannelDown?.(ch);
     }
   }
+
+  /**
+   * Puts the child's PROTECT policy in front of the first policy with the same selectors (the
+   * SA it rekeys: new traffic takes the new SA at once; the old policy goes with its child),
+   * else at the end; then routes its remote networks via the TUN.
+   */
+  private addTunnelPolicy(rec: ChildRecord, peerAddress: string): void {
+    const t = rec.tunnel;
+    if (!t) return;
+    const sel = compileSelector(t.spec);
+    if (typeof sel === "string") return; // checked by tunnelSelector already
+    const same = new Set<string>();
+    for (const r of this.children.values()) if (r.tunnel?.key === t.key) same.add(r.tunnel.policy);
+    const list = this.dp.spd.list();
+    const at = list.findIndex((p) => same.has(p.name));
+    this.dp.spd.add(
+      { name: t.policy, selector: sel, action: { kind: "protect", sa: rec.outSa } },
+      at < 0 ? list.length : at,
+    );
+    if (this.tun === undefined || this.o.tunnel?.routeRemoteSelectors === false) return;
+    const peer = parseIpAddress(peerAddress);
+    for (const net of t.spec.remote ?? []) {
+      for (const r of routesFor(net)) {
+        const key = `${r.destination}/${r.prefixLength}`;
+        if (this.routes.has(key)) continue;
+        if (peer && routeContains(r, peer)) {
+          this.o.espLog.warn("not routing a tunnel selector that contains the peer's address", {
+            route: key,
+            peer: peerAddress,
+          });
+          continue;
+        }
+        const added = this.tun.addRoute(r);
+        if (added.ok || added.error.message.includes("EEXIST")) this.routes.set(key, r);
+        else
+          this.o.espLog.error("cannot add a route via the TUN", {
+            route: key,
+            error: added.error.message,
+          });
+      }
+    }
+  }
+}
+
+/**
+ * A Quick Mode selector from text: "192.0.2.2" (ID_IPV4_ADDR), "192.0.2.0/24"
+ * (ID_IPV4_ADDR_SUBNET; /32 gives an address), "192.0.2.10-192.0.2.20" (ID_IPV4_ADDR_RANGE),
+ * likewise IPv6 (RFC 2407 §4.6.2.1). Undefined for anything else.
+ */
+export function trafficSelector(text: string, protocol = 0, port = 0): TrafficSelector | undefined {
+  const t = text.trim();
+  const dash = t.indexOf("-");
+  if (dash > 0) {
+    const start = parseIpAddress(t.slice(0, dash).trim());
+    const end = parseIpAddress(t.slice(dash + 1).trim());
+    if (!start || !end || start.length !== end.length || compareBytes(start, 0, end) > 0)
+      return undefined;
+    const kind = start.length === 4 ? "ipv4-range" : "ipv6-range";
+    return {
+      id: { kind, start: formatIpAddress(start), end: formatIpAddress(end) },
+      protocol,
+      port,
+    };
+  }
+  const [addr, plen] = t.split("/") as [string, string | undefined];
+  const a = parseIpAddress(addr);
+  if (!a) return undefined;
+  const bits = plen === undefined ? a.length * 8 : Number(plen);
+  if (!/^\d+$/.test(plen ?? "0") || bits < 0 || bits > a.length * 8) return undefined;
+  const v4 = a.length === 4;
+  if (bits === a.length * 8)
+    return { id: { kind: v4 ? "ipv4" : "ipv6", address: formatIpAddress(a) }, protocol, port };
+  const mask = new Uint8Array(a.length);
+  for (let i = 0; i < a.length; i++)
+    mask[i] = (0xff << (8 - Math.max(0, Math.min(8, bits - i * 8)))) & 0xff;
+  const net = a.map((x, i) => x & mask[i]!);
+  return {
+    id: {
+      kind: v4 ? "ipv4-subnet" : "ipv6-subnet",
+      address: formatIpAddress(net),
+      mask: formatIpAddress(mask),
+    },
+    protocol,
+    port,
+  };
+}
+
+/** An ID's address set as SPD text ("a/n", "first-last"); undefined for non-address IDs. */
+function selectorRange(ts: TrafficSelector): string | undefined {
+  const id = ts.id;
+  switch (id.kind) {
+    case "ipv4":
+    case "ipv6":
+      return id.address;
+    case "ipv4-subnet":
+    case "ipv6-subnet": {
+      const m = parseIpAddress(id.mask);
+      if (!m) return undefined;
+      let bits = 0;
+      let contiguous = true;
+      for (const b of m) {
+        for (let i = 7; i >= 0; i--) {
+          const set = ((b >> i) & 1) === 1;
+          if (set && !contiguous) return undefined; // a non-contiguous mask
+          if (set) bits++;
+          else contiguous = false;
+        }
+      }
+      return `${id.address}/${bits}`;
+    }
+    case "ipv4-range":
+    case "ipv6-range":
+      return `${id.start}-${id.end}`;
+    default:
+      return undefined;
+  }
+}
+
+/** The SPD selector of a negotiated child: our side is `local`, the peer's `remote`. */
+function tunnelSelector(s: {
+  readonly local: TrafficSelector;
+  readonly remote: TrafficSelector;
+}): { spec: SelectorSpec; key: string } | string {
+  const local = selectorRange(s.local);
+  const remote = selectorRange(s.remote);
+  if (local === undefined || remote === undefined) return "selectors are not address sets";
+  const protocol = s.local.protocol || s.remote.protocol;
+  const spec: SelectorSpec = {
+    local: [local],
+    remote: [remote],
+    ...(protocol ? { protocol } : {}),
+    ...(s.local.port ? { localPort: s.local.port } : {}),
+    ...(s.remote.port ? { remotePort: s.remote.port } : {}),
+  };
+  const check = compileSelector(spec);
+  if (typeof check === "string") return check;
+  return { spec, key: `${local}|${remote}|${protocol}|${s.local.port}|${s.remote.port}` };
+}
+
+/** IPv4 prefixes covering an SPD address text (a range is split into at most 32 prefixes). */
+export function routesFor(text: string): RouteSpec[] {
+  const dash = text.indexOf("-");
+  let first: number;
+  let last: number;
+  if (dash > 0) {
+    const a = parseIpAddress(text.slice(0, dash));
+    const b = parseIpAddress(text.slice(dash + 1));
+    if (a?.length !== 4 || b?.length !== 4) return [];
+    first = u32(a);
+    last = u32(b);
+  } else {
+    const [addr, plen] = text.split("/") as [string, string | undefined];
+    const a = parseIpAddress(addr);
+    if (a?.length !== 4) return [];
+    const bits = plen === undefined ? 32 : Number(plen);
+    const size = 2 ** (32 - bits);
+    first = u32(a) - (u32(a) % size);
+    last = first + size - 1;
+  }
+  const out: RouteSpec[] = [];
+  while (first <= last && out.length < 32) {
+    let bits = 32;
+    // The largest aligned block starting at `first` that stays within `last`.
+    while (bits > 0) {
+      const size = 2 ** (33 - bits);
+      if (first % size !== 0 || first + size - 1 > last) break;
+      bits--;
+    }
+    out.push({ destination: ipv4(first), prefixLength: bits });
+    first += 2 ** (32 - bits);
+  }
+  return out;
+}
+
+function u32(a: Uint8Array): number {
+  return ((a[0]! << 24) >>> 0) + (a[1]! << 16) + (a[2]! << 8) + a[3]!;
+}
+
+function ipv4(n: number): string {
+  return `${Math.floor(n / 2 ** 24) % 256}.${Math.floor(n / 65536) % 256}.${Math.floor(n / 256) % 256}.${n % 256}`;
+}
+
+function routeContains(r: RouteSpec, address: Uint8Array): boolean {
+  if (address.length !== 4) return false;
+  const a = parseIpAddress(r.destination);
+  if (!a) return false;
+  const size = 2 ** (32 - r.prefixLength);
+  const x = u32(address);
+  return x >= u32(a) && x < u32(a) + size;
 }
 
 function platformError(e: PlatformError): StartError {
