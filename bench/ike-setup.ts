@@ -16,10 +16,10 @@
  * initiator side before QM3) and is blind to how each implementation is driven. Also printed:
  * the driver's view (Oakley: initiate request -> phase2-up event over the control pipe;
  * strongSwan: the wall time of `swanctl --initiate`, which includes starting swanctl).
- * Each setup is torn down (Delete) before the next; one warm-up setup per implementation is
- * not counted. Median and p90 of N setups (default 20), and the ratio Oakley/strongSwan.
+ * Each setup is torn down (Delete) before the next; the first `--warmup` setups (default 1) per
+ * implementation are not counted. Median and p90 of N setups (default 20), and the ratio Oakley/strongSwan.
  *
- *   sudo npx tsx bench/ike-setup.ts [--n 20] [--suite modp|ecp] [--out DIR] [--only oakley|strongswan]
+ *   sudo npx tsx bench/ike-setup.ts [--n 20] [--warmup 1] [--suite modp|ecp] [--out DIR] [--only oakley|strongswan]
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync } from "node:fs";
@@ -44,6 +44,7 @@ const opt = (name: string): string | undefined => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 const N = Number(opt("n") ?? "20");
+const WARMUP = Number(opt("warmup") ?? "1");
 const SUITE = opt("suite") ?? "modp";
 const ONLY = opt("only");
 const OUT = opt("out");
@@ -174,7 +175,7 @@ async function benchOakley(lab: Lab, dir: string, suite: Suite): Promise<Series>
     await srv.nextEvent("ready", 30_000);
     await cli.nextEvent("ready", 30_000);
     const cap = await capture(lab, file);
-    for (let i = 0; i <= N; i++) {
+    for (let i = 0; i < WARMUP + N; i++) {
       const t0 = performance.now();
       await cli.request("initiate", {
         peer: { address: LAB_ADDR.server, port: 500 },
@@ -184,7 +185,7 @@ async function benchOakley(lab: Lab, dir: string, suite: Suite): Promise<Series>
       await cli.nextEvent("phase2-up", 30_000);
       const t1 = performance.now();
       await srv.nextEvent("phase2-up", 30_000);
-      if (i > 0) driver.push(t1 - t0);
+      if (i >= WARMUP) driver.push(t1 - t0);
       await cli.request("deleteAll");
       await srv.nextEvent("deleted", 10_000, (e) => e.what === "ike");
       await sleep(100);
@@ -196,7 +197,7 @@ async function benchOakley(lab: Lab, dir: string, suite: Suite): Promise<Series>
   }
   return {
     impl: "oakley",
-    wire: wireSetups(file).slice(1),
+    wire: wireSetups(file).slice(WARMUP),
     driver,
     driverLabel: "initiate -> phase2-up event",
   };
@@ -253,12 +254,12 @@ async function benchStrongswan(lab: Lab, dir: string, suite: Suite): Promise<Ser
       ]),
     });
     const cap = await capture(lab, file);
-    for (let i = 0; i <= N; i++) {
+    for (let i = 0; i < WARMUP + N; i++) {
       const t0 = performance.now();
       const r = await cli.initiate({ ike: "oak-cli", child: "net", timeoutS: 30 });
       const t1 = performance.now();
       if (r.code !== 0) throw new Error(`swanctl --initiate failed: ${r.stdout}${r.stderr}`);
-      if (i > 0) driver.push(t1 - t0);
+      if (i >= WARMUP) driver.push(t1 - t0);
       await cli.terminate("oak-cli");
       const s = srv;
       await waitFor(
@@ -275,7 +276,7 @@ async function benchStrongswan(lab: Lab, dir: string, suite: Suite): Promise<Ser
   }
   return {
     impl: "strongswan",
-    wire: wireSetups(file).slice(1),
+    wire: wireSetups(file).slice(WARMUP),
     driver,
     driverLabel: "swanctl --initiate wall time",
   };
