@@ -14,6 +14,11 @@
  *
  *   sudo npx tsx bench/esp-tunnel.ts [--seconds 10] [--rounds 1] [--only oakley|strongswan]
  *                                    [--profile DIR]   (--cpu-prof of both Oakley peers)
+ *                                    [--suites gcm|cbc] [--no-baseline]
+ *                                    [--variants '{"label": {start options}, ...}']
+ * --variants runs Oakley once per variant in each round (e.g. with and without an offload:
+ * '{"plain": {"udpOffload": false}, "gso": {}}'), so a change and its baseline are measured back
+ * to back under the same load; the start options are those of test/interop/esp/oakley-esp-peer.ts.
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import type { EspSuite } from "../src/crypto/esp/index.js";
@@ -33,13 +38,20 @@ const SECONDS = Number(opt("seconds") ?? "10");
 const ROUNDS = Number(opt("rounds") ?? "1");
 const ONLY = opt("only");
 const PROFILE = opt("profile");
+const SUITE_FILTER = opt("suites");
+const NO_BASELINE = argv.includes("--no-baseline");
+type StartOptions = Record<string, boolean | number | string>;
+const VARIANTS: Record<string, StartOptions> = JSON.parse(opt("variants") ?? '{"": {}}') as Record<
+  string,
+  StartOptions
+>;
 
 interface SuiteDef {
   readonly label: string;
   readonly oakley: EspSuite;
   readonly strongswan: string;
 }
-const SUITES: readonly SuiteDef[] = [
+const ALL_SUITES: readonly SuiteDef[] = [
   {
     label: "AES-128-GCM-16",
     oakley: { encryption: "aes128-gcm16", integrity: "none" },
@@ -51,17 +63,24 @@ const SUITES: readonly SuiteDef[] = [
     strongswan: "aes128-sha1",
   },
 ];
+const SUITES = ALL_SUITES.filter(
+  (s) => SUITE_FILTER === undefined || s.label.toLowerCase().includes(SUITE_FILTER),
+);
 
 interface Result {
   readonly config: string;
-  readonly impl: "baseline" | "strongswan" | "oakley";
+  readonly impl: string;
   readonly suite: string;
   readonly gbps: number;
   readonly retransmits: number;
   /** CPU seconds of the two ESP endpoints during the iperf3 run. */
   readonly cpuS: number;
   readonly wallS: number;
+  /** 1-minute load average at the end of the run (/proc/loadavg). */
+  readonly load: number;
 }
+
+const loadAvg = (): number => Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
 
 const CLK_TCK = 100;
 
@@ -128,9 +147,9 @@ async function measure(
   const r = await iperf(lab, target, bind);
   const wallS = (performance.now() - t0) / 1000;
   const cpuS = (await endpointsCpu(lab, comms)) - cpu0;
-  const res = { config: `${impl} ${suite}`, impl, suite, ...r, cpuS, wallS };
+  const res = { config: `${impl} ${suite}`, impl, suite, ...r, cpuS, wallS, load: loadAvg() };
   console.error(
-    `  ${res.config.padEnd(40)} ${res.gbps.toFixed(3)} Gbit/s  retr ${res.retransmits}  endpoint CPU ${cpuS.toFixed(1)} s`,
+    `  ${res.config.padEnd(40)} ${res.gbps.toFixed(3)} Gbit/s  retr ${res.retransmits}  endpoint CPU ${cpuS.toFixed(1)} s  load ${res.load.toFixed(1)}`,
   );
   return res;
 }
@@ -197,10 +216,17 @@ async function strongswanRun(lab: Lab, s: SuiteDef): Promise<Result> {
 
 // ------------------------------------------------------------------ Oakley
 
-async function oakleyRun(lab: Lab, s: SuiteDef, round: number): Promise<Result> {
+async function oakleyRun(
+  lab: Lab,
+  s: SuiteDef,
+  round: number,
+  variant: string,
+  extra: StartOptions,
+): Promise<Result> {
+  const impl = variant === "" ? "oakley" : `oakley:${variant}`;
   const flags = (side: string): string[] => {
     if (PROFILE === undefined) return [];
-    const dir = `${PROFILE}/${s.oakley.encryption}-r${round}-${side}`;
+    const dir = `${PROFILE}/${s.oakley.encryption}${variant === "" ? "" : `-${variant}`}-r${round}-${side}`;
     mkdirSync(dir, { recursive: true });
     return ["--cpu-prof", `--cpu-prof-dir=${dir}`];
   };
@@ -211,6 +237,7 @@ async function oakleyRun(lab: Lab, s: SuiteDef, round: number): Promise<Result> 
     const v = spawnEspPeer(lab.ns.server, "oak-server", flags("server")).peer;
     peers.push(v);
     const start = (route: string) => ({
+      ...extra,
       natt: { address: "0.0.0.0", port: 4500 },
       tun: { name: "oak0", mtu: 1400, routes: [{ destination: route, prefixLength: 32 }] },
     });
@@ -253,11 +280,12 @@ async function oakleyRun(lab: Lab, s: SuiteDef, round: number): Promise<Result> 
       LAB_ADDR.serverNet,
     ]);
     if (p.code !== 0) throw new Error(`no ping through the Oakley tunnel: ${p.stdout}`);
-    const r = await measure(lab, "oakley", s.label, LAB_ADDR.serverNet, LAB_ADDR.client, ["node"]);
+    const r = await measure(lab, impl, s.label, LAB_ADDR.serverNet, LAB_ADDR.client, ["node"]);
     for (const peer of peers) {
       const st = (await peer.request("stats")) as {
         driver: Record<string, number>;
         udp: Record<string, number> | null;
+        tun: Record<string, number> | null;
       };
       console.error(
         `    ${peer.label}: rxEsp ${st.driver.rxEsp} rxDropped ${st.driver.rxDropped} txEsp ${st.driver.txEsp} txDropped ${st.driver.txDropped} tunWriteFailed ${st.driver.tunWriteFailed} udp rxBatches ${st.udp?.rxBatches} txBatches ${st.udp?.txBatches} txDropped ${st.udp?.txDropped}`,
@@ -290,11 +318,13 @@ function table(results: readonly Result[]): string {
       "runs",
       "endpoint CPU s",
       "Gbit/CPU-s",
+      "CPU-s/Gbit",
       "vs strongSwan",
       "vs no IPsec",
+      "load (1 min)",
     ],
   ];
-  const add = (impl: Result["impl"], suite: string): void => {
+  const add = (impl: string, suite: string): void => {
     const rs = by(impl, suite);
     if (rs.length === 0) return;
     const g = median(rs.map((r) => r.gbps));
@@ -307,14 +337,16 @@ function table(results: readonly Result[]): string {
       rs.map((r) => r.gbps.toFixed(2)).join(" "),
       impl === "baseline" ? "-" : cpu.toFixed(1),
       impl === "baseline" ? "-" : perCpu.toFixed(3),
-      impl === "oakley" && Number.isFinite(ss) ? `${(g / ss).toFixed(2)}x` : "-",
+      impl === "baseline" ? "-" : (1 / perCpu).toFixed(2),
+      impl.startsWith("oakley") && Number.isFinite(ss) ? `${(g / ss).toFixed(2)}x` : "-",
       Number.isFinite(base) && impl !== "baseline" ? `${(g / base).toFixed(2)}x` : "-",
+      median(rs.map((r) => r.load)).toFixed(1),
     ]);
   };
   add("baseline", "-");
   for (const s of SUITES) {
     add("strongswan", s.label);
-    add("oakley", s.label);
+    for (const v of Object.keys(VARIANTS)) add(v === "" ? "oakley" : `oakley:${v}`, s.label);
   }
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(w[i]!)).join(" | ")} |`;
@@ -345,14 +377,16 @@ async function main(): Promise<void> {
     await sleep(500);
     for (let round = 0; round < ROUNDS; round++) {
       console.error(`round ${round + 1}/${ROUNDS}`);
-      const jobs: (() => Promise<Result>)[] = [
-        () => measure(lab, "baseline", "-", LAB_ADDR.server, undefined, []),
-      ];
+      const jobs: (() => Promise<Result>)[] = NO_BASELINE
+        ? []
+        : [() => measure(lab, "baseline", "-", LAB_ADDR.server, undefined, [])];
       for (const s of SUITES) {
         const ss = () => strongswanRun(lab, s);
-        const oak = () => oakleyRun(lab, s, round);
         if (ONLY !== "oakley") jobs.push(ss);
-        if (ONLY !== "strongswan") jobs.push(oak);
+        if (ONLY !== "strongswan") {
+          for (const [v, extra] of Object.entries(VARIANTS))
+            jobs.push(() => oakleyRun(lab, s, round, v, extra));
+        }
       }
       if (round % 2 === 1) jobs.reverse();
       for (const j of jobs) results.push(await j());

@@ -629,6 +629,8 @@ export interface OpenPortsOptions {
   readonly tun?: TunSetup;
   /** SO_RCVBUF/SO_SNDBUF for the sockets (default 4 MiB). */
   readonly socketBuffer?: number;
+  /** UDP GSO on send and GRO on receive for the NAT-T socket (default true; see udp.ts). */
+  readonly udpOffload?: boolean;
 }
 
 export interface OpenedPorts extends EspDriverPorts {
@@ -655,7 +657,13 @@ export async function openEspPorts(
     return err(e);
   };
   if (o.natt !== undefined) {
-    udp = new KoffiDatagramSocket({ zeroCopy: true, receiveBuffer: buf, sendBuffer: buf });
+    udp = new KoffiDatagramSocket({
+      zeroCopy: true,
+      receiveBuffer: buf,
+      sendBuffer: buf,
+      gso: o.udpOffload ?? true,
+      gro: o.udpOffload ?? true,
+    });
     const b = await udp.bind(o.natt.address, o.natt.port);
     if (!b.ok) return fail(b.error);
   }

@@ -85,6 +85,19 @@ export interface DatagramSocketOptions {
   zeroCopy?: boolean;
   /** Datagrams that may wait for a full socket buffer before new ones are dropped. Default 4096. */
   sendQueueLimit?: number;
+  /**
+   * UDP generic segmentation offload on send (koffi; udp(7) UDP_SEGMENT): consecutive queued
+   * datagrams to the same destination with the same length leave in one sendmmsg message that
+   * the kernel splits late (one packet through the local stack, NAT and veth pairs instead of
+   * one each). Falls back to plain datagrams by itself if the kernel refuses. Default false.
+   */
+  gso?: boolean;
+  /**
+   * UDP generic receive offload (koffi; udp(7) UDP_GRO): the kernel may hand several datagrams
+   * of one flow in one receive; they are still delivered to onDatagram one by one. Ignored
+   * (plain receive) where the kernel lacks it. Default false.
+   */
+  gro?: boolean;
   /** SO_RCVBUF / SO_SNDBUF in bytes (the kernel doubles and caps them). */
   receiveBuffer?: number;
   sendBuffer?: number;

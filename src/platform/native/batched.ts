@@ -5,6 +5,7 @@
  * syscall). It never throws once open: failures are counted and reported.
  */
 import {
+  E,
   type PlatformError,
   PlatformErrorCode,
   PlatformFailure,
@@ -22,6 +23,32 @@ export interface BatchedOptions {
   sendQueueLimit: number;
   /** Receive rounds per readiness callback before yielding to the event loop. */
   maxRounds: number;
+  /**
+   * UDP GSO (UDP_SEGMENT, udp(7)): runs of queued datagrams to the same destination with the
+   * same length go out as one message the kernel splits (one skb through the stack instead of
+   * one per datagram). Turned off by itself if the kernel refuses it. UDP sockets only.
+   */
+  gso?: boolean;
+  /**
+   * The socket has UDP_GRO on: a received slot may hold several datagrams of `segmentSize`;
+   * they are handed to onReceive one by one.
+   */
+  gro?: boolean;
+}
+
+/** Largest UDP payload of one IPv4 datagram (65535 - IPv4 header - UDP header). */
+const MAX_UDP_PAYLOAD = 65535 - 20 - 8;
+/** UDP_MAX_SEGMENTS in include/linux/udp.h of older kernels (later ones allow more). */
+const MAX_GSO_SEGMENTS = 64;
+
+/** A datagram of a GRO slot (a view on the ring), with the slot's addresses. */
+class SegmentSlot implements RecvSlot {
+  data: Buffer = Buffer.alloc(0);
+  srcAddr = 0;
+  srcPort = 0;
+  dstAddr = 0;
+  readonly truncated = false;
+  readonly segmentSize = 0;
 }
 
 interface Pending {
@@ -40,6 +67,10 @@ export class BatchedFd {
   private flushScheduled = false;
   private blocked = false;
   private closed = false;
+  private gso: boolean;
+  /** Queue items carried by each message of the last sendmmsg batch. */
+  private readonly msgItems: number[] = [];
+  private readonly seg = new SegmentSlot();
   readonly counters: SocketStats = emptyStats();
 
   onReceive: (slot: RecvSlot) => void = () => {};
@@ -52,6 +83,7 @@ export class BatchedFd {
     this.rxRing = new MsgRing(opts.batch, opts.slotSize);
     // Send slots only need to hold the largest datagram we accept to send.
     this.txRing = new MsgRing(opts.batch, opts.slotSize);
+    this.gso = opts.gso ?? false;
   }
 
   start(): void {
@@ -90,19 +122,37 @@ export class BatchedFd {
           this.counters.rxTruncated++;
           continue;
         }
-        this.counters.rxDatagrams++;
-        this.counters.rxBytes += s.data.length;
-        try {
-          this.onReceive(s);
-        } catch (e) {
-          // A throwing handler is a bug upstream; it must not stop the receive loop.
-          this.onError(
-            platformError(PlatformErrorCode.Syscall, `datagram handler threw: ${String(e)}`),
-          );
+        const size = s.segmentSize;
+        if (size > 0 && s.data.length > size) {
+          // UDP_GRO: several datagrams of `size` end to end (the last may be shorter).
+          const seg = this.seg;
+          seg.srcAddr = s.srcAddr;
+          seg.srcPort = s.srcPort;
+          seg.dstAddr = s.dstAddr;
+          const all = s.data;
+          for (let at = 0; at < all.length && !this.closed; at += size) {
+            seg.data = all.subarray(at, Math.min(at + size, all.length));
+            this.deliver(seg);
+          }
+        } else {
+          this.deliver(s);
         }
         if (this.closed) return;
       }
       if (n < this.opts.batch) return;
+    }
+  }
+
+  private deliver(s: RecvSlot): void {
+    this.counters.rxDatagrams++;
+    this.counters.rxBytes += s.data.length;
+    try {
+      this.onReceive(s);
+    } catch (e) {
+      // A throwing handler is a bug upstream; it must not stop the receive loop.
+      this.onError(
+        platformError(PlatformErrorCode.Syscall, `datagram handler threw: ${String(e)}`),
+      );
     }
   }
 
@@ -138,21 +188,54 @@ export class BatchedFd {
     if (this.closed || this.blocked) return;
     let q = this.queue;
     let at = 0;
+    const items = this.msgItems;
     while (at < q.length) {
-      const count = Math.min(this.opts.batch, q.length - at);
-      for (let i = 0; i < count; i++) {
-        const p = q[at + i]!;
-        this.txRing.fillSend(i, p.data, p.dst, p.port, p.src);
+      // Fill up to `batch` messages; with GSO one message carries a run of equal-sized
+      // datagrams to the same destination (the last of the run may be shorter).
+      let msgs = 0;
+      let next = at;
+      while (msgs < this.opts.batch && next < q.length) {
+        const p = q[next]!;
+        let count = 1;
+        if (this.gso) {
+          const size = p.data.byteLength;
+          let total = size;
+          while (next + count < q.length && count < MAX_GSO_SEGMENTS) {
+            const r = q[next + count]!;
+            const len = r.data.byteLength;
+            if (r.dst !== p.dst || r.port !== p.port || r.src !== p.src || len > size) break;
+            if (total + len > MAX_UDP_PAYLOAD || total + len > this.opts.slotSize) break;
+            total += len;
+            count++;
+            if (len < size) break; // a shorter one ends the run
+          }
+        }
+        if (count === 1) this.txRing.fillSend(msgs, p.data, p.dst, p.port, p.src);
+        else
+          this.txRing.fillSendSegments(
+            msgs,
+            q,
+            next,
+            count,
+            p.data.byteLength,
+            p.dst,
+            p.port,
+            p.src,
+          );
+        items[msgs] = count;
+        msgs++;
+        next += count;
       }
       let sent: number;
       try {
-        sent = this.txRing.send(this.fd, 0, count);
+        sent = this.txRing.send(this.fd, 0, msgs);
       } catch (e) {
+        if (items[0]! > 1 && this.gsoRefused(e)) continue; // resend the run without GSO
         // The first message of the batch was refused (EMSGSIZE, ENETUNREACH, EPERM by a
         // firewall...): drop it, report, continue with the rest.
-        this.counters.txDropped++;
+        this.counters.txDropped += items[0]!;
         this.report(e);
-        at++;
+        at += items[0]!;
         continue;
       }
       if (sent < 0) {
@@ -162,15 +245,43 @@ export class BatchedFd {
         break;
       }
       this.counters.txBatches++;
-      for (let i = 0; i < sent; i++) {
-        this.counters.txDatagrams++;
-        this.counters.txBytes += q[at + i]!.data.byteLength;
+      for (let m = 0; m < sent; m++) {
+        const n = items[m]!;
+        for (let i = 0; i < n; i++) {
+          this.counters.txDatagrams++;
+          this.counters.txBytes += q[at + i]!.data.byteLength;
+        }
+        at += n;
       }
-      at += sent;
     }
     if (at >= q.length) q = [];
     else q = q.slice(at);
     this.queue = q;
+  }
+
+  /**
+   * A GSO message was refused with an error that means "no GSO here" (EIO: e.g. the route goes
+   * through xfrm; EINVAL: segment too large for the path, or an old kernel; ENOPROTOOPT): turn
+   * GSO off for good and report once. Returns true when the caller should resend without it.
+   */
+  private gsoRefused(e: unknown): boolean {
+    if (!(e instanceof PlatformFailure)) return false;
+    const errno = e.error.errno;
+    if (errno !== E.EIO && errno !== E.EINVAL && errno !== E.ENOPROTOOPT) return false;
+    this.gso = false;
+    this.onError(
+      platformError(
+        PlatformErrorCode.Syscall,
+        `UDP GSO refused by the kernel (${e.error.message}); sending datagrams one by one`,
+        { syscall: "sendmmsg", ...(errno === undefined ? {} : { errno }) },
+      ),
+    );
+    return true;
+  }
+
+  /** Whether GSO is (still) in use. */
+  get gsoActive(): boolean {
+    return this.gso;
   }
 
   private report(e: unknown): void {

@@ -152,6 +152,11 @@ export const C = {
   SO_SNDBUFFORCE: 32,
   SO_RCVBUFFORCE: 33,
   IP_PKTINFO: 8,
+  SOL_UDP: 17,
+  /** udp(7): generic segmentation offload on send (cmsg or option, u16 segment size). */
+  UDP_SEGMENT: 103,
+  /** udp(7): generic receive offload (option int; cmsg int = segment size). */
+  UDP_GRO: 104,
   MSG_DONTWAIT: 0x40,
   MSG_TRUNC: 0x20,
   MSG_CTRUNC: 0x08,

@@ -37,6 +37,13 @@ export function setIntOption(
   check(libc.setsockopt(fd, level, name, b, 4), `setsockopt(${label})`);
 }
 
+/** Like setIntOption, but returns false instead of throwing (optional features). */
+export function trySetIntOption(fd: number, level: number, name: number, value: number): boolean {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(value, 0);
+  return libc.setsockopt(fd, level, name, b, 4) === 0;
+}
+
 /**
  * Sets SO_RCVBUF/SO_SNDBUF; as root the *FORCE variant lifts the net.core.[rw]mem_max cap, and
  * without the privilege we fall back to the capped option.

@@ -7,7 +7,7 @@
  *
  * Ops:
  *   start {natt?: {address, port}, rawEsp?: bool, tun: {name, mtu?, address?, routes?},
- *          pathMtu?, mssClamp?}                             -> {tun}
+ *          pathMtu?, mssClamp?, udpOffload?, tunOffload?}  -> {tun}
  *   installPair {mode, suite, spiOut, spiIn, keysOut, keysIn (hex {encryption, integrity}),
  *          local, remote, peer? {address, port} (ESP-in-UDP), natOa? {remote, local},
  *          policy {local[], remote[], protocol?}, followPeer? (default true)}  -> {out, in}
@@ -95,6 +95,7 @@ function serve(): void {
               }
             : {}),
           ...(a.rawEsp === true ? { rawEsp: true } : {}),
+          ...(typeof a.udpOffload === "boolean" ? { udpOffload: a.udpOffload } : {}),
           tun: {
             name: str(tun.name, "tun.name"),
             ...(typeof tun.mtu === "number" ? { mtu: tun.mtu } : {}),
