@@ -10,7 +10,10 @@
  *  (b) Oakley initiator behind the NAT -> strongSwan responder (client namespace, TUN; routes
  *      203.0.113.1/32 into it); kernel-libipsec fakes its own NAT-D (lab README: it always
  *      forces UDP encapsulation), so Oakley sees "both behind NAT" and needs nat-policy 2;
- *  (c) the same with nat-policy 0: Oakley refuses after MM4 with OAK_E_NAT_POLICY and a message
+ *  (c) Oakley initiator rekeys its child (24 s lifetime, rekey at half) while 180 pings at 0.1 s
+ *      cross the tunnel: a second phase2-up with rekey, the one SPD policy now points at the new
+ *      outbound SA, and no ping is lost (the policy moves before the old child goes);
+ *  (d) the same with nat-policy 0: Oakley refuses after MM4 with OAK_E_NAT_POLICY and a message
  *      that names the setting (REQUIREMENTS R3), and strongSwan gets no CHILD_SA.
  * Each of (a)/(b) for PSK + MODP-2048 + ESP AES-CBC-128/HMAC-SHA1-96 and PSK + ECP-256 + ESP
  * AES-GCM-16 (128-bit key): 3 pings each way between 192.0.2.2 (the strongSwan/Oakley client's
@@ -117,7 +120,11 @@ function startOakley(ns: string, listen: string, config: object, tunnel: object)
 
 interface OakStats {
   readonly driver: { readonly txEsp: number; readonly rxToTun: number; readonly rxEsp: number };
-  readonly policies: readonly { readonly local: string[]; readonly remote: string[] }[];
+  readonly policies: readonly {
+    readonly local: string[];
+    readonly remote: string[];
+    readonly outSa: number;
+  }[];
   readonly routes: readonly string[];
 }
 
@@ -425,6 +432,81 @@ describe("Oakley tunnel mode <-> strongSwan 5.9.8 across the lab NAT", { skip },
       }
     });
   }
+
+  it("Oakley initiator rekeys the tunnel child (Quick Mode) while pings flow: the SPD moves to the new SA, no ping lost", async () => {
+    let lab: Lab | undefined;
+    let oak: JsonLinesPeer | undefined;
+    let srv: Charon | undefined;
+    try {
+      lab = await labUp();
+      srv = await startResponder({
+        ns: lab.ns.server,
+        conf: swanctlConf([
+          {
+            name: "oak-srv",
+            localAddrs: LAB_ADDR.server,
+            remoteAddrs: "%any",
+            proposals: ["aes128-sha1-modp2048"],
+            auth: psk,
+            children: [
+              {
+                name: "net",
+                mode: "tunnel",
+                localTs: `${LAB_ADDR.serverNet}/32`,
+                remoteTs: LAB_ADDR.clientNet,
+                espProposals: ["aes128-sha1"],
+              },
+            ],
+          },
+        ]),
+      });
+      oak = startOakley(
+        lab.ns.client,
+        LAB_ADDR.client,
+        {
+          psks: [{ secret: PSK }],
+          dpd: { delaySeconds: 0 },
+          natt: { policy: 2 },
+          ...phase2Config(SUITES[0]!),
+          // 24 s child lifetime, rekey at half of it: one rekey inside the ping window.
+          phase2: { offers: [SUITES[0]!.phase2], lifeSeconds: 24, rekeyMargin: 0.5 },
+        },
+        { tun: { name: "oakt0", mtu: 1400 } },
+      );
+      await oak.nextEvent("ready", 30_000);
+      await oak.request("initiate", {
+        peer: { address: LAB_ADDR.server, port: 500 },
+        local: LAB_ADDR.client,
+        remote: `${LAB_ADDR.serverNet}/32`,
+      });
+      await oak.nextEvent("phase2-up", 30_000);
+      const before = await oakStats(oak);
+      // 18 s of pings every 0.1 s across the rekey at ~12 s.
+      const pings = nsRun(
+        lab.ns.client,
+        "ping",
+        ["-c", "180", "-i", "0.1", "-W", "2", "-I", LAB_ADDR.client, LAB_ADDR.serverNet],
+        { timeoutMs: 60_000 },
+      );
+      const rekeyed = await oak.nextEvent("phase2-up", 20_000);
+      assert.equal(rekeyed.rekey, true);
+      const r = await pings;
+      assert.match(r.stdout, / 180 received/, `pings across the rekey:\n${r.stdout.slice(-400)}`);
+      const after = await oakStats(oak);
+      assert.equal(after.policies.length, 1, "the old policy left with the old child");
+      assert.notEqual(
+        after.policies[0]?.outSa,
+        before.policies[0]?.outSa,
+        "the policy points at the new outbound SA",
+      );
+      await checkStrongswanChildUp(srv);
+      assert.equal((await failedEvents(oak)).length, 0, oak.stderrText());
+    } finally {
+      await oak?.close(5000);
+      await srv?.stop();
+      await lab?.down();
+    }
+  });
 
   it("Oakley initiator with nat-policy 0 -> strongSwan (which looks NATed): refused, naming the setting", async () => {
     let lab: Lab | undefined;
