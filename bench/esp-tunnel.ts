@@ -288,7 +288,7 @@ async function oakleyRun(
         tun: Record<string, number> | null;
       };
       console.error(
-        `    ${peer.label}: rxEsp ${st.driver.rxEsp} rxDropped ${st.driver.rxDropped} txEsp ${st.driver.txEsp} txDropped ${st.driver.txDropped} tunWriteFailed ${st.driver.tunWriteFailed} udp rxBatches ${st.udp?.rxBatches} txBatches ${st.udp?.txBatches} txDropped ${st.udp?.txDropped}`,
+        `    ${peer.label}: rxEsp ${st.driver.rxEsp} rxDropped ${st.driver.rxDropped} txEsp ${st.driver.txEsp} txDropped ${st.driver.txDropped} tunWriteFailed ${st.driver.tunWriteFailed} udp rxBatches ${st.udp?.rxBatches} txBatches ${st.udp?.txBatches} txDropped ${st.udp?.txDropped} tun rx ${st.tun?.rxPackets}/${st.tun?.rxSuperPackets ?? "-"} tx ${st.tun?.txPackets}/${st.tun?.txSuperPackets ?? "-"}`,
       );
     }
     return r;

@@ -631,6 +631,8 @@ export interface OpenPortsOptions {
   readonly socketBuffer?: number;
   /** UDP GSO on send and GRO on receive for the NAT-T socket (default true; see udp.ts). */
   readonly udpOffload?: boolean;
+  /** TUN TSO/checksum offload, segmenting and merging in user space (default true; tun.ts). */
+  readonly tunOffload?: boolean;
 }
 
 export interface OpenedPorts extends EspDriverPorts {
@@ -677,7 +679,7 @@ export async function openEspPorts(
     rawEsp = r.value;
   }
   if (o.tun !== undefined) {
-    const t = TunDevice.open({ name: o.tun.name });
+    const t = TunDevice.open({ name: o.tun.name, offload: o.tunOffload ?? true });
     if (!t.ok) return fail(t.error);
     tun = t.value;
     if (o.tun.mtu !== undefined) {

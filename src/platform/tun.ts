@@ -14,7 +14,14 @@
  *
  * A TUN fd has no recvmmsg: a readable callback reads packets in a loop (up to `readBatch`)
  * and hands them over as one batch. MSS clamping is the data plane's job, not done here.
- * Left out: IPv6 addresses/routes, multi-queue (IFF_MULTI_QUEUE), offloads (TUNSETOFFLOAD).
+ *
+ * Offloads (`offload: true`; tun-offload.ts): the device is opened with IFF_VNET_HDR and
+ * TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6), so one read may carry a TCP super-packet
+ * of up to 64 KiB, which is cut into MSS-sized segments here (the handler still sees ordinary
+ * packets), and `write` merges in-order TCP/IPv4 segments of a flow into one super-packet written
+ * at the end of the event-loop turn (or on `flush()`). Without the offload ioctl (old kernel) the
+ * device still works, just without super-packets.
+ * Left out: IPv6 addresses/routes, multi-queue (IFF_MULTI_QUEUE).
  */
 import { type Result, err, ok } from "../base/result.js";
 import {
@@ -28,6 +35,26 @@ import { runIp } from "./ip-command.js";
 import { C, Layout, addressOf, libc } from "./native/libc.js";
 import { Poller } from "./native/poller.js";
 import { check, checkAgain, closeFd, errnoOf, requireIpv4 } from "./native/sys.js";
+import {
+  TcpGroup,
+  type TcpSegmentInfo,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_NONE,
+  VIRTIO_NET_HDR_GSO_TCPV4,
+  VIRTIO_NET_HDR_GSO_TCPV6,
+  VNET_HDR_LEN,
+  type VnetHdr,
+  coalescable,
+  completeChecksum,
+  readVnetHdr,
+  segmentTcp,
+  writeVnetHdr,
+} from "./tun-offload.js";
+
+/** Open TCP groups (flows being merged) at once; more flows are written one by one. */
+const MAX_GROUPS = 8;
+/** Read offset in the read buffer: puts the IP header 4-aligned after a 10-octet vnet header. */
+const READ_AT = 2;
 
 export const IFNAMSIZ = 16;
 
@@ -38,6 +65,8 @@ export interface TunOptions {
   maxPacket?: number;
   /** Packets read per readiness callback before yielding (default 64). */
   readBatch?: number;
+  /** TSO/checksum offload with user-space segmentation and coalescing (default false). */
+  offload?: boolean;
 }
 
 export interface TunAddress {
@@ -54,8 +83,14 @@ export interface TunStats {
   rxBytes: number;
   txPackets: number;
   txBytes: number;
-  /** Writes that failed (EAGAIN: device queue full, EIO: device down...). */
+  /** Writes that failed (EAGAIN: device queue full, EIO: device down...), in packets. */
   txDropped: number;
+  /** Offload: TCP super-packets read (and cut into segments, counted in rxPackets). */
+  rxSuperPackets: number;
+  /** Offload: reads dropped (a super-packet that could not be cut, an unknown gso_type). */
+  rxDropped: number;
+  /** Offload: super-packets written (merged segments, counted in txPackets). */
+  txSuperPackets: number;
 }
 
 /** `packets` are copies the handler may keep. */
@@ -176,17 +211,40 @@ export class TunDevice {
     txPackets: 0,
     txBytes: 0,
     txDropped: 0,
+    rxSuperPackets: 0,
+    rxDropped: 0,
+    txSuperPackets: 0,
   };
   private routes: RouteSpec[] = [];
+  /** Offload state (when opened with IFF_VNET_HDR). */
+  private readonly hdr: VnetHdr = {
+    flags: 0,
+    gsoType: 0,
+    hdrLen: 0,
+    gsoSize: 0,
+    csumStart: 0,
+    csumOffset: 0,
+  };
+  private readonly segs: Buffer[] = [];
+  private readonly info: TcpSegmentInfo = { ipLen: 0, tcpLen: 0, payload: 0, seq: 0, flags: 0 };
+  private readonly open: TcpGroup[] = [];
+  private readonly free: TcpGroup[] = [];
+  private writeBuf: Buffer | undefined;
+  private flushScheduled = false;
 
   private constructor(
     private fd: number,
     readonly name: string,
     private readonly readBatch: number,
-    maxPacket: number,
+    private readonly maxPacket: number,
+    /** True when every read and write carries a virtio_net_hdr. */
+    readonly vnetHdr: boolean,
+    /** True when the kernel accepted TUNSETOFFLOAD (super-packets on read and write). */
+    readonly offloaded: boolean,
   ) {
-    this.readBuf = Buffer.allocUnsafeSlow(maxPacket);
+    this.readBuf = Buffer.allocUnsafeSlow(maxPacket + (vnetHdr ? VNET_HDR_LEN + READ_AT : 0));
     this.readPtr = addressOf(this.readBuf);
+    if (vnetHdr) this.writeBuf = Buffer.allocUnsafeSlow(maxPacket + VNET_HDR_LEN);
   }
 
   /** Creates the interface (down, no address). Needs CAP_NET_ADMIN. */
@@ -214,7 +272,8 @@ export class TunDevice {
         }
         check(-1, "open(/dev/net/tun)", "", e);
       }
-      req.writeUInt16LE(C.IFF_TUN | C.IFF_NO_PI, Layout.ifrUnion);
+      const vnet = opts.offload === true;
+      req.writeUInt16LE(C.IFF_TUN | C.IFF_NO_PI | (vnet ? C.IFF_VNET_HDR : 0), Layout.ifrUnion);
       if (libc.ioctl(fd, C.TUNSETIFF, req) < 0) {
         const e = errnoOf();
         closeFd(fd);
@@ -236,7 +295,19 @@ export class TunDevice {
         }
         check(-1, "ioctl(TUNSETIFF)", opts.name, e);
       }
-      const dev = new TunDevice(fd, ifreqName(req), opts.readBatch ?? 64, opts.maxPacket ?? 65535);
+      // TSO on a TUN needs the checksum offload too; without TUNSETOFFLOAD (old kernel) the
+      // vnet header stays, with plain packets in it.
+      const offloaded =
+        vnet &&
+        libc.ioctlValue(fd, C.TUNSETOFFLOAD, C.TUN_F_CSUM | C.TUN_F_TSO4 | C.TUN_F_TSO6) === 0;
+      const dev = new TunDevice(
+        fd,
+        ifreqName(req),
+        opts.readBatch ?? 64,
+        opts.maxPacket ?? 65535,
+        vnet,
+        offloaded,
+      );
       dev.poller = new Poller(
         fd,
         {
@@ -351,37 +422,178 @@ export class TunDevice {
 
   private drain(): void {
     const batch: Buffer[] = [];
+    const vnet = this.vnetHdr;
+    const at = vnet ? READ_AT : 0;
+    const ptr = vnet ? this.readPtr + BigInt(READ_AT) : this.readPtr;
+    const room = vnet ? this.maxPacket + VNET_HDR_LEN : this.readBuf.length;
     for (let i = 0; i < this.readBatch && this.fd >= 0; i++) {
       let n: number;
       try {
-        n = checkAgain(libc.read(this.fd, this.readPtr, this.readBuf.length), "read(tun)");
+        n = checkAgain(libc.read(this.fd, ptr, room), "read(tun)");
       } catch (e) {
         if (e instanceof PlatformFailure) this.errorHandler(e.error);
         break;
       }
       if (n <= 0) break;
-      this.counters.rxPackets++;
-      this.counters.rxBytes += n;
-      batch.push(Buffer.from(this.readBuf.subarray(0, n)));
-    }
-    if (batch.length > 0) {
-      try {
-        this.handler(batch);
-      } catch (e) {
-        this.errorHandler(
-          platformError(PlatformErrorCode.Syscall, `TUN packet handler threw: ${String(e)}`),
-        );
+      if (!vnet) {
+        this.counters.rxPackets++;
+        this.counters.rxBytes += n;
+        batch.push(Buffer.from(this.readBuf.subarray(0, n)));
+        continue;
       }
+      if (n < VNET_HDR_LEN) {
+        this.counters.rxDropped++;
+        continue;
+      }
+      const h = this.hdr;
+      readVnetHdr(this.readBuf, at, h);
+      const pkt = this.readBuf.subarray(at + VNET_HDR_LEN, at + n);
+      if (h.gsoType === VIRTIO_NET_HDR_GSO_NONE) {
+        if (
+          (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0 &&
+          !completeChecksum(pkt, h.csumStart, h.csumOffset)
+        ) {
+          this.counters.rxDropped++;
+          continue;
+        }
+        this.counters.rxPackets++;
+        this.counters.rxBytes += pkt.length;
+        batch.push(Buffer.from(pkt));
+        continue;
+      }
+      if (
+        (h.gsoType !== VIRTIO_NET_HDR_GSO_TCPV4 && h.gsoType !== VIRTIO_NET_HDR_GSO_TCPV6) ||
+        !segmentTcp(pkt, h.gsoSize, this.segs)
+      ) {
+        this.counters.rxDropped++;
+        continue;
+      }
+      this.counters.rxSuperPackets++;
+      for (const s of this.segs) {
+        this.counters.rxPackets++;
+        this.counters.rxBytes += s.length;
+        batch.push(s);
+      }
+      // Hand over in slices of a few super-packets: keeps the consumer's bursts bounded.
+      if (batch.length >= 256) this.deliver(batch.splice(0));
+    }
+    if (batch.length > 0) this.deliver(batch);
+  }
+
+  private deliver(batch: Buffer[]): void {
+    try {
+      this.handler(batch);
+    } catch (e) {
+      this.errorHandler(
+        platformError(PlatformErrorCode.Syscall, `TUN packet handler threw: ${String(e)}`),
+      );
     }
   }
 
-  /** Writes one IP packet to the kernel. Returns false (and counts a drop) when it was not taken. */
+  /**
+   * Writes one IP packet to the kernel. Returns false (and counts a drop) when it was not taken.
+   * With offloads, a TCP/IPv4 segment may instead be merged with others of its flow and written
+   * at the end of the event-loop turn or on flush() (true: accepted; a later failure is counted
+   * in txDropped). `packet` need not stay valid after the call.
+   */
   write(packet: Uint8Array): boolean {
     if (this.fd < 0) return false;
-    const n = libc.write(this.fd, packet, packet.byteLength);
-    if (n !== packet.byteLength) {
-      const e = n < 0 ? errnoOf() : 0;
+    if (!this.vnetHdr) return this.writeRaw(packet, packet.byteLength, 1);
+    if (this.offloaded && coalescable(packet, this.info)) {
+      this.merge(packet);
+      return true;
+    }
+    // Not mergeable: keep the flow's order by writing its open group first.
+    if (this.open.length > 0 && packet.byteLength >= 24 && packet[0]! >> 4 === 4) {
+      for (let i = 0; i < this.open.length; i++) {
+        const g = this.open[i]!;
+        if (g.sameFlow(packet)) {
+          this.writeGroup(g);
+          this.open.splice(i, 1);
+          this.free.push(g);
+          break;
+        }
+      }
+    }
+    const wb = this.writeBuf!;
+    if (packet.byteLength + VNET_HDR_LEN > wb.length) {
       this.counters.txDropped++;
+      return false;
+    }
+    writeVnetHdr(wb, 0, 0, VIRTIO_NET_HDR_GSO_NONE, 0, 0, 0, 0);
+    wb.set(packet, VNET_HDR_LEN);
+    return this.writeRaw(wb, packet.byteLength + VNET_HDR_LEN, 1);
+  }
+
+  private merge(packet: Uint8Array): void {
+    const info = this.info;
+    let g: TcpGroup | undefined;
+    for (let i = 0; i < this.open.length; i++) {
+      const o = this.open[i]!;
+      if (!o.sameFlow(packet)) continue;
+      if (o.append(packet, info)) {
+        if (o.closed) {
+          this.writeGroup(o);
+          this.open.splice(i, 1);
+          this.free.push(o);
+        }
+        return;
+      }
+      // Same flow but not a continuation: write what we have, start again with this one.
+      this.writeGroup(o);
+      this.open.splice(i, 1);
+      g = o;
+      break;
+    }
+    if (g === undefined) {
+      if (this.open.length >= MAX_GROUPS) {
+        g = this.open.shift()!;
+        this.writeGroup(g);
+      } else {
+        g = this.free.pop() ?? new TcpGroup(Buffer.allocUnsafeSlow(65535 + VNET_HDR_LEN));
+      }
+    }
+    g.start(packet, info);
+    if (g.closed) {
+      this.writeGroup(g);
+      this.free.push(g);
+      return;
+    }
+    this.open.push(g);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.scheduledFlush);
+    }
+  }
+
+  private readonly scheduledFlush = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  /** Writes the merged super-packets now (offload mode; a no-op otherwise). */
+  flush(): void {
+    while (this.open.length > 0) {
+      const g = this.open.shift()!;
+      this.writeGroup(g);
+      this.free.push(g);
+    }
+  }
+
+  private writeGroup(g: TcpGroup): void {
+    const segments = g.segments;
+    const bytes = g.finish();
+    if (segments > 1) this.counters.txSuperPackets++;
+    this.writeRaw(bytes, bytes.byteLength, segments);
+  }
+
+  /** One write(2) of `len` octets of `data` carrying `packets` IP packets. */
+  private writeRaw(data: Uint8Array, len: number, packets: number): boolean {
+    if (this.fd < 0) return false;
+    const n = libc.write(this.fd, data, len);
+    if (n !== len) {
+      const e = n < 0 ? errnoOf() : 0;
+      this.counters.txDropped += packets;
       if (e !== E.EAGAIN && e !== E.EWOULDBLOCK) {
         this.errorHandler(
           platformError(PlatformErrorCode.Syscall, `write to TUN ${this.name} failed`, {
@@ -392,8 +604,8 @@ export class TunDevice {
       }
       return false;
     }
-    this.counters.txPackets++;
-    this.counters.txBytes += n;
+    this.counters.txPackets += packets;
+    this.counters.txBytes += n - (this.vnetHdr ? VNET_HDR_LEN : 0);
     return true;
   }
 
@@ -410,6 +622,7 @@ export class TunDevice {
   /** Closes the fd; the kernel deletes the interface, its addresses and routes. */
   close(): void {
     if (this.fd < 0) return;
+    this.flush();
     this.poller?.close();
     this.poller = undefined;
     closeFd(this.fd);

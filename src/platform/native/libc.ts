@@ -164,8 +164,15 @@ export const C = {
   O_NONBLOCK: 0o4000,
   O_CLOEXEC: 0o2000000,
   TUNSETIFF: 0x400454ca,
+  /** _IOW('T', 208, unsigned int): offloads the reader/writer handles (TUN_F_*). */
+  TUNSETOFFLOAD: 0x400454d0,
   IFF_TUN: 0x0001,
   IFF_NO_PI: 0x1000,
+  /** Each read/write starts with a struct virtio_net_hdr (10 octets by default). */
+  IFF_VNET_HDR: 0x4000,
+  TUN_F_CSUM: 0x01,
+  TUN_F_TSO4: 0x02,
+  TUN_F_TSO6: 0x04,
   IFF_UP: 0x1,
   IFF_RUNNING: 0x40,
   SIOCGIFFLAGS: 0x8913,
@@ -209,6 +216,10 @@ export const libc = {
   read: fn<[number, Ptr, number], number>("intptr_t read(int fd, void *buf, size_t n)"),
   write: fn<[number, Ptr, number], number>("intptr_t write(int fd, void *buf, size_t n)"),
   ioctl: fn<[number, number, Ptr], number>("int ioctl(int fd, unsigned long req, void *arg)"),
+  /** ioctl whose argument is a value, not a pointer (TUNSETOFFLOAD). */
+  ioctlValue: fn<[number, number, number], number>(
+    "int ioctl(int fd, unsigned long req, unsigned long arg)",
+  ),
   if_nametoindex: fn<[string], number>("unsigned int if_nametoindex(const char *name)"),
 };
 

@@ -96,6 +96,7 @@ function serve(): void {
             : {}),
           ...(a.rawEsp === true ? { rawEsp: true } : {}),
           ...(typeof a.udpOffload === "boolean" ? { udpOffload: a.udpOffload } : {}),
+          ...(typeof a.tunOffload === "boolean" ? { tunOffload: a.tunOffload } : {}),
           tun: {
             name: str(tun.name, "tun.name"),
             ...(typeof tun.mtu === "number" ? { mtu: tun.mtu } : {}),
