@@ -4,9 +4,9 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import { startClient } from "../daemon/client.js";
+import { type RunningClient, startClient } from "../daemon/client.js";
 import { formatIssues, loadConnectConfig, loadServeConfig } from "../daemon/config.js";
-import { startServer } from "../daemon/server.js";
+import { type RunningServer, startServer } from "../daemon/server.js";
 import { LogHub, type LogLevel } from "../obs/log.js";
 import { jsonSink, textSink } from "../obs/sinks.js";
 
@@ -50,6 +50,11 @@ export function buildCli(): Command {
       "--no-windows-nat-friendly",
       "present honest NAT-D when behind NAT (Windows then needs the registry edit)",
     )
+    .option("--no-fail-closed", "do not install the block-mode firewall rules (nftables)")
+    .option(
+      "--status-file <file>",
+      "where protected/block mode is recorded (default /run/oakley/status.json)",
+    )
     .option("--log-level <level>", "debug, info, warn, error (private also logs keys)")
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]))
     .action(async (opts: Record<string, unknown>) => {
@@ -64,14 +69,16 @@ export function buildCli(): Command {
         process.exit(2);
       }
       const logs = makeLogs(cfg.value.logLevel, opts.logFormat as string | undefined);
-      const r = await startServer(cfg.value, { logs });
-      if (!r.ok) {
-        process.stderr.write(`oakley serve: cannot start: ${r.error.message} [${r.error.code}]\n`);
-        process.exit(1);
-      }
-      const server = r.value;
+      // Signals are taken from the start: one that arrives while starting stops the server as
+      // soon as it is up, with the same orderly teardown.
+      let server: RunningServer | undefined;
+      let stopRequested: string | undefined;
       let stopping = false;
       const stop = async (sig: string) => {
+        if (!server) {
+          stopRequested = sig;
+          return;
+        }
         if (stopping) return;
         stopping = true;
         logs.logger("daemon").info(`${sig}: stopping (telling peers, removing ${cfg.value.tun})`);
@@ -80,6 +87,13 @@ export function buildCli(): Command {
       };
       process.on("SIGINT", () => void stop("SIGINT"));
       process.on("SIGTERM", () => void stop("SIGTERM"));
+      const r = await startServer(cfg.value, { logs });
+      if (!r.ok) {
+        process.stderr.write(`oakley serve: cannot start: ${r.error.message} [${r.error.code}]\n`);
+        process.exit(1);
+      }
+      server = r.value;
+      if (stopRequested) await stop(stopRequested);
     });
 
   program
@@ -108,18 +122,32 @@ export function buildCli(): Command {
         process.exit(2);
       }
       const logs = makeLogs(cfg.value.logLevel, opts.logFormat as string | undefined);
+      let client: RunningClient | undefined;
+      let stopRequested: { sig: string; code: number } | undefined;
       let stopping = false;
+      const stop = async (sig: string, code = 0) => {
+        if (!client) {
+          stopRequested = { sig, code };
+          return;
+        }
+        if (stopping) return;
+        stopping = true;
+        if (code === 0)
+          logs
+            .logger("daemon")
+            .info(`${sig}: disconnecting (PPP, L2TP, IPsec deletes, TUN removed)`);
+        await client.stop();
+        process.exit(code);
+      };
+      process.on("SIGINT", () => void stop("SIGINT"));
+      process.on("SIGTERM", () => void stop("SIGTERM"));
       const r = await startClient(cfg.value, {
         logs,
         allowLegacy: opts.allowLegacy === true,
         onDown: (e) => {
           if (stopping) return;
           process.stderr.write(`oakley connect: ${e.message} [${e.code}]\n`);
-          void (async () => {
-            stopping = true;
-            if (r.ok) await r.value.stop();
-            process.exit(1);
-          })();
+          void stop("down", 1);
         },
       });
       if (!r.ok) {
@@ -128,16 +156,8 @@ export function buildCli(): Command {
         );
         process.exit(1);
       }
-      const client = r.value;
-      const stop = async (sig: string) => {
-        if (stopping) return;
-        stopping = true;
-        logs.logger("daemon").info(`${sig}: disconnecting (PPP, L2TP, IPsec deletes, TUN removed)`);
-        await client.stop();
-        process.exit(0);
-      };
-      process.on("SIGINT", () => void stop("SIGINT"));
-      process.on("SIGTERM", () => void stop("SIGTERM"));
+      client = r.value;
+      if (stopRequested) await stop(stopRequested.sig, stopRequested.code);
     });
 
   return program;

@@ -39,6 +39,10 @@ export interface ServeConfig {
   readonly tun: string;
   readonly mtu: number;
   readonly logLevel: string;
+  /** Block protected traffic in the clear whenever the service is not protecting it (R5). */
+  readonly failClosed: boolean;
+  /** Where the daemon records protected/block mode and why (read by `oakley status`). */
+  readonly statusFile: string;
 }
 
 export interface ConnectConfig {
@@ -64,6 +68,8 @@ export const SERVE_DEFAULTS = {
   tun: "oak0",
   mtu: 1400,
   logLevel: "info",
+  failClosed: true,
+  statusFile: "/run/oakley/status.json",
 } as const;
 
 type Raw = Record<string, unknown>;
@@ -303,6 +309,8 @@ export function loadServeConfig(
     tun,
     mtu: l.int("mtu", SERVE_DEFAULTS.mtu, 576, 1500),
     logLevel,
+    failClosed: l.bool("failClosed", SERVE_DEFAULTS.failClosed),
+    statusFile: l.string("statusFile", SERVE_DEFAULTS.statusFile),
   };
   return l.issues.length > 0 ? err(l.issues) : ok(cfg);
 }

@@ -35,6 +35,14 @@ import {
 } from "../platform/index.js";
 import { clampTcpMss } from "../wire/ip/tcp.js";
 import type { ServeConfig } from "./config.js";
+import {
+  blockSetFromPolicy,
+  describeStartFailure,
+  FailClosedGuard,
+  fromStoreError,
+  portInUse,
+  type StartFailure,
+} from "./fail-closed/index.js";
 import { startupText } from "./instructions.js";
 import { type Channel, IpsecNode } from "./ipsec-node.js";
 import { L2tpPppService, type L2tpPppEvent } from "./l2tp-ppp.js";
@@ -148,6 +156,29 @@ export async function startServer(
   const log = deps.logs.logger("daemon");
   const counters = new Counters();
 
+  // Fail-closed (REQUIREMENTS R5): nftables rules that drop protected traffic in the clear are
+  // installed before any traffic flows and outlive this process; any start failure below
+  // leaves (or puts) them in place and records why in the status file.
+  const guard = cfg.failClosed ? new FailClosedGuard({ statusPath: cfg.statusFile }) : undefined;
+  if (guard) {
+    const b = await guard.begin();
+    if (!b.ok)
+      return err({
+        code: b.error.code,
+        message: `fail-closed: ${b.error.message} (or run with --no-fail-closed)`,
+      });
+    if (b.value.previous) log.warn(b.value.previous);
+  }
+  const block = async (f: StartFailure): Promise<ServerError> => {
+    const message = describeStartFailure(f);
+    if (guard) {
+      const r = await guard.enterBlockMode(f);
+      if (!r.ok) log.error(`block mode could not be entered: ${r.error.message}`);
+      else log.error(`${message}; traffic the policy protects is blocked (block mode)`);
+    }
+    return { code: "code" in f && f.code ? f.code : "OAK_E_SERVE_START", message };
+  };
+
   try {
     mkdirSync(dirname(cfg.store), { recursive: true, mode: 0o700 });
   } catch (e) {
@@ -159,19 +190,36 @@ export async function startServer(
   const opened = createDefaultStore(cfg.store, (n) => random.bytes(n), {
     allowLegacyCrypto: cfg.allowLegacy,
   });
-  if (!opened.ok)
-    return err({ code: opened.error.code, message: `store ${cfg.store}: ${opened.error.message}` });
+  if (!opened.ok) {
+    const f = fromStoreError({
+      ...opened.error,
+      message: `store ${cfg.store}: ${opened.error.message}`,
+    });
+    return err(await block(f));
+  }
   const store = opened.value.store;
   const initial: InitialSecrets | undefined = opened.value.initial;
-  const fail = (e: ServerError): Result<RunningServer, ServerError> => {
+  const fail = async (
+    e: ServerError | StartFailure,
+  ): Promise<Result<RunningServer, ServerError>> => {
     store.close();
-    return err(e);
+    return err("kind" in e ? await block(e) : e);
   };
   const applied = applyFlags(store, cfg, random);
   if (!applied.ok) return fail(applied.error);
   const eff = effectivePolicy(store);
-  if (!eff.ok) return fail({ code: eff.error.code, message: eff.error.message });
+  if (!eff.ok) return fail(fromStoreError(eff.error));
   for (const w of eff.value.warnings) log.warn(w);
+  if (guard) {
+    const set = blockSetFromPolicy(eff.value, { role: "server" });
+    if (!set.ok) return fail({ code: set.error.code, message: set.error.message });
+    const p = await guard.enterProtectedMode(set.value);
+    if (!p.ok)
+      return fail({
+        code: p.error.code,
+        message: `fail-closed: ${p.error.message} (or run with --no-fail-closed)`,
+      });
+  }
 
   const poolObj = store.pools.get(eff.value.settings.defaultPool ?? DEFAULT_POOL);
   if (!poolObj.ok || !poolObj.value.value)
@@ -197,7 +245,11 @@ export async function startServer(
   ]) {
     if (!r.ok) {
       tun.close();
-      return fail({ code: r.error.code, message: `TUN ${cfg.tun}: ${r.error.message}` });
+      return fail({
+        kind: "tun",
+        code: r.error.code,
+        message: `TUN ${cfg.tun}: ${r.error.message}`,
+      });
     }
   }
   const mss = cfg.mtu - 40;
@@ -299,7 +351,16 @@ export async function startServer(
   if (!started.ok) {
     lns.dispose();
     tun.close();
-    return fail({ code: started.error.code, message: started.error.message });
+    if (started.error.code === "OAK_E_PLATFORM_ADDR_IN_USE") {
+      const ports = deps.ports ?? { ike: 500, natt: 4500 };
+      const taken = [ports.ike, ports.natt]
+        .map((p) => portInUse(p))
+        .find((f) => f.kind === "port-in-use" && f.owners.length > 0);
+      return fail(
+        taken ?? { kind: "runtime", code: started.error.code, message: started.error.message },
+      );
+    }
+    return fail({ kind: "runtime", code: started.error.code, message: started.error.message });
   }
   node = started.value;
   const running = node;
@@ -340,6 +401,10 @@ export async function startServer(
       running.close();
       tun.close();
       store.close();
+      if (guard) {
+        const r = await guard.cleanStop();
+        if (!r.ok) log.error(`fail-closed rules could not be removed: ${r.error.message}`);
+      }
     },
   });
 }

@@ -18,4 +18,4 @@ state=$(mktemp -d /tmp/oak-serve.XXXXXX)
 ) &
 exec node --import tsx "$root/src/cli/main.ts" serve --store "$state/oakley.db" \
   --listen "${OAK_SERVER_IP:-198.51.100.2}" --psk "$OAK_PSK" --user "$OAK_USER:$OAK_PASSWORD" \
-  --pool 203.0.113.0/24 --dns 192.0.2.53 --log-format text "$@"
+  --pool 203.0.113.0/24 --dns 192.0.2.53 --status-file "$state/status.json" --log-format text "$@"
