@@ -21,7 +21,10 @@
  * starts a new Main Mode before the phase-1 lifetime ends; child SAs move to the new IKE SA.
  * Authentication: pre-shared keys or RSA signatures with X.509 certificates (main-mode.ts,
  * exchanges/cert-auth.ts; certificate validity uses config.wallClock, not `now`).
- * Left out: Aggressive Mode (dropped and counted), IKE fragmentation.
+ * Aggressive Mode: responder only, PSK, when config.aggressiveMode is on (exchanges/
+ * aggressive-mode.ts; a warning at start); off, AM1 is dropped and counted
+ * (ike_drop{reason="aggressive_mode"}).
+ * Left out: Aggressive Mode initiator, IKE fragmentation.
  */
 import { randomBytes } from "node:crypto";
 import { type DhGroup, type DhKeyPair, keymat } from "../crypto/index.js";
@@ -55,6 +58,7 @@ import {
   startMainMode,
 } from "./exchanges/main-mode.js";
 import { handleQuickMode, startQuick } from "./exchanges/quick-mode.js";
+import { responderAm1, responderAm3 } from "./exchanges/aggressive-mode.js";
 import { type ChildSa, cookieHex, type IkeSa, type QuickExchange } from "./ike-sa.js";
 import { selectorText } from "./identity.js";
 import { SaTable } from "./sa-table.js";
@@ -554,14 +558,43 @@ export class IkeEngine implements EngineContext {
         handleInformational(this, sa, msg, dg);
         return;
       }
-      case ExchangeType.AGGRESSIVE:
-        this.log.warn("Aggressive Mode request dropped: Aggressive Mode is not served", {
-          from: rkey,
-        });
-        {
+      case ExchangeType.AGGRESSIVE: {
+        if (!this.config.aggressiveMode) {
+          this.log.warn("Aggressive Mode request dropped: Aggressive Mode is not served", {
+            from: rkey,
+          });
           this.drop("aggressive_mode");
           return;
         }
+        if (zeroR) {
+          const old = this.table.byInitiatorCookie(ckyI, rkey);
+          if (old) {
+            this.duplicate(old, dg);
+            return;
+          }
+          if (msg.encrypted) {
+            this.drop("am1_encrypted");
+            return;
+          }
+          responderAm1(this, msg, dg);
+          return;
+        }
+        const sa = find();
+        if (sa?.role !== "responder") {
+          this.drop("unknown_sa");
+          return;
+        }
+        if (sa.lastIn?.equals(dg.data)) {
+          this.duplicate(sa, dg);
+          return;
+        }
+        if (sa.state === "R_AM2") {
+          responderAm3(this, sa, msg, dg);
+          return;
+        }
+        this.drop("am_unexpected");
+        return;
+      }
       default: {
         this.drop("unsupported_exchange");
         return;
@@ -728,6 +761,7 @@ export class IkeEngine implements EngineContext {
     delete sa.saiB;
     delete sa.ni;
     delete sa.nr;
+    delete sa.idiB;
     delete sa.lastError;
     this.counters.inc("ike_sa_established");
     const auth = sa.suite?.auth === "rsa-sig" ? "RSA signature" : "pre-shared key";

@@ -45,6 +45,7 @@ export type MmState =
   | "I_MM5" // sent MM5, waits for MM6
   | "R_MM2" // responder sent MM2, waits for MM3
   | "R_MM4" // sent MM4, waits for MM5
+  | "R_AM2" // responder sent AM2, waits for AM3 (Aggressive Mode)
   | "ESTABLISHED"
   | "DELETED";
 
@@ -148,6 +149,8 @@ export interface IkeSa extends TableEntry {
   peerIdText: string;
   /** Established by Aggressive Mode (responder). */
   aggressive?: boolean;
+  /** Aggressive Mode: the initiator's ID payload body from AM1 (IDii_b of HASH_I). */
+  idiB?: Buffer;
   /** RSA-signature SAs: the subject of the peer's verified certificate. */
   peerCertSubject?: string;
   /** INITIAL-CONTACT seen in MM5 (or the Windows VID). */

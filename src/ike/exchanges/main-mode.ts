@@ -199,7 +199,7 @@ function responderPsks(ctx: EngineContext, peer: Endpoint): PskEntry[] {
   return [...new Set(out)].slice(0, 32);
 }
 
-function secretBytes(p: PskEntry): Buffer {
+export function secretBytes(p: PskEntry): Buffer {
   return typeof p.secret === "string" ? Buffer.from(p.secret, "utf8") : Buffer.from(p.secret);
 }
 
@@ -231,7 +231,7 @@ export function sendClearNotify(
   ctx.sendFrom(from, to, bytes);
 }
 
-function setSuite(sa: IkeSa, s: Phase1Suite, ctx: EngineContext): boolean {
+export function setSuite(sa: IkeSa, s: Phase1Suite, ctx: EngineContext): boolean {
   const c = cryptoFor(s);
   if (!c.ok) return false;
   sa.suite = s;
@@ -265,7 +265,7 @@ export function deriveAll(sa: IkeSa, psk: Buffer | undefined): boolean {
   return true;
 }
 
-function hashInput(sa: IkeSa) {
+export function hashInput(sa: IkeSa) {
   const c = sa.crypto!;
   return {
     prf: c.prf,
@@ -593,6 +593,55 @@ export function initiatorMm6(
 // ------------------------------------------------------------------------------------------
 // Responder
 
+/**
+ * Responder's choice (RFC 2408 §4.2): the first transform, in the initiator's order, that our
+ * offers and authentication methods `auths` accept; the reply SA carries just that transform.
+ */
+export function chooseProposal(
+  ctx: EngineContext,
+  saP: SaPayload,
+  auths: readonly AuthMethod[],
+):
+  | { readonly ok: true; readonly suite: Phase1Suite; readonly reply: SaPayload }
+  | { readonly ok: false; readonly offered: string } {
+  const candidates: { prop: number; t: number; suite: Phase1Suite | undefined }[] = [];
+  saP.proposals.forEach((p, pi) => {
+    if (p.protocolId !== ProtocolId.PROTO_ISAKMP) return;
+    p.transforms.forEach((t, ti) => {
+      if (t.transformId !== IsakmpTransformId.KEY_IKE) return;
+      const s = phase1SuiteFromAttributes(t.attributes.map(toAttribute));
+      const usable =
+        s.ok && auths.includes(s.value.auth) && cryptoFor(s.value).ok ? s.value : undefined;
+      candidates.push({ prop: pi, t: ti, suite: usable });
+    });
+  });
+  const c = ctx.config.phase1;
+  const idx =
+    saP.doi === Doi.IPSEC
+      ? selectPhase1(
+          candidates.map((x) => x.suite),
+          c.offers,
+          { negotiateDh2048: c.negotiateDh2048 },
+        )
+      : -1;
+  const pick = candidates[idx];
+  const prop = pick ? saP.proposals[pick.prop] : undefined;
+  const t = pick ? prop?.transforms[pick.t] : undefined;
+  if (!pick?.suite || !prop || !t) {
+    const offered = candidates.map((x) =>
+      x.suite
+        ? `${x.suite.encryption}-${x.suite.keyBits}/${x.suite.hash}/${x.suite.group}`
+        : "unsupported",
+    );
+    return { ok: false, offered: offered.slice(0, 12).join(", ") };
+  }
+  return {
+    ok: true,
+    suite: pick.suite,
+    reply: { ...saP, proposals: [{ ...prop, transforms: [t] }] },
+  };
+}
+
 export function responderMm1(
   ctx: EngineContext,
   msg: CleartextIsakmpMessage,
@@ -614,40 +663,14 @@ export function responderMm1(
     return;
   }
   const saP = find(msg.payloads, PayloadType.SA)!;
-  const auths = usableAuth(ctx);
-  const candidates: { prop: number; t: number; suite: Phase1Suite | undefined }[] = [];
-  saP.proposals.forEach((p, pi) => {
-    if (p.protocolId !== ProtocolId.PROTO_ISAKMP) return;
-    p.transforms.forEach((t, ti) => {
-      if (t.transformId !== IsakmpTransformId.KEY_IKE) return;
-      const s = phase1SuiteFromAttributes(t.attributes.map(toAttribute));
-      const usable =
-        s.ok && auths.includes(s.value.auth) && cryptoFor(s.value).ok ? s.value : undefined;
-      candidates.push({ prop: pi, t: ti, suite: usable });
-    });
-  });
-  const c = ctx.config.phase1;
-  const idx =
-    saP.doi === Doi.IPSEC
-      ? selectPhase1(
-          candidates.map((x) => x.suite),
-          c.offers,
-          { negotiateDh2048: c.negotiateDh2048 },
-        )
-      : -1;
   const ckyR = ctx.random(8);
-  const pick = candidates[idx];
-  if (!pick?.suite) {
-    const offered = candidates.map((x) =>
-      x.suite
-        ? `${x.suite.encryption}-${x.suite.keyBits}/${x.suite.hash}/${x.suite.group}`
-        : "unsupported",
-    );
+  const pick = chooseProposal(ctx, saP, usableAuth(ctx));
+  if (!pick.ok) {
     ctx.fail(
       "main-mode",
       failure(
         IkeErrorCode.NoProposalChosen,
-        `no acceptable phase-1 proposal from ${endpointKey(dg.remote)} (offered: ${offered.slice(0, 12).join(", ")})`,
+        `no acceptable phase-1 proposal from ${endpointKey(dg.remote)} (offered: ${pick.offered})`,
         NotifyType.NO_PROPOSAL_CHOSEN,
       ),
       dg.remote,
@@ -661,13 +684,10 @@ export function responderMm1(
   const saSpan = msg.spans[msg.payloads.indexOf(saP)]!;
   sa.saiB = Buffer.from(dg.data.subarray(saSpan.start + 4, saSpan.end));
   ctx.registerSa(sa);
-  const prop = saP.proposals[pick.prop]!;
-  const t = prop.transforms[pick.t]!;
-  const reply: SaPayload = {
-    ...saP,
-    proposals: [{ ...prop, transforms: [t] }],
-  };
-  const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, [reply, ...responderVids(sa.vids)]);
+  const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, [
+    pick.reply,
+    ...responderVids(sa.vids),
+  ]);
   sa.lastIn = Buffer.from(dg.data);
   sa.lastOut = bytes;
   sa.log.info("Main Mode: MM1 accepted, sending MM2", {
@@ -679,7 +699,7 @@ export function responderMm1(
   armHalfOpenTimeout(ctx, sa);
 }
 
-function armHalfOpenTimeout(ctx: EngineContext, sa: IkeSa): void {
+export function armHalfOpenTimeout(ctx: EngineContext, sa: IkeSa): void {
   ctx.scheduleFor(sa, ctx.now + ctx.config.halfOpenTimeoutSeconds * 1000, () => {
     if (sa.state !== "ESTABLISHED" && sa.state !== "DELETED") {
       ctx.fail(
