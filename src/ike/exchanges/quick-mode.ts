@@ -18,7 +18,8 @@
  *
  * Left out: AH and IPComp proposals (skipped: a proposal group with any protocol other than
  * ESP is not chosen); ID types other than addresses/subnets/ranges in Quick Mode (refused with
- * INVALID-ID-INFORMATION); lifetimes in kilobytes are carried but only enforced by src/esp.
+ * INVALID-ID-INFORMATION) — except ID_FQDN, which KB 818043 clients send as IDci and which the
+ * responder takes as the peer's host address (CLIENTS.md 3.1); lifetimes in kilobytes are carried but only enforced by src/esp.
  */
 import { constantTimeEqual, dhGroup, qmHash1, qmHash2, qmHash3 } from "../../crypto/index.js";
 import {
@@ -72,6 +73,11 @@ import { find, findAll, natoaPayloadType, notifyPayload, rules } from "./common.
 import { sendProtectedNotify } from "./informational.js";
 
 const NONCE_LENGTH = 32;
+
+/** An ID_FQDN client identity as an address selector for `address` (protocol/port kept). */
+function fqdnAsAddress(p: IdPayload, address: string): TrafficSelector | undefined {
+  return p.idType === IdType.ID_FQDN ? addressSelector(address, p.protocolId, p.port) : undefined;
+}
 /** How long a finished exchange is kept to answer retransmissions (ms). */
 const LINGER_MS = 60_000;
 
@@ -465,14 +471,27 @@ function responderQm1(
   const ids = findAll(ps, PayloadType.ID);
   let remoteSel: TrafficSelector | undefined = addressSelector(sa.peer.address);
   let localSel: TrafficSelector | undefined = addressSelector(sa.local.address);
-  if (ids.length === 2) {
-    remoteSel = selectorFromPayload(ids[0]!);
-    localSel = selectorFromPayload(ids[1]!);
-  }
   const oa = natOas(ps);
+  let remoteFqdn = false;
+  if (ids.length === 2) {
+    // KB 818043 clients (Windows XP/2000 NAT-T) may send ID_FQDN as IDci: it stands for the
+    // peer's host address (as Libreswan treats it) — its NAT-OA original address if it sent
+    // one, else the address we see. An FQDN IDcr stands for our address. The ID payloads are
+    // echoed unchanged in QM2.
+    remoteSel = fqdnAsAddress(ids[0]!, oa[0] ?? sa.peer.address) ?? selectorFromPayload(ids[0]!);
+    localSel = fqdnAsAddress(ids[1]!, sa.local.address) ?? selectorFromPayload(ids[1]!);
+    remoteFqdn = ids[0]!.idType === IdType.ID_FQDN;
+    if (remoteFqdn || ids[1]!.idType === IdType.ID_FQDN) {
+      ctx.counters.inc("ike_qm_fqdn_id");
+      sa.log.info("Quick Mode ID_FQDN taken as the host address", {
+        remote: remoteSel ? selectorText(remoteSel) : "",
+        local: localSel ? selectorText(localSel) : "",
+      });
+    }
+  }
   const mode = ch.suite.mode;
   let peerOriginal = oa[0];
-  if (mode === "transport" && sa.nat.anyNat && !peerOriginal && remoteSel)
+  if (mode === "transport" && sa.nat.anyNat && !peerOriginal && remoteSel && !remoteFqdn)
     peerOriginal = selectorAddress(remoteSel);
   const decision =
     remoteSel && localSel
