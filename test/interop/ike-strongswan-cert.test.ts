@@ -6,6 +6,9 @@
  * made by the openssl CLI):
  *  - strongSwan initiator behind NAT -> Oakley responder;
  *  - Oakley initiator behind NAT -> strongSwan responder.
+ * And (same harness, the other phase-1 feature of this change) Aggressive Mode with a PSK:
+ *  - strongSwan Aggressive Mode initiator behind NAT (FQDN identity) -> Oakley responder with
+ *    aggressiveMode on: AM1-AM3 with NAT-D, float to 4500, Quick Mode, child INSTALLED.
  * Oracles: swanctl --list-sas on the strongSwan side (IKE SA ESTABLISHED with the peer's DN as
  * remote-id, CHILD_SA INSTALLED, floated to 4500), charon's log ("authentication of '…' with
  * RSA_EMSA_PKCS1_NULL successful": strongSwan verified our SIG), Oakley's events.
@@ -251,6 +254,68 @@ describe("Oakley <-> strongSwan 5.9.8: IKEv1 RSA signatures across the lab NAT",
     } finally {
       await oak?.stop();
       await srv?.stop();
+      await lab?.down();
+    }
+  });
+
+  it("strongSwan Aggressive Mode initiator (PSK, FQDN id) behind NAT -> Oakley responder: AM+QM established", async () => {
+    const psk = "oak-aggressive-psk-0123456789";
+    let lab: Lab | undefined;
+    let oak: Oakley | undefined;
+    let cli: Charon | undefined;
+    try {
+      lab = await labUp();
+      oak = await Oakley.start(lab.ns.server, LAB_ADDR.server, {
+        psks: [{ secret: psk, id: "android.example" }],
+        aggressiveMode: true,
+        dpd: { delaySeconds: 0 },
+      });
+      cli = await startInitiator({
+        ns: lab.ns.client,
+        conf: swanctlConf([
+          {
+            name: "oak-am",
+            localAddrs: LAB_ADDR.client,
+            remoteAddrs: LAB_ADDR.server,
+            proposals: ["aes128-sha1-modp2048"],
+            aggressive: true,
+            localId: "android.example",
+            remoteId: LAB_ADDR.server,
+            auth: { kind: "psk", secret: psk },
+            children: [
+              {
+                name: "net",
+                mode: "tunnel",
+                localTs: `${LAB_ADDR.client}/32`,
+                remoteTs: `${LAB_ADDR.serverNet}/32`,
+                espProposals: ["aes128-sha1"],
+              },
+            ],
+          },
+        ]),
+      });
+      const r = await cli.initiate({ ike: "oak-am", child: "net", timeoutS: 20 });
+      assert.equal(
+        r.code,
+        0,
+        `swanctl --initiate: ${r.stdout}${r.stderr}\n--- Oakley:\n${oak.log()}\n--- charon:\n${cli.log().slice(-4000)}`,
+      );
+      await checkStrongswan(cli, LAB_ADDR.server);
+      assert.match(cli.log(), /AGGRESSIVE/);
+      const p1 = oak.events("phase1-up")[0] as
+        | { peerId: string; suite: string; nat: { peerBehindNat: boolean }; peer: { port: number } }
+        | undefined;
+      assert.ok(p1, oak.log());
+      assert.equal(p1.peerId, "android.example");
+      assert.match(p1.suite, /Aggressive Mode/);
+      assert.equal(p1.nat.peerBehindNat, true);
+      assert.notEqual(p1.peer.port, 500, "followed the initiator to its 4500 mapping");
+      assert.ok(oak.events("phase2-up")[0], oak.log());
+      assert.equal(oak.events("failed").length, 0, oak.log());
+      assert.match(oak.log(), /Aggressive Mode is enabled/, "the start-up warning is logged");
+    } finally {
+      await oak?.stop();
+      await cli?.stop();
       await lab?.down();
     }
   });
