@@ -8,6 +8,7 @@ import { type RunningClient, startClient } from "../daemon/client.js";
 import { formatIssues, loadConnectConfig, loadServeConfig } from "../daemon/config.js";
 import { type RunningServer, startServer } from "../daemon/server.js";
 import { LogHub, type LogLevel } from "../obs/log.js";
+import { registerManagementCommands } from "./commands/index.js";
 import { jsonSink, textSink } from "../obs/sinks.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -51,6 +52,13 @@ export function buildCli(): Command {
       "present honest NAT-D when behind NAT (Windows then needs the registry edit)",
     )
     .option("--no-fail-closed", "do not install the block-mode firewall rules (nftables)")
+    .option("--control-socket <path>", "management socket (default /run/oakley/control.sock; off)")
+    .option("--control-listen <host:port>", "remote management over TLS (e.g. 0.0.0.0:9501)")
+    .option("--control-cert <pem>", "TLS certificate for --control-listen")
+    .option("--control-key <pem>", "TLS key for --control-listen")
+    .option("--control-ca <pem>", "accept client certificates signed by this CA")
+    .option("--control-tokens <file>", "token hashes (see `oakley control token`)")
+    .option("--metrics-listen <host:port>", "Prometheus metrics (default 127.0.0.1:9500; off)")
     .option(
       "--status-file <file>",
       "where protected/block mode is recorded (default /run/oakley/status.json)",
@@ -160,6 +168,7 @@ export function buildCli(): Command {
       if (stopRequested) await stop(stopRequested.sig, stopRequested.code);
     });
 
+  registerManagementCommands(program);
   return program;
 }
 

@@ -43,6 +43,18 @@ export interface ServeConfig {
   readonly failClosed: boolean;
   /** Where the daemon records protected/block mode and why (read by `oakley status`). */
   readonly statusFile: string;
+  /** Local management socket ("off" disables it). */
+  readonly controlSocket: string;
+  /** Remote management over TLS: "HOST:PORT" (absent: off); needs cert and key. */
+  readonly controlListen: string | undefined;
+  readonly controlCert: string | undefined;
+  readonly controlKey: string | undefined;
+  /** CA whose client certificates are accepted on the TLS port. */
+  readonly controlCa: string | undefined;
+  /** File of token hashes (`oakley control token NAME` appends to it). */
+  readonly controlTokens: string | undefined;
+  /** Prometheus metrics "HOST:PORT" or "off". */
+  readonly metricsListen: string;
 }
 
 export interface ConnectConfig {
@@ -70,6 +82,8 @@ export const SERVE_DEFAULTS = {
   logLevel: "info",
   failClosed: true,
   statusFile: "/run/oakley/status.json",
+  controlSocket: "/run/oakley/control.sock",
+  metricsListen: "127.0.0.1:9500",
 } as const;
 
 type Raw = Record<string, unknown>;
@@ -311,7 +325,24 @@ export function loadServeConfig(
     logLevel,
     failClosed: l.bool("failClosed", SERVE_DEFAULTS.failClosed),
     statusFile: l.string("statusFile", SERVE_DEFAULTS.statusFile),
+    controlSocket: l.string("controlSocket", SERVE_DEFAULTS.controlSocket),
+    controlListen: l.string("controlListen", undefined),
+    controlCert: l.string("controlCert", undefined),
+    controlKey: l.string("controlKey", undefined),
+    controlCa: l.string("controlCa", undefined),
+    controlTokens: l.string("controlTokens", undefined),
+    metricsListen: l.string("metricsListen", SERVE_DEFAULTS.metricsListen),
   };
+  if (
+    cfg.controlListen !== undefined &&
+    (cfg.controlCert === undefined || cfg.controlKey === undefined)
+  ) {
+    l.fail(
+      "control-listen",
+      l.get("controlListen")?.source ?? "flag",
+      "remote management needs --control-cert and --control-key (PEM files)",
+    );
+  }
   return l.issues.length > 0 ? err(l.issues) : ok(cfg);
 }
 

@@ -282,6 +282,16 @@ export class IpsecNode {
     return [...this.channels.values()];
   }
 
+  /** Deletes one IKE SA and its children, telling the peer (`oakley sa delete mm-…`). */
+  deleteIkeSa(ikeSaId: number): void {
+    this.perform(this.engine.deleteIkeSaCommand(ikeSaId, this.o.clock.now()));
+  }
+
+  /** Deletes one child SA pair, telling the peer (`oakley sa delete qm-…`). */
+  deleteChildSa(childId: number): void {
+    this.perform(this.engine.deleteChildSaCommand(childId, this.o.clock.now()));
+  }
+
   /** Deletes every IKE SA (with Delete notifications to the peers). */
   deleteAll(): void {
     for (const id of [...this.engine.sas.keys()]) {

@@ -14,6 +14,13 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { err, ok, type Result } from "../base/result.js";
 import type { IkeEvent } from "../ike/index.js";
+import { readFileSync } from "node:fs";
+import {
+  ControlServer,
+  type MetricsServer,
+  readTokenFile,
+  startMetricsServer,
+} from "../control/index.js";
 import { Counters } from "../obs/counters.js";
 import type { LogHub } from "../obs/log.js";
 import {
@@ -44,6 +51,7 @@ import {
   type StartFailure,
 } from "./fail-closed/index.js";
 import { startupText } from "./instructions.js";
+import { daemonTarget, type TargetState } from "./control-target.js";
 import { type Channel, IpsecNode } from "./ipsec-node.js";
 import { L2tpPppService, type L2tpPppEvent } from "./l2tp-ppp.js";
 import { ipv4Udp, L2TP_PORT } from "./packets.js";
@@ -119,6 +127,17 @@ function applyFlags(
     if (!r.ok) return fail("--pool/--dns", r.error);
   }
   return ok(undefined);
+}
+
+const SOFTWARE_VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
+
+function splitHostPort(s: string): [string, number] {
+  const i = s.lastIndexOf(":");
+  return i < 0 ? [s, 9501] : [s.slice(0, i), Number(s.slice(i + 1))];
 }
 
 /** The first host address of a pool: the server's own PPP address. */
@@ -383,6 +402,77 @@ export async function startServer(
       windowsNatFriendly: cfg.windowsNatFriendly,
     }),
   );
+  // Management: local socket, optional TLS for remote tools/monitors, Prometheus metrics.
+  const state: TargetState = {
+    software: `oakley ${SOFTWARE_VERSION}`,
+    role: "server",
+    startedAt: clock.wallNow(),
+    storePath: cfg.store,
+    listen: cfg.listen,
+    warnings: [...eff.value.warnings],
+    mode: "protected",
+  };
+  const target = daemonTarget({
+    node: running,
+    logs: deps.logs,
+    counters,
+    wallNow: () => clock.wallNow(),
+    now: () => clock.now(),
+    state,
+    store,
+  });
+  let control: ControlServer | undefined;
+  let metrics: MetricsServer | undefined;
+  try {
+    const tls =
+      cfg.controlListen !== undefined &&
+      cfg.controlCert !== undefined &&
+      cfg.controlKey !== undefined
+        ? (() => {
+            const [host, port] = splitHostPort(cfg.controlListen);
+            const tokensPath = cfg.controlTokens;
+            return {
+              host,
+              port,
+              key: readFileSync(cfg.controlKey),
+              cert: readFileSync(cfg.controlCert),
+              ...(cfg.controlCa ? { clientCa: readFileSync(cfg.controlCa) } : {}),
+              ...(tokensPath
+                ? {
+                    tokens: () => {
+                      const t = readTokenFile(tokensPath);
+                      return t.ok ? t.value : [];
+                    },
+                  }
+                : {}),
+            };
+          })()
+        : undefined;
+    if (cfg.controlSocket !== "off" || tls) {
+      control = await ControlServer.start({
+        target,
+        software: state.software,
+        counters,
+        logger: deps.logs.logger("ctl"),
+        ...(cfg.controlSocket !== "off" ? { unix: { path: cfg.controlSocket } } : {}),
+        ...(tls ? { tls } : {}),
+      });
+    }
+    if (cfg.metricsListen !== "off")
+      metrics = await startMetricsServer(target, cfg.metricsListen, deps.logs.logger("ctl"));
+  } catch (e) {
+    log.warn(`management interfaces not started: ${(e as Error).message}`);
+  }
+  // Changes made through `oakley users/policy` (on this connection or by another process) are
+  // seen here; user lookups already read the store on every authentication.
+  const unsubscribe = store.subscribe((changes) => {
+    log.info(
+      `store changed: ${changes.map((c) => `${c.op} ${c.kind} ${c.name} (${c.source})`).join(", ")}`,
+    );
+  });
+  const poll = setInterval(() => store.poll(), 2000);
+  poll.unref();
+
   log.info("ready: listening on UDP 500 and 4500", { listen: cfg.listen });
 
   return ok({
@@ -393,6 +483,10 @@ export async function startServer(
     tun,
     serverAddress: me.address,
     async stop() {
+      clearInterval(poll);
+      unsubscribe();
+      await control?.close();
+      await metrics?.close();
       lns.close();
       await new Promise((r) => setTimeout(r, 200)); // let Terminate/CDN/StopCCN leave
       running.deleteAll();

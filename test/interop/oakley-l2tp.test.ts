@@ -102,6 +102,11 @@ let srv: Namespace;
 let pfw: Namespace;
 let srv2: Namespace;
 
+/** Runs an `oakley` management command in `ns` and returns its standard output. */
+async function oakley(ns: Namespace, args: string[]): Promise<string> {
+  return (await topo.exec(ns, [process.execPath, "--import", "tsx", CLI, ...args], 30_000)).stdout;
+}
+
 /** Stops a CLI process with Ctrl-C (SIGINT), as a person would; returns its exit code. */
 async function stop(p: Proc): Promise<number | null> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
@@ -136,6 +141,8 @@ function serve(ns: Namespace, listen: string, tag: string): Proc {
       "192.0.2.53",
       "--status-file",
       join(topo.dir, `${tag}.status.json`),
+      "--control-socket",
+      join(topo.dir, `${tag}.sock`),
       "--log-format",
       "text",
     ]),
@@ -258,6 +265,52 @@ describe("oakley connect -> NAT -> oakley serve (namespaces)", {
       await topo.exec(c1, ["ping", "-c", "3", "-i", "0.2", "-W", "2", "203.0.113.1"]);
       const [sent, got] = await tcpThrough(c1, srv, 5001, 2 << 20);
       assert.equal(got, sent, "TCP stream through L2TP/PPP/ESP arrived intact");
+
+      // The management tool against the live daemon (R7, R8): status, SAs with algorithm
+      // names and NAT-T state, IKE logging switched on at runtime, a user added live.
+      const sock = join(topo.dir, "srv.sock");
+      const st = JSON.parse(await oakley(srv, ["status", "--socket", sock, "--json"])) as {
+        mode: string;
+        ikeSas: number;
+        assignedPolicy: string;
+      };
+      assert.equal(st.mode, "protected");
+      assert.equal(st.ikeSas, 1);
+      assert.equal(st.assignedPolicy, "l2tp-ipsec-server");
+      const sas = JSON.parse(await oakley(srv, ["sa", "list", "--socket", sock, "--json"])) as {
+        ike: Array<{
+          algorithms: { encryption: string; dhGroup: string };
+          natt: { behindNat: string; floated: boolean };
+        }>;
+        child: Array<{
+          encapsulation: string;
+          algorithms: { encryption: string };
+          traffic: { bytesIn: string };
+        }>;
+      };
+      assert.equal(sas.ike.length, 1);
+      assert.match(
+        sas.ike[0]!.algorithms.dhGroup,
+        /MODP-2048|ECP/,
+        "DH group by name, never a raw number",
+      );
+      assert.equal(sas.ike[0]!.natt.behindNat, "remote");
+      assert.equal(sas.ike[0]!.natt.floated, true);
+      assert.equal(sas.child.length, 1);
+      assert.match(sas.child[0]!.encapsulation, /UDP-Encapsulated-Transport/);
+      assert.ok(BigInt(sas.child[0]!.traffic.bytesIn) > 2_000_000n, "per-SA traffic counted");
+      const human = await oakley(srv, ["sa", "list", "--socket", sock]);
+      assert.doesNotMatch(human, /268435457/);
+      await oakley(srv, ["log", "ike", "on", "--socket", sock]);
+      await server.waitFor(/debug/, 10_000).catch(() => "");
+      await oakley(srv, ["users", "add", "carol", "--password", "carol-pass-3", "--socket", sock]);
+      const carol = connect(c2, "198.51.100.2", "carol", "carol-pass-3");
+      await carol.waitFor(/address assigned/, 60_000);
+      assert.equal(
+        await stop(carol),
+        0,
+        "a user added through the daemon logs in without a restart",
+      );
       assert.equal(await stop(client), 0, "Ctrl-C ends the client cleanly");
       const links = await topo.exec(c1, ["ip", "-o", "link"]);
       assert.ok(!links.stdout.includes("oakc0"), "the client's TUN is gone after Ctrl-C");
@@ -372,6 +425,8 @@ describe("oakley connect -> NAT -> oakley serve (namespaces)", {
         "--no-windows-nat-friendly",
         "--status-file",
         join(topo.dir, "honest.status.json"),
+        "--control-socket",
+        join(topo.dir, "honest.sock"),
         "--log-format",
         "text",
       ]),
