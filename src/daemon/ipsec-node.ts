@@ -190,11 +190,15 @@ export class IpsecNode {
       },
       opened.value,
     );
-    const engine = new IkeEngine(o.ike, {
-      logger: o.ikeLog,
-      counters: o.counters,
-      random: (n) => o.random.bytes(n),
-    });
+    // Certificate validity needs calendar time; the engine's `now` is monotonic.
+    const engine = new IkeEngine(
+      { ...o.ike, wallClock: o.ike.wallClock ?? (() => o.clock.wallNow()) },
+      {
+        logger: o.ikeLog,
+        counters: o.counters,
+        random: (n) => o.random.bytes(n),
+      },
+    );
     node = new IpsecNode(o, udp500, driver, dp, engine, opened.value.tun);
     node.wire();
     return ok(node);

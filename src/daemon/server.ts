@@ -383,6 +383,7 @@ export async function startServer(
   }
   node = started.value;
   const running = node;
+  for (const w of running.engine.startupWarnings) log.warn(w);
 
   print(
     startupText({
