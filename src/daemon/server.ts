@@ -466,10 +466,38 @@ export async function startServer(
   }
   // Changes made through `oakley users/policy` (on this connection or by another process) are
   // seen here; user lookups already read the store on every authentication.
+  // Policy, PSK and settings changes are applied to new exchanges and to the fail-closed rules
+  // at once; established SAs keep what they negotiated until they rekey.
+  let reapplying = Promise.resolve();
+  const reapply = async (): Promise<void> => {
+    const next = effectivePolicy(store);
+    if (!next.ok) {
+      log.error(
+        `policy change not applied, the previous policy stays in force: ${next.error.message}`,
+      );
+      return;
+    }
+    running.engine.reconfigure(
+      ikeConfigFromPolicy(next.value, {
+        windowsNatFriendly: cfg.windowsNatFriendly,
+        negotiateDh2048: cfg.negotiateDh2048,
+        ...(deps.ikeOverrides ? { overrides: deps.ikeOverrides } : {}),
+      }),
+    );
+    if (guard) {
+      const set = blockSetFromPolicy(next.value, { role: "server" });
+      const p = set.ok ? await guard.enterProtectedMode(set.value) : set;
+      if (!p.ok) log.error(`fail-closed rules not updated: ${p.error.message}`);
+    }
+    log.info("policy change applied", {
+      policies: next.value.policies.map((x) => x.name).join(", "),
+    });
+  };
   const unsubscribe = store.subscribe((changes) => {
     log.info(
       `store changed: ${changes.map((c) => `${c.op} ${c.kind} ${c.name} (${c.source})`).join(", ")}`,
     );
+    if (changes.some((c) => c.kind !== "user")) reapplying = reapplying.then(reapply);
   });
   const poll = setInterval(() => store.poll(), 2000);
   poll.unref();
@@ -486,6 +514,7 @@ export async function startServer(
     async stop() {
       clearInterval(poll);
       unsubscribe();
+      await reapplying;
       await control?.close();
       await metrics?.close();
       lns.close();

@@ -252,10 +252,24 @@ export class IkeEngine implements EngineContext {
    */
   readonly startupWarnings: readonly string[];
 
-  constructor(
-    readonly config: IkeConfig,
-    deps: IkeEngineDeps = {},
-  ) {
+  private currentConfig: IkeConfig;
+
+  /** The configuration new exchanges use (see reconfigure). */
+  get config(): IkeConfig {
+    return this.currentConfig;
+  }
+
+  /**
+   * A live policy change (REQUIREMENTS R6: no restart): new exchanges use `c` — offers, PSKs,
+   * NAT-T and DPD settings; established SAs keep what they negotiated until they rekey. The
+   * certificate configuration is read once, at construction.
+   */
+  reconfigure(c: IkeConfig): void {
+    this.currentConfig = c;
+  }
+
+  constructor(config: IkeConfig, deps: IkeEngineDeps = {}) {
+    this.currentConfig = config;
     this.counters = deps.counters ?? new Counters();
     this.log = deps.logger ?? nullLogger;
     this.rand = deps.random ?? ((n) => randomBytes(n));

@@ -311,6 +311,45 @@ describe("oakley connect -> NAT -> oakley serve (namespaces)", {
         0,
         "a user added through the daemon logs in without a restart",
       );
+
+      // A policy-store change through the daemon (new PSK via export/import) is used by the
+      // next client at once, without a restart.
+      const doc = join(topo.dir, "export.yaml");
+      await oakley(srv, [
+        "policy",
+        "export",
+        "--include-secrets",
+        "--output",
+        doc,
+        "--socket",
+        sock,
+      ]);
+      const yaml = readFileSync(doc, "utf8");
+      assert.ok(yaml.includes(PSK), "the export with secrets holds the PSK");
+      writeFileSync(doc, yaml.replaceAll(PSK, "oak-ns-psk-ROTATED-42"));
+      await oakley(srv, ["policy", "import", doc, "--socket", sock]);
+      await server.waitFor(/policy change applied/, 10_000);
+      const rotated = watch(
+        topo.spawn(c2, [
+          process.execPath,
+          "--import",
+          "tsx",
+          CLI,
+          "connect",
+          "198.51.100.2",
+          "--psk",
+          "oak-ns-psk-ROTATED-42",
+          "--user",
+          "bob",
+          "--password",
+          "bob-pass-2",
+          "--log-format",
+          "text",
+        ]),
+        "connect(rotated)",
+      );
+      await rotated.waitFor(/address assigned/, 60_000);
+      assert.equal(await stop(rotated), 0, "the rotated PSK works without a restart");
       assert.equal(await stop(client), 0, "Ctrl-C ends the client cleanly");
       const links = await topo.exec(c1, ["ip", "-o", "link"]);
       assert.ok(!links.stdout.includes("oakc0"), "the client's TUN is gone after Ctrl-C");
