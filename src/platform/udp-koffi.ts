@@ -35,6 +35,7 @@ import {
 } from "./native/sys.js";
 import {
   type DatagramHandler,
+  type DatagramInfo,
   type DatagramSocket,
   type DatagramSocketOptions,
   type Endpoint,
@@ -110,10 +111,23 @@ export class KoffiDatagramSocket implements DatagramSocket {
       });
       const zeroCopy = this.opts.zeroCopy ?? false;
       const fixedLocal = addr !== 0 ? address : undefined;
+      // Datagrams come in runs from the same peer to the same address: format each address
+      // once per run and share one (immutable) info object.
+      let srcNum = -1;
+      let srcText = "";
+      let dstNum = -1;
+      let info: DatagramInfo = { localAddress: fixedLocal };
       io.onReceive = (s) => {
-        const local = s.dstAddr !== 0 ? formatIpv4(s.dstAddr) : fixedLocal;
+        if (s.dstAddr !== dstNum) {
+          dstNum = s.dstAddr;
+          info = { localAddress: dstNum !== 0 ? formatIpv4(dstNum) : fixedLocal };
+        }
+        if (s.srcAddr !== srcNum) {
+          srcNum = s.srcAddr;
+          srcText = formatIpv4(srcNum);
+        }
         const data = zeroCopy ? s.data : Buffer.from(s.data);
-        this.handler(data, formatIpv4(s.srcAddr), s.srcPort, { localAddress: local });
+        this.handler(data, srcText, s.srcPort, info);
       };
       io.onError = (e) => this.errorHandler(e);
       io.start();

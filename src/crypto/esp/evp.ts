@@ -52,6 +52,23 @@ interface Libcrypto {
   hmacUpdate: (ctx: Ptr, data: Uint8Array, len: number) => number;
   hmacFinal: (ctx: Ptr, md: Uint8Array, len: Uint32Array) => number;
   digests: Map<string, Ptr>;
+  raw: RawFns;
+}
+
+/**
+ * The per-packet calls again, with every pointer passed as an integer address (intptr_t; the
+ * same register in the x86-64 and aarch64 calling conventions): a JavaScript number marshals
+ * far cheaper than a typed array view, which costs a view object per argument and a buffer
+ * lookup in koffi per call. Addresses come from `addressOf` below.
+ */
+interface RawFns {
+  init: (ctx: number, cipher: number, impl: number, key: number, iv: number, enc: number) => number;
+  update: (ctx: number, out: number, outl: number, inp: number, inl: number) => number;
+  final: (ctx: number, out: number, outl: number) => number;
+  ctrl: (ctx: number, type: number, arg: number, ptr: number) => number;
+  hmacInit: (ctx: number, key: number, len: number, md: number, impl: number) => number;
+  hmacUpdate: (ctx: number, data: number, len: number) => number;
+  hmacFinal: (ctx: number, md: number, len: number) => number;
 }
 
 const EVP_CTRL_GCM_GET_TAG = 0x10;
@@ -111,6 +128,29 @@ function load(): Libcrypto | null {
         "int HMAC_Final(void *ctx, uint8_t *md, unsigned int *len)",
       ) as Libcrypto["hmacFinal"],
       digests,
+      raw: {
+        init: f(
+          "int EVP_CipherInit_ex(intptr_t ctx, intptr_t cipher, intptr_t impl, intptr_t key, intptr_t iv, int enc)",
+        ) as RawFns["init"],
+        update: f(
+          "int EVP_CipherUpdate(intptr_t ctx, intptr_t out, intptr_t outl, intptr_t in, int inl)",
+        ) as RawFns["update"],
+        final: f(
+          "int EVP_CipherFinal_ex(intptr_t ctx, intptr_t out, intptr_t outl)",
+        ) as RawFns["final"],
+        ctrl: f(
+          "int EVP_CIPHER_CTX_ctrl(intptr_t ctx, int type, int arg, intptr_t ptr)",
+        ) as RawFns["ctrl"],
+        hmacInit: f(
+          "int HMAC_Init_ex(intptr_t ctx, intptr_t key, int len, intptr_t md, intptr_t impl)",
+        ) as RawFns["hmacInit"],
+        hmacUpdate: f(
+          "int HMAC_Update(intptr_t ctx, intptr_t data, size_t len)",
+        ) as RawFns["hmacUpdate"],
+        hmacFinal: f(
+          "int HMAC_Final(intptr_t ctx, intptr_t md, intptr_t len)",
+        ) as RawFns["hmacFinal"],
+      },
     };
   } catch (e) {
     loadError = String(e);
@@ -136,6 +176,34 @@ const finalizer = new FinalizationRegistry<{ ctxs: Ptr[]; hmacs: Ptr[] }>((held)
   for (const h of held.hmacs) l.hmacFree(h);
 });
 
+/**
+ * Native address of b[0], as a number (user-space addresses fit 2^53). Cached per ArrayBuffer
+ * (a few recent ones: packets come from a handful of long-lived arenas and rings); an
+ * ArrayBuffer's backing store never moves once its `buffer` has been taken, and the caller
+ * holds `b` during the native call.
+ */
+const abCache: (ArrayBufferLike | undefined)[] = [undefined, undefined, undefined, undefined];
+const baseCache = [0, 0, 0, 0];
+let abNext = 0;
+function addressOf(b: Uint8Array): number {
+  const ab = b.buffer;
+  for (let i = 0; i < 4; i++) if (abCache[i] === ab) return baseCache[i]! + b.byteOffset;
+  const base = Number(koffi.address(b)) - b.byteOffset;
+  abCache[abNext] = ab;
+  baseCache[abNext] = base;
+  abNext = (abNext + 1) & 3;
+  return base + b.byteOffset;
+}
+
+/** Scratch layout (one buffer per transform): offsets of the small per-packet fields. */
+const S_NONCE = 0; // 12: salt (4) + explicit IV (8)
+const S_AAD = 16; // 12: SPI, ESN high half, low half
+const S_OUTL = 32; // int
+const S_MDL = 36; // unsigned int
+const S_SEQHI = 40; // 4
+const S_MD = 64; // up to 64 (SHA-512)
+const S_SIZE = 128;
+
 class EvpTransform implements EspTransform {
   readonly backend = "evp" as const;
   readonly suite;
@@ -148,20 +216,23 @@ class EvpTransform implements EspTransform {
   private readonly cipher: Ptr;
   private encCtx: Ptr | undefined;
   private decCtx: Ptr | undefined;
-  private readonly hmac: Ptr | undefined;
   private readonly esn: boolean;
   private readonly ivPool: IvPool;
-  private readonly nonce = Buffer.alloc(12);
-  private readonly aad = Buffer.alloc(12);
-  private readonly seqHiBuf = Buffer.alloc(4);
-  private readonly md = Buffer.alloc(64);
-  private readonly outl = new Int32Array(1);
-  private readonly mdl = new Uint32Array(1);
+  /** nonce, AAD, out-lengths, ESN high half and digest, at the S_* offsets. */
+  private readonly scratch = Buffer.allocUnsafeSlow(S_SIZE).fill(0);
+  private readonly sAddr = Number(koffi.address(this.scratch));
+  private readonly nonce = this.scratch.subarray(S_NONCE, S_NONCE + 12);
+  private readonly md = this.scratch.subarray(S_MD, S_MD + 64);
+  private readonly raw: RawFns;
+  private encAddr = 0;
+  private decAddr = 0;
+  private hmacAddr = 0;
   private readonly held: { ctxs: Ptr[]; hmacs: Ptr[] } = { ctxs: [], hmacs: [] };
   private disposed = false;
 
   constructor(l: Libcrypto, p: TransformParams) {
     this.l = l;
+    this.raw = l.raw;
     this.shape = suiteShape(p);
     this.suite = p.suite;
     this.ivLength = this.shape.ivLength;
@@ -179,7 +250,7 @@ class EvpTransform implements EspTransform {
       if (l.hmacInit(h, Buffer.from(p.keys.integrity), p.keys.integrity.length, md, null) !== 1) {
         throw new Error("ESP transform (evp): HMAC_Init_ex failed");
       }
-      this.hmac = h;
+      this.hmacAddr = Number(h as bigint);
     }
     this.ivPool = new IvPool(p.random);
     finalizer.register(this, this.held, this);
@@ -193,98 +264,111 @@ class EvpTransform implements EspTransform {
     if (this.l.cipherInit(c, this.cipher, null, this.key, null, enc) !== 1)
       throw new Error("ESP transform (evp): init failed");
     if (this.shape.enc.kind === "cbc") this.l.setPadding(c, 0);
-    if (enc === 1) this.encCtx = c;
-    else this.decCtx = c;
+    if (enc === 1) {
+      this.encCtx = c;
+      this.encAddr = Number(c as bigint);
+    } else {
+      this.decCtx = c;
+      this.decAddr = Number(c as bigint);
+    }
     return c;
   }
 
-  private gcmAad(pkt: Uint8Array, seqHi: number): Uint8Array {
-    if (!this.esn) return pkt;
-    this.aad.set(pkt.subarray(0, 4), 0);
-    writeU32(this.aad, 4, seqHi);
-    this.aad.set(pkt.subarray(4, 8), 8);
-    return this.aad;
+  /** Address of the GCM AAD (RFC 4106 §5): SPI + seq of the packet, or SPI + ESN + seq. */
+  private gcmAad(pkt: Uint8Array, p: number, seqHi: number): number {
+    if (!this.esn) return p;
+    const a = this.scratch;
+    for (let i = 0; i < 4; i++) a[S_AAD + i] = pkt[i]!;
+    writeU32(a, S_AAD + 4, seqHi);
+    for (let i = 4; i < 8; i++) a[S_AAD + 4 + i] = pkt[i]!;
+    return this.sAddr + S_AAD;
   }
 
-  /** HMAC over pkt[0..end) (+ ESN high half) into this.md. */
-  private mac(pkt: Uint8Array, end: number, seqHi: number): void {
-    const l = this.l;
-    l.hmacInit(this.hmac, null, 0, null, null);
-    l.hmacUpdate(this.hmac, pkt, end);
+  /** HMAC over the packet's first `end` octets at address p (+ ESN high half) into md. */
+  private mac(p: number, end: number, seqHi: number): void {
+    const r = this.raw;
+    const h = this.hmacAddr;
+    r.hmacInit(h, 0, 0, 0, 0);
+    r.hmacUpdate(h, p, end);
     if (this.esn) {
-      writeU32(this.seqHiBuf, 0, seqHi);
-      l.hmacUpdate(this.hmac, this.seqHiBuf, 4);
+      writeU32(this.scratch, S_SEQHI, seqHi);
+      r.hmacUpdate(h, this.sAddr + S_SEQHI, 4);
     }
-    l.hmacFinal(this.hmac, this.md, this.mdl);
+    r.hmacFinal(h, this.sAddr + S_MD, this.sAddr + S_MDL);
   }
 
   seal(pkt: Uint8Array, ptLength: number, seqHi: number, seqLo: number): number {
     if (this.disposed) throw new Error("ESP transform used after dispose");
-    const l = this.l;
+    const r = this.raw;
+    const S = this.sAddr;
     const start = 8 + this.ivLength;
     const end = start + ptLength;
+    if (end + this.icvLength > pkt.length)
+      throw new Error("ESP transform: packet buffer too short");
+    const p = addressOf(pkt);
     const kind = this.shape.enc.kind;
     if (kind === "aead") {
-      const c = this.ctx(1);
+      if (this.encAddr === 0) this.ctx(1);
+      const c = this.encAddr;
       writeSeqIv(pkt, 8, seqHi, seqLo);
       writeSeqIv(this.nonce, 4, seqHi, seqLo);
-      l.cipherInit(c, null, null, null, this.nonce, 1);
-      l.cipherUpdate(c, null, this.outl, this.gcmAad(pkt, seqHi), this.esn ? 12 : 8);
-      const region = pkt.subarray(start, end);
-      if (ptLength > 0) l.cipherUpdate(c, region, this.outl, region, ptLength);
-      l.cipherFinal(c, region, this.outl);
-      l.cipherCtrl(
-        c,
-        EVP_CTRL_GCM_GET_TAG,
-        this.icvLength,
-        pkt.subarray(end, end + this.icvLength),
-      );
+      r.init(c, 0, 0, 0, S + S_NONCE, 1);
+      r.update(c, 0, S + S_OUTL, this.gcmAad(pkt, p, seqHi), this.esn ? 12 : 8);
+      if (ptLength > 0) r.update(c, p + start, S + S_OUTL, p + start, ptLength);
+      r.final(c, p + end, S + S_OUTL);
+      r.ctrl(c, EVP_CTRL_GCM_GET_TAG, this.icvLength, p + end);
       return end + this.icvLength;
     }
     if (kind === "cbc") {
-      const c = this.ctx(1);
+      if (this.encAddr === 0) this.ctx(1);
+      const c = this.encAddr;
       this.ivPool.take(pkt, 8, this.ivLength);
-      l.cipherInit(c, null, null, null, pkt.subarray(8, start), 1);
-      const region = pkt.subarray(start, end);
-      if (ptLength > 0) l.cipherUpdate(c, region, this.outl, region, ptLength);
+      r.init(c, 0, 0, 0, p + 8, 1);
+      if (ptLength > 0) r.update(c, p + start, S + S_OUTL, p + start, ptLength);
     }
-    this.mac(pkt, end, seqHi);
-    pkt.set(this.md.subarray(0, this.icvLength), end);
+    this.mac(p, end, seqHi);
+    const md = this.md;
+    for (let i = 0; i < this.icvLength; i++) pkt[end + i] = md[i]!;
     return end + this.icvLength;
   }
 
   open(pkt: Uint8Array, seqHi: number, out: Uint8Array, outOffset: number): number {
     if (this.disposed) throw new Error("ESP transform used after dispose");
-    const l = this.l;
+    const r = this.raw;
+    const S = this.sAddr;
     const icv = this.icvLength;
     const start = 8 + this.ivLength;
     const end = pkt.length - icv;
     const ctLength = end - start;
     if (ctLength < 0 || ctLength % this.blockSize !== 0) return -1;
+    if (outOffset < 0 || outOffset + ctLength > out.length) return -1;
     const kind = this.shape.enc.kind;
-    const dst = out.subarray(outOffset, outOffset + ctLength);
-    if (dst.length !== ctLength) return -1;
+    const p = addressOf(pkt);
+    const d = addressOf(out) + outOffset;
     if (kind === "aead") {
-      const c = this.ctx(0);
-      this.nonce.set(pkt.subarray(8, 16), 4);
-      l.cipherInit(c, null, null, null, this.nonce, 0);
-      l.cipherUpdate(c, null, this.outl, this.gcmAad(pkt, seqHi), this.esn ? 12 : 8);
-      if (ctLength > 0) l.cipherUpdate(c, dst, this.outl, pkt.subarray(start, end), ctLength);
-      l.cipherCtrl(c, EVP_CTRL_GCM_SET_TAG, icv, pkt.subarray(end));
-      return l.cipherFinal(c, dst, this.outl) === 1 ? ctLength : -1;
+      if (this.decAddr === 0) this.ctx(0);
+      const c = this.decAddr;
+      const nonce = this.nonce;
+      for (let i = 0; i < 8; i++) nonce[4 + i] = pkt[8 + i]!;
+      r.init(c, 0, 0, 0, S + S_NONCE, 0);
+      r.update(c, 0, S + S_OUTL, this.gcmAad(pkt, p, seqHi), this.esn ? 12 : 8);
+      if (ctLength > 0) r.update(c, d, S + S_OUTL, p + start, ctLength);
+      r.ctrl(c, EVP_CTRL_GCM_SET_TAG, icv, p + end);
+      return r.final(c, d, S + S_OUTL) === 1 ? ctLength : -1;
     }
-    this.mac(pkt, end, seqHi);
+    this.mac(p, end, seqHi);
     let diff = 0;
     const md = this.md;
     for (let i = 0; i < icv; i++) diff |= md[i]! ^ pkt[end + i]!;
     if (diff !== 0) return -1;
     if (kind === "null") {
-      dst.set(pkt.subarray(start, end));
+      out.set(pkt.subarray(start, end), outOffset);
       return ctLength;
     }
-    const c = this.ctx(0);
-    l.cipherInit(c, null, null, null, pkt.subarray(8, start), 0);
-    if (ctLength > 0) l.cipherUpdate(c, dst, this.outl, pkt.subarray(start, end), ctLength);
+    if (this.decAddr === 0) this.ctx(0);
+    const c = this.decAddr;
+    r.init(c, 0, 0, 0, p + 8, 0);
+    if (ctLength > 0) r.update(c, d, S + S_OUTL, p + start, ctLength);
     return ctLength;
   }
 
