@@ -118,13 +118,20 @@ export function buildCli(): Command {
     .option("--default-route", "send all traffic through the VPN")
     .option("--route <cidr>", "send this network through the VPN (repeatable)", collect)
     .option("--use-peer-dns", "use the DNS servers the server hands out while connected")
+    .option(
+      "--no-fail-closed",
+      "do not block VPN traffic in the clear (nftables) while the VPN is down",
+    )
+    .option("--status-file <file>", "where protected/block mode is recorded")
     .option("--tun <name>", "TUN device name (default oakc0)")
     .option("--allow-legacy", "also offer 3DES and MODP-1024 (old servers)")
     .option("--config <file>", "settings file (YAML or JSON)")
     .option("--log-level <level>", "debug, info, warn, error (private also logs keys)")
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]))
     .action(async (server: string, opts: Record<string, unknown>) => {
-      const cfg = loadConnectConfig({ ...opts, server });
+      const flags: Record<string, unknown> = { ...opts, server };
+      if (flags.failClosed === true) delete flags.failClosed;
+      const cfg = loadConnectConfig(flags);
       if (!cfg.ok) {
         process.stderr.write(`oakley connect: invalid settings:\n${formatIssues(cfg.error)}\n`);
         process.exit(2);

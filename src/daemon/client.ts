@@ -25,6 +25,7 @@ import { pinHostRoute, resolveIpv4, routeTo } from "../platform/route.js";
 import { clampTcpMss } from "../wire/ip/tcp.js";
 import type { ConnectConfig } from "./config.js";
 import { type Channel, IpsecNode } from "./ipsec-node.js";
+import { blockSetFromPolicy, describeStartFailure, FailClosedGuard } from "./fail-closed/index.js";
 import { L2tpPppService } from "./l2tp-ppp.js";
 import { ipv4Udp, L2TP_PORT } from "./packets.js";
 
@@ -88,6 +89,33 @@ export async function startClient(
       message: `no route to the server ${server.value}: ${route.error.message}`,
     });
   const local = route.value.source;
+
+  // Fail-closed (R5): what must go through the VPN (L2TP to the server, the routes asked for,
+  // everything with --default-route) is dropped in the clear from now on — also if this
+  // process dies — until a clean disconnect removes the rules.
+  const guard = cfg.failClosed ? new FailClosedGuard({ statusPath: cfg.statusFile }) : undefined;
+  if (guard) {
+    const b = await guard.begin();
+    if (!b.ok)
+      return err({
+        code: b.error.code,
+        message: `fail-closed: ${b.error.message} (or use --no-fail-closed)`,
+      });
+    if (b.value.previous) log.warn(b.value.previous);
+    const set = blockSetFromPolicy(null, {
+      role: "client",
+      server: server.value,
+      defaultRoute: cfg.defaultRoute,
+      routes: cfg.routes,
+    });
+    if (!set.ok) return err({ code: set.error.code, message: set.error.message });
+    const p = await guard.enterProtectedMode(set.value);
+    if (!p.ok)
+      return err({
+        code: p.error.code,
+        message: `fail-closed: ${p.error.message} (or use --no-fail-closed)`,
+      });
+  }
 
   const groups = deps.allowLegacy ? [14, 19, 20, 2] : [14, 19, 20];
   const ciphers = [
@@ -298,6 +326,15 @@ export async function startClient(
   });
   if (!started.ok) {
     lac.dispose();
+    if (guard) {
+      const why = {
+        kind: "runtime" as const,
+        code: started.error.code,
+        message: started.error.message,
+      };
+      await guard.enterBlockMode(why);
+      return err({ code: started.error.code, message: describeStartFailure(why) });
+    }
     return err({ code: started.error.code, message: started.error.message });
   }
   node = started.value;
@@ -326,6 +363,10 @@ export async function startClient(
       running.close();
       tun?.close();
       for (const u of undo.reverse()) await u();
+      if (guard) {
+        const r = await guard.cleanStop({ unblock: true });
+        if (!r.ok) log.error(`fail-closed rules could not be removed: ${r.error.message}`);
+      }
     },
   });
 }

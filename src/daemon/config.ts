@@ -67,6 +67,9 @@ export interface ConnectConfig {
   readonly routes: readonly string[];
   /** Hand the DNS servers the server gives (RFC 1877) to the system while connected. */
   readonly usePeerDns: boolean;
+  /** Drop what must go through the VPN while it is not up, also if this process dies (R5). */
+  readonly failClosed: boolean;
+  readonly statusFile: string;
   readonly tun: string;
   readonly logLevel: string;
 }
@@ -388,6 +391,8 @@ export function loadConnectConfig(
     defaultRoute: l.bool("defaultRoute", false),
     routes,
     usePeerDns: l.bool("usePeerDns", false),
+    failClosed: l.bool("failClosed", true),
+    statusFile: l.string("statusFile", "/run/oakley/client-status.json"),
     tun,
     logLevel: l.string("logLevel", "info"),
   };

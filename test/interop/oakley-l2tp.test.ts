@@ -499,4 +499,63 @@ describe("oakley connect -> NAT -> oakley serve (namespaces)", {
       await stop(server);
     }
   });
+  it("fail-closed client: SIGKILL mid-transfer with --default-route, nothing leaves in the clear", async () => {
+    await topo
+      .exec(srv, ["ip", "addr", "add", "198.51.100.77/32", "dev", "lo"])
+      .catch(() => undefined);
+    const server = serve(srv, "198.51.100.2", "srv-kill");
+    const status = join(topo.dir, "client-kill.status.json");
+    let client: Proc | undefined;
+    let again: Proc | undefined;
+    try {
+      await server.waitFor(/ready: listening/, 30_000);
+      client = connect(c1, "198.51.100.2", "alice", "alice-pass-1", [
+        "--default-route",
+        "--status-file",
+        status,
+      ]);
+      await client.waitFor(/address assigned/, 60_000);
+      // Through the tunnel while it is up.
+      await topo.exec(c1, ["ping", "-c", "2", "-W", "2", "198.51.100.77"]);
+      const cap = await topo.capture(nat, "out0", "ip", "kill-out0");
+      const pinger = topo.spawn(c1, ["ping", "-i", "0.05", "-W", "1", "198.51.100.77"]);
+      await new Promise((r) => setTimeout(r, 1500));
+      client.child.kill("SIGKILL");
+      await client.exited();
+      await new Promise((r) => setTimeout(r, 2500));
+      pinger.kill("SIGINT");
+      await cap.stop();
+      const lines = (await topo.readCapture(cap)).split("\n").filter((l) => l.trim() !== "");
+      assert.ok(
+        lines.some((l) => /UDP-encap: ESP|ESP\(spi/.test(l)),
+        "the pings went through ESP before the kill",
+      );
+      const clear = lines.filter((l) => !/\.(500|4500)[ :>]/.test(l));
+      assert.deepEqual(clear, [], "after SIGKILL nothing left the client's NAT in the clear");
+      const t = await topo.exec(c1, ["nft", "list", "table", "inet", "oakley"]);
+      const drops = [...t.stdout.matchAll(/counter packets (\d+) bytes \d+ drop/g)].reduce(
+        (a, m) => a + Number(m[1]),
+        0,
+      );
+      assert.ok(drops > 5, `the kernel rules dropped the pings (${drops} packets)`);
+      // The next start notices and takes over; a clean stop removes the rules.
+      again = connect(c1, "198.51.100.2", "alice", "alice-pass-1", [
+        "--default-route",
+        "--status-file",
+        status,
+      ]);
+      await again.waitFor(/did not stop cleanly/, 30_000);
+      await again.waitFor(/address assigned/, 60_000);
+      assert.equal(await stop(again), 0);
+      await assert.rejects(
+        topo.exec(c1, ["nft", "list", "table", "inet", "oakley"]),
+        "a clean disconnect removes the table",
+      );
+    } finally {
+      if (client) await stop(client);
+      if (again) await stop(again);
+      await topo.exec(c1, ["nft", "delete", "table", "inet", "oakley"]).catch(() => undefined);
+      await stop(server);
+    }
+  });
 });

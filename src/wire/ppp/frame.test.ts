@@ -74,7 +74,8 @@ test("frame: round trip (property)", () => {
       (p, ac, pc, info) => {
         const f = {
           addressControl: ac,
-          protocolCompressed: pc && p < 0x100,
+          // 0x00ff compressed without FF 03 would read as an Address field (see frame.ts).
+          protocolCompressed: pc && p < 0x100 && (p !== 0xff || ac),
           protocol: p,
           information: info,
         };
