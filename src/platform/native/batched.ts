@@ -68,6 +68,8 @@ export class BatchedFd {
   private blocked = false;
   private closed = false;
   private gso: boolean;
+  /** Largest datagram merged into a GSO run (lowered when the kernel refuses a size). */
+  private gsoMaxSize = MAX_UDP_PAYLOAD;
   /** Queue items carried by each message of the last sendmmsg batch. */
   private readonly msgItems: number[] = [];
   private readonly seg = new SegmentSlot();
@@ -197,7 +199,7 @@ export class BatchedFd {
       while (msgs < this.opts.batch && next < q.length) {
         const p = q[next]!;
         let count = 1;
-        if (this.gso) {
+        if (this.gso && p.data.byteLength <= this.gsoMaxSize) {
           const size = p.data.byteLength;
           let total = size;
           while (next + count < q.length && count < MAX_GSO_SEGMENTS) {
@@ -230,7 +232,8 @@ export class BatchedFd {
       try {
         sent = this.txRing.send(this.fd, 0, msgs);
       } catch (e) {
-        if (items[0]! > 1 && this.gsoRefused(e)) continue; // resend the run without GSO
+        // A refused GSO run is sent again without GSO (the next pass no longer merges it).
+        if (items[0]! > 1 && this.gsoRefused(e, q[at]!.data.byteLength)) continue;
         // The first message of the batch was refused (EMSGSIZE, ENETUNREACH, EPERM by a
         // firewall...): drop it, report, continue with the rest.
         this.counters.txDropped += items[0]!;
@@ -260,19 +263,29 @@ export class BatchedFd {
   }
 
   /**
-   * A GSO message was refused with an error that means "no GSO here" (EIO: e.g. the route goes
-   * through xfrm; EINVAL: segment too large for the path, or an old kernel; ENOPROTOOPT): turn
-   * GSO off for good and report once. Returns true when the caller should resend without it.
+   * A GSO message of datagrams of `size` octets was refused. EINVAL means this segment size does
+   * not fit the path (gso_size + headers above the route MTU): from now on only smaller runs are
+   * merged. EIO (e.g. the route goes through xfrm) or ENOPROTOOPT (no UDP GSO in this kernel):
+   * GSO off for good. Reported once each; returns true when the caller should resend the run
+   * without GSO (the next pass no longer merges it).
    */
-  private gsoRefused(e: unknown): boolean {
+  private gsoRefused(e: unknown, size: number): boolean {
     if (!(e instanceof PlatformFailure)) return false;
     const errno = e.error.errno;
-    if (errno !== E.EIO && errno !== E.EINVAL && errno !== E.ENOPROTOOPT) return false;
-    this.gso = false;
+    let what: string;
+    if (errno === E.EINVAL) {
+      this.gsoMaxSize = Math.min(this.gsoMaxSize, size - 1);
+      what = `for ${size}-octet datagrams; merging only smaller ones`;
+    } else if (errno === E.EIO || errno === E.ENOPROTOOPT) {
+      this.gso = false;
+      what = "; sending datagrams one by one";
+    } else {
+      return false;
+    }
     this.onError(
       platformError(
         PlatformErrorCode.Syscall,
-        `UDP GSO refused by the kernel (${e.error.message}); sending datagrams one by one`,
+        `UDP GSO refused by the kernel (${e.error.message})${what}`,
         { syscall: "sendmmsg", ...(errno === undefined ? {} : { errno }) },
       ),
     );
