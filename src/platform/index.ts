@@ -10,12 +10,15 @@
  *   UDP         DatagramSocket { bind, local, send(buf, addr, port, localAddr?), flush,
  *               onDatagram(cb(buf, addr, port, {localAddress})), onError, stats, close }
  *               createDatagramSocket("koffi" | "dgram", options)
- *                 koffi: recvmmsg/sendmmsg batches + IP_PKTINFO (recommended)
+ *                 koffi: recvmmsg/sendmmsg batches + IP_PKTINFO (recommended); options gso/gro
+ *                 for UDP segmentation/receive offload (datagrams still handled one by one)
  *                 dgram: node:dgram fallback (no local address when bound to 0.0.0.0)
  *   ESP         RawEspSocket.open({localAddress?}) -> { onPacket(cb(payload, {source,
  *               destination})), send(payload, peer, localAddr?), flush, stats, close }
- *   TUN         TunDevice.open({name}) -> { setAddress, setMtu, setUp, addRoute, deleteRoute,
- *               onPackets(cb(packets[])), write, writeMany, stats, close }, TunDevice.cleanupStale
+ *   TUN         TunDevice.open({name, offload?}) -> { setAddress, setMtu, setUp, addRoute,
+ *               deleteRoute, onPackets(cb(packets[])), write, writeMany, flush, stats, close },
+ *               TunDevice.cleanupStale. offload: IFF_VNET_HDR + TSO, segmented on read and
+ *               TCP segments merged on write in user space (tun-offload.ts)
  *   Errors      PlatformError { code OAK_E_PLATFORM_*, message, syscall?, errno?, errnoName? }
  *               — open/bind/configure return Result<_, PlatformError>; nothing throws at run time.
  */
