@@ -35,7 +35,7 @@ import {
   labUnavailable,
   labUp,
 } from "../test/interop/strongswan/lab.js";
-import { classifyNatt, udpDatagrams } from "../test/interop/strongswan/pcap.js";
+import { udpDatagrams } from "../test/helpers/pcap.js";
 import { type Daemon, nsDaemon, sleep, waitFor } from "../test/interop/strongswan/proc.js";
 
 const argv = process.argv.slice(2);
@@ -123,9 +123,8 @@ function wireSetups(file: string): number[] {
     { start: number; initiator: string; qm?: { id: number; seen: number }; end?: number }
   >();
   for (const d of udpDatagrams(file)) {
-    const c = classifyNatt(d);
-    if (c.kind !== "ike" || c.data.length < 28) continue;
-    const h = c.data;
+    if (d.kind !== "isakmp" || d.payload.length < 28) continue;
+    const h = d.payload;
     const ckyI = h.subarray(0, 8).toString("hex");
     const exchange = h[18];
     const zeroR = h.subarray(8, 16).every((b) => b === 0);

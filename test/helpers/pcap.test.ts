@@ -2,13 +2,14 @@
  * pcap reader tests. Oracle: tshark 4.0.17 on the lab captures (frame numbers, addresses,
  * ports, payload lengths as `tshark -r FILE -T fields -e frame.number -e ip.src -e udp.length`
  * prints them), plus hand-built files for the link types the captures lack (SLL, SLL2,
- * little-endian/nanosecond headers).
+ * little-endian/nanosecond headers; times and original lengths per `-e frame.time_epoch -e
+ * frame.len`).
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { isakmpDatagrams, readPcap, udpDatagrams } from "./pcap.js";
+import { isakmpDatagrams, readPcap, udpDatagrams, writePcap } from "./pcap.js";
 
 const captures = join(import.meta.dirname, "../vectors/captures");
 
@@ -59,6 +60,36 @@ describe("pcap helper", () => {
     assert.equal(ike[0]?.dst, "198.51.100.2");
     assert.equal(ike[4]?.srcPort, 4500);
     assert.equal(ike[4]?.payload.length, 108);
+    assert.equal(ike[4]?.udpPayload.length, 112);
+    assert.equal(ike[4]?.marker, true);
+    assert.equal(ike[0]?.marker, false);
+  });
+
+  it("record times and original lengths (tshark -e frame.time_epoch -e frame.len, frames 1-3)", () => {
+    const recs = readPcap(readFileSync(join(captures, "evidence-ikev1-natt-tunnel.pcap")));
+    assert.deepEqual(
+      recs.slice(0, 3).map((r) => [r.timeUs, r.origLen]),
+      [
+        [1795752391016091, 222],
+        [1795752391019359, 202],
+        [1795752391025700, 414],
+      ],
+    );
+  });
+
+  it("writePcap: a little-endian µs file the reader takes back (tshark reads it in esp-tshark.test.ts)", () => {
+    const frame = ipUdp(500, 500, Buffer.alloc(28, 7));
+    const file = writePcap(228, [frame, frame], 1_700_000_000);
+    assert.equal(file.readUInt32LE(0), 0xa1b2c3d4);
+    const recs = readPcap(file);
+    assert.deepEqual(
+      recs.map((r) => [r.frame, r.linkType, r.timeUs, r.origLen]),
+      [
+        [1, 228, 1_700_000_000_000_000, 56],
+        [2, 228, 1_700_000_001_000_000, 56],
+      ],
+    );
+    assert.equal(udpDatagrams(file)[1]?.kind, "isakmp");
   });
 
   it("raw-IPv4 capture (L2TP inside the tunnel): 11 UDP/1701 datagrams, tshark frame 1 = SCCRQ 127-28 bytes", () => {

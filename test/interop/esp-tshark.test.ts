@@ -24,6 +24,7 @@ import { IpProtocol } from "../../src/registry/ip.js";
 import { parseIpAddress } from "../../src/wire/ip/address.js";
 import { fillIpv4HeaderChecksum } from "../../src/wire/ip/ipv4.js";
 import { fillUdpChecksum } from "../../src/wire/ip/udp.js";
+import { writePcap } from "../helpers/pcap.js";
 
 const haveTshark = spawnSync("tshark", ["--version"], { stdio: "ignore" }).status === 0;
 
@@ -48,23 +49,6 @@ function udp(src: string, dst: string, sport: number, dport: number, payload: Ui
   u.set(payload, 8);
   fillUdpChecksum(parseIpAddress(src)!, parseIpAddress(dst)!, u);
   return u;
-}
-
-function pcap(packets: Buffer[]): Buffer {
-  const g = Buffer.alloc(24);
-  g.writeUInt32LE(0xa1b2c3d4, 0);
-  g.writeUInt16LE(2, 4);
-  g.writeUInt16LE(4, 6);
-  g.writeUInt32LE(65535, 16);
-  g.writeUInt32LE(228, 20); // LINKTYPE_IPV4
-  const recs = packets.map((p, i) => {
-    const r = Buffer.alloc(16);
-    r.writeUInt32LE(1_700_000_000 + i, 0);
-    r.writeUInt32LE(p.length, 8);
-    r.writeUInt32LE(p.length, 12);
-    return Buffer.concat([r, p]);
-  });
-  return Buffer.concat([g, ...recs]);
 }
 
 interface Case {
@@ -170,7 +154,7 @@ describe("tshark decrypts Oakley's ESP", {
     });
   }
   const file = join(dir, "oakley-esp.pcap");
-  writeFileSync(file, pcap(frames));
+  writeFileSync(file, writePcap(228, frames, 1_700_000_000)); // LINKTYPE_IPV4
 
   const out = (): string[] => {
     const args = [

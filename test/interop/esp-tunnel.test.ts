@@ -38,6 +38,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import type { EspSuite } from "../../src/crypto/esp/index.js";
+import { readPcap } from "../helpers/pcap.js";
 import { randomKeys } from "./esp/oakley-esp-peer.js";
 import type { JsonLinesPeer, JsonObject } from "./lib/jsonl.js";
 import { type Namespace, Topology, interopSkipReason } from "./lib/netns.js";
@@ -252,14 +253,8 @@ async function octetsMatching(file: string, filter: string): Promise<number> {
   await topo.exec(nat, ["tcpdump", "-n", "-r", file, "-w", out, filter], 60_000);
   const b = readFileSync(out);
   rmSync(out, { force: true });
-  const le = b.readUInt32LE(0) === 0xa1b2c3d4 || b.readUInt32LE(0) === 0xa1b23c4d;
-  const u32 = (o: number): number => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
   let octets = 0;
-  for (let at = 24; at + 16 <= b.length; ) {
-    const incl = u32(at + 8);
-    octets += Math.max(0, u32(at + 12) - 14 - 20);
-    at += 16 + incl;
-  }
+  for (const r of readPcap(b)) octets += Math.max(0, r.origLen - 14 - 20);
   return octets;
 }
 

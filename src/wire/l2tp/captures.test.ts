@@ -7,11 +7,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { unwrap } from "../../base/result.js";
 import { AvpType, L2tpMessageType } from "../../registry/l2tp.js";
-import {
-  l2tpCaptureMessages,
-  l2tpCapturePath,
-  readPcapUdp,
-} from "../../../test/vectors/l2tp/pcap.js";
+import { udpDatagrams } from "../../../test/helpers/pcap.js";
+import { l2tpCaptureMessages, l2tpCapturePath } from "../../../test/vectors/l2tp/captures.js";
 import { encodeAvp, parseAvps, serializeAvps, decodeAvp } from "./avp.js";
 import { decodeControlMessage, findAvp } from "./control.js";
 import { parseL2tpPacket, serializeL2tpPacket } from "./header.js";
@@ -55,7 +52,7 @@ test("every L2TP message in the xl2tpd captures round-trips exactly", () => {
 });
 
 test("fields agree with Wireshark's dissection (tunnel capture, frames 1, 8, 10)", () => {
-  const msgs = readPcapUdp(l2tpCapturePath("evidence-l2tp-inner-tunnel.pcap"));
+  const msgs = udpDatagrams(l2tpCapturePath("evidence-l2tp-inner-tunnel.pcap"));
   const sccrq = unwrap(parseL2tpPacket(msgs[0]?.payload ?? Buffer.alloc(0)));
   assert.equal(sccrq.header.tunnelId, 0);
   assert.equal(sccrq.header.ns, 0);

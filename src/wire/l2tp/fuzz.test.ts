@@ -7,7 +7,7 @@ import { fuzzParser } from "../../../test/helpers/fuzz.js";
 import { fromHex } from "../../base/bytes.js";
 import { AvpType } from "../../registry/l2tp.js";
 import { parseAvps } from "./avp.js";
-import { l2tpCaptureMessages } from "../../../test/vectors/l2tp/pcap.js";
+import { l2tpCaptureMessages } from "../../../test/vectors/l2tp/captures.js";
 import { decodeControlMessage, encodeControlMessage } from "./control.js";
 import { parseL2tpPacket } from "./header.js";
 import { serializeAvps } from "./avp.js";

@@ -31,7 +31,7 @@ import { KEYLOG_LEVELS } from "./conf.js";
 import { findDump, grepLog, type KeyDump, parseKeyDumps } from "./keylog.js";
 import { LAB_ADDR } from "./lab.js";
 import { PAIR_PSK, type PairResult, removePairOutput, runStrongswanPair } from "./pair.js";
-import { classifyNatt, udpDatagrams } from "./pcap.js";
+import { udpDatagrams } from "../../helpers/pcap.js";
 import { runOk } from "./proc.js";
 import { viciSec, viciStr } from "./vici.js";
 
@@ -178,24 +178,23 @@ async function makeRun(spec: RunSpec, vectorsRoot: string): Promise<void> {
   }[] = [];
   const espPackets = new Map<string, { frame: number; hex: string }[]>();
   for (const d of serverDgrams) {
-    const c = classifyNatt(d);
     const dir = d.src === LAB_ADDR.server ? "r2i" : "i2r";
-    if (c.kind === "ike") {
+    if (d.kind === "isakmp") {
       messages.push({
         frame: d.frame,
         dir,
-        src: `${d.src}:${d.sport}`,
-        dst: `${d.dst}:${d.dport}`,
-        nonEspMarker: c.marker,
-        exchangeType: c.data[18] as number,
-        messageId: hx(c.data.subarray(20, 24)),
-        encrypted: ((c.data[19] as number) & 1) === 1,
-        hex: hx(c.data),
+        src: `${d.src}:${d.srcPort}`,
+        dst: `${d.dst}:${d.dstPort}`,
+        nonEspMarker: d.marker,
+        exchangeType: d.payload[18] as number,
+        messageId: hx(d.payload.subarray(20, 24)),
+        encrypted: ((d.payload[19] as number) & 1) === 1,
+        hex: hx(d.payload),
       });
-    } else if (c.kind === "esp") {
-      const spi = hx(c.data.subarray(0, 4));
+    } else if (d.kind === "esp-in-udp") {
+      const spi = hx(d.payload.subarray(0, 4));
       const list = espPackets.get(spi) ?? [];
-      list.push({ frame: d.frame, hex: hx(c.data) });
+      list.push({ frame: d.frame, hex: hx(d.payload) });
       espPackets.set(spi, list);
     }
   }

@@ -1,5 +1,5 @@
 /**
- * The harness' own readers (keylog.ts, pcap.ts, vici.ts) on real strongSwan output: the
+ * The harness' own readers (keylog.ts, vici.ts, and test/helpers/pcap.ts) on real strongSwan output: the
  * committed key-logged runs in test/vectors/strongswan (charon logs, tcpdump pcaps), and a
  * `swanctl --list-sas --raw` line as strongSwan 5.9.8 printed it in the lab. No root needed.
  * Oracle: the values make-vectors.ts cross-checked against swanctl and Wireshark when it wrote
@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { classifyNatt, readPcap, udpDatagrams } from "../../helpers/pcap.js";
 import { findDump, grepLog, parseKeyDumps } from "./keylog.js";
-import { classifyNatt, readPcap, udpDatagrams } from "./pcap.js";
 import { parseVici, viciSec, viciStr } from "./vici.js";
 
 const run = join(
@@ -50,35 +50,27 @@ describe("charon %B key dumps (keylog.ts)", () => {
   });
 });
 
-describe("pcap reader and RFC 3948 classification (pcap.ts)", () => {
+describe("pcap reader and RFC 3948 classification (test/helpers/pcap.ts)", () => {
   it("reads the server-side capture: IKE messages and ESP packets as vectors.json lists them", () => {
-    const { linkType, frames } = readPcap(join(run, "server.pcap"));
-    assert.equal(linkType, 1, "Ethernet");
+    const frames = readPcap(readFileSync(join(run, "server.pcap")));
+    assert.equal(frames[0]?.linkType, 1, "Ethernet");
     assert.ok(frames.length >= vectors.messages.length + 6);
     const d = udpDatagrams(join(run, "server.pcap"));
-    const ike = d.map((x) => ({ x, c: classifyNatt(x) })).filter((k) => k.c.kind === "ike");
+    const ike = d.filter((x) => x.kind === "isakmp");
     assert.deepEqual(
-      ike.map((k) => k.x.frame),
+      ike.map((x) => x.frame),
       vectors.messages.map((m) => m.frame),
     );
-    assert.equal(ike[0]?.c.data.toString("hex"), vectors.messages[0]?.hex);
-    assert.equal(ike[0]?.c.marker, false, "MM1 on port 500 has no marker");
-    assert.equal(ike[4]?.c.marker, true, "MM5 on 4500 carries the non-ESP marker");
-    const esp = d.filter((x) => classifyNatt(x).kind === "esp");
+    assert.equal(ike[0]?.payload.toString("hex"), vectors.messages[0]?.hex);
+    assert.equal(ike[0]?.marker, false, "MM1 on port 500 has no marker");
+    assert.equal(ike[4]?.marker, true, "MM5 on 4500 carries the non-ESP marker");
+    const esp = d.filter((x) => x.kind === "esp-in-udp");
     assert.equal(esp.length, 6);
-    assert.equal(esp[0]?.payload.subarray(0, 4).toString("hex"), vectors.esp[0]?.spi);
+    assert.equal(esp[0]?.udpPayload.subarray(0, 4).toString("hex"), vectors.esp[0]?.spi);
   });
   it("classifies a NAT-keepalive (single 0xFF on 4500)", () => {
-    const k = classifyNatt({
-      frame: 1,
-      timeUs: 0,
-      src: "198.51.100.1",
-      dst: "198.51.100.2",
-      sport: 4500,
-      dport: 4500,
-      payload: Buffer.from([0xff]),
-    });
-    assert.equal(k.kind, "keepalive");
+    const k = classifyNatt(4500, 4500, Buffer.from([0xff]));
+    assert.equal(k.kind, "nat-keepalive");
   });
 });
 
