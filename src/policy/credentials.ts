@@ -15,18 +15,16 @@
  * would add nothing; an OS keyring is platform work for later).
  */
 import { scryptSync, timingSafeEqual } from "node:crypto";
-import { md4 } from "../crypto/md4.js";
+import { ntPasswordHash } from "../ppp/mschapv2.js";
 import type { Credentials, UserAuthProtocol } from "./model.js";
+
+/** RFC 2759 section 8.3 NtPasswordHash, the one in ppp/mschapv2.ts (re-exported for policy users). */
+export { ntPasswordHash };
 
 export type RandomBytes = (n: number) => Uint8Array;
 
 const SCRYPT = { n: 2 ** 15, r: 8, p: 1 } as const;
 const maxmem = (n: number, r: number, p: number): number => 256 * n * r + 128 * r * p + 1024 * 1024;
-
-/** RFC 2759 section 8.3 NtPasswordHash. */
-export function ntPasswordHash(password: string): Buffer {
-  return md4(Buffer.from(password, "utf16le"));
-}
 
 export function makeCredentials(
   password: string,
