@@ -1,338 +1,259 @@
 /**
- * Remote monitoring acceptance (REQUIREMENTS R7: the monitor watches the local machine and remote
- * machines over an authenticated channel): two daemons in two network namespaces, a monitor in a
- * third that reaches them only over veth links, over TLS with a token (gw-a) and with a client
- * certificate (gw-b). Then one daemon stops and the monitor must say it is unreachable and why.
+ * Remote monitoring acceptance with REAL daemons (REQUIREMENTS R7: the monitor watches remote
+ * machines over an authenticated channel; issue "Policy store, fail-closed block mode, the
+ * management tool and the monitor"):
  *
- *   oak-ctl-a-<pid> (192.0.2.2)  --veth--  oak-ctl-m-<pid> (192.0.2.1, 198.51.100.1)  --veth--  oak-ctl-b-<pid> (198.51.100.2)
+ *  - two `oakley serve` daemons in two namespaces, each with TLS management: gw-a accepts a
+ *    token made with `oakley control token`, gw-b a client certificate from the test CA (openssl);
+ *  - each has one real `oakley connect` client behind a NAT, so there are real Main Mode and
+ *    Quick Mode SAs (NAT-T, UDP-encapsulated ESP) carrying L2TP/PPP traffic;
+ *  - `oakley monitor` in a third namespace reaches both over veth links and routing only;
+ *  - Debian's headless Chromium, in that namespace too, loads the page: both daemons' SAs with
+ *    algorithm names from the registry (never a raw number like 268435457), NAT-T state, peers
+ *    before/after NAT, per-SA traffic that grows while pings run; then gw-b is stopped and the
+ *    page must say it is unreachable and why, while gw-a stays live.
+ * Screenshots: artifacts/monitor-real.png (both live) and artifacts/monitor-real-down.png.
  *
- * The processes in the namespaces are this same file started with OAK_CTL_ROLE=daemon|monitor
- * (JSON lines over stdio). The daemons serve FakeControlTarget until the daemon lands: the lead
- * swaps in the real daemon (`oakley serve` with remote control enabled) in `startDaemon`.
- * Addresses only from RFC 5737; namespaces are deleted in `finally` (and stale ones of dead runs
- * at start).
+ * Topology and helpers: manage-real-lab.ts (gw-a 198.51.100.2, gw-b 198.51.100.66, monitor
+ * 198.51.100.130, clients 192.0.2.2 and 192.0.2.66 behind the NAT). The fake-target tests of the
+ * page (hostile markup, wrong token shown, failure reasons) stay in monitor.test.ts.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { test } from "node:test";
+import { interopSkipReason, Topology } from "./lib/netns.js";
+import {
+  type Browser,
+  buildLab,
+  CHROMIUM,
+  CONTROL_PORT,
+  connect,
+  makePki,
+  oakley,
+  openBrowser,
+  type Proc,
+  serve,
+  stop,
+  watch,
+} from "./manage-real-lab.js";
 
-const ROLE = process.env.OAK_CTL_ROLE;
+const ROOT = resolve(import.meta.dirname, "../..");
+const skip =
+  (await interopSkipReason(["ip", "openssl", "ping"], { nat: true })) ??
+  (CHROMIUM ? undefined : "chromium is not installed (Debian package chromium)");
+const topo = new Topology(import.meta.filename);
 
-// ------------------------------------------------------------------ roles inside namespaces
-
-async function daemonRole(): Promise<void> {
-  const { ControlServer, parseTokenFile } = await import("../../src/control/index.js");
-  const { FakeControlTarget } = await import("../../src/control/fake-target.js");
-  const dir = process.env.OAK_CTL_DIR ?? "";
-  const addr = process.env.OAK_CTL_ADDR ?? "";
-  const tokens = parseTokenFile(readFileSync(join(dir, "tokens.jsonl"), "utf8"));
-  if (!tokens.ok) throw new Error(tokens.error.message);
-  const target = new FakeControlTarget({
-    serverAddress: addr,
-    software: `oakley 0.1.0 (${process.env.OAK_CTL_NAME})`,
-  });
-  const s = await ControlServer.start({
-    target,
-    software: "oakley 0.1.0",
-    tls: {
-      host: addr,
-      port: 9501,
-      key: readFileSync(join(dir, "srv.key")),
-      cert: readFileSync(join(dir, "srv.pem")),
-      clientCa: readFileSync(join(dir, "ca.pem")),
-      tokens: tokens.value,
-    },
-  });
-  process.stdout.write(`${JSON.stringify({ ready: true, port: s.tlsAddress?.port })}\n`);
-  process.stdin.resume();
-  process.stdin.on("end", () => void s.close().then(() => process.exit(0)));
-}
-
-async function monitorRole(): Promise<void> {
-  const { Monitor, parseDaemonSpec } = await import("../../src/monitor/index.js");
-  const dir = process.env.OAK_CTL_DIR ?? "";
-  const specs = [
-    `gw-a=tls://192.0.2.2:9501?token-file=${join(dir, "mon.token")}&ca=${join(dir, "ca.pem")}`,
-    `gw-b=tls://198.51.100.2:9501?cert=${join(dir, "mon.pem")}&key=${join(dir, "mon.key")}&ca=${join(dir, "ca.pem")}`,
-  ].map((x) => {
-    const d = parseDaemonSpec(x);
-    if (typeof d === "string") throw new Error(d);
-    return d;
-  });
-  const m = new Monitor({ daemons: specs, host: "127.0.0.1", port: 0, pollMs: 300 });
-  await m.start();
-  const rl = createInterface({ input: process.stdin });
-  process.stdout.write(`${JSON.stringify({ ready: true, port: m.port })}\n`);
-  for await (const line of rl) {
-    if (line === "state") {
-      await m.pollOnce();
-      // through HTTP, as a browser would get it
-      const r = await fetch(`http://127.0.0.1:${m.port}/api/state`);
-      process.stdout.write(`${await r.text()}\n`);
-    }
-  }
-  await m.close();
-  process.exit(0);
-}
-
-// ------------------------------------------------------------------ the test
-
-function sh(...argv: string[]): string {
-  const [cmd, ...args] = argv;
-  return execFileSync(cmd ?? "false", args, {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-}
-
-function skipReason(): string | false {
-  if (process.getuid?.() !== 0) return "needs root (network namespaces)";
-  for (const c of ["ip", "openssl"]) {
-    if (spawnSync("sh", ["-c", `command -v ${c}`]).status !== 0) return `${c} is not installed`;
-  }
-  return false;
-}
-
-/** Deletes oak-ctl-*-<pid> namespaces whose pid is gone (a crashed earlier run). */
-function cleanupStale(): void {
-  for (const line of sh("ip", "netns", "list").split("\n")) {
-    const name = line.split(" ")[0] ?? "";
-    const m = /^oak-ctl-[a-z]-(\d+)$/.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      alive = false;
-    }
-    if (!alive) spawnSync("ip", ["netns", "del", name]);
-  }
-}
-
-interface Peer {
-  proc: ChildProcess;
-  lines: AsyncIterator<string>;
-}
-
-function startRole(ns: string, role: string, env: Record<string, string>): Peer {
-  const proc = spawn(
-    "ip",
-    ["netns", "exec", ns, process.execPath, "--import", "tsx", import.meta.filename],
-    {
-      env: { ...process.env, ...env, OAK_CTL_ROLE: role },
-      stdio: ["pipe", "pipe", "inherit"],
-    },
-  );
-  const rl = createInterface({ input: proc.stdout as NonNullable<typeof proc.stdout> });
-  return { proc, lines: rl[Symbol.asyncIterator]() };
-}
-
-async function nextJson<T>(p: Peer, what: string): Promise<T> {
-  const t = new Promise<never>((_, rej) =>
-    setTimeout(() => rej(new Error(`${what}: no answer in 30 s`)), 30_000).unref(),
-  );
-  const r = await Promise.race([p.lines.next(), t]);
-  if (r.done) throw new Error(`${what}: process ended`);
-  return JSON.parse(r.value) as T;
-}
-
-interface State {
+interface PageView {
+  live: string;
   daemons: {
     name: string;
-    reachable: boolean;
-    error?: { code: string; message: string };
-    sas?: {
-      ike: { algorithms: { dhGroup: string }; addresses: { local: { address: string } } }[];
-      child: unknown[];
-    };
+    reachable: string | null;
+    error: string | null;
+    algorithms: string[];
+    mm: string[];
+    qm: { id: string; bytesIn: string; text: string }[];
+    text: string;
   }[];
 }
 
-if (ROLE === "daemon") await daemonRole();
-else if (ROLE === "monitor") await monitorRole();
-else
-  test("monitor in one namespace watches daemons in two others over TLS (token and client certificate)", {
-    skip: skipReason(),
-    timeout: 120_000,
-  }, async () => {
-    cleanupStale();
-    const pid = process.pid;
-    const ns = { a: `oak-ctl-a-${pid}`, b: `oak-ctl-b-${pid}`, m: `oak-ctl-m-${pid}` };
-    const dir = mkdtempSync(join(tmpdir(), "oak-ctl-ns-"));
-    const peers: Peer[] = [];
-    try {
-      // PKI: CA, daemon certificate for both addresses, monitor client certificate
-      const ossl = (...a: string[]) =>
-        execFileSync("openssl", a, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
-      const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-      ossl(
-        "req",
-        "-x509",
-        ...ec,
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=oak-ctl-ca",
+const READ_PAGE = `(() => ({
+  live: document.getElementById("live").textContent,
+  daemons: [...document.querySelectorAll("section.daemon")].map((s) => ({
+    name: s.dataset.daemon,
+    reachable: s.dataset.reachable,
+    error: s.querySelector(".error") ? s.querySelector(".error").textContent : null,
+    algorithms: [...s.querySelectorAll('[data-field="algorithms"]')].map((e) => e.textContent),
+    mm: [...s.querySelectorAll("table.mm tr[data-sa]")].map((r) => r.textContent),
+    qm: [...s.querySelectorAll("table.qm tr[data-sa]")].map((r) => ({
+      id: r.dataset.sa,
+      bytesIn: r.querySelector("[data-bytes-in]").dataset.bytesIn,
+      text: r.textContent,
+    })),
+    text: s.textContent,
+  })),
+}))()`;
+
+test("oakley monitor in one namespace watches two real daemons over TLS (token, client certificate) in headless Chromium", {
+  skip,
+  timeout: 600_000,
+}, async () => {
+  const lab = await buildLab(topo, 2);
+  const [a, b] = lab.gws;
+  assert.ok(a && b);
+  const pki = makePki(topo.dir, [a.addr, b.addr]);
+  const procs: Proc[] = [];
+  let browser: Browser | undefined;
+  try {
+    // gw-a's operator makes a token for the monitor; gw-a stores only its hash
+    const tokens = join(topo.dir, "gw-a.tokens");
+    const made = await oakley(a.ns, ["control", "token", "monitor", "--tokens-file", tokens]);
+    assert.equal(made.code, 0, made.stderr);
+    const tokenFile = join(topo.dir, "monitor.token");
+    writeFileSync(tokenFile, made.stdout, { mode: 0o600 });
+
+    const da = serve(topo, {
+      gw: a,
+      store: join(topo.dir, "gw-a.db"),
+      pki,
+      tokens,
+      statusFile: join(topo.dir, "gw-a.status.json"),
+      socket: join(topo.dir, "gw-a.sock"),
+    });
+    const db = serve(topo, {
+      gw: b,
+      store: join(topo.dir, "gw-b.db"),
+      pki,
+      clientCa: true,
+      statusFile: join(topo.dir, "gw-b.status.json"),
+      socket: join(topo.dir, "gw-b.sock"),
+    });
+    procs.push(da, db);
+    await Promise.all([
+      da.waitFor(/ready: listening/, 90_000),
+      db.waitFor(/ready: listening/, 90_000),
+    ]);
+    const ca = connect(topo, lab.ca, a.addr, "alice", "alice-pass-1");
+    const cb = connect(topo, lab.cb, b.addr, "bob", "bob-pass-2");
+    procs.push(ca, cb);
+    await Promise.all([
+      ca.waitFor(/address assigned: 203\.0\.113\.\d+/, 120_000),
+      cb.waitFor(/address assigned: 203\.0\.113\.\d+/, 120_000),
+    ]);
+
+    const mon = watch(
+      topo.spawn(lab.mon, [
+        process.execPath,
+        "--import",
+        "tsx",
+        join(ROOT, "src", "cli", "main.ts"),
+        "monitor",
+        "--daemon",
+        `gw-a=tls://${a.addr}:${CONTROL_PORT}?token-file=${tokenFile}&ca=${pki.ca}`,
+        "--daemon",
+        `gw-b=tls://${b.addr}:${CONTROL_PORT}?cert=${pki.monCert}&key=${pki.monKey}&ca=${pki.ca}`,
+        "--listen",
+        "127.0.0.1:9600",
+        "--poll",
+        "500",
+      ]),
+      "monitor",
+    );
+    procs.push(mon);
+    await mon.waitFor(
+      /^Oakley monitor on http:\/\/127\.0\.0\.1:9600\/ watching gw-a, gw-b$/,
+      60_000,
+    );
+
+    const br = await openBrowser(lab.mon, join(topo.dir, "profile"), "http://127.0.0.1:9600/");
+    browser = br;
+    const read = async () => {
+      const v = await br.evaluate<PageView>(READ_PAGE);
+      if (!v) throw new Error("page not ready");
+      return v;
+    };
+    const until = async (what: string, ok: (v: PageView) => boolean): Promise<PageView> => {
+      let last: PageView | undefined;
+      for (let i = 0; i < 200; i++) {
+        try {
+          last = await read();
+          if (ok(last)) return last;
+        } catch {
+          // page still loading
+        }
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      assert.fail(
+        `${what}: page never got there; last view ${JSON.stringify(last)?.slice(0, 3000)}\n${br.stderr().slice(-2000)}`,
       );
-      for (const [n, ext] of [
-        ["srv", "subjectAltName=IP:192.0.2.2,IP:198.51.100.2\nextendedKeyUsage=serverAuth\n"],
-        ["mon", "extendedKeyUsage=clientAuth\n"],
-      ] as const) {
-        ossl("req", ...ec, "-keyout", `${n}.key`, "-out", `${n}.csr`, "-subj", `/CN=${n}`);
-        writeFileSync(join(dir, `${n}.ext`), ext);
-        ossl(
-          "x509",
-          "-req",
-          "-in",
-          `${n}.csr`,
-          "-CA",
-          "ca.pem",
-          "-CAkey",
-          "ca.key",
-          "-CAcreateserial",
-          "-out",
-          `${n}.pem`,
-          "-days",
-          "2",
-          "-extfile",
-          `${n}.ext`,
-        );
-      }
-      const { generateToken } = await import("../../src/control/index.js");
-      const tok = generateToken("monitor");
-      writeFileSync(join(dir, "mon.token"), tok.token);
-      writeFileSync(join(dir, "tokens.jsonl"), `${JSON.stringify(tok.record)}\n`);
+    };
+    const by = (v: PageView, n: string) => v.daemons.find((d) => d.name === n);
 
-      // namespaces and links
-      for (const n of Object.values(ns)) sh("ip", "netns", "add", n);
-      sh(
-        "ip",
-        "-n",
-        ns.m,
-        "link",
-        "add",
-        "to-a",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        ns.a,
-      );
-      sh(
-        "ip",
-        "-n",
-        ns.m,
-        "link",
-        "add",
-        "to-b",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        ns.b,
-      );
-      sh("ip", "-n", ns.m, "addr", "add", "192.0.2.1/24", "dev", "to-a");
-      sh("ip", "-n", ns.m, "addr", "add", "198.51.100.1/24", "dev", "to-b");
-      sh("ip", "-n", ns.a, "addr", "add", "192.0.2.2/24", "dev", "eth0");
-      sh("ip", "-n", ns.b, "addr", "add", "198.51.100.2/24", "dev", "eth0");
-      for (const [n, dev] of [
-        [ns.m, "to-a"],
-        [ns.m, "to-b"],
-        [ns.a, "eth0"],
-        [ns.b, "eth0"],
-        [ns.m, "lo"],
-        [ns.a, "lo"],
-        [ns.b, "lo"],
-      ] as const) {
-        sh("ip", "-n", n, "link", "set", dev, "up");
-      }
-
-      const env = { OAK_CTL_DIR: dir };
-      const da = startRole(ns.a, "daemon", {
-        ...env,
-        OAK_CTL_ADDR: "192.0.2.2",
-        OAK_CTL_NAME: "gw-a",
-      });
-      const db = startRole(ns.b, "daemon", {
-        ...env,
-        OAK_CTL_ADDR: "198.51.100.2",
-        OAK_CTL_NAME: "gw-b",
-      });
-      peers.push(da, db);
-      assert.equal((await nextJson<{ port: number }>(da, "daemon a")).port, 9501);
-      assert.equal((await nextJson<{ port: number }>(db, "daemon b")).port, 9501);
-      const mon = startRole(ns.m, "monitor", env);
-      peers.push(mon);
-      await nextJson(mon, "monitor");
-
-      const state = async (): Promise<State> => {
-        mon.proc.stdin?.write("state\n");
-        return nextJson<State>(mon, "monitor state");
-      };
-      let s = await state();
-      const by = (n: string) => s.daemons.find((d) => d.name === n);
-      for (const [n, addr] of [
-        ["gw-a", "192.0.2.2"],
-        ["gw-b", "198.51.100.2"],
-      ] as const) {
-        const d = by(n);
-        assert.ok(d?.reachable, `${n}: ${JSON.stringify(d?.error)}`);
-        assert.equal(d.sas?.ike.length, 3);
-        assert.equal(d.sas?.child.length, 3);
-        assert.equal(d.sas?.ike[0]?.addresses.local.address, addr);
-        assert.match(d.sas?.ike[0]?.algorithms.dhGroup ?? "", /^MODP-2048/);
-      }
-
-      // gw-b goes away: the monitor says it is unreachable and why, gw-a stays fine
-      db.proc.stdin?.end();
-      await new Promise<void>((r) => db.proc.once("exit", () => r()));
-      for (let i = 0; i < 20; i++) {
-        s = await state();
-        if (by("gw-b")?.reachable === false) break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      assert.equal(by("gw-b")?.reachable, false);
+    const v = await until(
+      "both daemons reachable with one Main Mode and one Quick Mode SA each, live",
+      (p) =>
+        /server-sent events/.test(p.live) &&
+        ["gw-a", "gw-b"].every((n) => {
+          const d = by(p, n);
+          return d?.reachable === "true" && d.mm.length === 1 && d.qm.length === 1;
+        }),
+    );
+    for (const [n, natOutside, client] of [
+      ["gw-a", "198.51.100.1", "192.0.2.2"],
+      ["gw-b", "198.51.100.65", "192.0.2.66"],
+    ] as const) {
+      const d = by(v, n);
+      assert.ok(d, n);
+      const [mmAlg, qmAlg] = d.algorithms;
       assert.match(
-        by("gw-b")?.error?.message ?? "",
-        /nothing listens on 198\.51\.100\.2:9501|closed the connection/,
+        mmAlg ?? "",
+        /^AES-CBC-256 \/ SHA2?-?\d* \/ (MODP-2048 \(group 14\)|ECP-\d+ \(group \d+\)) \/ pre-shared key$/,
+        `${n} Main Mode algorithms by name`,
       );
-      assert.ok(by("gw-a")?.reachable);
-    } finally {
-      for (const p of peers) {
-        p.proc.stdin?.end();
-        if (p.proc.exitCode === null) {
-          const t = setTimeout(() => p.proc.kill("SIGKILL"), 3000);
-          await new Promise<void>((r) =>
-            p.proc.exitCode !== null ? r() : p.proc.once("exit", () => r()),
-          );
-          clearTimeout(t);
-        }
-      }
-      for (const n of Object.values(ns)) {
-        // anything still running in our namespaces is ours: end it by pid, then delete
-        const pids = spawnSync("ip", ["netns", "pids", n], { encoding: "utf8" }).stdout ?? "";
-        for (const p of pids.split("\n").filter(Boolean)) {
-          try {
-            process.kill(Number(p), "SIGKILL");
-          } catch {
-            // already gone
-          }
-        }
-        spawnSync("ip", ["netns", "del", n]);
-      }
-      rmSync(dir, { recursive: true, force: true });
+      assert.match(qmAlg ?? "", /^ESP_AES-(GCM_16|CBC)-\d+ \/ /, `${n} Quick Mode algorithms`);
+      for (const alg of d.algorithms)
+        assert.doesNotMatch(alg, /\d{5,}/, `${n}: a raw number in '${alg}'`);
+      assert.ok(!d.text.includes("268435457"), "the seed's raw DH2048 number must never show");
+      assert.match(d.text, /UDP-Encapsulated-Transport/);
+      assert.match(d.text, /rfc3947, peer behind NAT, port 4500, UDP-encap/);
+      assert.match(
+        d.qm[0]?.text ?? "",
+        new RegExp(
+          `${natOutside.replaceAll(".", "\\.")}:4500 \\(before NAT ${client.replaceAll(".", "\\.")}\\)`,
+        ),
+        `${n}: peer after and before NAT`,
+      );
+      assert.match(d.text, /oakley 0\.1\.0 \(server\), mode protected, policy l2tp-ipsec-server/);
     }
-  });
+
+    // live traffic: pings through both tunnels; the page's per-SA byte counters keep growing
+    const pinger = (ns: typeof lab.ca) =>
+      watch(
+        topo.spawn(ns, ["ping", "-c", "60", "-i", "0.2", "-W", "2", "203.0.113.1"]),
+        `ping(${ns.short})`,
+      );
+    const pings = [pinger(lab.ca), pinger(lab.cb)];
+    procs.push(...pings);
+    const bytesOf = (p: PageView, n: string) => BigInt(by(p, n)?.qm[0]?.bytesIn ?? "0");
+    const base = { a: bytesOf(v, "gw-a"), b: bytesOf(v, "gw-b") };
+    const v1 = await until(
+      "traffic counted on both",
+      (p) => bytesOf(p, "gw-a") >= base.a + 500n && bytesOf(p, "gw-b") >= base.b + 500n,
+    );
+    const mid = { a: bytesOf(v1, "gw-a"), b: bytesOf(v1, "gw-b") };
+    await until(
+      "traffic keeps growing while the pings run",
+      (p) => bytesOf(p, "gw-a") > mid.a + 300n && bytesOf(p, "gw-b") > mid.b + 300n,
+    );
+    await Promise.all(pings.map((p) => p.waitFor(/packets transmitted/, 60_000)));
+    for (const p of pings) assert.match(p.out.join("\n"), / 0% packet loss/);
+
+    const saveShot = async (name: string) => {
+      const png = await br.screenshot();
+      assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+      mkdirSync(join(ROOT, "artifacts"), { recursive: true });
+      writeFileSync(join(ROOT, "artifacts", name), png);
+    };
+    await saveShot("monitor-real.png");
+
+    // gw-b stops: the page says it is unreachable and why; gw-a stays live
+    assert.equal(await stop(db), 0, "gw-b stops cleanly on Ctrl-C");
+    const down = await until("gw-b unreachable after its daemon stopped", (p) => {
+      const gb = by(p, "gw-b");
+      return (
+        gb?.reachable === "false" && /nothing listens on 198\.51\.100\.66:9501/.test(gb.error ?? "")
+      );
+    });
+    assert.match(by(down, "gw-b")?.error ?? "", /\[OAK_E_CTL_UNAVAILABLE\]/);
+    assert.match(by(down, "gw-b")?.text ?? "", /UNREACHABLE/);
+    const ga = by(down, "gw-a");
+    assert.equal(ga?.reachable, "true");
+    assert.equal(ga?.qm.length, 1);
+    assert.equal(ga?.error, null);
+    await saveShot("monitor-real-down.png");
+    assert.equal(await cb.exited(), 1, "gw-b's client ends when its server goes away");
+  } finally {
+    await browser?.close();
+    for (const p of procs.reverse()) await stop(p);
+  }
+});

@@ -14,9 +14,10 @@
  * 203.0.113.1). Addresses only from RFC 5737. Namespaces `oakt-<tag>-<pid>-*` (lib/netns.ts),
  * torn down after the file's tests, also on failure.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
 import type { Namespace, Topology } from "./lib/netns.js";
 
 export const CLI = join(import.meta.dirname, "..", "..", "src", "cli", "main.ts");
@@ -383,4 +384,142 @@ export function logRecord(
   } catch {
     return undefined;
   }
+}
+
+// ------------------------------------------------------------------ a real browser
+
+/** A minimal DevTools-protocol client over Chromium's pipe transport (fd 3/4, NUL-separated). */
+export class Cdp {
+  private next = 1;
+  private buf = "";
+  private readonly waiting = new Map<
+    number,
+    (m: { result?: unknown; error?: { message: string } }) => void
+  >();
+  constructor(
+    private readonly tx: Writable,
+    rx: Readable,
+  ) {
+    rx.on("data", (d: Buffer) => {
+      this.buf += d.toString("utf8");
+      for (let i = this.buf.indexOf("\0"); i >= 0; i = this.buf.indexOf("\0")) {
+        const msg = JSON.parse(this.buf.slice(0, i)) as {
+          id?: number;
+          result?: unknown;
+          error?: { message: string };
+        };
+        this.buf = this.buf.slice(i + 1);
+        if (msg.id !== undefined) this.waiting.get(msg.id)?.(msg);
+      }
+    });
+  }
+  send<T>(method: string, params: object = {}, sessionId?: string): Promise<T> {
+    const id = this.next++;
+    return new Promise((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`CDP ${method}: no answer`)), 30_000);
+      this.waiting.set(id, (m) => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        if (m.error) rej(new Error(`CDP ${method}: ${m.error.message}`));
+        else res(m.result as T);
+      });
+      this.tx.write(
+        `${JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) })}\0`,
+      );
+    });
+  }
+}
+
+export const CHROMIUM = ["chromium", "chromium-browser"].find(
+  (c) => spawnSync("sh", ["-c", `command -v ${c}`]).status === 0,
+);
+
+export interface Browser {
+  readonly cdp: Cdp;
+  readonly sessionId: string;
+  readonly stderr: () => string;
+  /** Evaluates `expression` in the page and returns its value. */
+  evaluate<T>(expression: string): Promise<T | undefined>;
+  /** A PNG of the whole page. */
+  screenshot(): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/**
+ * Debian's headless Chromium inside `ns` (so it reaches what listens there), driven over
+ * --remote-debugging-pipe; one page opened at `url`, viewport 1600x1200.
+ */
+export async function openBrowser(
+  ns: Namespace,
+  profileDir: string,
+  url: string,
+): Promise<Browser> {
+  const proc = spawn(
+    "ip",
+    [
+      "netns",
+      "exec",
+      ns.name,
+      CHROMIUM ?? "chromium",
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      `--user-data-dir=${profileDir}`,
+      "--remote-debugging-pipe",
+      "about:blank",
+    ],
+    { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] },
+  );
+  let stderr = "";
+  proc.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const cdp = new Cdp(proc.stdio[3] as Writable, proc.stdio[4] as Readable);
+  const { targetId } = await cdp.send<{ targetId: string }>("Target.createTarget", {
+    url: "about:blank",
+  });
+  const { sessionId } = await cdp.send<{ sessionId: string }>("Target.attachToTarget", {
+    targetId,
+    flatten: true,
+  });
+  await cdp.send(
+    "Emulation.setDeviceMetricsOverride",
+    { width: 1600, height: 1200, deviceScaleFactor: 1, mobile: false },
+    sessionId,
+  );
+  await cdp.send("Page.navigate", { url }, sessionId);
+  return {
+    cdp,
+    sessionId,
+    stderr: () => stderr,
+    async evaluate<T>(expression: string) {
+      const r = await cdp.send<{ result: { value?: T } }>(
+        "Runtime.evaluate",
+        { expression, returnByValue: true },
+        sessionId,
+      );
+      return r.result.value;
+    },
+    async screenshot() {
+      const shot = await cdp.send<{ data: string }>(
+        "Page.captureScreenshot",
+        { format: "png", captureBeyondViewport: true },
+        sessionId,
+      );
+      return Buffer.from(shot.data, "base64");
+    },
+    async close() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise<void>((res) => proc.once("exit", () => res()));
+      await cdp.send("Browser.close").catch(() => {});
+      const t = setTimeout(() => proc.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
 }
