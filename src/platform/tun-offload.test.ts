@@ -191,6 +191,14 @@ test("coalescing: segments merge back into one super-packet with a partial check
   assert.deepEqual(pkt, sp);
 });
 
+test("completeChecksum sends a computed 0 as 0xffff (RFC 768; the kernel's CSUM_MANGLED_0)", () => {
+  // Sum of the region is 0xffff, so the complement is 0.
+  const p = Buffer.from([0xff, 0xff, 0x00, 0x00]);
+  assert.ok(completeChecksum(p, 0, 2));
+  assert.equal(p.readUInt16BE(2), 0xffff);
+  assert.equal(completeChecksum(p, 4, 0), false, "offsets outside the packet");
+});
+
 test("coalescing refuses: a corrupt segment, a gap, a different flow, a SYN, a fragment", () => {
   const payload = randomPayload(4044, 4);
   const segs: Buffer[] = [];

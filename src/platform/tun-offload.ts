@@ -1,6 +1,6 @@
 /**
  * TUN offloads in user space: the packet work that a TUN device opened with IFF_VNET_HDR and
- * TUNSETOFFLOAD (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) leaves to its reader and writer
+ * TUNSETOFFLOAD (TUN_F_CSUM | TUN_F_TSO4) leaves to its reader and writer
  * (Documentation/networking/tuntap.rst; struct virtio_net_hdr, Virtual I/O Device (VIRTIO) 1.2
  * section 5.1.6 "Device Operation"; the same scheme wireguard-go uses in tun/offload_linux.go).
  *
@@ -21,7 +21,9 @@
  *
  * Pure functions over buffers (no I/O): tun.ts does the reads and writes.
  * Left out: IPv6 coalescing on write (IPv6 packets are written one by one), UDP (USO/UFO),
- * ECN-marked super-packets (TUN_F_TSO_ECN is not offered, so the kernel segments those itself).
+ * ECN-marked super-packets (TUN_F_TSO_ECN is not offered, so the kernel segments those itself),
+ * IPv6 TSO (TUN_F_TSO6 is not offered: the kernel segments IPv6 TCP, which may carry extension
+ * headers; segmentTcp handles a TCPV6 super-packet without them should one come).
  */
 
 /** sizeof(struct virtio_net_hdr): flags, gso_type, hdr_len, gso_size, csum_start, csum_offset. */
@@ -147,7 +149,9 @@ function ipv4HeaderChecksum(p: Uint8Array, at: number, ihl: number): number {
 export function completeChecksum(p: Uint8Array, csumStart: number, csumOffset: number): boolean {
   const at = csumStart + csumOffset;
   if (csumStart >= p.length || at + 2 > p.length) return false;
-  const c = ~foldSum(onesSum(p, csumStart, p.length)) & 0xffff;
+  // A computed 0 is sent as 0xffff, as the kernel's skb_checksum_help does (CSUM_MANGLED_0):
+  // the same value in one's complement, and the only valid form for UDP (RFC 768).
+  const c = ~foldSum(onesSum(p, csumStart, p.length)) & 0xffff || 0xffff;
   p[at] = c >> 8;
   p[at + 1] = c & 0xff;
   return true;

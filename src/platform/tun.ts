@@ -16,7 +16,7 @@
  * and hands them over as one batch. MSS clamping is the data plane's job, not done here.
  *
  * Offloads (`offload: true`; tun-offload.ts): the device is opened with IFF_VNET_HDR and
- * TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6), so one read may carry a TCP super-packet
+ * TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4), so one read may carry a TCP/IPv4 super-packet
  * of up to 64 KiB, which is cut into MSS-sized segments here (the handler still sees ordinary
  * packets), and `write` merges in-order TCP/IPv4 segments of a flow into one super-packet written
  * at the end of the event-loop turn (or on `flush()`). Without the offload ioctl (old kernel) the
@@ -298,8 +298,7 @@ export class TunDevice {
       // TSO on a TUN needs the checksum offload too; without TUNSETOFFLOAD (old kernel) the
       // vnet header stays, with plain packets in it.
       const offloaded =
-        vnet &&
-        libc.ioctlValue(fd, C.TUNSETOFFLOAD, C.TUN_F_CSUM | C.TUN_F_TSO4 | C.TUN_F_TSO6) === 0;
+        vnet && libc.ioctlValue(fd, C.TUNSETOFFLOAD, C.TUN_F_CSUM | C.TUN_F_TSO4) === 0;
       const dev = new TunDevice(
         fd,
         ifreqName(req),
