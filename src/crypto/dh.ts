@@ -10,6 +10,11 @@
  * MODP values must have the prime's length and lie in 2..p-2; ECP values must have
  * 2 * field size bytes and be a point on the curve. Failures are typed Results.
  *
+ * ECP arithmetic runs on libcrypto through koffi (dh-ecp-native.ts: one scalar
+ * multiplication per key generation and per shared secret); node:crypto's ECDH, which spends
+ * two extra multiplications re-validating our own key pair, is the fallback when koffi or
+ * libcrypto.so.3 cannot load. MODP uses node:crypto's DiffieHellman.
+ *
  * The MODP primes are taken from OpenSSL via node:crypto's getDiffieHellman('modpN');
  * test/vectors/crypto/modp-primes.test.ts checks them against the RFC text.
  *
@@ -19,6 +24,7 @@
  */
 import { createDiffieHellman, createECDH, ECDH, getDiffieHellman } from "node:crypto";
 import { err, ok, type Result } from "../base/result.js";
+import { nativeEcp } from "./dh-ecp-native.js";
 import { type CryptoError, CryptoErrorCode, cryptoError } from "./errors.js";
 
 /** ISAKMP "Group Description" attribute values (RFC 2409 Appendix A; IANA IKE registry). */
@@ -148,27 +154,67 @@ function modpGroup(d: ModpDesc): DhGroup {
   };
 }
 
-function ecpGroup(d: EcpDesc): DhGroup {
+/** How ECP groups are computed: libcrypto through koffi when it loads, else node:crypto. */
+export type EcpImpl = "native" | "node";
+
+function ecpCommon(d: EcpDesc) {
   const len = d.coordLen;
   const name = `ECP-${d.id === 19 ? 256 : d.id === 20 ? 384 : 521}`;
-  const uncompressed = (peer: Uint8Array): Buffer => Buffer.concat([Buffer.from([4]), peer]);
+  const badLength = (): Result<never, CryptoError> =>
+    err(
+      cryptoError(CryptoErrorCode.BadPublicLength, `${name} public value must be ${2 * len} bytes`),
+    );
+  const notOnCurve = (): Result<never, CryptoError> =>
+    err(cryptoError(CryptoErrorCode.PointNotOnCurve, `${name} public value is not on the curve`));
+  const privRange = (): Result<never, CryptoError> =>
+    err(cryptoError(CryptoErrorCode.BadLength, `${name} private value out of range`));
+  const base = { id: d.id, name, kind: "ecp" as const, publicLength: 2 * len, sharedLength: len };
+  return { len, base, badLength, notOnCurve, privRange };
+}
 
+/** ECP on libcrypto through koffi (dh-ecp-native.ts); undefined when it cannot load. */
+function ecpNative(d: EcpDesc): DhGroup | undefined {
+  const { len, base, badLength, notOnCurve, privRange } = ecpCommon(d);
+  const n = nativeEcp(d.curve, len);
+  if (n === null) return undefined;
+  const pair = (k: { priv: Buffer; pub: Buffer }): DhKeyPair => ({
+    publicValue: k.pub,
+    computeShared(peer) {
+      if (peer.byteLength !== 2 * len) return badLength();
+      const x = n.sharedX(k.priv, peer);
+      return x === undefined ? notOnCurve() : ok(x);
+    },
+  });
+  const nodeGroup = ecpNode(d);
+  return {
+    ...base,
+    validatePublic(peer) {
+      if (peer.byteLength !== 2 * len) return badLength();
+      return n.onCurve(peer) ? ok(undefined) : notOnCurve();
+    },
+    generate() {
+      const k = n.generate();
+      // libcrypto's DRBG failing is not expected; node:crypto then does the work.
+      return k === undefined ? nodeGroup.generate() : pair(k);
+    },
+    fromPrivateKey(priv) {
+      const k = n.publicFor(priv);
+      return k === undefined ? privRange() : ok(pair(k));
+    },
+  };
+}
+
+/** ECP on node:crypto's ECDH (three scalar multiplications per shared secret; see above). */
+function ecpNode(d: EcpDesc): DhGroup {
+  const { len, base, badLength, notOnCurve, privRange } = ecpCommon(d);
+  const uncompressed = (peer: Uint8Array): Buffer => Buffer.concat([Buffer.from([4]), peer]);
   const validatePublic = (peer: Uint8Array): Result<void, CryptoError> => {
-    if (peer.byteLength !== 2 * len) {
-      return err(
-        cryptoError(
-          CryptoErrorCode.BadPublicLength,
-          `${name} public value must be ${2 * len} bytes`,
-        ),
-      );
-    }
+    if (peer.byteLength !== 2 * len) return badLength();
     try {
       // Decoding the point makes OpenSSL check that it lies on the curve.
       ECDH.convertKey(uncompressed(peer), d.curve, undefined, undefined, "uncompressed");
     } catch {
-      return err(
-        cryptoError(CryptoErrorCode.PointNotOnCurve, `${name} public value is not on the curve`),
-      );
+      return notOnCurve();
     }
     return ok(undefined);
   };
@@ -181,19 +227,13 @@ function ecpGroup(d: EcpDesc): DhGroup {
       try {
         return ok(leftPad(ecdh.computeSecret(uncompressed(peer)), len));
       } catch {
-        return err(
-          cryptoError(CryptoErrorCode.PointNotOnCurve, `${name} public value is not on the curve`),
-        );
+        return notOnCurve();
       }
     },
   });
 
   return {
-    id: d.id,
-    name,
-    kind: "ecp",
-    publicLength: 2 * len,
-    sharedLength: len,
+    ...base,
     validatePublic,
     generate() {
       const ecdh = createECDH(d.curve);
@@ -205,7 +245,7 @@ function ecpGroup(d: EcpDesc): DhGroup {
       try {
         ecdh.setPrivateKey(Buffer.from(priv));
       } catch {
-        return err(cryptoError(CryptoErrorCode.BadLength, `${name} private value out of range`));
+        return privRange();
       }
       return ok(pair(ecdh));
     },
@@ -220,10 +260,20 @@ export function dhGroup(id: number): Result<DhGroup, CryptoError> {
   if (cached) return ok(cached);
   const m = MODP.find((g) => g.id === id);
   const e = ECP.find((g) => g.id === id);
-  const g = m ? modpGroup(m) : e ? ecpGroup(e) : undefined;
+  const g = m ? modpGroup(m) : e ? (ecpNative(e) ?? ecpNode(e)) : undefined;
   if (!g) return err(cryptoError(CryptoErrorCode.Unsupported, `DH group ${id} is not supported`));
   GROUPS.set(id, g);
   return ok(g);
+}
+
+/**
+ * An ECP group on a chosen implementation, for tests that check both against the same
+ * vectors; undefined when `impl` cannot load here (or `id` is not an ECP group).
+ */
+export function ecpGroupWith(id: number, impl: EcpImpl): DhGroup | undefined {
+  const e = ECP.find((g) => g.id === id);
+  if (!e) return undefined;
+  return impl === "native" ? ecpNative(e) : ecpNode(e);
 }
 
 /** Group Description values this module implements. */
