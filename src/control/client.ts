@@ -470,7 +470,7 @@ export function connectError(ep: ControlEndpoint, e: Error): ControlError {
     if (code === "ECONNREFUSED")
       return controlError(
         ControlErrorCode.Unavailable,
-        `nothing listens on ${where}; check --host and that the daemon has remote control enabled`,
+        `nothing listens on ${where}; check the address and port, that the daemon runs, and that it has remote control enabled (oakley serve --control-listen)`,
       );
     if (code === "ETIMEDOUT" || code === "EHOSTUNREACH" || code === "ENETUNREACH")
       return controlError(ControlErrorCode.Unavailable, `${where} is unreachable (${code})`);

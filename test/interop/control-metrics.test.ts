@@ -4,7 +4,10 @@
  * scrape. Our own parser is never the oracle here. Also parses the scrape into samples with a
  * small reader written to the format documentation, and checks the values that matter.
  *
- * The target is FakeControlTarget until the daemon lands (swap in the daemon's ControlTarget).
+ * The target is FakeControlTarget, for exact expected values and a hostile label value (quotes,
+ * newline) that a real daemon does not produce on demand. A scrape of a REAL daemon's endpoint
+ * from another namespace, linted by promtool and compared with `oakley sa list`, is in
+ * manage-real.test.ts.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";

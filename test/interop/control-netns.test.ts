@@ -244,7 +244,11 @@ test("oakley monitor in one namespace watches two real daemons over TLS (token, 
         gb?.reachable === "false" && /nothing listens on 198\.51\.100\.66:9501/.test(gb.error ?? "")
       );
     });
-    assert.match(by(down, "gw-b")?.error ?? "", /\[OAK_E_CTL_UNAVAILABLE\]/);
+    assert.match(
+      by(down, "gw-b")?.error ?? "",
+      /remote control enabled \(oakley serve --control-listen\) \[OAK_E_CTL_UNAVAILABLE\]/,
+      "the reason names the fix",
+    );
     assert.match(by(down, "gw-b")?.text ?? "", /UNREACHABLE/);
     const ga = by(down, "gw-a");
     assert.equal(ga?.reachable, "true");

@@ -7,7 +7,10 @@
  * NAT-T state, per-SA traffic that updates live, failures by reason, and which daemon is
  * unreachable and why. A screenshot is saved as artifacts/monitor.png.
  *
- * Targets are FakeControlTarget (realistic records) until the daemon implements ControlTarget.
+ * Targets are FakeControlTarget (realistic records): this test covers what real daemons cannot
+ * produce on demand — hostile markup in a daemon's answers, a wrong token, failure counters by
+ * reason, exact traffic steps. The same page against REAL daemons (oakley serve + oakley connect
+ * in namespaces, the monitor reaching them over TLS) is control-netns.test.ts.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";

@@ -105,9 +105,9 @@ function describePolicy(p: PolicyDetail, indent: string): string {
 
 export function formatPolicyShow(s: PolicyShow): string {
   let out = "";
-  out += `Persistent policies (applied first, in order): ${s.persistent.length === 0 ? "none" : ""}\n`;
+  out += `Persistent policies (applied first, in order):${s.persistent.length === 0 ? " none" : ""}\n`;
   for (const p of s.persistent) out += describePolicy(p, "  ");
-  out += `Assigned policy: ${s.assigned ? "" : "none"}\n`;
+  out += `Assigned policy:${s.assigned ? "" : " none"}\n`;
   if (s.assigned) out += describePolicy(s.assigned, "  ");
   if (s.unusable !== undefined) out += `NOT IN FORCE: ${s.unusable}\n`;
   if (s.rules.length > 0) {
