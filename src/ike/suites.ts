@@ -8,6 +8,17 @@
  * Encapsulation mode numbers follow the NAT-T method: RFC 3947 uses 3/4, the drafts 61443/61444.
  */
 import { err, ok, type Result } from "../base/result.js";
+import {
+  EncapsulationMode,
+  EspTransformId,
+  IkeAttr,
+  IkeAuthMethod,
+  IkeEncryption as IkeEncryptionId,
+  IkeHash as IkeHashId,
+  IpsecAttr,
+  IpsecAuthAlgorithm,
+  LifeType,
+} from "../registry/ike.js";
 
 /** One data attribute as the wire codec gives it: TV values are numbers, TLV values bytes. */
 export interface Attribute {
@@ -53,58 +64,81 @@ export interface Phase2Suite {
   readonly lifeKilobytes: number;
 }
 
-// RFC 2409 Appendix A.
+// RFC 2409 Appendix A (numbers from registry/ike.ts).
 export const IKE_ATTR = {
-  encryption: 1,
-  hash: 2,
-  authMethod: 3,
-  groupDescription: 4,
-  lifeType: 11,
-  lifeDuration: 12,
-  keyLength: 14,
+  encryption: IkeAttr.ENCRYPTION_ALGORITHM,
+  hash: IkeAttr.HASH_ALGORITHM,
+  authMethod: IkeAttr.AUTHENTICATION_METHOD,
+  groupDescription: IkeAttr.GROUP_DESCRIPTION,
+  lifeType: IkeAttr.LIFE_TYPE,
+  lifeDuration: IkeAttr.LIFE_DURATION,
+  keyLength: IkeAttr.KEY_LENGTH,
 } as const;
-const IKE_ENC: Record<number, IkeEncryption> = { 1: "des-cbc", 5: "3des-cbc", 7: "aes-cbc" };
-const IKE_HASH: Record<number, IkeHash> = {
-  1: "md5",
-  2: "sha1",
-  4: "sha2-256",
-  5: "sha2-384",
-  6: "sha2-512",
+/** Phase-1 encryption name -> IKE Encryption Algorithm value. */
+export const IKE_ENCRYPTION_NUMBER: Readonly<Record<IkeEncryption, number>> = {
+  "des-cbc": IkeEncryptionId.DES_CBC,
+  "3des-cbc": IkeEncryptionId.TRIPLE_DES_CBC,
+  "aes-cbc": IkeEncryptionId.AES_CBC,
 };
-const IKE_AUTH: Record<number, IkeAuth> = { 1: "psk", 3: "rsa-sig" };
-const LIFE_SECONDS = 1;
-const LIFE_KILOBYTES = 2;
+/** Phase-1 hash name -> IKE Hash Algorithm value. */
+export const IKE_HASH_NUMBER: Readonly<Record<IkeHash, number>> = {
+  md5: IkeHashId.MD5,
+  sha1: IkeHashId.SHA,
+  "sha2-256": IkeHashId.SHA2_256,
+  "sha2-384": IkeHashId.SHA2_384,
+  "sha2-512": IkeHashId.SHA2_512,
+};
+/** The inverse of a name -> number table. */
+function byNumber<T extends string>(m: Readonly<Record<T, number>>): Record<number, T> {
+  const out: Record<number, T> = {};
+  for (const [k, v] of Object.entries(m) as [T, number][]) out[v] = k;
+  return out;
+}
+const IKE_ENC = byNumber(IKE_ENCRYPTION_NUMBER);
+const IKE_HASH = byNumber(IKE_HASH_NUMBER);
+const IKE_AUTH: Record<number, IkeAuth> = {
+  [IkeAuthMethod.PRE_SHARED_KEY]: "psk",
+  [IkeAuthMethod.RSA_SIGNATURES]: "rsa-sig",
+};
+const LIFE_SECONDS = LifeType.SECONDS;
+const LIFE_KILOBYTES = LifeType.KILOBYTES;
 
 // RFC 2407 §4.5.
 export const IPSEC_ATTR = {
-  lifeType: 1,
-  lifeDuration: 2,
-  groupDescription: 3,
-  encapsulationMode: 4,
-  authAlgorithm: 5,
-  keyLength: 6,
+  lifeType: IpsecAttr.SA_LIFE_TYPE,
+  lifeDuration: IpsecAttr.SA_LIFE_DURATION,
+  groupDescription: IpsecAttr.GROUP_DESCRIPTION,
+  encapsulationMode: IpsecAttr.ENCAPSULATION_MODE,
+  authAlgorithm: IpsecAttr.AUTHENTICATION_ALGORITHM,
+  keyLength: IpsecAttr.KEY_LENGTH,
 } as const;
 // RFC 2407 §4.4.4, RFC 4106 §8 (transform IDs 18/19/20), RFC 2410 (NULL).
 export const ESP_TRANSFORM: Record<number, EspCipher> = {
-  3: "3des-cbc",
-  11: "null",
-  12: "aes-cbc",
-  18: "aes-gcm-8",
-  19: "aes-gcm-12",
-  20: "aes-gcm-16",
+  [EspTransformId.ESP_3DES]: "3des-cbc",
+  [EspTransformId.ESP_NULL]: "null",
+  [EspTransformId.ESP_AES_CBC]: "aes-cbc",
+  [EspTransformId.ESP_AES_GCM_8]: "aes-gcm-8",
+  [EspTransformId.ESP_AES_GCM_12]: "aes-gcm-12",
+  [EspTransformId.ESP_AES_GCM_16]: "aes-gcm-16",
 };
 const ESP_AUTH: Record<number, EspIntegrity> = {
-  1: "hmac-md5-96",
-  2: "hmac-sha1-96",
-  5: "hmac-sha2-256-128",
-  6: "hmac-sha2-384-192",
-  7: "hmac-sha2-512-256",
+  [IpsecAuthAlgorithm.HMAC_MD5]: "hmac-md5-96",
+  [IpsecAuthAlgorithm.HMAC_SHA]: "hmac-sha1-96",
+  [IpsecAuthAlgorithm.HMAC_SHA2_256]: "hmac-sha2-256-128",
+  [IpsecAuthAlgorithm.HMAC_SHA2_384]: "hmac-sha2-384-192",
+  [IpsecAuthAlgorithm.HMAC_SHA2_512]: "hmac-sha2-512-256",
 };
 /** Encapsulation modes by NAT-T method: [tunnel, transport]. */
 export const ENCAP_MODE = {
-  none: { tunnel: 1, transport: 2 },
-  rfc3947: { tunnel: 3, transport: 4 },
-  draft: { tunnel: 61443, transport: 61444 },
+  none: { tunnel: EncapsulationMode.TUNNEL, transport: EncapsulationMode.TRANSPORT },
+  rfc3947: {
+    tunnel: EncapsulationMode.UDP_ENCAPSULATED_TUNNEL,
+    transport: EncapsulationMode.UDP_ENCAPSULATED_TRANSPORT,
+  },
+  draft: {
+    tunnel: EncapsulationMode.UDP_ENCAPSULATED_TUNNEL_DRAFT,
+    transport: EncapsulationMode.UDP_ENCAPSULATED_TRANSPORT_DRAFT,
+  },
 } as const;
 
 function num(v: number | Uint8Array): number {

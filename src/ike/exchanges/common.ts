@@ -27,7 +27,12 @@ import {
 import { IkeErrorCode, type IkeFailure, failure } from "../errors.js";
 import type { PeerVendorIds } from "../ike-sa.js";
 import { checkPayloads, type MessageKind } from "../payload-rules.js";
-import type { IkeHash, NattMethod, Phase1Suite } from "../suites.js";
+import {
+  IKE_ENCRYPTION_NUMBER,
+  IKE_HASH_NUMBER,
+  type NattMethod,
+  type Phase1Suite,
+} from "../suites.js";
 import type { Endpoint } from "../types.js";
 
 export function vid(bytes: Buffer): VendorIdPayload {
@@ -131,20 +136,11 @@ export function natdHasher(c: CryptoSuite, ckyI: Buffer, ckyR: Buffer): NatdHash
   };
 }
 
-const ENC_NUMBER = { "des-cbc": 1, "3des-cbc": 5, "aes-cbc": 7 } as const;
-const HASH_NUMBER: Readonly<Record<IkeHash, number>> = {
-  md5: 1,
-  sha1: 2,
-  "sha2-256": 4,
-  "sha2-384": 5,
-  "sha2-512": 6,
-};
-
 export function cryptoFor(s: Phase1Suite): Result<CryptoSuite, IkeFailure> {
   const r = cryptoPhase1Suite({
-    encryption: ENC_NUMBER[s.encryption],
+    encryption: IKE_ENCRYPTION_NUMBER[s.encryption],
     ...(s.encryption === "aes-cbc" ? { keyLength: s.keyBits } : {}),
-    hash: HASH_NUMBER[s.hash],
+    hash: IKE_HASH_NUMBER[s.hash],
     group: s.group,
   });
   return r.ok ? ok(r.value) : err(failure(IkeErrorCode.NoProposalChosen, r.error.message, 14));
