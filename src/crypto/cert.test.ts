@@ -1,6 +1,6 @@
 /**
  * Certificate parsing and chain checks (cert-der.ts, cert.ts) on a PKI made by the openssl
- * CLI (cert-test-pki.ts): our DER view is cross-checked against `openssl x509` and node:crypto's
+ * CLI (test/helpers/pki.ts): our DER view is cross-checked against `openssl x509` and node:crypto's
  * X509Certificate (independent parsers); the IKEv1 RSA signature against `openssl pkeyutl -sign`
  * (PKCS#1 v1.5 type 1 over the raw input, no DigestInfo: what RFC 2409 §5.1 / strongSwan's
  * SIGN_RSA_EMSA_PKCS1_NULL mean). Negative cases: expired, not yet valid, wrong CA, self-signed
@@ -30,7 +30,7 @@ import {
   subjectId,
   verifyChain,
 } from "./cert.js";
-import { makeTestPki } from "./cert-test-pki.js";
+import { makeTestPki } from "../../test/helpers/pki.js";
 
 const pki = makeTestPki();
 after(() => pki.dispose());

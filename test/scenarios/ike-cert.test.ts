@@ -1,6 +1,6 @@
 /**
  * Scenario: Oakley <-> Oakley Main Mode with RSA signatures (RFC 2409 §5.1) on the
- * deterministic simulator, with a PKI made by the openssl CLI (src/crypto/cert-test-pki.ts; an
+ * deterministic simulator, with a PKI made by the openssl CLI (test/helpers/pki.ts; an
  * independent implementation made every certificate). Checks: CERTREQ with the CA's DER DN in
  * MM3/MM4 (RFC 2408 §3.10; strongSwan sends them there too), CERT (encoding 4) and SIG in
  * MM5/MM6 (parsed back from the bytes on the wire), ID_DER_ASN1_DN and ID_FQDN identities,
@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { makeTestPki } from "../../src/crypto/cert-test-pki.js";
+import { makeTestPki } from "../helpers/pki.js";
 import { IkeErrorCode, type IkeConfigInput, addressSelector } from "../../src/ike/index.js";
 import {
   CertEncoding,

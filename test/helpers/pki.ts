@@ -1,10 +1,10 @@
 /**
  * Test support (not used by the product): a throw-away X.509 PKI made with the `openssl`
  * command line tool (an independent implementation, so certificates are not our own output),
- * for cert.test.ts and the IKE certificate scenarios. RSA 2048 keys; names from RFC 2606
- * (.example) and RFC 5737 documentation addresses.
+ * for src/crypto/cert.test.ts and the IKE certificate scenarios. RSA 2048 keys; names from
+ * RFC 2606 (.example) and RFC 5737 documentation addresses.
  *
- * makePki() returns CAs and leaves by name; each item has PEM certificate and PKCS#8 key.
+ * makeTestPki() returns CAs and leaves by name; each item has PEM certificate and PKCS#8 key.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
