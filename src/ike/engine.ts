@@ -235,6 +235,8 @@ export class IkeEngine implements EngineContext {
   readonly log: Logger;
   readonly table: SaTable<IkeSa>;
   readonly sas = new Map<number, IkeSa>();
+  /** Established SAs by peer identity (INITIAL-CONTACT looks here, not through every SA). */
+  private readonly byPeerId = new Map<string, Set<IkeSa>>();
   readonly children = new Map<number, ChildSa>();
   private readonly byInboundSpi = new Map<number, number>();
   private readonly timers = new TimerQueue();
@@ -778,6 +780,9 @@ export class IkeEngine implements EngineContext {
     delete sa.idiB;
     delete sa.lastError;
     this.counters.inc("ike_sa_established");
+    let same = this.byPeerId.get(sa.peerIdText);
+    if (!same) this.byPeerId.set(sa.peerIdText, (same = new Set()));
+    same.add(sa);
     const auth = sa.suite?.auth === "rsa-sig" ? "RSA signature" : "pre-shared key";
     const suite = `${sa.crypto?.name ?? ""} ${auth}${sa.aggressive ? " (Aggressive Mode)" : ""}`;
     sa.log.info("IKE SA established", {
@@ -813,8 +818,9 @@ export class IkeEngine implements EngineContext {
       this.armDpd(sa, this.now + d.delaySeconds * 1000);
     if (sa.nat.localBehindNat && sa.vids.natt !== "none") this.armKeepalive(sa);
     // A rekeyed IKE SA: take over the children of the SA it replaces.
-    for (const old of this.sas.values()) {
-      if (old !== sa && this.rekeying.has(old.id) && old.peer.address === sa.peer.address) {
+    for (const id of [...this.rekeying]) {
+      const old = this.sas.get(id);
+      if (old && old !== sa && old.peer.address === sa.peer.address) {
         this.rekeying.delete(old.id);
         this.deleteIkeSa(old, "replaced by a new IKE SA", true, false);
       }
@@ -824,7 +830,7 @@ export class IkeEngine implements EngineContext {
   }
 
   initialContact(sa: IkeSa): void {
-    for (const other of [...this.sas.values()]) {
+    for (const other of [...(this.byPeerId.get(sa.peerIdText) ?? [])]) {
       if (
         other !== sa &&
         other.state === "ESTABLISHED" &&
@@ -1096,6 +1102,8 @@ export class IkeEngine implements EngineContext {
     sa.quick.clear();
     this.table.remove(sa);
     this.sas.delete(sa.id);
+    const same = this.byPeerId.get(sa.peerIdText);
+    if (same?.delete(sa) && same.size === 0) this.byPeerId.delete(sa.peerIdText);
     this.invalidSpiSent.delete(sa.id);
     this.rekeying.delete(sa.id);
     sa.state = "DELETED";
