@@ -35,8 +35,10 @@ export function parseIpAddress(text: string): Uint8Array | undefined {
   return out;
 }
 
+/** Text form of a 4- or 16-octet address (IPv6 per RFC 5952: lower case, longest zero run ::). */
 export function formatIpAddress(b: Uint8Array): string {
   if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  if (b.length !== 16) throw new Error(`formatIpAddress: ${b.length} bytes`);
   const g: number[] = [];
   for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
   // Longest run of zero groups (length >= 2) becomes "::" (RFC 5952 §4.2).

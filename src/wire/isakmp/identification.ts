@@ -4,6 +4,8 @@
  * ID_IPV6_ADDR_SUBNET (32), ID_IPV4_ADDR_RANGE (start + end, 8), ID_IPV6_ADDR_RANGE (32),
  * ID_FQDN and ID_USER_FQDN (string, no terminator), ID_DER_ASN1_DN / ID_DER_ASN1_GN (DER, not
  * decoded here), ID_KEY_ID (opaque).
+ * Address text comes from wire/ip/address.ts (formatIpAddress); parseIpAddress here is stricter
+ * than that module's (no embedded IPv4 tail, no zone ID) and allows zero-padded octets.
  *
  * The ID payload keeps `data` raw (exact round trip); this module gives the typed view and the
  * encoder. Addresses are text (dotted quad; RFC 5952 form for IPv6) so policy code can compare
@@ -14,6 +16,7 @@
 import { type WireError, WireErrorCode, wireError } from "../../base/errors.js";
 import { type Result, err, ok } from "../../base/result.js";
 import { IdType } from "../../registry/ike.js";
+import { formatIpAddress } from "../ip/address.js";
 
 export type IdentificationValue =
   | { readonly kind: "ipv4"; readonly address: string }
@@ -28,36 +31,8 @@ export type IdentificationValue =
   | { readonly kind: "der-asn1-gn"; readonly der: Buffer }
   | { readonly kind: "key-id"; readonly keyId: Buffer };
 
-/** Text form of a 4- or 16-octet address (IPv6 per RFC 5952: lower case, longest zero run ::). */
-export function formatIpAddress(b: Uint8Array): string {
-  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  if (b.length !== 16) throw new Error(`formatIpAddress: ${b.length} bytes`);
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(((b[i] ?? 0) << 8) | (b[i + 1] ?? 0));
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hexw = (w: number) => w.toString(16);
-  if (bestStart < 0) return words.map(hexw).join(":");
-  const head = words.slice(0, bestStart).map(hexw).join(":");
-  const tail = words
-    .slice(bestStart + bestLen)
-    .map(hexw)
-    .join(":");
-  return `${head}::${tail}`;
-}
+/** Text form of an address: the one in wire/ip/address.ts, re-exported for ISAKMP users. */
+export { formatIpAddress };
 
 /** Parses dotted-quad or IPv6 text into 4 or 16 octets; undefined when malformed. */
 export function parseIpAddress(s: string): Buffer | undefined {
