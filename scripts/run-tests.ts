@@ -4,7 +4,7 @@
  * unit    = src/**\/*.test.ts, test/{vectors,scenarios,fuzz}/**\/*.test.ts (no root, no network)
  * interop = test/interop/**\/*.test.ts (root, namespaces, Debian packages installed by .ci/run)
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
@@ -51,7 +51,9 @@ const concurrency = kind === "interop" ? "1" : "2";
 // Interop tests skip (with the reason) on a developer machine without root or packages. In CI
 // (.ci/run sets OAKLEY_INTEROP_REQUIRED=1) a skip means a missing install step: it fails the run.
 const required = process.env.OAKLEY_INTEROP_REQUIRED === "1";
-const r = spawnSync(
+// Output is streamed as it comes (a long interop run shows progress) and its tail kept for the
+// skip count in the final summary.
+const child = spawn(
   process.execPath,
   [
     "--import",
@@ -60,15 +62,19 @@ const r = spawnSync(
     `--test-concurrency=${concurrency}`,
     ...files.map((f) => relative(root, f)),
   ],
-  { cwd: root, stdio: ["inherit", "pipe", "inherit"], maxBuffer: 1024 * 1024 * 1024 },
+  { cwd: root, stdio: ["inherit", "pipe", "inherit"] },
 );
-const out = r.stdout?.toString() ?? "";
-process.stdout.write(out);
-const skipped = Number(/(?:#|\u2139) skipped (\d+)/.exec(out)?.[1] ?? "0");
+let tail = "";
+child.stdout.on("data", (d: Buffer) => {
+  process.stdout.write(d);
+  tail = (tail + d.toString()).slice(-8192);
+});
+const status: number | null = await new Promise((r) => child.on("close", (code) => r(code)));
+const skipped = Number(/(?:#|\u2139) skipped (\d+)/.exec(tail)?.[1] ?? "0");
 if (required && skipped > 0) {
   console.error(
     `\n${skipped} test(s) skipped while OAKLEY_INTEROP_REQUIRED=1: see the skip reasons above`,
   );
   process.exit(1);
 }
-process.exit(r.status ?? 1);
+process.exit(status ?? 1);
