@@ -14,6 +14,7 @@
  *
  * Leaves out: IPv6 zone identifiers, hostnames (a filter never triggers a DNS lookup).
  */
+import { formatIpAddress, parseIpAddress } from "../wire/ip/address.js";
 
 export interface IpAddress {
   readonly family: 4 | 6;
@@ -40,79 +41,39 @@ export interface DynamicResolver {
   dynamic(which: DynamicFilter): readonly IpAddress[];
 }
 
-export function parseIPv4(s: string): IpAddress | null {
-  const parts = s.split(".");
-  if (parts.length !== 4) return null;
+/**
+ * Address text to family + unsigned integer. The accepted text forms are those of
+ * wire/ip/address.ts (dotted quad without leading zeros; RFC 4291 §2.2 IPv6 forms including "::"
+ * and a trailing dotted quad), without zone identifiers.
+ */
+export function parseIp(s: string): IpAddress | null {
+  if (s.includes("%")) return null;
+  const b = parseIpAddress(s);
+  if (b === undefined) return null;
   let v = 0n;
-  for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    v = (v << 8n) | BigInt(n);
-  }
-  return { family: 4, value: v };
+  for (const x of b) v = (v << 8n) | BigInt(x);
+  return { family: b.length === 4 ? 4 : 6, value: v };
+}
+
+export function parseIPv4(s: string): IpAddress | null {
+  const a = parseIp(s);
+  return a?.family === 4 ? a : null;
 }
 
 export function parseIPv6(s: string): IpAddress | null {
-  if (s.length > 45 || s.length < 2) return null;
-  let head = s;
-  let tailV4: IpAddress | null = null;
-  const lastColon = s.lastIndexOf(":");
-  if (s.slice(lastColon + 1).includes(".")) {
-    tailV4 = parseIPv4(s.slice(lastColon + 1));
-    if (!tailV4) return null;
-    head = `${s.slice(0, lastColon + 1)}0:0`;
-  }
-  const dbl = head.split("::");
-  if (dbl.length > 2) return null;
-  const group = /^[0-9a-fA-F]{1,4}$/;
-  const left = dbl[0] === "" ? [] : (dbl[0] ?? "").split(":");
-  const right = dbl.length === 2 ? (dbl[1] === "" ? [] : (dbl[1] ?? "").split(":")) : [];
-  if (![...left, ...right].every((g) => group.test(g))) return null;
-  let groups: string[];
-  if (dbl.length === 2) {
-    const missing = 8 - left.length - right.length;
-    if (missing < 1) return null;
-    groups = [...left, ...Array<string>(missing).fill("0"), ...right];
-  } else {
-    groups = left;
-  }
-  if (groups.length !== 8) return null;
-  let v = 0n;
-  for (const g of groups) v = (v << 16n) | BigInt(Number.parseInt(g, 16));
-  if (tailV4) v = (v & ~0xffffffffn) | tailV4.value;
-  return { family: 6, value: v };
+  const a = parseIp(s);
+  return a?.family === 6 ? a : null;
 }
 
-export function parseIp(s: string): IpAddress | null {
-  return s.includes(":") ? parseIPv6(s) : parseIPv4(s);
-}
-
+/** Dotted quad, or IPv6 in RFC 5952 canonical form (wire/ip/address.ts formatIpAddress). */
 export function formatIp(a: IpAddress): string {
-  if (a.family === 4) {
-    return [24n, 16n, 8n, 0n].map((sh) => ((a.value >> sh) & 0xffn).toString()).join(".");
+  const out = new Uint8Array(a.family === 4 ? 4 : 16);
+  let v = a.value;
+  for (let i = out.length - 1; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
   }
-  const groups: number[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(Number((a.value >> BigInt(i * 16)) & 0xffffn));
-  // RFC 5952 section 4.2: compress the longest run (>= 2) of zero groups, the first if tied.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hexs = groups.map((g) => g.toString(16));
-  if (best < 0) return hexs.join(":");
-  return `${hexs.slice(0, best).join(":")}::${hexs.slice(best + bestLen).join(":")}`;
+  return formatIpAddress(out);
 }
 
 const bits = (f: 4 | 6): number => (f === 4 ? 32 : 128);
