@@ -770,15 +770,15 @@ export class IkeEngine implements EngineContext {
     sa.establishedAt = this.now;
     sa.lastHeard = this.now;
     // Phase-1 scratch values are no longer needed once HASH_I/HASH_R are verified.
-    delete sa.dh;
-    delete sa.gxi;
-    delete sa.gxr;
-    delete sa.gxy;
-    delete sa.saiB;
-    delete sa.ni;
-    delete sa.nr;
-    delete sa.idiB;
-    delete sa.lastError;
+    sa.dh = undefined;
+    sa.gxi = undefined;
+    sa.gxr = undefined;
+    sa.gxy = undefined;
+    sa.saiB = undefined;
+    sa.ni = undefined;
+    sa.nr = undefined;
+    sa.idiB = undefined;
+    sa.lastError = undefined;
     this.counters.inc("ike_sa_established");
     let same = this.byPeerId.get(sa.peerIdText);
     if (!same) this.byPeerId.set(sa.peerIdText, (same = new Set()));

@@ -83,7 +83,7 @@ export interface QuickExchange {
   iv: Buffer;
   readonly ni: Buffer;
   nr?: Buffer;
-  dh?: DhKeyPair;
+  dh?: DhKeyPair | undefined;
   gqmxy?: Buffer;
   readonly ourSpi: number;
   peerSpi?: number;
@@ -96,7 +96,7 @@ export interface QuickExchange {
   /** Responder: raw QM1 and our QM2, to answer retransmissions. Initiator: QM2 seen and QM3 sent. */
   lastIn?: Buffer;
   lastOut?: Buffer;
-  pending?: Pending;
+  pending?: Pending | undefined;
   readonly startedAt: number;
 }
 
@@ -116,6 +116,10 @@ export interface ChildSa {
   cancelTimers: (() => void)[];
 }
 
+/**
+ * Fields that end their use are set to undefined, never `delete`d: deleting a property turns the
+ * object into a slow dictionary-mode object in V8 (bigger, and every later access a hash lookup).
+ */
 export interface IkeSa extends TableEntry {
   readonly id: number;
   readonly role: IkeRole;
@@ -134,13 +138,13 @@ export interface IkeSa extends TableEntry {
   suite?: Phase1Suite;
   crypto?: CryptoSuite;
   /** Initiator's SA payload body (SAi_b) as sent in MM1. */
-  saiB?: Buffer;
-  dh?: DhKeyPair;
-  gxi?: Buffer;
-  gxr?: Buffer;
-  ni?: Buffer;
-  nr?: Buffer;
-  gxy?: Buffer;
+  saiB?: Buffer | undefined;
+  dh?: DhKeyPair | undefined;
+  gxi?: Buffer | undefined;
+  gxr?: Buffer | undefined;
+  ni?: Buffer | undefined;
+  nr?: Buffer | undefined;
+  gxy?: Buffer | undefined;
   keys?: Phase1Keys;
   /** CBC state of phase 1; after MM6 the last phase-1 block (input of every phase-2 IV). */
   iv?: Buffer;
@@ -150,18 +154,18 @@ export interface IkeSa extends TableEntry {
   /** Established by Aggressive Mode (responder). */
   aggressive?: boolean;
   /** Aggressive Mode: the initiator's ID payload body from AM1 (IDii_b of HASH_I). */
-  idiB?: Buffer;
+  idiB?: Buffer | undefined;
   /** RSA-signature SAs: the subject of the peer's verified certificate. */
   peerCertSubject?: string;
   /** INITIAL-CONTACT seen in MM5 (or the Windows VID). */
   initialContact: boolean;
   /** Responder: last request seen and our answer (duplicate requests get the cached answer). */
   lastIn?: Buffer;
-  lastOut?: Buffer;
+  lastOut?: Buffer | undefined;
   /** Initiator: why the last answer was ignored (reported if retransmission gives up). */
-  lastError?: IkeFailure;
+  lastError?: IkeFailure | undefined;
   /** Initiator: the request waiting for an answer. */
-  pending?: Pending;
+  pending?: Pending | undefined;
   readonly quick: Map<number, QuickExchange>;
   readonly children: Set<number>;
   readonly waiting: { request: ChildRequest; rekeyOf?: number }[];

@@ -231,7 +231,7 @@ export function responderAm3(
   sa.local = dg.local;
   sa.peer = dg.remote;
   sa.lastIn = Buffer.from(dg.data);
-  delete sa.lastOut;
+  sa.lastOut = undefined;
   ctx.phase1Up(sa);
 }
 

@@ -436,7 +436,7 @@ export function initiatorMm4(
   sa.gxr = Buffer.from(ke.data);
   sa.nr = Buffer.from(nr.data);
   sa.gxy = gxy.value;
-  delete sa.dh;
+  sa.dh = undefined;
   if (sa.vids.natt !== "none") {
     const natd = [
       ...findAll(msg.payloads, PayloadType.NAT_D),
@@ -560,7 +560,7 @@ export function initiatorMm6(
     sa.peerId = v.value.id;
     sa.peerIdText = v.value.idText;
     sa.pending?.cancel();
-    delete sa.pending;
+    sa.pending = undefined;
     ctx.noteAuthenticated(sa, dg.local, dg.remote);
     ctx.phase1Up(sa);
     return;
@@ -585,7 +585,7 @@ export function initiatorMm6(
     sa.peerIdText = idText(pid);
   }
   sa.pending?.cancel();
-  delete sa.pending;
+  sa.pending = undefined;
   ctx.noteAuthenticated(sa, dg.local, dg.remote);
   ctx.phase1Up(sa);
 }

@@ -338,7 +338,7 @@ function initiatorQm2(
       return;
     }
     ex.gqmxy = g.value;
-    delete ex.dh;
+    ex.dh = undefined;
   }
   ex.peerSpi = prop.spi.readUInt32BE(0);
   const rl = responderLifetime(o.payloads);
@@ -360,7 +360,7 @@ function initiatorQm2(
     return;
   }
   ex.pending?.cancel();
-  delete ex.pending;
+  ex.pending = undefined;
   ex.state = "DONE";
   ex.lastIn = Buffer.from(dg.data);
   ex.lastOut = sealed.value.bytes;
@@ -660,7 +660,7 @@ function responderQm3(
   }
   ctx.noteAuthenticated(sa, dg.local, dg.remote);
   ex.pending?.cancel();
-  delete ex.pending;
+  ex.pending = undefined;
   ex.state = "DONE";
   ctx.installChild(sa, ex);
   linger(ctx, sa, ex);
