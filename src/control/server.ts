@@ -2,8 +2,9 @@
  * ControlServer: serves the management protocol (protocol.ts) for one ControlTarget over a local
  * Unix socket and/or TLS (REQUIREMENTS R7, R8).
  *
- * Every connection starts unauthenticated. Only `hello` is accepted first; it negotiates the
- * version and authenticates: Unix socket = file-system permissions (socket 0600); TLS = a client
+ * Every connection starts unauthenticated. Only `hello` is accepted first; it authenticates,
+ * then negotiates the version, so a TLS peer without credentials never learns the daemon's
+ * software version. Unix socket = file-system permissions (socket 0600); TLS = a client
  * certificate that chains to `tls.clientCa`, or a bearer token whose SHA-256 is in `tls.tokens`.
  * Anything else (no hello, wrong token, untrusted certificate, no common version, garbage, a line
  * over `maxLine`, plain TCP to the TLS port, too many connections) gets a typed error where a
@@ -371,7 +372,7 @@ export class ControlServer {
         req.id,
         controlError(
           ControlErrorCode.Sequence,
-          `the daemon (${this.opts.software}) expects a hello first (protocol versions ${this.versions.min}..${this.versions.max}); this client does not send one: upgrade the management client`,
+          `the daemon${conn.transport === "unix" ? ` (${this.opts.software})` : ""} expects a hello first (protocol versions ${this.versions.min}..${this.versions.max}); this client does not send one: upgrade the management client`,
         ),
         "sequence",
       );
@@ -383,14 +384,17 @@ export class ControlServer {
       return;
     }
     const h = hp.value;
-    const v = negotiate({ min: h.min, max: h.max }, this.versions, h.client, this.opts.software);
-    if (!v.ok) {
-      this.refuse(conn, req.id, v.error, "version");
-      return;
-    }
+    // Authentication before version negotiation: a peer without credentials learns nothing
+    // about the daemon (not even its software version, which the mismatch message names). The
+    // hello's token and the TLS client certificate do not depend on the protocol version.
     const who = this.authenticate(conn, h.token);
     if (!who.ok) {
       this.refuse(conn, req.id, who.error, "auth");
+      return;
+    }
+    const v = negotiate({ min: h.min, max: h.max }, this.versions, h.client, this.opts.software);
+    if (!v.ok) {
+      this.refuse(conn, req.id, v.error, "version");
       return;
     }
     conn.version = v.value;

@@ -649,6 +649,7 @@ if (!PROBE)
       assert.equal(refusal.id, 1);
       assert.equal(refusal.error?.code, "OAK_E_CTL_AUTH");
       assert.doesNotMatch(raw.received ?? "", /"result"|mm-|qm-/);
+      assert.doesNotMatch(raw.received ?? "", /oakley \d/, "nor the daemon's software version");
 
       // plain TCP to the TLS port: no protocol answer at all, and the connection is closed
       const plain = await runProbe({
@@ -708,6 +709,17 @@ if (!PROBE)
         older.message ?? "",
         /the client \(oakley 0\.0\.1\) speaks version 0, the daemon \(oakley 0\.1\.0\) speaks version 1; upgrade the management client \(oakley 0\.0\.1\) to oakley 0\.1\.0 or newer/,
       );
+      // without credentials a mismatched client is refused for that, and learns no version
+      const anonymous = await runProbe({
+        op: "client",
+        host: gw.addr,
+        port: CONTROL_PORT,
+        ca: pki.ca,
+        versions: { min: 2, max: 3 },
+        client: "oakley 9.0.0",
+      });
+      assert.equal(anonymous.code, "OAK_E_CTL_AUTH");
+      assert.doesNotMatch(anonymous.message ?? "", /oakley 0\.1\.0|version/);
       // a client from before the hello existed: told to upgrade, nothing served
       const noHello = await runProbe({
         op: "raw-tls",
@@ -721,6 +733,11 @@ if (!PROBE)
       };
       assert.equal(e.error?.code, "OAK_E_CTL_SEQUENCE");
       assert.match(e.error?.message ?? "", /expects a hello first.*upgrade the management client/);
+      assert.doesNotMatch(
+        e.error?.message ?? "",
+        /oakley 0\.1\.0/,
+        "no version before authentication",
+      );
       assert.equal(noHello.closed, true);
       assert.ok(
         records().filter((r) => r.msg === "control connection refused" && r.reason === "version")
