@@ -15,116 +15,26 @@
  * Needs root and the lab's Debian packages (skips with the reason otherwise). ~30 s.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { certificateFiles } from "./strongswan/certs.js";
 import { type Charon, startInitiator, startResponder } from "./strongswan/charon.js";
 import { swanctlConf } from "./strongswan/conf.js";
+import { checkStrongswanTunnel, IkeDriverPeer } from "./strongswan/ike-driver-peer.js";
 import { LAB_ADDR, type Lab, labUnavailable, labUp } from "./strongswan/lab.js";
-import { Daemon, waitFor } from "./strongswan/proc.js";
-import { viciSec, viciStr } from "./strongswan/vici.js";
+import { waitFor } from "./strongswan/proc.js";
 
 const skip = await labUnavailable();
-const root = join(import.meta.dirname, "..", "..");
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-interface OakleyLine {
-  readonly event?: { readonly type: string; readonly [k: string]: unknown };
-  readonly ready?: unknown;
-}
-
-/** src/daemon/ike-driver.ts in a namespace; its stdout lines are JSON events. */
-class Oakley {
-  private constructor(
-    private readonly d: Daemon,
-    private readonly file: string,
-  ) {}
-
-  static async start(ns: string, address: string, config: object, initiate?: object) {
-    const dir = mkdtempSync(join(tmpdir(), "oak-ike-cert-"));
-    dirs.push(dir);
-    const file = join(dir, "oakley.log");
-    const args = [
-      "netns",
-      "exec",
-      ns,
-      process.execPath,
-      "--import",
-      "tsx",
-      join(root, "src/daemon/ike-driver.ts"),
-      "--listen",
-      address,
-      "--config",
-      JSON.stringify(config),
-      ...(initiate ? ["--initiate", JSON.stringify(initiate)] : []),
-    ];
-    const o = new Oakley(
-      Daemon.start("oakley-ike", "ip", args, file, { NODE_NO_WARNINGS: "1" }),
-      file,
-    );
-    await waitFor(
-      "Oakley ready",
-      () => (o.lines().some((l) => l.ready) ? true : undefined),
-      20_000,
-    );
-    return o;
-  }
-
-  lines(): OakleyLine[] {
-    let text = "";
-    try {
-      text = readFileSync(this.file, "utf8");
-    } catch {
-      return [];
-    }
-    return text
-      .split("\n")
-      .filter((l) => l.startsWith("{") && !l.includes('"level"'))
-      .map((l) => JSON.parse(l) as OakleyLine);
-  }
-
-  events(type: string) {
-    return this.lines().flatMap((l) => (l.event?.type === type ? [l.event] : []));
-  }
-
-  log(): string {
-    return this.d.log();
-  }
-
-  stop(): Promise<void> {
-    return this.d.stop();
-  }
-}
-
-async function checkStrongswan(c: Charon, remoteId: string): Promise<void> {
-  const sas = await c.listSas();
-  const sa = sas.ikeSas[0]?.sa;
-  assert.ok(sa, `strongSwan lists an IKE SA:\n${sas.raw}`);
-  assert.equal(viciStr(sa, "version"), "1");
-  assert.equal(viciStr(sa, "state"), "ESTABLISHED");
-  assert.equal(viciStr(sa, "local-port"), "4500", "floated to 4500");
-  assert.equal(viciStr(sa, "remote-id"), remoteId);
-  const children = viciSec(sa, "child-sas");
-  const child = viciSec(children, Object.keys(children)[0] ?? "");
-  assert.equal(viciStr(child, "state"), "INSTALLED", sas.raw);
-  assert.equal(viciStr(child, "mode"), "TUNNEL");
-  assert.equal(viciStr(child, "encap"), "yes");
-}
+after(() => IkeDriverPeer.removeLogs());
 
 describe("Oakley <-> strongSwan 5.9.8: IKEv1 RSA signatures across the lab NAT", { skip }, () => {
   it("strongSwan initiator (certificate) behind NAT -> Oakley responder (certificate): MM+QM established", async () => {
     const pki = await certificateFiles();
     let lab: Lab | undefined;
-    let oak: Oakley | undefined;
+    let oak: IkeDriverPeer | undefined;
     let cli: Charon | undefined;
     try {
       lab = await labUp();
-      oak = await Oakley.start(lab.ns.server, LAB_ADDR.server, {
+      oak = await IkeDriverPeer.start(lab.ns.server, LAB_ADDR.server, {
         certificates: {
           certificate: pki.pem.serverCert,
           privateKey: pki.pem.serverKey,
@@ -160,7 +70,7 @@ describe("Oakley <-> strongSwan 5.9.8: IKEv1 RSA signatures across the lab NAT",
         0,
         `swanctl --initiate: ${r.stdout}${r.stderr}\n--- Oakley:\n${oak.log()}\n--- charon:\n${cli.log().slice(-4000)}`,
       );
-      await checkStrongswan(cli, pki.serverId);
+      await checkStrongswanTunnel(cli, pki.serverId);
       assert.match(
         cli.log(),
         /authentication of 'O=Oakley Test, CN=oak-server.example' with RSA_EMSA_PKCS1_NULL successful/,
@@ -185,7 +95,7 @@ describe("Oakley <-> strongSwan 5.9.8: IKEv1 RSA signatures across the lab NAT",
   it("Oakley initiator (certificate) behind NAT -> strongSwan responder (certificate): MM+QM established", async () => {
     const pki = await certificateFiles();
     let lab: Lab | undefined;
-    let oak: Oakley | undefined;
+    let oak: IkeDriverPeer | undefined;
     let srv: Charon | undefined;
     try {
       lab = await labUp();
@@ -211,7 +121,7 @@ describe("Oakley <-> strongSwan 5.9.8: IKEv1 RSA signatures across the lab NAT",
           },
         ]),
       });
-      oak = await Oakley.start(
+      oak = await IkeDriverPeer.start(
         lab.ns.client,
         LAB_ADDR.client,
         {
@@ -240,7 +150,7 @@ describe("Oakley <-> strongSwan 5.9.8: IKEv1 RSA signatures across the lab NAT",
       ).catch(() =>
         assert.fail(`no phase2-up:\n${oak?.log()}\n--- charon:\n${srv?.log().slice(-4000)}`),
       );
-      await checkStrongswan(srv, pki.clientId);
+      await checkStrongswanTunnel(srv, pki.clientId);
       assert.match(
         srv.log(),
         /authentication of 'O=Oakley Test, CN=oak-client.example' with RSA_EMSA_PKCS1_NULL successful/,
@@ -261,11 +171,11 @@ describe("Oakley <-> strongSwan 5.9.8: IKEv1 RSA signatures across the lab NAT",
   it("strongSwan Aggressive Mode initiator (PSK, FQDN id) behind NAT -> Oakley responder: AM+QM established", async () => {
     const psk = "oak-aggressive-psk-0123456789";
     let lab: Lab | undefined;
-    let oak: Oakley | undefined;
+    let oak: IkeDriverPeer | undefined;
     let cli: Charon | undefined;
     try {
       lab = await labUp();
-      oak = await Oakley.start(lab.ns.server, LAB_ADDR.server, {
+      oak = await IkeDriverPeer.start(lab.ns.server, LAB_ADDR.server, {
         psks: [{ secret: psk, id: "android.example" }],
         aggressiveMode: true,
         dpd: { delaySeconds: 0 },
@@ -300,7 +210,7 @@ describe("Oakley <-> strongSwan 5.9.8: IKEv1 RSA signatures across the lab NAT",
         0,
         `swanctl --initiate: ${r.stdout}${r.stderr}\n--- Oakley:\n${oak.log()}\n--- charon:\n${cli.log().slice(-4000)}`,
       );
-      await checkStrongswan(cli, LAB_ADDR.server);
+      await checkStrongswanTunnel(cli, LAB_ADDR.server);
       assert.match(cli.log(), /AGGRESSIVE/);
       const p1 = oak.events("phase1-up")[0] as
         | { peerId: string; suite: string; nat: { peerBehindNat: boolean }; peer: { port: number } }

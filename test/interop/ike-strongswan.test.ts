@@ -12,111 +12,18 @@
  * Needs root and the lab's Debian packages (skips with the reason otherwise). ~40 s.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { type Charon, startInitiator, startResponder } from "./strongswan/charon.js";
 import { swanctlConf } from "./strongswan/conf.js";
+import { checkStrongswanTunnel, IkeDriverPeer } from "./strongswan/ike-driver-peer.js";
 import { LAB_ADDR, type Lab, labUnavailable, labUp } from "./strongswan/lab.js";
-import { Daemon, waitFor } from "./strongswan/proc.js";
-import { viciSec, viciStr } from "./strongswan/vici.js";
+import { waitFor } from "./strongswan/proc.js";
 
 const skip = await labUnavailable();
 const PSK = "oak-interop-psk-0123456789";
-const root = join(import.meta.dirname, "..", "..");
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-interface OakleyLine {
-  readonly event?: { readonly type: string; readonly [k: string]: unknown };
-  readonly install?: { readonly mode: string; readonly [k: string]: unknown };
-  readonly "remove-child-sa"?: unknown;
-  readonly ready?: unknown;
-}
-
-class Oakley {
-  private constructor(
-    private readonly d: Daemon,
-    private readonly file: string,
-  ) {}
-
-  static async start(
-    ns: string,
-    address: string,
-    config: object,
-    initiate?: object,
-  ): Promise<Oakley> {
-    const dir = mkdtempSync(join(tmpdir(), "oak-ike-"));
-    dirs.push(dir);
-    const file = join(dir, "oakley.log");
-    const args = [
-      "netns",
-      "exec",
-      ns,
-      process.execPath,
-      "--import",
-      "tsx",
-      join(root, "src/daemon/ike-driver.ts"),
-      "--listen",
-      address,
-      "--config",
-      JSON.stringify(config),
-      ...(initiate ? ["--initiate", JSON.stringify(initiate)] : []),
-    ];
-    const d = Daemon.start("oakley-ike", "ip", args, file, { NODE_NO_WARNINGS: "1" });
-    const o = new Oakley(d, file);
-    await waitFor(
-      "Oakley ready",
-      () => (o.lines().some((l) => l.ready) ? true : undefined),
-      20_000,
-    );
-    return o;
-  }
-
-  lines(): OakleyLine[] {
-    let text = "";
-    try {
-      text = readFileSync(this.file, "utf8");
-    } catch {
-      return [];
-    }
-    return text
-      .split("\n")
-      .filter((l) => l.startsWith("{") && !l.includes('"level"'))
-      .map((l) => JSON.parse(l) as OakleyLine);
-  }
-
-  events(type: string) {
-    return this.lines().flatMap((l) => (l.event?.type === type ? [l.event] : []));
-  }
-
-  log(): string {
-    return this.d.log();
-  }
-
-  stop(): Promise<void> {
-    return this.d.stop();
-  }
-}
+after(() => IkeDriverPeer.removeLogs());
 
 const psk = { kind: "psk" as const, secret: PSK };
-
-async function checkStrongswan(c: Charon, mode: "TUNNEL"): Promise<void> {
-  const sas = await c.listSas();
-  const sa = sas.ikeSas[0]?.sa;
-  assert.ok(sa, `strongSwan lists an IKE SA:\n${sas.raw}`);
-  assert.equal(viciStr(sa, "version"), "1");
-  assert.equal(viciStr(sa, "state"), "ESTABLISHED");
-  assert.equal(viciStr(sa, "local-port"), "4500", "floated to 4500");
-  const children = viciSec(sa, "child-sas");
-  const child = viciSec(children, Object.keys(children)[0] ?? "");
-  assert.equal(viciStr(child, "state"), "INSTALLED", sas.raw);
-  assert.equal(viciStr(child, "mode"), mode);
-  assert.equal(viciStr(child, "encap"), "yes");
-}
 
 const SUITES = [
   {
@@ -139,11 +46,11 @@ describe("Oakley IKE <-> strongSwan 5.9.8 across the lab NAT", { skip }, () => {
   for (const s of SUITES) {
     it(`strongSwan initiator behind NAT -> Oakley responder, PSK ${s.name}: MM+QM established`, async () => {
       let lab: Lab | undefined;
-      let oak: Oakley | undefined;
+      let oak: IkeDriverPeer | undefined;
       let cli: Charon | undefined;
       try {
         lab = await labUp();
-        oak = await Oakley.start(lab.ns.server, LAB_ADDR.server, {
+        oak = await IkeDriverPeer.start(lab.ns.server, LAB_ADDR.server, {
           psks: [{ secret: PSK }],
           dpd: { delaySeconds: 0 },
         });
@@ -175,7 +82,7 @@ describe("Oakley IKE <-> strongSwan 5.9.8 across the lab NAT", { skip }, () => {
           0,
           `swanctl --initiate: ${r.stdout}${r.stderr}\n--- Oakley:\n${oak.log()}`,
         );
-        await checkStrongswan(cli, "TUNNEL");
+        await checkStrongswanTunnel(cli);
         const p1 = oak.events("phase1-up")[0];
         assert.ok(p1, oak.log());
         assert.equal(
@@ -194,7 +101,7 @@ describe("Oakley IKE <-> strongSwan 5.9.8 across the lab NAT", { skip }, () => {
 
     it(`Oakley initiator behind NAT -> strongSwan responder, PSK ${s.name}: MM+QM established`, async () => {
       let lab: Lab | undefined;
-      let oak: Oakley | undefined;
+      let oak: IkeDriverPeer | undefined;
       let srv: Charon | undefined;
       try {
         lab = await labUp();
@@ -219,7 +126,7 @@ describe("Oakley IKE <-> strongSwan 5.9.8 across the lab NAT", { skip }, () => {
             },
           ]),
         });
-        oak = await Oakley.start(
+        oak = await IkeDriverPeer.start(
           lab.ns.client,
           LAB_ADDR.client,
           {
@@ -247,7 +154,7 @@ describe("Oakley IKE <-> strongSwan 5.9.8 across the lab NAT", { skip }, () => {
         ).catch(() =>
           assert.fail(`no phase2-up:\n${oak?.log()}\n--- charon:\n${srv?.log().slice(-4000)}`),
         );
-        await checkStrongswan(srv, "TUNNEL");
+        await checkStrongswanTunnel(srv);
         const p1 = oak.events("phase1-up")[0] as unknown as { nat: { localBehindNat: boolean } };
         assert.equal(p1.nat.localBehindNat, true, "Oakley saw itself behind the lab NAT");
         assert.equal(oak.events("failed").length, 0, oak.log());
@@ -261,7 +168,7 @@ describe("Oakley IKE <-> strongSwan 5.9.8 across the lab NAT", { skip }, () => {
 
   it("Oakley initiator, transport mode (UDP 1701) -> strongSwan: Quick Mode completes, then strongSwan deletes it", async () => {
     let lab: Lab | undefined;
-    let oak: Oakley | undefined;
+    let oak: IkeDriverPeer | undefined;
     let srv: Charon | undefined;
     try {
       lab = await labUp();
@@ -286,7 +193,7 @@ describe("Oakley IKE <-> strongSwan 5.9.8 across the lab NAT", { skip }, () => {
           },
         ]),
       });
-      oak = await Oakley.start(
+      oak = await IkeDriverPeer.start(
         lab.ns.client,
         LAB_ADDR.client,
         {
