@@ -26,7 +26,7 @@
  * (ike_drop{reason="aggressive_mode"}).
  * Left out: Aggressive Mode initiator, IKE fragmentation.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomFillSync } from "node:crypto";
 import { type DhGroup, type DhKeyPair, keymat } from "../crypto/index.js";
 import { Counters } from "../obs/counters.js";
 import { type Logger, nullLogger, secret } from "../obs/log.js";
@@ -80,7 +80,10 @@ import type { EspEncryption, EspIntegrity as EspIntegrityName } from "../crypto/
 export interface IkeEngineDeps {
   readonly logger?: Logger;
   readonly counters?: Counters;
-  /** Random octets (cookies, nonces, SPIs, message IDs). Default: node:crypto randomBytes. */
+  /**
+   * Random octets (cookies, nonces, SPIs, message IDs). Default: node:crypto's CSPRNG, drawn
+   * in 4 KiB blocks (pooledRandom).
+   */
   readonly random?: (n: number) => Buffer;
   /** DH key pairs; default: the group's generate() (OpenSSL RNG). */
   readonly newDh?: (g: DhGroup) => DhKeyPair;
@@ -230,6 +233,27 @@ export interface ChildSaInfo {
   readonly expiresAt: number;
 }
 
+/**
+ * node:crypto's CSPRNG read 4 KiB at a time: a handshake asks for five small values (cookie,
+ * nonce, SPI, ...), each a separate randomBytes call otherwise. Every caller gets its own copy;
+ * the values are public (they go on the wire), private DH values come from OpenSSL directly.
+ */
+function pooledRandom(): (n: number) => Buffer {
+  const pool = Buffer.alloc(4096);
+  let off = pool.length;
+  return (n) => {
+    if (n > 256) return randomBytes(n);
+    if (off + n > pool.length) {
+      randomFillSync(pool);
+      off = 0;
+    }
+    const out = Buffer.from(pool.subarray(off, off + n));
+    pool.fill(0, off, off + n);
+    off += n;
+    return out;
+  };
+}
+
 export class IkeEngine implements EngineContext {
   readonly counters: Counters;
   readonly log: Logger;
@@ -274,7 +298,7 @@ export class IkeEngine implements EngineContext {
     this.currentConfig = config;
     this.counters = deps.counters ?? new Counters();
     this.log = deps.logger ?? nullLogger;
-    this.rand = deps.random ?? ((n) => randomBytes(n));
+    this.rand = deps.random ?? pooledRandom();
     this.dh = deps.newDh ?? ((g) => g.generate());
     this.wall = config.wallClock ?? (() => Date.now());
     this.table = new SaTable<IkeSa>(config.table);

@@ -63,6 +63,28 @@ export function responderVids(v: PeerVendorIds): VendorIdPayload[] {
 
 const DRAFT_ORDER = ["NATT_DRAFT_03", "NATT_DRAFT_02N", "NATT_DRAFT_02"] as const;
 
+/**
+ * VID payload body (hex) -> its name and known id. Clients send a handful of distinct VIDs, so
+ * every MM1 would otherwise walk the VID table twice per VID; bounded against peers that send
+ * random ones (cleared when full; long bodies are not cached).
+ */
+const VID_CACHE = new Map<string, { readonly name: string; readonly id: string | undefined }>();
+const VID_CACHE_MAX = 256;
+const VID_CACHE_MAX_BYTES = 64;
+
+function vidInfo(data: Buffer): { readonly name: string; readonly id: string | undefined } {
+  if (data.length > VID_CACHE_MAX_BYTES)
+    return { name: vendorIdName(data), id: classifyVendorId(data)?.entry.id };
+  const key = data.toString("hex");
+  let c = VID_CACHE.get(key);
+  if (!c) {
+    if (VID_CACHE.size >= VID_CACHE_MAX) VID_CACHE.clear();
+    c = { name: vendorIdName(data), id: classifyVendorId(data)?.entry.id };
+    VID_CACHE.set(key, c);
+  }
+  return c;
+}
+
 export function readVendorIds(payloads: readonly Payload[], nattEnabled: boolean): PeerVendorIds {
   const v: PeerVendorIds = {
     names: [],
@@ -76,10 +98,10 @@ export function readVendorIds(payloads: readonly Payload[], nattEnabled: boolean
   let draftRank: number = DRAFT_ORDER.length;
   for (const p of payloads) {
     if (p.type !== PayloadType.VID) continue;
-    v.names.push(vendorIdName(p.data));
-    const m = classifyVendorId(p.data);
-    if (!m) continue;
-    switch (m.entry.id) {
+    const m = vidInfo(p.data);
+    v.names.push(m.name);
+    if (m.id === undefined) continue;
+    switch (m.id) {
       case "RFC3947":
         rfc = true;
         break;
@@ -93,7 +115,7 @@ export function readVendorIds(payloads: readonly Payload[], nattEnabled: boolean
         v.initialContact = true;
         break;
       default: {
-        const rank = (DRAFT_ORDER as readonly string[]).indexOf(m.entry.id);
+        const rank = (DRAFT_ORDER as readonly string[]).indexOf(m.id);
         if (rank >= 0 && rank < draftRank) {
           draftRank = rank;
           draft = Buffer.from(p.data);
@@ -136,7 +158,26 @@ export function natdHasher(c: CryptoSuite, ckyI: Buffer, ckyR: Buffer): NatdHash
   };
 }
 
+/**
+ * Negotiated phase-1 suite -> crypto/ objects (stateless: cipher, hash, PRF, DH group), built
+ * once per distinct suite rather than for every offered transform of every MM1. Bounded: the
+ * key length and group come from the peer.
+ */
+const CRYPTO_CACHE = new Map<string, Result<CryptoSuite, IkeFailure>>();
+const CRYPTO_CACHE_MAX = 256;
+
 export function cryptoFor(s: Phase1Suite): Result<CryptoSuite, IkeFailure> {
+  const key = `${s.encryption}/${s.keyBits}/${s.hash}/${s.group}`;
+  let r = CRYPTO_CACHE.get(key);
+  if (!r) {
+    if (CRYPTO_CACHE.size >= CRYPTO_CACHE_MAX) CRYPTO_CACHE.clear();
+    r = buildCrypto(s);
+    CRYPTO_CACHE.set(key, r);
+  }
+  return r;
+}
+
+function buildCrypto(s: Phase1Suite): Result<CryptoSuite, IkeFailure> {
   const r = cryptoPhase1Suite({
     encryption: IKE_ENCRYPTION_NUMBER[s.encryption],
     ...(s.encryption === "aes-cbc" ? { keyLength: s.keyBits } : {}),
