@@ -27,7 +27,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { JsonLinesPeer } from "../test/interop/lib/jsonl.js";
 import { type Charon, startInitiator, startResponder } from "../test/interop/strongswan/charon.js";
-import { swanctlConf } from "../test/interop/strongswan/conf.js";
+import {
+  labTunnelInitiator,
+  labTunnelResponder,
+  swanctlConf,
+} from "../test/interop/strongswan/conf.js";
 import {
   LAB_ADDR,
   LAB_IF,
@@ -212,44 +216,13 @@ async function benchStrongswan(lab: Lab, dir: string, suite: Suite): Promise<Ser
     srv = await startResponder({
       ns: lab.ns.server,
       conf: swanctlConf([
-        {
-          name: "oak-srv",
-          localAddrs: LAB_ADDR.server,
-          remoteAddrs: "%any",
-          proposals: [suite.ike],
-          auth: psk,
-          children: [
-            {
-              name: "net",
-              mode: "tunnel",
-              localTs: `${LAB_ADDR.serverNet}/32`,
-              remoteTs: LAB_ADDR.clientNet,
-              espProposals: [suite.esp],
-            },
-          ],
-        },
+        labTunnelResponder({ proposals: [suite.ike], espProposals: [suite.esp], auth: psk }),
       ]),
     });
     cli = await startInitiator({
       ns: lab.ns.client,
       conf: swanctlConf([
-        {
-          name: "oak-cli",
-          localAddrs: LAB_ADDR.client,
-          remoteAddrs: LAB_ADDR.server,
-          remoteId: LAB_ADDR.server,
-          proposals: [suite.ike],
-          auth: psk,
-          children: [
-            {
-              name: "net",
-              mode: "tunnel",
-              localTs: `${LAB_ADDR.client}/32`,
-              remoteTs: `${LAB_ADDR.serverNet}/32`,
-              espProposals: [suite.esp],
-            },
-          ],
-        },
+        labTunnelInitiator({ proposals: [suite.ike], espProposals: [suite.esp], auth: psk }),
       ]),
     });
     const cap = await capture(lab, file);

@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { certificateFiles } from "./strongswan/certs.js";
 import { type Charon, startInitiator, startResponder } from "./strongswan/charon.js";
-import { swanctlConf } from "./strongswan/conf.js";
+import { labTunnelInitiator, labTunnelResponder, swanctlConf } from "./strongswan/conf.js";
 import { checkStrongswanTunnel, IkeDriverPeer } from "./strongswan/ike-driver-peer.js";
 import { LAB_ADDR, type Lab, labUnavailable, labUp } from "./strongswan/lab.js";
 import { waitFor } from "./strongswan/proc.js";
@@ -46,22 +46,11 @@ describe("Oakley <-> strongSwan 5.9.8: IKEv1 RSA signatures across the lab NAT",
         ns: lab.ns.client,
         files: pki.client,
         conf: swanctlConf([
-          {
-            name: "oak-cli",
-            localAddrs: LAB_ADDR.client,
-            remoteAddrs: LAB_ADDR.server,
+          labTunnelInitiator({
             proposals: ["aes128-sha1-modp2048"],
+            espProposals: ["aes128-sha1"],
             auth: { kind: "cert", cert: "client.pem", id: pki.clientId, remoteId: pki.serverId },
-            children: [
-              {
-                name: "net",
-                mode: "tunnel",
-                localTs: `${LAB_ADDR.client}/32`,
-                remoteTs: `${LAB_ADDR.serverNet}/32`,
-                espProposals: ["aes128-sha1"],
-              },
-            ],
-          },
+          }),
         ]),
       });
       const r = await cli.initiate({ ike: "oak-cli", child: "net", timeoutS: 20 });
@@ -103,22 +92,11 @@ describe("Oakley <-> strongSwan 5.9.8: IKEv1 RSA signatures across the lab NAT",
         ns: lab.ns.server,
         files: pki.server,
         conf: swanctlConf([
-          {
-            name: "oak-srv",
-            localAddrs: LAB_ADDR.server,
-            remoteAddrs: "%any",
+          labTunnelResponder({
             proposals: ["aes128-sha1-modp2048"],
+            espProposals: ["aes128-sha1"],
             auth: { kind: "cert", cert: "server.pem", id: pki.serverId },
-            children: [
-              {
-                name: "net",
-                mode: "tunnel",
-                localTs: `${LAB_ADDR.serverNet}/32`,
-                remoteTs: LAB_ADDR.clientNet,
-                espProposals: ["aes128-sha1"],
-              },
-            ],
-          },
+          }),
         ]),
       });
       oak = await IkeDriverPeer.start(

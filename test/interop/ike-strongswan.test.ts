@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { type Charon, startInitiator, startResponder } from "./strongswan/charon.js";
-import { swanctlConf } from "./strongswan/conf.js";
+import { labTunnelInitiator, labTunnelResponder, swanctlConf } from "./strongswan/conf.js";
 import { checkStrongswanTunnel, IkeDriverPeer } from "./strongswan/ike-driver-peer.js";
 import { LAB_ADDR, type Lab, labUnavailable, labUp } from "./strongswan/lab.js";
 import { waitFor } from "./strongswan/proc.js";
@@ -57,23 +57,7 @@ describe("Oakley IKE <-> strongSwan 5.9.8 across the lab NAT", { skip }, () => {
         cli = await startInitiator({
           ns: lab.ns.client,
           conf: swanctlConf([
-            {
-              name: "oak-cli",
-              localAddrs: LAB_ADDR.client,
-              remoteAddrs: LAB_ADDR.server,
-              remoteId: LAB_ADDR.server,
-              proposals: [s.ike],
-              auth: psk,
-              children: [
-                {
-                  name: "net",
-                  mode: "tunnel",
-                  localTs: `${LAB_ADDR.client}/32`,
-                  remoteTs: `${LAB_ADDR.serverNet}/32`,
-                  espProposals: [s.esp],
-                },
-              ],
-            },
+            labTunnelInitiator({ proposals: [s.ike], espProposals: [s.esp], auth: psk }),
           ]),
         });
         const r = await cli.initiate({ ike: "oak-cli", child: "net", timeoutS: 20 });
@@ -108,22 +92,7 @@ describe("Oakley IKE <-> strongSwan 5.9.8 across the lab NAT", { skip }, () => {
         srv = await startResponder({
           ns: lab.ns.server,
           conf: swanctlConf([
-            {
-              name: "oak-srv",
-              localAddrs: LAB_ADDR.server,
-              remoteAddrs: "%any",
-              proposals: [s.ike],
-              auth: psk,
-              children: [
-                {
-                  name: "net",
-                  mode: "tunnel",
-                  localTs: `${LAB_ADDR.serverNet}/32`,
-                  remoteTs: LAB_ADDR.clientNet,
-                  espProposals: [s.esp],
-                },
-              ],
-            },
+            labTunnelResponder({ proposals: [s.ike], espProposals: [s.esp], auth: psk }),
           ]),
         });
         oak = await IkeDriverPeer.start(

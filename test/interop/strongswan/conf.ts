@@ -9,6 +9,7 @@
  *
  * Leaves out: IKEv2, XAuth, virtual IPs, pools; only what the IKEv1/NAT-T interop tests need.
  */
+import { LAB_ADDR } from "./lab.js";
 
 /** charon log groups (strongswan.conf(5) "filelog"), levels -1..4. */
 export type CharonLogGroup =
@@ -221,4 +222,61 @@ export function swanctlConf(conns: readonly IkeConnConf[]): string {
   }
   out.push("}", "secrets {", ...secrets, "}", "");
   return out.join("\n");
+}
+
+/** What the lab's two standard tunnel connections vary in. */
+export interface LabTunnelConnOptions {
+  /** IKE (phase 1) proposals, strongSwan syntax. */
+  readonly proposals: readonly string[];
+  /** ESP proposals of the child "net". */
+  readonly espProposals: readonly string[];
+  readonly auth: IkeAuth;
+}
+
+/**
+ * The lab server's connection "oak-srv": responder for any peer, child "net" in tunnel mode
+ * between 203.0.113.1/32 (behind the server) and the client's network.
+ */
+export function labTunnelResponder(o: LabTunnelConnOptions): IkeConnConf {
+  return {
+    name: "oak-srv",
+    localAddrs: LAB_ADDR.server,
+    remoteAddrs: "%any",
+    proposals: o.proposals,
+    auth: o.auth,
+    children: [
+      {
+        name: "net",
+        mode: "tunnel",
+        localTs: `${LAB_ADDR.serverNet}/32`,
+        remoteTs: LAB_ADDR.clientNet,
+        espProposals: o.espProposals,
+      },
+    ],
+  };
+}
+
+/**
+ * The lab client's connection "oak-cli": initiator to the server, child "net" in tunnel mode
+ * between the client's address and 203.0.113.1/32. With a PSK the server's identity is its
+ * address (remoteId; certificate auth names the peer in `auth.remoteId` instead).
+ */
+export function labTunnelInitiator(o: LabTunnelConnOptions): IkeConnConf {
+  return {
+    name: "oak-cli",
+    localAddrs: LAB_ADDR.client,
+    remoteAddrs: LAB_ADDR.server,
+    remoteId: LAB_ADDR.server,
+    proposals: o.proposals,
+    auth: o.auth,
+    children: [
+      {
+        name: "net",
+        mode: "tunnel",
+        localTs: `${LAB_ADDR.client}/32`,
+        remoteTs: `${LAB_ADDR.serverNet}/32`,
+        espProposals: o.espProposals,
+      },
+    ],
+  };
 }

@@ -13,7 +13,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Capture } from "./capture.js";
 import { type Charon, startInitiator, startResponder } from "./charon.js";
-import { type CharonLogLevels, type IkeAuth, swanctlConf } from "./conf.js";
+import {
+  type CharonLogLevels,
+  type IkeAuth,
+  labTunnelInitiator,
+  labTunnelResponder,
+  swanctlConf,
+} from "./conf.js";
 import { LAB_ADDR, LAB_IF, type Lab, labUp } from "./lab.js";
 import { nsRun, type RunResult } from "./proc.js";
 import type { SaListing } from "./charon.js";
@@ -74,22 +80,7 @@ export async function runStrongswanPair(o: PairOptions = {}): Promise<PairResult
       ...(o.logLevels ? { logLevels: o.logLevels } : {}),
       ...(o.serverFiles ? { files: o.serverFiles } : {}),
       conf: swanctlConf([
-        {
-          name: "oak-srv",
-          localAddrs: LAB_ADDR.server,
-          remoteAddrs: "%any",
-          proposals: ike,
-          auth: o.serverAuth ?? psk,
-          children: [
-            {
-              name: "net",
-              mode: "tunnel",
-              localTs: `${LAB_ADDR.serverNet}/32`,
-              remoteTs: LAB_ADDR.clientNet,
-              espProposals: esp,
-            },
-          ],
-        },
+        labTunnelResponder({ proposals: ike, espProposals: esp, auth: o.serverAuth ?? psk }),
       ]),
     });
     cli = await startInitiator({
@@ -97,23 +88,7 @@ export async function runStrongswanPair(o: PairOptions = {}): Promise<PairResult
       ...(o.logLevels ? { logLevels: o.logLevels } : {}),
       ...(o.clientFiles ? { files: o.clientFiles } : {}),
       conf: swanctlConf([
-        {
-          name: "oak-cli",
-          localAddrs: LAB_ADDR.client,
-          remoteAddrs: LAB_ADDR.server,
-          remoteId: LAB_ADDR.server,
-          proposals: ike,
-          auth: o.clientAuth ?? psk,
-          children: [
-            {
-              name: "net",
-              mode: "tunnel",
-              localTs: `${LAB_ADDR.client}/32`,
-              remoteTs: `${LAB_ADDR.serverNet}/32`,
-              espProposals: esp,
-            },
-          ],
-        },
+        labTunnelInitiator({ proposals: ike, espProposals: esp, auth: o.clientAuth ?? psk }),
       ]),
     });
     const pcaps = {
