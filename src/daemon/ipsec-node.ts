@@ -444,8 +444,9 @@ export class IpsecNode {
     this.children.set(c.childId, rec);
     this.byInSa.set(inb.sa, rec);
     channel.inSas.add(inb.sa);
-    channel.outSa = outb.sa; // the newest SA carries new traffic (rekey without a gap)
-    if (c.replaces !== undefined) this.remove(c.replaces);
+    // The newest SA carries new traffic at once (a rekey without a gap); the SA it replaces
+    // stays until the engine removes it a few seconds later, so in-flight packets still arrive.
+    channel.outSa = outb.sa;
   }
 
   private remove(childId: number): void {

@@ -254,6 +254,9 @@ function pooledRandom(): (n: number) => Buffer {
   };
 }
 
+/** How long a rekeyed child SA stays installed next to its successor. */
+export const REKEY_OVERLAP_MS = 5_000;
+
 export class IkeEngine implements EngineContext {
   readonly counters: Counters;
   readonly log: Logger;
@@ -990,8 +993,18 @@ export class IkeEngine implements EngineContext {
       this.schedule(this.now + softMs, () => this.maybeRekey(child)),
     );
     if (ex.rekeyOf !== undefined) {
+      // Rekey without dropping traffic: new traffic takes the new SA at once (the driver moves
+      // outbound to it), but the old SA pair stays installed for REKEY_OVERLAP_MS so packets
+      // the peer sent on it before it switched still arrive; then it is deleted (with a Delete
+      // to the peer), as strongSwan does with its delete-rekeyed delay.
       const old = this.children.get(ex.rekeyOf);
-      if (old) this.deleteChild(old, "replaced by a rekeyed SA", true);
+      if (old) {
+        old.cancelTimers.push(
+          this.schedule(this.now + REKEY_OVERLAP_MS, () =>
+            this.deleteChild(old, "replaced by a rekeyed SA", true),
+          ),
+        );
+      }
     }
   }
 
