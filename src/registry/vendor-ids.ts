@@ -12,6 +12,7 @@
  * Left out: the hundreds of product-version VIDs (SSH Sentinel, Checkpoint builds...): an
  * unknown VID is reported as "unknown-vid-<hex>", which is enough for logs.
  */
+import { fromHex } from "../base/bytes.js";
 
 export interface VendorIdEntry {
   /** Stable identifier used by code (e.g. NAT-T method selection). */
@@ -49,132 +50,140 @@ export type VendorIdName =
   | "STRONGSWAN"
   | "CISCO_UNITY";
 
-const h = (s: string): Buffer => Buffer.from(s, "hex");
-
 /** Ordered: the first matching entry wins (exact entries before prefix ones of the same bytes). */
 export const VENDOR_IDS: readonly VendorIdEntry[] = [
   // NAT-T, RFC 3947 §5: MD5("RFC 3947").
-  { id: "RFC3947", name: "RFC 3947", bytes: h("4a131c81070358455c5728f20e95452f"), prefix: false },
+  {
+    id: "RFC3947",
+    name: "RFC 3947",
+    bytes: fromHex("4a131c81070358455c5728f20e95452f"),
+    prefix: false,
+  },
   // draft-ietf-ipsec-nat-t-ike-NN: MD5 of the draft name (strongSwan vendor_natt_ids).
   {
     id: "NATT_DRAFT_00",
     name: "draft-ietf-ipsec-nat-t-ike-00",
-    bytes: h("4485152d18b6bbcd0be8a8469579ddcc"),
+    bytes: fromHex("4485152d18b6bbcd0be8a8469579ddcc"),
     prefix: false,
   },
   {
     id: "NATT_DRAFT_01",
     name: "draft-ietf-ipsec-nat-t-ike-01",
-    bytes: h("16f6ca16e4a4066d83821a0f0aeaa862"),
+    bytes: fromHex("16f6ca16e4a4066d83821a0f0aeaa862"),
     prefix: false,
   },
   {
     id: "NATT_DRAFT_02",
     name: "draft-ietf-ipsec-nat-t-ike-02",
-    bytes: h("cd60464335df21f87cfdb2fc68b6a448"),
+    bytes: fromHex("cd60464335df21f87cfdb2fc68b6a448"),
     prefix: false,
   },
   // MD5("draft-ietf-ipsec-nat-t-ike-02\n") — with the trailing newline, sent by Windows.
   {
     id: "NATT_DRAFT_02N",
     name: "draft-ietf-ipsec-nat-t-ike-02\\n",
-    bytes: h("90cb80913ebb696e086381b5ec427b1f"),
+    bytes: fromHex("90cb80913ebb696e086381b5ec427b1f"),
     prefix: false,
   },
   {
     id: "NATT_DRAFT_03",
     name: "draft-ietf-ipsec-nat-t-ike-03",
-    bytes: h("7d9419a65310ca6f2c179d9215529d56"),
+    bytes: fromHex("7d9419a65310ca6f2c179d9215529d56"),
     prefix: false,
   },
   {
     id: "NATT_DRAFT_04",
     name: "draft-ietf-ipsec-nat-t-ike-04",
-    bytes: h("9909b64eed937c6573de52ace952fa6b"),
+    bytes: fromHex("9909b64eed937c6573de52ace952fa6b"),
     prefix: false,
   },
   {
     id: "NATT_DRAFT_05",
     name: "draft-ietf-ipsec-nat-t-ike-05",
-    bytes: h("80d0bb3def54565ee84645d4c85ce3ee"),
+    bytes: fromHex("80d0bb3def54565ee84645d4c85ce3ee"),
     prefix: false,
   },
   {
     id: "NATT_DRAFT_06",
     name: "draft-ietf-ipsec-nat-t-ike-06",
-    bytes: h("4d1e0e136deafa34c4f3ea9f02ec7285"),
+    bytes: fromHex("4d1e0e136deafa34c4f3ea9f02ec7285"),
     prefix: false,
   },
   {
     id: "NATT_DRAFT_07",
     name: "draft-ietf-ipsec-nat-t-ike-07",
-    bytes: h("439b59f8ba676c4c7737ae22eab8f582"),
+    bytes: fromHex("439b59f8ba676c4c7737ae22eab8f582"),
     prefix: false,
   },
   {
     id: "NATT_DRAFT_08",
     name: "draft-ietf-ipsec-nat-t-ike-08",
-    bytes: h("8f8d83826d246b6fc7a8a6a428c11de8"),
+    bytes: fromHex("8f8d83826d246b6fc7a8a6a428c11de8"),
     prefix: false,
   },
   // MD5("draft-ietf-ipsec-nat-t-ike"); also sent by Mac OS X 10.x racoon.
   {
     id: "NATT_DRAFT_IKE",
     name: "draft-ietf-ipsec-nat-t-ike",
-    bytes: h("4df37928e9fc4fd1b3262170d515c662"),
+    bytes: fromHex("4df37928e9fc4fd1b3262170d515c662"),
     prefix: false,
   },
   // RFC 3706 §3: DPD VID (version 1.0 in the last two bytes).
-  { id: "DPD", name: "RFC 3706 DPD", bytes: h("afcad71368a1f1c96b8696fc77570100"), prefix: false },
+  {
+    id: "DPD",
+    name: "RFC 3706 DPD",
+    bytes: fromHex("afcad71368a1f1c96b8696fc77570100"),
+    prefix: false,
+  },
   // Truncated MD5("draft-ietf-ipsra-isakmp-xauth-06.txt").
-  { id: "XAUTH", name: "XAUTH", bytes: h("09002689dfd6b712"), prefix: false },
+  { id: "XAUTH", name: "XAUTH", bytes: fromHex("09002689dfd6b712"), prefix: false },
   // MD5("FRAGMENTATION"); Cisco/strongSwan/racoon append 4 capability bytes, Windows does not.
   {
     id: "FRAGMENTATION",
     name: "FRAGMENTATION",
-    bytes: h("4048b7d56ebce88525e7de7f00d6c2d3"),
+    bytes: fromHex("4048b7d56ebce88525e7de7f00d6c2d3"),
     prefix: true,
   },
   // MD5("MS NT5 ISAKMPOAKLEY") + 4-byte version (…07 Win7, …08 2008R2, …09 Win8-11).
   {
     id: "MS_NT5_ISAKMPOAKLEY",
     name: "MS NT5 ISAKMPOAKLEY",
-    bytes: h("1e2b516905991c7d7c96fcbfb587e461"),
+    bytes: fromHex("1e2b516905991c7d7c96fcbfb587e461"),
     prefix: true,
   },
   // MD5("Vid-Initial-Contact").
   {
     id: "MS_VID_INITIAL_CONTACT",
     name: "Vid-Initial-Contact",
-    bytes: h("26244d38eddb61b3172a36e3d0cfb819"),
+    bytes: fromHex("26244d38eddb61b3172a36e3d0cfb819"),
     prefix: false,
   },
   // MD5("MS-Negotiation Discovery Capable").
   {
     id: "MS_NEGOTIATION_DISCOVERY_CAPABLE",
     name: "MS-Negotiation Discovery Capable",
-    bytes: h("fb1de3cdf341b7ea16b7e5be0855f120"),
+    bytes: fromHex("fb1de3cdf341b7ea16b7e5be0855f120"),
     prefix: false,
   },
   // MD5("IKE CGA version 1") (libreswan vendorid.c DEC_MD5_VID(VISTA_AUTHIP2, ...)).
   {
     id: "MS_IKE_CGA_V1",
     name: "IKE CGA version 1",
-    bytes: h("e3a5966a76379fe707228231e5ce8652"),
+    bytes: fromHex("e3a5966a76379fe707228231e5ce8652"),
     prefix: false,
   },
   // MD5("strongSwan").
   {
     id: "STRONGSWAN",
     name: "strongSwan",
-    bytes: h("882fe56d6fd20dbc2251613b2ebe5beb"),
+    bytes: fromHex("882fe56d6fd20dbc2251613b2ebe5beb"),
     prefix: false,
   },
   // CISCO-UNITY: 14-byte prefix + 2-byte version (strongSwan sends 1.0 = 0100).
   {
     id: "CISCO_UNITY",
     name: "Cisco Unity",
-    bytes: h("12f5f28c457168a9702d9fe274cc"),
+    bytes: fromHex("12f5f28c457168a9702d9fe274cc"),
     prefix: true,
   },
 ];

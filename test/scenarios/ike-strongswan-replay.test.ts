@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { fromHex } from "../../src/base/bytes.js";
 import { err, ok } from "../../src/base/result.js";
 import { cryptoError, CryptoErrorCode, type DhKeyPair } from "../../src/crypto/index.js";
 import { type ChildSaInstall, type IkeAction, IkeEngine, ikeConfig } from "../../src/ike/index.js";
@@ -57,14 +58,13 @@ for (const run of RUNS) {
         "utf8",
       ),
     ) as Vectors;
-    const h = (x: string) => Buffer.from(x, "hex");
     // The responder's random draws, in the order the engine makes them: CKY-R (MM1), Nr (MM3),
     // then Quick Mode Nr and the inbound SPI.
     const script = [
-      h(v.ike.ikeCookies.responder),
-      h(v.ike.nonces.nr),
-      h(v.quickMode.nrB),
-      h(v.quickMode.spiR),
+      fromHex(v.ike.ikeCookies.responder),
+      fromHex(v.ike.nonces.nr),
+      fromHex(v.quickMode.nrB),
+      fromHex(v.quickMode.spiR),
     ];
     const random = (n: number): Buffer => {
       const next = script[0];
@@ -74,12 +74,12 @@ for (const run of RUNS) {
       }
       return Buffer.alloc(n, 0x5a);
     };
-    const gxi = h(v.ike.ke.gxi);
+    const gxi = fromHex(v.ike.ke.gxi);
     const newDh = (): DhKeyPair => ({
-      publicValue: h(v.ike.ke.gxr),
+      publicValue: fromHex(v.ike.ke.gxr),
       computeShared: (peer) =>
         Buffer.from(peer).equals(gxi)
-          ? ok(h(v.ike.gxy))
+          ? ok(fromHex(v.ike.gxy))
           : err(cryptoError(CryptoErrorCode.BadPublicValue, "not the captured g^xi")),
     });
     const engine = new IkeEngine(
@@ -95,7 +95,7 @@ for (const run of RUNS) {
     const feed = (m: Msg) => {
       now += 10;
       const out = engine.handleDatagram(
-        { data: h(m.hex), local: ep(m.dst), remote: ep(m.src) },
+        { data: fromHex(m.hex), local: ep(m.dst), remote: ep(m.src) },
         now,
       );
       actions.push(...out);
@@ -128,7 +128,7 @@ for (const run of RUNS) {
     const sa = [...engine.sas.values()][0]!;
     const ex = [...sa.quick.values()][0]!;
     if (qm2[0]!.data.toString("hex") !== fromResponder[3]!.hex) {
-      const real = h(fromResponder[3]!.hex);
+      const real = fromHex(fromResponder[3]!.hex);
       ex.iv = real.subarray(real.length - sa.crypto!.cipher.blockSize);
     }
     const qm3 = feed(fromInitiator[4]!);

@@ -5,10 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { fromHex } from "../../src/base/bytes.js";
 import { AddressPool, type PppAction, type PppConfig, PppSession } from "../../src/ppp/index.js";
 import { seededRandom } from "./ppp-harness.js";
-
-const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 
 function frames(actions: readonly PppAction[]): Buffer[] {
   return actions.flatMap((a) => (a.type === "send-frame" ? [a.frame] : []));
@@ -33,8 +32,8 @@ function server(over: Partial<PppConfig> = {}): PppSession {
 
 /** LCP frame with FF 03 C0 21, code, id, options hex. */
 function lcp(code: number, id: number, opts: string): Buffer {
-  const o = hex(opts);
-  return Buffer.concat([hex("ff03c021"), Buffer.from([code, id, 0, 4 + o.length]), o]);
+  const o = fromHex(opts);
+  return Buffer.concat([fromHex("ff03c021"), Buffer.from([code, id, 0, 4 + o.length]), o]);
 }
 
 test("server LCP: request shape, pppd's request Acked verbatim, Reject of Magic, Nak of MRU, unknown option Rejected", () => {
@@ -156,8 +155,8 @@ test("server IPCP: Windows request (VJ, address 0, DNS, NBNS) -> Reject VJ and N
   assert.equal(ipcpReq?.subarray(4).toString("hex").slice(0, 2), "01");
   assert.equal(ipcpReq?.subarray(8).toString("hex"), "0306cb007101");
   const ipcp = (code: number, id: number, opts: string) => {
-    const o = hex(opts);
-    return Buffer.concat([hex("ff038021"), Buffer.from([code, id, 0, 4 + o.length]), o]);
+    const o = fromHex(opts);
+    return Buffer.concat([fromHex("ff038021"), Buffer.from([code, id, 0, 4 + o.length]), o]);
   };
   const win = "0206002d0f01 030600000000 810600000000 820600000000 830600000000 840600000000";
   const r1 = frames(s.handle({ type: "frame", frame: ipcp(1, 1, win) }, 3))[0];

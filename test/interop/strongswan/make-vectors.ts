@@ -20,6 +20,7 @@ import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { hex } from "../../../src/base/bytes.js";
 import {
   tsharkCount,
   tsharkFields,
@@ -93,8 +94,6 @@ export const RUNS: readonly RunSpec[] = [
 const PING_PATTERN = "6f616b6c6579"; // "oakley"
 const PINGS = 3;
 
-const hx = (b: Buffer): string => b.toString("hex");
-
 interface IvEntry {
   readonly mid: number;
   readonly iv: string;
@@ -103,7 +102,7 @@ interface IvEntry {
 function ivs(dumps: readonly KeyDump[]): IvEntry[] {
   return dumps
     .filter((d) => d.label.startsWith("next IV for MID "))
-    .map((d) => ({ mid: Number(d.label.slice("next IV for MID ".length)), iv: hx(d.bytes) }));
+    .map((d) => ({ mid: Number(d.label.slice("next IV for MID ".length)), iv: hex(d.bytes) }));
 }
 
 function need(dumps: readonly KeyDump[], label: string, who: string): Buffer {
@@ -187,14 +186,14 @@ async function makeRun(spec: RunSpec, vectorsRoot: string): Promise<void> {
         dst: `${d.dst}:${d.dstPort}`,
         nonEspMarker: d.marker,
         exchangeType: d.payload[18] as number,
-        messageId: hx(d.payload.subarray(20, 24)),
+        messageId: hex(d.payload.subarray(20, 24)),
         encrypted: ((d.payload[19] as number) & 1) === 1,
-        hex: hx(d.payload),
+        hex: hex(d.payload),
       });
     } else if (d.kind === "esp-in-udp") {
-      const spi = hx(d.payload.subarray(0, 4));
+      const spi = hex(d.payload.subarray(0, 4));
       const list = espPackets.get(spi) ?? [];
-      list.push({ frame: d.frame, hex: hx(d.payload) });
+      list.push({ frame: d.frame, hex: hex(d.payload) });
       espPackets.set(spi, list);
     }
   }
@@ -220,7 +219,7 @@ async function makeRun(spec: RunSpec, vectorsRoot: string): Promise<void> {
   assert.ok(hashIData.subarray(0, gxi.length).equals(gxi), "HASH_I data starts with captured g^xi");
   assert.ok(hashIData.subarray(gxi.length, gxi.length + gxr.length).equals(gxr), "then g^xr");
   assert.equal(
-    hx(hashIData.subarray(gxi.length + gxr.length, gxi.length + gxr.length + 16)),
+    hex(hashIData.subarray(gxi.length + gxr.length, gxi.length + gxr.length + 16)),
     cookieI + cookieR,
   );
 
@@ -272,8 +271,8 @@ async function makeRun(spec: RunSpec, vectorsRoot: string): Promise<void> {
     assert.ok(iSeed.subarray(0, gqmxy.length).equals(gqmxy), "seed starts with g(qm)^xy");
   }
   const o = gqmxy.length;
-  const spiR = hx(iSeed.subarray(o + 1, o + 5)); // SPI the responder chose: initiator -> responder traffic
-  const spiI = hx(rSeed.subarray(o + 1, o + 5));
+  const spiR = hex(iSeed.subarray(o + 1, o + 5)); // SPI the responder chose: initiator -> responder traffic
+  const spiI = hex(rSeed.subarray(o + 1, o + 5));
   const qmNi = iSeed.subarray(o + 5, o + 5 + (iSeed.length - o - 5) / 2);
   const qmNr = iSeed.subarray(o + 5 + (iSeed.length - o - 5) / 2);
   const child = viciSec(
@@ -294,7 +293,7 @@ async function makeRun(spec: RunSpec, vectorsRoot: string): Promise<void> {
     const d = findDump(iD, l);
     const e = findDump(rD, l);
     if (d && e) assert.ok(d.bytes.equals(e.bytes), `${l} agrees`);
-    return d ? hx(d.bytes) : "";
+    return d ? hex(d.bytes) : "";
   };
   const espAlg = (grepLog(iLog, /selected proposal: ESP:/)[0] ?? "").replace(
     /.*selected proposal: /,
@@ -331,7 +330,7 @@ async function makeRun(spec: RunSpec, vectorsRoot: string): Promise<void> {
 
   // 5. independent check: Wireshark decrypts IKE with Ka and ESP with the logged keys
   const keys: TsharkKeys = {
-    ikev1: [{ icookie: cookieI, encKey: hx(p1["encryption key Ka"] as Buffer) }],
+    ikev1: [{ icookie: cookieI, encKey: hex(p1["encryption key Ka"] as Buffer) }],
     esp: esp.map((s) => ({
       src: s.src.split(":")[0] as string,
       dst: s.dst.split(":")[0] as string,
@@ -404,33 +403,33 @@ async function makeRun(spec: RunSpec, vectorsRoot: string): Promise<void> {
         "client.pcap": `initiator's interface (inside the NAT): ${LAB_ADDR.client} <-> ${LAB_ADDR.server}`,
       },
     },
-    psk: { text: PAIR_PSK, hex: hx(Buffer.from(PAIR_PSK)) },
+    psk: { text: PAIR_PSK, hex: hex(Buffer.from(PAIR_PSK)) },
     ike: {
       proposal: ikeAlg,
       ikeCookies: { initiator: cookieI, responder: cookieR },
-      nonces: { ni: hx(ni), nr: hx(nr) },
-      ke: { gxi: hx(gxi), gxr: hx(gxr) },
-      gxy: hx(gxy),
-      skeyid: hx(p1.SKEYID as Buffer),
-      skeyidD: hx(p1.SKEYID_d as Buffer),
-      skeyidA: hx(p1.SKEYID_a as Buffer),
-      skeyidE: hx(p1.SKEYID_e as Buffer),
-      encKey: hx(p1["encryption key Ka"] as Buffer),
-      initialIv: hx(p1["initial IV"] as Buffer),
-      hashI: hx(need(iD, "HASH_I", "initiator")),
-      hashR: hx(need(rD, "HASH_R", "responder")),
-      hashIData: hx(hashIData),
+      nonces: { ni: hex(ni), nr: hex(nr) },
+      ke: { gxi: hex(gxi), gxr: hex(gxr) },
+      gxy: hex(gxy),
+      skeyid: hex(p1.SKEYID as Buffer),
+      skeyidD: hex(p1.SKEYID_d as Buffer),
+      skeyidA: hex(p1.SKEYID_a as Buffer),
+      skeyidE: hex(p1.SKEYID_e as Buffer),
+      encKey: hex(p1["encryption key Ka"] as Buffer),
+      initialIv: hex(p1["initial IV"] as Buffer),
+      hashI: hex(need(iD, "HASH_I", "initiator")),
+      hashR: hex(need(rD, "HASH_R", "responder")),
+      hashIData: hex(hashIData),
       ivs: { initiator: ivs(iD), responder: ivs(rD) },
     },
     quickMode: {
       messageId: messages.find((m) => m.exchangeType === 32)?.messageId ?? "",
-      niB: hx(qmNi),
-      nrB: hx(qmNr),
-      ...(spec.pfs ? { gqmxy: hx(gqmxy) } : {}),
+      niB: hex(qmNi),
+      nrB: hex(qmNr),
+      ...(spec.pfs ? { gqmxy: hex(gqmxy) } : {}),
       spiI,
       spiR,
-      initiatorSeed: hx(iSeed),
-      responderSeed: hx(rSeed),
+      initiatorSeed: hex(iSeed),
+      responderSeed: hex(rSeed),
     },
     messages,
     esp,

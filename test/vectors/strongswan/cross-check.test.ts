@@ -17,6 +17,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { fromHex } from "../../../src/base/bytes.js";
 import { unwrap } from "../../../src/base/result.js";
 import {
   deriveKeys,
@@ -96,7 +97,6 @@ const runs = readdirSync(here)
   .filter((d) => statSync(join(here, d)).isDirectory())
   .map((d) => JSON.parse(readFileSync(join(here, d, "vectors.json"), "utf8")) as Vectors);
 
-const h = (s: string): Buffer => Buffer.from(s, "hex");
 const PT = { SA: 1, KE: 4, ID: 5, HASH: 8, NONCE: 10, DELETE: 12 } as const;
 
 /** The suites implied by charon's selected proposal strings (only those the runs use). */
@@ -133,14 +133,14 @@ for (const v of runs) {
     const hs = unwrap(hash(hashId));
     const cipher = unwrap(ikeCipher(7, keyBits));
     const pfs = v.quickMode.gqmxy !== undefined;
-    const ckyI = h(v.ike.ikeCookies.initiator);
-    const ckyR = h(v.ike.ikeCookies.responder);
-    const gxi = h(v.ike.ke.gxi);
-    const gxr = h(v.ike.ke.gxr);
-    const msgs = v.messages.map((m) => ({ ...m, bytes: h(m.hex), parsed: unwrap(parseIsakmpMessage(h(m.hex))) }));
-    const skeyid = deriveSkeyidPsk(p, h(v.psk.hex), h(v.ike.nonces.ni), h(v.ike.nonces.nr));
+    const ckyI = fromHex(v.ike.ikeCookies.initiator);
+    const ckyR = fromHex(v.ike.ikeCookies.responder);
+    const gxi = fromHex(v.ike.ke.gxi);
+    const gxr = fromHex(v.ike.ke.gxr);
+    const msgs = v.messages.map((m) => ({ ...m, bytes: fromHex(m.hex), parsed: unwrap(parseIsakmpMessage(fromHex(m.hex))) }));
+    const skeyid = deriveSkeyidPsk(p, fromHex(v.psk.hex), fromHex(v.ike.nonces.ni), fromHex(v.ike.nonces.nr));
     const keys = unwrap(
-      deriveKeys({ prf: p, skeyid, gxy: h(v.ike.gxy), ckyI, ckyR, encKeyLength: cipher.keyLength }),
+      deriveKeys({ prf: p, skeyid, gxy: fromHex(v.ike.gxy), ckyI, ckyR, encKeyLength: cipher.keyLength }),
     );
     const ka = keys.encKey;
 
@@ -235,7 +235,7 @@ for (const v of runs) {
       const rest2 = d2.plain.subarray(d2.spans[1]?.start, d2.spans[d2.spans.length - 1]?.end);
       const h2 = d2.payloads[0];
       assert.ok(h2 && h2.type === PT.HASH);
-      assert.equal(qmHash2(p, keys.skeyidA, mid, h(v.quickMode.niB), rest2).toString("hex"), h2.data.toString("hex"), "HASH(2)");
+      assert.equal(qmHash2(p, keys.skeyidA, mid, fromHex(v.quickMode.niB), rest2).toString("hex"), h2.data.toString("hex"), "HASH(2)");
       const n2 = d2.payloads.find((x) => x.type === PT.NONCE);
       assert.ok(n2 && n2.type === PT.NONCE);
       assert.equal(n2.data.toString("hex"), v.quickMode.nrB);
@@ -246,7 +246,7 @@ for (const v of runs) {
       const d3 = decrypt(q3.parsed, unwrap(nextIv(q2.parsed.ciphertext, cipher.blockSize)));
       const h3 = d3.payloads[0];
       assert.ok(h3 && h3.type === PT.HASH && d3.payloads.length === 1);
-      assert.equal(qmHash3(p, keys.skeyidA, mid, h(v.quickMode.niB), h(v.quickMode.nrB)).toString("hex"), h3.data.toString("hex"), "HASH(3)");
+      assert.equal(qmHash3(p, keys.skeyidA, mid, fromHex(v.quickMode.niB), fromHex(v.quickMode.nrB)).toString("hex"), h3.data.toString("hex"), "HASH(3)");
     });
 
     it("INFORMATIONAL DELETEs: own phase-2 IV per M-ID, HASH verifies, ESP SPI and ISAKMP cookies", () => {
@@ -278,11 +278,11 @@ for (const v of runs) {
             prf: p,
             skeyidD: keys.skeyidD,
             protocol: 3,
-            spi: h(sa.spi),
-            niB: h(v.quickMode.niB),
-            nrB: h(v.quickMode.nrB),
+            spi: fromHex(sa.spi),
+            niB: fromHex(v.quickMode.niB),
+            nrB: fromHex(v.quickMode.nrB),
             length: encLen + intLen,
-            ...(v.quickMode.gqmxy !== undefined ? { gqmxy: h(v.quickMode.gqmxy) } : {}),
+            ...(v.quickMode.gqmxy !== undefined ? { gqmxy: fromHex(v.quickMode.gqmxy) } : {}),
           }),
         );
         assert.equal(km.subarray(0, encLen).toString("hex"), sa.encKey, `${sa.dir} encryption key`);
@@ -298,7 +298,7 @@ for (const v of runs) {
         try {
           assert.equal(sa.packets.length, 3);
           for (const pk of sa.packets) {
-            const pkt = h(pk.hex);
+            const pkt = fromHex(pk.hex);
             assert.equal(unwrap(parseEspPacket(pkt)).spi.toString(16).padStart(8, "0"), sa.spi);
             const out = Buffer.alloc(pkt.length);
             const n = t.open(pkt, 0, out, 0);
