@@ -9,6 +9,7 @@
  * interop tests use; port forwards map an outside port to an inside host. NAT boxes nest
  * (a client behind two NATs). Mappings can be dropped to simulate a NAT rebinding.
  */
+import { rng as xorshift32 } from "../helpers/fuzz.js";
 
 export interface Endpoint {
   readonly address: string;
@@ -24,17 +25,10 @@ interface Timer {
   cancelled: boolean;
 }
 
-/** Seeded xorshift32 in [0, 1). */
+/** Seeded xorshift32 (test/helpers/fuzz.ts) scaled to [0, 1); seed 0 stands for 1. */
 function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
+  const next = xorshift32(seed >>> 0 || 1);
+  return () => next() / 0x100000000;
 }
 
 export class Simulator {
