@@ -17,6 +17,7 @@ const skip = await interopSkipReason(["ip", "nft", "socat"]);
 const topo = new Topology(import.meta.filename);
 const CLI = join(import.meta.dirname, "..", "..", "src", "cli", "main.ts");
 let srv: Namespace;
+let peer: Namespace;
 
 function serve(store: string, status: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
@@ -67,7 +68,7 @@ describe("oakley serve: block mode when the service cannot start", {
 }, () => {
   before(async () => {
     srv = await topo.namespace("srv");
-    const peer = await topo.namespace("peer");
+    peer = await topo.namespace("peer");
     await topo.link(srv, "eth0", peer, "eth0");
     await topo.address(srv, "eth0", "198.51.100.2/24");
     await topo.address(peer, "eth0", "198.51.100.9/24");
@@ -104,6 +105,25 @@ describe("oakley serve: block mode when the service cannot start", {
       "the rule dropping L2TP in the clear is in the kernel",
     );
     assert.match(t, /drop/);
+    // Proof on the wire: while blocked, L2TP in the clear does not leave; IKE still does.
+    const cap = await topo.capture(peer, "eth0", "udp port 1701 or udp port 500", "blocked");
+    for (const [port, sport] of [
+      [1701, 1701],
+      [500, 5000],
+    ] as const) {
+      await topo
+        .exec(srv, [
+          "sh",
+          "-c",
+          `for i in 1 2 3 4 5; do echo x | socat -u - UDP4-SENDTO:198.51.100.9:${port},sourceport=${sport}; done`,
+        ])
+        .catch(() => undefined);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    await cap.stop();
+    const seen = await topo.readCapture(cap);
+    assert.doesNotMatch(seen, /\.1701[ :>]/, "no L2TP left in the clear while in block mode");
+    assert.match(seen, /198\.51\.100\.9\.500:/, "IKE stays reachable in block mode");
     holder.kill("SIGKILL");
     await new Promise((r) => setTimeout(r, 300));
     const again = await serve(store, status);
