@@ -205,8 +205,19 @@ export function parseNcpPacket<O>(
   what: string,
 ): Result<NcpPacket<O>, WireError> {
   const h = parseControlHeader(bytes, what);
-  if (!h.ok) return h;
-  const { code, identifier, data, padding } = h.value;
+  return h.ok ? ncpPacketOf(codec, h.value, what) : h;
+}
+
+/**
+ * The packet codes 1..7 (RFC 1661 §5.1-5.4, shared by LCP and every NCP) give from a parsed
+ * header; other codes become Unknown-Code (LCP reads its codes 8..13 before calling this).
+ */
+export function ncpPacketOf<O>(
+  codec: OptionCodec<O>,
+  h: ControlHeader,
+  what: string,
+): Result<NcpPacket<O>, WireError> {
+  const { code, identifier, data, padding } = h;
   const pad = padding.length > 0 ? { padding } : {};
   const ck = configureKinds[code];
   if (ck) {

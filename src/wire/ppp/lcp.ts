@@ -23,13 +23,11 @@ import {
   type RawOption,
   type TerminatePacket,
   type UnknownCodePacket,
-  configureCodes,
-  configureKinds,
+  ncpPacketOf,
   parseControlHeader,
-  parseOptions,
   rawOption,
   serializeControl,
-  serializeOptions,
+  serializeNcpPacket,
 } from "./control.js";
 
 export type LcpOption =
@@ -174,23 +172,7 @@ export function parseLcpPacket(bytes: Uint8Array): Result<LcpPacket, WireError> 
   if (!h.ok) return h;
   const { code, identifier, data, padding } = h.value;
   const pad = padding.length > 0 ? { padding } : {};
-  const ck = configureKinds[code];
-  if (ck) {
-    const opts = parseOptions(lcpOptionCodec, data, `LCP ${ck}`);
-    if (!opts.ok) return err({ ...opts.error, offset: opts.error.offset + 4 });
-    return ok({ kind: ck, identifier, options: opts.value, ...pad });
-  }
   switch (code) {
-    case 5:
-    case 6:
-      return ok({
-        kind: code === 5 ? "Terminate-Request" : "Terminate-Ack",
-        identifier,
-        data,
-        ...pad,
-      });
-    case 7:
-      return ok({ kind: "Code-Reject", identifier, rejectedPacket: data, ...pad });
     case 8:
       if (data.length < 2) {
         return err(
@@ -241,32 +223,13 @@ export function parseLcpPacket(bytes: Uint8Array): Result<LcpPacket, WireError> 
       });
     }
     default:
-      return ok({ kind: "Unknown-Code", code, identifier, data, ...pad });
+      // codes 1..7 as every NCP has them; anything else is Unknown-Code
+      return ncpPacketOf(lcpOptionCodec, h.value, "LCP");
   }
 }
 
 export function serializeLcpPacket(p: LcpPacket): Buffer {
   switch (p.kind) {
-    case "Configure-Request":
-    case "Configure-Ack":
-    case "Configure-Nak":
-    case "Configure-Reject":
-      return serializeControl(
-        configureCodes[p.kind],
-        p.identifier,
-        serializeOptions(lcpOptionCodec, p.options),
-        p.padding,
-      );
-    case "Terminate-Request":
-    case "Terminate-Ack":
-      return serializeControl(
-        p.kind === "Terminate-Request" ? 5 : 6,
-        p.identifier,
-        p.data,
-        p.padding,
-      );
-    case "Code-Reject":
-      return serializeControl(7, p.identifier, p.rejectedPacket, p.padding);
     case "Protocol-Reject":
       return serializeControl(
         8,
@@ -297,7 +260,8 @@ export function serializeLcpPacket(p: LcpPacket): Buffer {
         Buffer.concat([be32(p.magic), be32(p.secondsRemaining), p.message]),
         p.padding,
       );
-    case "Unknown-Code":
-      return serializeControl(p.code, p.identifier, p.data, p.padding);
+    default:
+      // Configure-*, Terminate-*, Code-Reject, Unknown-Code: as every NCP writes them
+      return serializeNcpPacket(lcpOptionCodec, p);
   }
 }
