@@ -40,7 +40,8 @@ import {
   labUp,
 } from "../test/interop/strongswan/lab.js";
 import { udpDatagrams } from "../test/helpers/pcap.js";
-import { type Daemon, nsDaemon, sleep, waitFor } from "../test/interop/strongswan/proc.js";
+import { sleep, waitFor } from "../test/interop/strongswan/proc.js";
+import { Capture } from "../test/interop/strongswan/capture.js";
 
 const argv = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -92,28 +93,14 @@ function quantile(xs: readonly number[], q: number): number {
 }
 
 /** tcpdump on the NAT's outside (IKE only: UDP 500, and UDP 4500 with the non-ESP marker). */
-async function capture(lab: Lab, file: string): Promise<{ stop(): Promise<void> }> {
-  const d: Daemon = nsDaemon(
-    lab.ns.nat,
-    "tcpdump",
-    "tcpdump",
-    ["-i", LAB_IF.natOutside, "-n", "-U", "--immediate-mode", "-s", "0", "-w", file, "udp"],
-    `${file}.log`,
-  );
-  await waitFor(
-    "tcpdump listening",
-    () => {
-      if (!d.running) throw new Error(`tcpdump exited: ${d.log()}`);
-      return d.log().includes("listening on") ? true : undefined;
-    },
-    15_000,
-  );
-  return {
-    stop: async () => {
-      await sleep(200);
-      await d.stop("SIGINT", 5000);
-    },
-  };
+function capture(lab: Lab, file: string): Promise<Capture> {
+  return Capture.start({
+    ns: lab.ns.nat,
+    iface: LAB_IF.natOutside,
+    file,
+    filter: "udp",
+    immediate: true,
+  });
 }
 
 /**

@@ -34,10 +34,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type JsonObject, JsonLinesPeer } from "./lib/jsonl.js";
+import { Capture } from "./strongswan/capture.js";
 import { type Charon, startInitiator, startResponder } from "./strongswan/charon.js";
 import { labTunnelInitiator, labTunnelResponder, swanctlConf } from "./strongswan/conf.js";
 import { LAB_ADDR, LAB_IF, type Lab, labUnavailable, labUp } from "./strongswan/lab.js";
-import { nsDaemon, nsRun, nsRunOk, sleep, waitFor } from "./strongswan/proc.js";
+import { nsRun, nsRunOk } from "./strongswan/proc.js";
 import { viciSec, viciStr } from "./strongswan/vici.js";
 
 const skip = await labUnavailable();
@@ -184,54 +185,20 @@ async function traffic(lab: Lab): Promise<void> {
   assert.equal(down, payloadSha, "server -> client: checksum verified");
 }
 
-interface OutsideCapture {
-  readonly file: string;
-  /** Stops tcpdump (SIGINT: it flushes); resolves with what it reports as dropped by the kernel. */
-  stop(): Promise<number>;
-}
-
 /**
  * tcpdump on the NAT's outside with a large buffer (-B) and a short snap length (headers and SPI
  * are all the checks need), so that the transfers are captured without kernel drops.
  */
-async function captureOutside(lab: Lab, name: string): Promise<OutsideCapture> {
-  const file = join(dir, `${name}.pcap`);
-  const d = nsDaemon(
-    lab.ns.nat,
-    `tcpdump-${name}`,
-    "tcpdump",
-    [
-      "-i",
-      LAB_IF.natOutside,
-      "-n",
-      "-U",
-      "--immediate-mode",
-      "-B",
-      "65536",
-      "-s",
-      "128",
-      "-w",
-      file,
-      "ip",
-    ],
-    `${file}.log`,
-  );
-  await waitFor(
-    "tcpdump listening",
-    () => {
-      if (!d.running) throw new Error(`tcpdump exited: ${d.log()}`);
-      return d.log().includes("listening on") ? true : undefined;
-    },
-    15_000,
-  );
-  return {
-    file,
-    stop: async () => {
-      await sleep(200);
-      await d.stop("SIGINT", 5000);
-      return Number(/(\d+) packets? dropped by kernel/.exec(d.log())?.[1] ?? -1);
-    },
-  };
+function captureOutside(lab: Lab, name: string): Promise<Capture> {
+  return Capture.start({
+    ns: lab.ns.nat,
+    iface: LAB_IF.natOutside,
+    file: join(dir, `${name}.pcap`),
+    filter: "ip",
+    snaplen: 128,
+    bufferKiB: 65536,
+    immediate: true,
+  });
 }
 
 /** tcpdump's reading of the capture with a BPF filter: the matching packets' lines. */
@@ -243,8 +210,9 @@ async function pcapLines(lab: Lab, file: string, filter: string): Promise<string
 }
 
 /** Only IKE (500/4500) and ESP-in-UDP crossed the NAT's outside, and ESP carried the data. */
-async function assertOnlyIkeAndEspOutside(lab: Lab, cap: OutsideCapture): Promise<void> {
-  const dropped = await cap.stop();
+async function assertOnlyIkeAndEspOutside(lab: Lab, cap: Capture): Promise<void> {
+  await cap.stop();
+  const dropped = cap.droppedByKernel();
   assert.equal(dropped, 0, "tcpdump lost packets (or did not say): the capture proves nothing");
   const other = await pcapLines(lab, cap.file, "ip and not (udp port 500 or udp port 4500)");
   assert.equal(
@@ -304,7 +272,7 @@ describe("Oakley tunnel mode <-> strongSwan 5.9.8 across the lab NAT", { skip },
       let lab: Lab | undefined;
       let oak: JsonLinesPeer | undefined;
       let cli: Charon | undefined;
-      let cap: OutsideCapture | undefined;
+      let cap: Capture | undefined;
       try {
         lab = await labUp();
         oak = startOakley(
@@ -351,7 +319,7 @@ describe("Oakley tunnel mode <-> strongSwan 5.9.8 across the lab NAT", { skip },
       let lab: Lab | undefined;
       let oak: JsonLinesPeer | undefined;
       let srv: Charon | undefined;
-      let cap: OutsideCapture | undefined;
+      let cap: Capture | undefined;
       try {
         lab = await labUp();
         srv = await startResponder({

@@ -18,14 +18,20 @@ export class Capture {
   ) {}
 
   /**
-   * Starts `tcpdump -i IFACE -w FILE FILTER` in `ns`, full packets, unbuffered. Resolves when
-   * tcpdump reports that it is listening.
+   * Starts `tcpdump -i IFACE -w FILE FILTER` in `ns`, full packets (or `snaplen` octets of
+   * each), unbuffered file output. Resolves when tcpdump reports that it is listening.
    */
   static async start(o: {
     ns: string;
     iface: string;
     file: string;
     filter?: string;
+    /** Octets kept per packet (tcpdump -s); default 0, whole packets. */
+    snaplen?: number;
+    /** Capture buffer in KiB (tcpdump -B), so that bulk transfers are captured without drops. */
+    bufferKiB?: number;
+    /** --immediate-mode: packets are handed over at once (exact timestamps, no batching). */
+    immediate?: boolean;
   }): Promise<Capture> {
     const d = Daemon.start(
       `tcpdump@${o.ns}/${o.iface}`,
@@ -39,8 +45,10 @@ export class Capture {
         "-U",
         "-Z",
         "root",
+        ...(o.immediate ? ["--immediate-mode"] : []),
+        ...(o.bufferKiB !== undefined ? ["-B", String(o.bufferKiB)] : []),
         "-s",
-        "0",
+        String(o.snaplen ?? 0),
         "-i",
         o.iface,
         "-w",
@@ -64,6 +72,11 @@ export class Capture {
       throw e;
     }
     return c;
+  }
+
+  /** After stop(): the packets tcpdump reported as dropped by the kernel; -1 if it did not say. */
+  droppedByKernel(): number {
+    return Number(/(\d+) packets? dropped by kernel/.exec(this.daemon.log())?.[1] ?? -1);
   }
 
   /** Stops the capture (SIGINT lets tcpdump flush) and returns the pcap path. */
