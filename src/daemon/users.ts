@@ -8,7 +8,7 @@ import { type User, verifyPap } from "../policy/index.js";
 import type { UserSecret } from "../ppp/index.js";
 
 export function userSecret(u: User | undefined): UserSecret | undefined {
-  if (!u || !u.enabled) return undefined;
+  if (!u?.enabled) return undefined;
   const c = u.credentials;
   const allowed = new Set(u.protocols);
   return {

@@ -808,7 +808,10 @@ export class IkeEngine implements EngineContext {
     sa.lastError = undefined;
     this.counters.inc("ike_sa_established");
     let same = this.byPeerId.get(sa.peerIdText);
-    if (!same) this.byPeerId.set(sa.peerIdText, (same = new Set()));
+    if (!same) {
+      same = new Set();
+      this.byPeerId.set(sa.peerIdText, same);
+    }
     same.add(sa);
     const auth = sa.suite?.auth === "rsa-sig" ? "RSA signature" : "pre-shared key";
     const suite = `${sa.crypto?.name ?? ""} ${auth}${sa.aggressive ? " (Aggressive Mode)" : ""}`;
