@@ -14,7 +14,7 @@
  * 203.0.113.1). Addresses only from RFC 5737. Namespaces `oakt-<tag>-<pid>-*` (lib/netns.ts),
  * torn down after the file's tests, also on failure.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -27,91 +27,8 @@ export const METRICS_PORT = 9500;
 
 // ------------------------------------------------------------------ processes
 
-export interface Proc {
-  readonly child: ChildProcess;
-  readonly out: string[];
-  /** Resolves with the first line (seen so far or later) matching `re`. */
-  waitFor(re: RegExp, ms: number, from?: number): Promise<string>;
-  exited(): Promise<number | null>;
-}
-
-/** Collects a process's stdout+stderr lines and waits for lines matching a pattern. */
-export function watch(child: ChildProcess, name: string): Proc {
-  const out: string[] = [];
-  const waiters: Array<{ re: RegExp; from: number; resolve: (l: string) => void }> = [];
-  let partial = "";
-  const onText = (buf: Buffer) => {
-    const parts = (partial + buf.toString()).split("\n");
-    partial = parts.pop() ?? "";
-    for (const line of parts) {
-      if (!line) continue;
-      out.push(line);
-      for (const w of [...waiters]) {
-        if (w.re.test(line)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(line);
-        }
-      }
-    }
-  };
-  child.stdout?.on("data", onText);
-  child.stderr?.on("data", onText);
-  let code: number | null | undefined;
-  const exit = new Promise<number | null>((r) =>
-    child.once("exit", (c) => {
-      code = c;
-      r(c);
-    }),
-  );
-  return {
-    child,
-    out,
-    waitFor(re, ms, from = 0) {
-      const seen = out.slice(from).find((l) => re.test(l));
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(
-          () =>
-            reject(
-              new Error(
-                `${name}: no line matching ${re} within ${ms} ms; output:\n${out.slice(-40).join("\n")}`,
-              ),
-            ),
-          ms,
-        );
-        waiters.push({
-          re,
-          from,
-          resolve: (l) => {
-            clearTimeout(t);
-            resolve(l);
-          },
-        });
-        void exit.then(() => {
-          if (code !== undefined) {
-            clearTimeout(t);
-            reject(
-              new Error(
-                `${name} exited (${code}) before ${re}; output:\n${out.slice(-40).join("\n")}`,
-              ),
-            );
-          }
-        });
-      });
-    },
-    exited: () => exit,
-  };
-}
-
-/** Stops a CLI process with Ctrl-C (SIGINT), as a person would; returns its exit code. */
-export async function stop(p: Proc): Promise<number | null> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
-  p.child.kill("SIGINT");
-  const t = setTimeout(() => p.child.kill("SIGKILL"), 20_000);
-  const code = await p.exited();
-  clearTimeout(t);
-  return code;
-}
+export { type Proc, stop, watch } from "./lib/cli-process.js";
+import { type Proc, watch } from "./lib/cli-process.js";
 
 export interface CliResult {
   readonly code: number | null;

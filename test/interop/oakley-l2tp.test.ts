@@ -13,87 +13,17 @@
  * tcpdump, socat.
  */
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
+import { type Proc, stop, watch } from "./lib/cli-process.js";
 import { interopSkipReason, type Namespace, Topology } from "./lib/netns.js";
 
 const skip = await interopSkipReason(["ip", "tcpdump", "socat"], { nat: true });
 const topo = new Topology(import.meta.filename);
 const CLI = join(import.meta.dirname, "..", "..", "src", "cli", "main.ts");
 const PSK = "oak-ns-psk-0123456789";
-
-interface Proc {
-  readonly child: ChildProcess;
-  readonly out: string[];
-  waitFor(re: RegExp, ms: number): Promise<string>;
-  exited(): Promise<number | null>;
-}
-
-function watch(child: ChildProcess, name: string): Proc {
-  const out: string[] = [];
-  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
-  const onText = (buf: Buffer) => {
-    for (const line of buf.toString().split("\n")) {
-      if (!line) continue;
-      out.push(line);
-      for (const w of [...waiters]) {
-        if (w.re.test(line)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(line);
-        }
-      }
-    }
-  };
-  child.stdout?.on("data", onText);
-  child.stderr?.on("data", onText);
-  let code: number | null | undefined;
-  const exit = new Promise<number | null>((r) =>
-    child.once("exit", (c) => {
-      code = c;
-      r(c);
-    }),
-  );
-  return {
-    child,
-    out,
-    waitFor(re, ms) {
-      const seen = out.find((l) => re.test(l));
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(
-          () =>
-            reject(
-              new Error(
-                `${name}: no line matching ${re} within ${ms} ms; output:\n${out.slice(-40).join("\n")}`,
-              ),
-            ),
-          ms,
-        );
-        waiters.push({
-          re,
-          resolve: (l) => {
-            clearTimeout(t);
-            resolve(l);
-          },
-        });
-        void exit.then(() => {
-          if (code !== undefined) {
-            clearTimeout(t);
-            reject(
-              new Error(
-                `${name} exited (${code}) before ${re}; output:\n${out.slice(-40).join("\n")}`,
-              ),
-            );
-          }
-        });
-      });
-    },
-    exited: () => exit,
-  };
-}
 
 let c1: Namespace;
 let c2: Namespace;
@@ -105,16 +35,6 @@ let srv2: Namespace;
 /** Runs an `oakley` management command in `ns` and returns its standard output. */
 async function oakley(ns: Namespace, args: string[]): Promise<string> {
   return (await topo.exec(ns, [process.execPath, "--import", "tsx", CLI, ...args], 30_000)).stdout;
-}
-
-/** Stops a CLI process with Ctrl-C (SIGINT), as a person would; returns its exit code. */
-async function stop(p: Proc): Promise<number | null> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
-  p.child.kill("SIGINT");
-  const t = setTimeout(() => p.child.kill("SIGKILL"), 15_000);
-  const code = await p.exited();
-  clearTimeout(t);
-  return code;
 }
 
 function serve(ns: Namespace, listen: string, tag: string): Proc {
