@@ -418,6 +418,8 @@ interface Packet {
   readonly proto: number;
   readonly sport?: number;
   readonly dport?: number;
+  /** ICMP type, for ICMP packets. */
+  readonly icmpType?: number;
 }
 
 /** Reads a capture with tshark (first value of each field: the outer header). */
@@ -450,6 +452,8 @@ async function readCapture(file: string): Promise<Packet[]> {
       "tcp.srcport",
       "-e",
       "tcp.dstport",
+      "-e",
+      "icmp.type",
     ],
     60_000,
   );
@@ -463,6 +467,7 @@ async function readCapture(file: string): Promise<Packet[]> {
       const f = l.split("|");
       const sport = num(f[4]) ?? num(f[6]);
       const dport = num(f[5]) ?? num(f[7]);
+      const icmpType = num(f[8]);
       return {
         t: Number(f[0]) * 1000,
         src: first(f[1]),
@@ -470,6 +475,7 @@ async function readCapture(file: string): Promise<Packet[]> {
         proto: Number(first(f[3])),
         ...(sport !== undefined ? { sport } : {}),
         ...(dport !== undefined ? { dport } : {}),
+        ...(icmpType !== undefined ? { icmpType } : {}),
       };
     });
 }
@@ -501,9 +507,13 @@ class Capture {
 }
 
 /** Protected traffic in the clear from A: anything to B or 203.0.113.0/24 except IKE and ESP, and any UDP 1701. */
+/** ICMPv4 error types (RFC 792): exempt by design, they carry no payload of ours. */
+const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12]);
+
 function isProtectedClear(p: Packet): boolean {
   if (p.src !== A_ADDR && p.src !== A_TUN) return false;
   if (p.proto === 50) return false;
+  if (p.proto === 1 && p.icmpType !== undefined && ICMP_ERROR_TYPES.has(p.icmpType)) return false;
   const ike = p.proto === 17 && [500, 4500].some((x) => x === p.sport || x === p.dport);
   if (ike) return false;
   if (p.proto === 17 && (p.sport === 1701 || p.dport === 1701)) return true;
