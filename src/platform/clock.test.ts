@@ -63,9 +63,13 @@ test("TimerSet agrees with a sorted model for any schedule of sets and cancels",
 test("SystemClock is monotonic and its alarm fires", async () => {
   const c = new SystemClock();
   const a = c.now();
+  // Alarms are unref'd (they must not keep the daemon alive); a ref'd timer keeps this test's
+  // event loop running until the alarm has fired.
+  const keepAlive = setTimeout(() => {}, 5_000);
   const fired = await new Promise<number>((resolve) => {
     c.alarm(() => resolve(c.now())).arm(a + 20);
   });
+  clearTimeout(keepAlive);
   assert.ok(fired >= a + 19, `alarm fired at ${fired - a} ms`);
   assert.ok(Math.abs(c.wallNow() - Date.now()) < 1000);
 });
