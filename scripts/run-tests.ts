@@ -1,7 +1,7 @@
 /**
  * Finds test files and runs them with node's built-in test runner (through tsx).
  *   run-tests.ts [unit|interop|all] [filter...]
- * unit    = src/**\/*.test.ts, test/{vectors,scenarios,fuzz}/**\/*.test.ts (no root, no network)
+ * unit    = src/**\/*.test.ts, test/{helpers,fakes,vectors,scenarios,security,fuzz}/**\/*.test.ts (no root, no network)
  * interop = test/interop/**\/*.test.ts (root, namespaces, Debian packages installed by .ci/run)
  */
 import { spawn } from "node:child_process";
@@ -30,6 +30,7 @@ const unitDirs = [
   "test/fakes",
   "test/vectors",
   "test/scenarios",
+  "test/security",
   "test/fuzz",
 ];
 const dirs =
