@@ -2,7 +2,9 @@
  * Result values for expected failures (DESIGN rule 6): protocol and parse failures are
  * values, `throw` is reserved for programming errors.
  */
-export type Result<T, E> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
+export type Result<T, E> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: E };
 
 export function ok<T>(value: T): { readonly ok: true; readonly value: T } {
   return { ok: true, value };

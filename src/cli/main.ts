@@ -45,7 +45,7 @@ export function buildCli(): Command {
     .option("--allow-legacy", "also accept 3DES and MODP-1024 (old Android/macOS clients)")
     .option(
       "--no-negotiate-dh2048",
-      "do not offer or accept MODP-2048 (the seed's NegotiateDH2048=0)",
+      "do not offer or accept MODP-2048 (Windows' NegotiateDH2048=0)",
     )
     .option(
       "--no-windows-nat-friendly",

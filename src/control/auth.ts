@@ -1,6 +1,5 @@
 /**
- * Authentication of remote management connections (REQUIREMENTS R7 "over an authenticated
- * channel").
+ * Authentication of remote management connections.
  *
  * Two ways in over TLS, either suffices:
  *  - a bearer token: `oak1_<43 base64url chars>` (256 random bits). The daemon stores only

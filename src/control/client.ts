@@ -1,6 +1,6 @@
 /**
  * ControlClient: the management protocol (protocol.ts) from the client side, used by the
- * `oakley` command and the web monitor (REQUIREMENTS R7, R8).
+ * `oakley` command and the web monitor.
  *
  *   const c = await ControlClient.connect({ kind: "unix", path: "/run/oakley/control.sock" });
  *   if (!c.ok) console.error(c.error.message);           // says what is wrong and the fix

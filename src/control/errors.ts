@@ -1,5 +1,5 @@
 /**
- * Stable error codes of the management (control) protocol (DESIGN rule 6; REQUIREMENTS R7, R8).
+ * Stable error codes of the management (control) protocol (DESIGN rule 6).
  *
  * Kept here rather than in src/base/errors.ts because base/ belongs to another area; same rules:
  * stable `OAK_E_*` strings, never renamed or reused. Errors from the policy store

@@ -5,7 +5,7 @@
  *
  * The SAs are built the way the daemon must build them: algorithm names from the negotiated
  * numbers through names.ts (src/registry), including the Windows DH_GROUP_2048 constant
- * 0x10000001 = 268435457 that the seed's monitor showed raw.
+ * 0x10000001 = 268435457 that the Windows IP Security Monitor showed raw.
  */
 import { err, ok, type Result } from "../base/result.js";
 import { Counters } from "../obs/counters.js";

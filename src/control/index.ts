@@ -1,5 +1,5 @@
 /**
- * Public API of control/: the versioned, authenticated management protocol (REQUIREMENTS R7, R8).
+ * Public API of control/: the versioned, authenticated management protocol.
  * Other areas import from here only.
  *
  * Daemon side (src/daemon implements ControlTarget and starts these):

@@ -1,6 +1,6 @@
 /**
  * Builds the algorithm-name fields of SA records from negotiated numbers, through src/registry
- * (DESIGN rule 8; REQUIREMENTS R7: the seed's monitor showed DH2048 as "268435457"; ours shows
+ * (DESIGN rule 8: the Windows IP Security Monitor showed DH2048 as "268435457"; ours shows
  * "MODP-2048 (group 14; Windows policy constant ...)" for that constant and "MODP-2048 (group 14)"
  * for the IANA number). The daemon calls these when it fills IkeSaRecord / ChildSaRecord.
  */

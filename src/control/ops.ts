@@ -1,6 +1,5 @@
 /**
- * StorePolicyOps: the policy and user operations of the management tool (REQUIREMENTS R6, R8:
- * show the assigned policy with persistent ones first, create persistent policies, users) over a
+ * StorePolicyOps: the policy and user operations of the management tool over a
  * PolicyStore. The CLI uses it directly on the store file when no daemon runs; the daemon hands
  * the same object to ControlServer (ControlTarget.policy), so a change made through the daemon
  * is committed by the daemon's own store connection and its subscribers apply it live.

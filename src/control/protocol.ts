@@ -1,6 +1,6 @@
 /**
  * The Oakley management protocol, version 1: framing, messages and version negotiation
- * (REQUIREMENTS R7 "incompatible versions refuse each other with a clear message").
+ * (incompatible versions refuse each other with a clear message).
  *
  * Framing: JSON lines (one UTF-8 JSON object per line, "\n" terminated) over a Unix stream
  * socket or TLS. A line longer than the receiver's maximum is refused (OAK_E_CTL_TOO_LARGE)

@@ -1,6 +1,6 @@
 /**
  * ControlServer: serves the management protocol (protocol.ts) for one ControlTarget over a local
- * Unix socket and/or TLS (REQUIREMENTS R7, R8).
+ * Unix socket and/or TLS.
  *
  * Every connection starts unauthenticated. Only `hello` is accepted first; it authenticates,
  * then negotiates the version, so a TLS peer without credentials never learns the daemon's

@@ -1,11 +1,11 @@
 /**
  * What the management protocol talks about: the daemon-side interface (`ControlTarget`, the
  * daemon implements it; tests use a fake with realistic data) and the typed records it returns
- * (REQUIREMENTS R7: SAs of both phases with algorithm NAMES, NAT-T state, addresses before and
- * after NAT, counters; R8: status, SA delete, assigned policy, users, log levels at runtime).
+ * (SAs of both phases with algorithm names, NAT-T state, addresses before and after NAT,
+ * counters; status, SA delete, assigned policy, users, log levels at runtime).
  *
  * Algorithm fields are names from src/registry (see names.ts for the helpers that make them from
- * negotiated numbers), never bare numbers: the seed's monitor showed DH2048 as "268435457".
+ * negotiated numbers), never bare numbers: the Windows IP Security Monitor showed DH2048 as "268435457".
  * Counters are bigint here and decimal strings on the wire.
  */
 import type { Result } from "../base/result.js";
@@ -135,7 +135,7 @@ export interface DaemonStatus {
   /** e.g. "oakley 0.1.0". */
   readonly software: string;
   readonly role: "server" | "client";
-  /** "protected": policy in force; "block": fail-closed (R5), `blockReason` says why. */
+  /** "protected": policy in force; "block": fail-closed, `blockReason` says why. */
   readonly mode: "starting" | "protected" | "block";
   readonly blockReason?: string;
   readonly startedAt: string;
@@ -181,7 +181,7 @@ export interface PolicyDetail extends PolicySummary {
   readonly document: JsonObject;
 }
 
-/** `policy show`: what is in force, persistent ones first (R6). */
+/** `policy show`: what is in force, persistent ones first. */
 export interface PolicyShow {
   readonly persistent: readonly PolicyDetail[];
   readonly assigned?: PolicyDetail;

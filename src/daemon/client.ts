@@ -1,6 +1,6 @@
 /**
  * `oakley connect SERVER`: the L2TP/IPsec client — IKE initiator (Main Mode + Quick Mode for
- * L2TP, ESP transport mode, with the client NAT policy 0/1/2 of REQUIREMENTS R3), L2TP LAC, PPP
+ * L2TP, ESP transport mode, with the client NAT policy 0/1/2), L2TP LAC, PPP
  * peer, and a TUN device with the assigned address and the routes asked for.
  *
  * Progress is reported as a person follows it: phase 1 up, phase 2 up, L2TP up, PPP
@@ -90,7 +90,7 @@ export async function startClient(
     });
   const local = route.value.source;
 
-  // Fail-closed (R5): what must go through the VPN (L2TP to the server, the routes asked for,
+  // Fail-closed: what must go through the VPN (L2TP to the server, the routes asked for,
   // everything with --default-route) is dropped in the clear from now on — also if this
   // process dies — until a clean disconnect removes the rules.
   const guard = cfg.failClosed ? new FailClosedGuard({ statusPath: cfg.statusFile }) : undefined;

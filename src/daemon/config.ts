@@ -32,14 +32,14 @@ export interface ServeConfig {
   readonly dns: readonly string[];
   /** Present NAT-D so Windows clients see the server as not behind NAT (see natt/nat-detect.ts). */
   readonly windowsNatFriendly: boolean;
-  /** The seed's NegotiateDH2048: offer and accept MODP-2048. */
+  /** Windows' NegotiateDH2048: offer and accept MODP-2048. */
   readonly negotiateDh2048: boolean;
   /** Allow 3DES and MODP-1024 for old clients (Android <= 11, old macOS). */
   readonly allowLegacy: boolean;
   readonly tun: string;
   readonly mtu: number;
   readonly logLevel: string;
-  /** Block protected traffic in the clear whenever the service is not protecting it (R5). */
+  /** Block protected traffic in the clear whenever the service is not protecting it. */
   readonly failClosed: boolean;
   /** Where the daemon records protected/block mode and why (read by `oakley status`). */
   readonly statusFile: string;
@@ -67,7 +67,7 @@ export interface ConnectConfig {
   readonly routes: readonly string[];
   /** Hand the DNS servers the server gives (RFC 1877) to the system while connected. */
   readonly usePeerDns: boolean;
-  /** Drop what must go through the VPN while it is not up, also if this process dies (R5). */
+  /** Drop what must go through the VPN while it is not up, also if this process dies. */
   readonly failClosed: boolean;
   readonly statusFile: string;
   readonly tun: string;

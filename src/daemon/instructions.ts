@@ -1,5 +1,5 @@
 /**
- * What `oakley serve` prints at start-up for a person: the ports to open (the seed's firewall
+ * What `oakley serve` prints at start-up for a person: the ports to open (Microsoft's firewall
  * note: UDP 500, UDP 4500, IP protocol 50), the secrets generated on first start (shown once),
  * and how to connect from each built-in client. Plain text, no colours: it is also logged.
  */

@@ -7,7 +7,7 @@
  * Transport-mode services (L2TP on UDP 1701) talk to peers through *channels*: one channel per
  * peer endpoint (its address:port after NAT), stable across Quick Mode rekeys and followed when
  * the peer's NAT mapping moves. Several clients behind one NAT with the same private address
- * and ports are different channels, because their NAT mappings differ (REQUIREMENTS R2).
+ * and ports are different channels, because their NAT mappings differ.
  * A channel's `send` encapsulates on the newest outbound SA; packets decrypted on any of its
  * inbound SAs are delivered with the channel.
  *

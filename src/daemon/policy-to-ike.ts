@@ -30,7 +30,7 @@ export interface IkeFromPolicyOptions {
   readonly windowsNatFriendly: boolean;
   /** Command-line override of the store's NegotiateDH2048 setting. */
   readonly negotiateDh2048?: boolean;
-  /** Client side: the NAT policy 0/1/2 (R3). */
+  /** Client side: the NAT policy 0/1/2. */
   readonly natPolicy?: NatPolicy;
   /** Extra PSKs (e.g. --psk on the command line), tried after the store's. */
   readonly extraPsks?: readonly PskEntry[];

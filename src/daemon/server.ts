@@ -8,7 +8,7 @@
  *
  * L2TP tunnels are bound to the IPsec channel they arrived on (peer address:port after NAT)
  * plus the client's UDP source port — never to the inner IP address, so clients behind one NAT
- * presenting the same private address and port stay separate (REQUIREMENTS R2, R4).
+ * presenting the same private address and port stay separate.
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -175,7 +175,7 @@ export async function startServer(
   const log = deps.logs.logger("daemon");
   const counters = new Counters();
 
-  // Fail-closed (REQUIREMENTS R5): nftables rules that drop protected traffic in the clear are
+  // Fail-closed: nftables rules that drop protected traffic in the clear are
   // installed before any traffic flows and outlive this process; any start failure below
   // leaves (or puts) them in place and records why in the status file.
   const guard = cfg.failClosed ? new FailClosedGuard({ statusPath: cfg.statusFile }) : undefined;

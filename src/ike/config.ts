@@ -124,7 +124,7 @@ export interface IkeConfig {
      * edit. Default on.
      */
     readonly windowsFriendlyResponder: boolean;
-    /** Client NAT policy, REQUIREMENTS R3 (Windows' AssumeUDPEncapsulationContextOnSendRule). */
+    /** Client NAT policy (Windows' AssumeUDPEncapsulationContextOnSendRule). */
     readonly policy: NatPolicy;
     /** Keepalive interval when we are behind NAT (RFC 3948 §2.3 suggests 20 s). */
     readonly keepaliveSeconds: number;

@@ -289,7 +289,7 @@ export class IkeEngine implements EngineContext {
   }
 
   /**
-   * A live policy change (REQUIREMENTS R6: no restart): new exchanges use `c` — offers, PSKs,
+   * A live policy change: new exchanges use `c` — offers, PSKs,
    * NAT-T and DPD settings; established SAs keep what they negotiated until they rekey. The
    * certificate configuration is read once, at construction.
    */

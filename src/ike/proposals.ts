@@ -4,7 +4,7 @@
  * builds its SA payload from its offers. Lifetimes: a responder in IKEv1 must answer with
  * the transform as proposed, so peer lifetimes are accepted and our own maximum is applied
  * locally (we rekey or expire earlier; phase 2 also tells the peer via RESPONDER-LIFETIME).
- * The DH2048 switch of the seed (NegotiateDH2048) filters MODP-2048 out of accepted groups.
+ * Windows' DH2048 switch (NegotiateDH2048) filters MODP-2048 out of accepted groups.
  */
 import type {
   EspCipher,
@@ -29,7 +29,7 @@ export interface Phase2Offer {
 }
 
 export interface GroupPolicy {
-  /** REQUIREMENTS R1 / the seed's NegotiateDH2048: offer and accept MODP-2048 (group 14). */
+  /** Windows' NegotiateDH2048: offer and accept MODP-2048 (group 14). */
   readonly negotiateDh2048: boolean;
 }
 

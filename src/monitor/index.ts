@@ -1,5 +1,5 @@
 /**
- * Public API of monitor/ (REQUIREMENTS R7): the web monitor of several Oakley daemons.
+ * Public API of monitor/: the web monitor of several Oakley daemons.
  *
  *   const specs = ["local=unix:/run/oakley/control.sock", "gw2=tls://198.51.100.1:9501?token-file=/etc/oakley/gw2.token&ca=/etc/oakley/ca.pem"]
  *     .map((s) => parseDaemonSpec(s));                 // DaemonSpec, or a message string naming the mistake

@@ -1,5 +1,5 @@
 /**
- * The web monitor (REQUIREMENTS R7): watches several daemons — local socket and remote TLS ones —
+ * The web monitor: watches several daemons — local socket and remote TLS ones —
  * through control/ only, and serves one page (page.ts) plus:
  *   GET /            the page, with the current state embedded
  *   GET /api/state   the state as JSON (counters as decimal strings)

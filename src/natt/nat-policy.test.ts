@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { checkNatPolicy, type NatPolicy, parseNatPolicy } from "./nat-policy.js";
 
-// The expected table is the seed's (KB 818043 / KB 885407) meaning of the three values.
+// The expected table is Microsoft's (KB 818043 / KB 885407) meaning of the three values.
 const cases: Array<[NatPolicy, boolean, boolean, boolean]> = [
   // policy, clientBehindNat, serverBehindNat, allowed
   [0, false, false, true],

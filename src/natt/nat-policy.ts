@@ -1,11 +1,11 @@
 /**
- * Client NAT policy (REQUIREMENTS R3), the setting Windows calls
+ * Client NAT policy, the setting Windows calls
  * AssumeUDPEncapsulationContextOnSendRule (KB 885407, KB 947234):
  *   0 (default) no SA to a server that is itself behind a NAT;
  *   1           SAs allowed when the server is behind a NAT (the client itself is not);
  *   2           SAs allowed when the server and the client are both behind NATs.
  * A client behind a NAT talking to a server with a public address is always allowed: that is
- * the seed's supported topology `Client -> NAT -> Internet -> Server`.
+ * Microsoft's supported topology `Client -> NAT -> Internet -> Server`.
  * The decision uses what NAT-D (RFC 3947 §3.2) revealed, see nat-detect.ts.
  */
 import { err, ok, type Result } from "../base/result.js";

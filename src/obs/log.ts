@@ -62,15 +62,29 @@ export class LogHub {
   }
 
   levelsSnapshot(): Record<LogGroup, LogLevel> {
-    return Object.fromEntries(LOG_GROUPS.map((g) => [g, this.level(g)])) as Record<LogGroup, LogLevel>;
+    return Object.fromEntries(LOG_GROUPS.map((g) => [g, this.level(g)])) as Record<
+      LogGroup,
+      LogLevel
+    >;
   }
 
   logger(group: LogGroup, fields: LogFields = {}): Logger {
-    const emit = (level: Exclude<LogLevel, "private" | "off">, msg: string, extra?: LogFields): void => {
+    const emit = (
+      level: Exclude<LogLevel, "private" | "off">,
+      msg: string,
+      extra?: LogFields,
+    ): void => {
       const current = this.level(group);
       if (rank(level) < rank(current)) return;
       const showSecrets = current === "private";
-      const record = { ts: new Date(this.now()).toISOString(), level, group, ...fields, ...extra, msg };
+      const record = {
+        ts: new Date(this.now()).toISOString(),
+        level,
+        group,
+        ...fields,
+        ...extra,
+        msg,
+      };
       this.sink.write(JSON.stringify(record, (_k, v) => replacer(v, showSecrets)));
     };
     return {

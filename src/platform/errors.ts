@@ -1,7 +1,7 @@
 /**
  * Typed failures of the I/O boundary. Like WireError (src/base/errors.ts) these are values with a
  * stable `OAK_E_PLATFORM_*` code; the daemon decides what to do (e.g. enter fail-closed block mode
- * on `AddrInUse` for UDP 500/4500, requirement R5/R9). Every failure of a native call names the
+ * on `AddrInUse` for UDP 500/4500). Every failure of a native call names the
  * syscall and the errno.
  *
  * Deviation from CONTRIBUTING ("add codes to src/base/errors.ts"): base/ is not ours to edit, so

@@ -117,7 +117,7 @@ export function emptyStats(): SocketStats {
   };
 }
 
-/** The message the daemon shows when a port is taken (requirement R9). */
+/** The message the daemon shows when a port is taken. */
 export function addrInUseMessage(port: number, address: string): string {
   return `UDP ${port} is in use by another process (bind ${address}:${port}: EADDRINUSE)`;
 }

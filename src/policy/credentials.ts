@@ -1,5 +1,5 @@
 /**
- * How user passwords are kept (REQUIREMENTS R4 PPP authentication, R6 store).
+ * How user passwords are kept.
  *
  * The trade-off, decided:
  *  - MS-CHAPv2 (RFC 2759), the protocol Windows, macOS and Android L2TP clients use, needs

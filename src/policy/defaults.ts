@@ -1,7 +1,7 @@
 /**
  * The default store: what `oakley serve` with no arguments runs on (DESIGN "product surface").
  *
- * Seeds an L2TP/IPsec server policy that the clients of REQUIREMENTS R1 connect to:
+ * Seeds an L2TP/IPsec server policy that the built-in OS clients connect to:
  *  - Quick Mode: ESP transport for UDP/1701 from this host (mirrored), offers in order
  *    AES-GCM-16-256, AES-GCM-16-128, AES-CBC-256/128 with SHA2-256, then with SHA1, and
  *    3DES/SHA1 last (a legacy offer: used only when settings.allowLegacyCrypto is on);

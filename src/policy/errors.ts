@@ -1,9 +1,9 @@
 /**
- * Stable error codes of the policy store (DESIGN rule 6; REQUIREMENTS R5, R6).
+ * Stable error codes of the policy store (DESIGN rule 6).
  *
  * These live here rather than in src/base/errors.ts because base/ belongs to another area; they
  * follow the same rules (stable `OAK_E_*` strings, never renamed or reused) and can be moved to
- * base/ unchanged. The daemon enters block mode (R5) on `OAK_E_STORE_CORRUPT` and
+ * base/ unchanged. The daemon enters block mode on `OAK_E_STORE_CORRUPT` and
  * `OAK_E_STORE_UNREADABLE`.
  */
 

@@ -1,6 +1,6 @@
 /**
  * The evaluator: turns the stored policies into the rule set the data path and IKE use
- * (REQUIREMENTS R6: persistent policies apply before any other; one assigned policy).
+ * (persistent policies apply before any other; one assigned policy).
  *
  * Effective rule set = persistent policies (by persistentOrder, then name), then the assigned
  * policy (skipped if it is also persistent). Disabled rules are left out. References are
@@ -8,7 +8,7 @@
  * the settings: legacy algorithms (names.LEGACY) only with allowLegacyCrypto; modp2048 only
  * when NegotiateDH2048 is on (policy override, else settings). A negotiate rule left with no
  * offer stays in the set: it matches and its negotiation fails, so its traffic is never sent in
- * the clear (fail closed, R5).
+ * the clear (fail closed).
  *
  * Matching is first-match over the ordered rules and their filters (a deviation from Windows,
  * which orders by filter specificity: first-match is what an operator reads top to bottom).
@@ -16,7 +16,7 @@
  * Objects written by a newer Oakley are evaluated on the fields this version knows; the
  * extensions ignored are listed in `warnings` so the daemon can log them and `status` show them.
  * A persistent or assigned policy that does not validate makes the whole evaluation fail with
- * OAK_E_POLICY_UNUSABLE (the daemon then blocks, R5).
+ * OAK_E_POLICY_UNUSABLE (the daemon then blocks).
  */
 import { err, ok, type Result } from "../base/result.js";
 import {

@@ -1,6 +1,5 @@
 /**
- * Import and export of the whole store as a readable YAML or JSON document (REQUIREMENTS R6,
- * R8 "policy export/import").
+ * Import and export of the whole store as a readable YAML or JSON document.
  *
  * Document shape (YAML shown):
  *   format: oakley-policy-store

@@ -1,5 +1,5 @@
 /**
- * Public API of the policy store (REQUIREMENTS R6). Other areas import from here only.
+ * Public API of the policy store. Other areas import from here only.
  *
  *   const s = openStore("/var/lib/oakley/store.db");          // Result<PolicyStore, StoreError>
  *   s.value.policies.create(policy); s.value.assign("name");   // CRUD per kind, one assigned

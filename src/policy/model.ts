@@ -1,5 +1,5 @@
 /**
- * The policy model (REQUIREMENTS R6): policies made of rules (filter list, filter action,
+ * The policy model: policies made of rules (filter list, filter action,
  * authentication methods, tunnel settings) with main-mode offers; users, pre-shared keys,
  * certificates, address pools and global settings. Every kind has a validator that turns an
  * unknown JSON value into a typed value or issues naming the field path and the fix.
@@ -9,7 +9,7 @@
  *    names them (`filterListName`) for display. Sharing can be added as a new kind later.
  *  - Rules are evaluated first-match in order (Windows sorts by filter specificity); the
  *    evaluator documents this.
- *  - AH is not modelled (no L2TP/IPsec client of R1 uses it).
+ *  - AH is not modelled (no L2TP/IPsec built-in OS client uses it).
  *  - Algorithms are names (names.ts), never numbers.
  *
  * OBJECT_VERSION is the version of the object format this code writes. An object with a
@@ -65,7 +65,7 @@ export interface MainMode {
   /** Ordered: the first acceptable offer wins. */
   readonly offers: readonly MainModeOffer[];
   /**
-   * Per-policy override of settings.negotiateDh2048 (the seed's NegotiateDH2048): when false,
+   * Per-policy override of settings.negotiateDh2048 (Windows' NegotiateDH2048): when false,
    * offers with modp2048 are neither sent nor accepted. Absent: follow the global setting.
    */
   readonly negotiateDh2048?: boolean;
@@ -93,7 +93,7 @@ export type FilterAction =
       readonly type: "negotiate";
       /** Ordered Quick Mode offers. */
       readonly offers: readonly QuickModeOffer[];
-      /** Fall back to clear text with peers that do not speak IPsec. Off by default (R5). */
+      /** Fall back to clear text with peers that do not speak IPsec. Off by default. */
       readonly allowClearFallback: boolean;
     };
 
@@ -200,11 +200,11 @@ export interface Pool {
 export type NatPolicy = 0 | 1 | 2;
 export interface Settings {
   /**
-   * Client NAT policy, the seed's AssumeUDPEncapsulationContextOnSendRule (R3):
+   * Client NAT policy, Windows' AssumeUDPEncapsulationContextOnSendRule:
    * 0 no SA to a server behind NAT; 1 allowed when the server is behind NAT; 2 also when both are.
    */
   readonly natPolicy: NatPolicy;
-  /** Server-wide NegotiateDH2048 (seed): offer and accept MODP 2048 (group 14). */
+  /** Server-wide NegotiateDH2048 (as in Windows): offer and accept MODP 2048 (group 14). */
   readonly negotiateDh2048: boolean;
   /** Allow the legacy algorithms of names.LEGACY (3DES, MD5, MODP <= 1536). */
   readonly allowLegacyCrypto: boolean;

@@ -9,7 +9,7 @@
  * Policy documents use names, never numbers (DESIGN rule 8). The names (keys) are the stored
  * format of policy documents and stay as they are; the numbers come from src/registry/.
  * Leaves out: DES, IDEA, Blowfish, RC5, CAST, MD5 for ESP, AH (none of the L2TP/IPsec clients
- * of REQUIREMENTS R1 need them).
+ * of the built-in OS clients need them).
  */
 import { IpProtocol } from "../registry/ip.js";
 import {

@@ -1,5 +1,5 @@
 /**
- * The store's SQLite schema and its ordered migrations (REQUIREMENTS R6).
+ * The store's SQLite schema and its ordered migrations.
  *
  * The schema version is SQLite's `PRAGMA user_version`. Migrations run at open, in order, each
  * in its own transaction together with the user_version bump, so a crash leaves the file at

@@ -1,5 +1,5 @@
 /**
- * The persistent policy store (REQUIREMENTS R6): one SQLite file (better-sqlite3), WAL mode,
+ * The persistent policy store: one SQLite file (better-sqlite3), WAL mode,
  * foreign keys on, every write in one IMMEDIATE transaction, schema migrations at open
  * (schema.ts), exactly one assigned policy, persistent policies, the unknown-extension guard
  * and change notification.
@@ -9,7 +9,7 @@
  * operator who was told "policy assigned" must find it assigned after a power cut, so we pay the
  * extra fsync per commit.
  *
- * Unknown-extension guard (seed: the IPsec policy snap-in turns read-only on objects with
+ * Unknown-extension guard (as Windows' IPsec policy snap-in turns read-only on objects with
  * extensions it does not understand, so they are never deleted by mistake): a row whose body
  * holds fields this version does not know, whose `extensions` column is not empty, or whose
  * object version is above OBJECT_VERSION, is shown but never rewritten or deleted here; writes
@@ -827,7 +827,7 @@ export { Abort as StoreAbort };
 /**
  * Opens (creating if needed) the store at `path`, runs pending migrations, and checks
  * integrity. A damaged file gives OAK_E_STORE_CORRUPT, an unreadable one
- * OAK_E_STORE_UNREADABLE: the daemon enters block mode on either (R5).
+ * OAK_E_STORE_UNREADABLE: the daemon enters block mode on either.
  */
 export function openStore(path: string, opts: OpenOptions = {}): Result<PolicyStore, StoreError> {
   const log = opts.logger ?? nullLogger;

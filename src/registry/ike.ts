@@ -19,7 +19,7 @@
  * API: `name(table, value)` never returns a bare number: unknown values read
  * "unknown-<table>-<n>" and values inside a registry range read e.g. "private-use-notify-40000".
  * `ikeGroupName(n)` also knows the Windows IPsec-policy constant DH_GROUP_2048 = 0x10000001
- * (Windows SDK winipsec.h, IPSEC_MM_OFFER.dwDHGroup) that the seed's IP Security Monitor
+ * (Windows SDK winipsec.h, IPSEC_MM_OFFER.dwDHGroup) that Windows' IP Security Monitor
  * showed as "268435457".
  *
  * Left out: IKEv2 registries (different numbers; Oakley is IKEv1), GDOI (RFC 6407) values
@@ -685,7 +685,7 @@ export const GROUP_DESCRIPTIONS = nameTable(
 /**
  * Non-IANA group numbers seen in the field. Windows IPsec policy (winipsec.h,
  * IPSEC_MM_OFFER.dwDHGroup) stores DH_GROUP_1 = 1, DH_GROUP_2 = 2, DH_GROUP_2048 = 0x10000001;
- * the Windows Server 2003 IP Security Monitor displayed the latter raw as "268435457" (seed KB).
+ * the Windows Server 2003 IP Security Monitor displayed the latter raw as "268435457" (Microsoft KB 818043).
  */
 export const GROUP_QUIRKS: ReadonlyMap<number, string> = new Map([
   [0x10000001, "MODP-2048 (group 14; Windows policy constant DH_GROUP_2048 = 0x10000001)"],

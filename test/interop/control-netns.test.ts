@@ -1,7 +1,5 @@
 /**
- * Remote monitoring acceptance with REAL daemons (REQUIREMENTS R7: the monitor watches remote
- * machines over an authenticated channel; issue "Policy store, fail-closed block mode, the
- * management tool and the monitor"):
+ * Remote monitoring acceptance with REAL daemons:
  *
  *  - two `oakley serve` daemons in two namespaces, each with TLS management: gw-a accepts a
  *    token made with `oakley control token`, gw-b a client certificate from the test CA (openssl);
@@ -193,7 +191,7 @@ test("oakley monitor in one namespace watches two real daemons over TLS (token, 
       assert.match(qmAlg ?? "", /^ESP_AES-(GCM_16|CBC)-\d+ \/ /, `${n} Quick Mode algorithms`);
       for (const alg of d.algorithms)
         assert.doesNotMatch(alg, /\d{5,}/, `${n}: a raw number in '${alg}'`);
-      assert.ok(!d.text.includes("268435457"), "the seed's raw DH2048 number must never show");
+      assert.ok(!d.text.includes("268435457"), "Windows' raw DH2048 number must never show");
       assert.match(d.text, /UDP-Encapsulated-Transport/);
       assert.match(d.text, /rfc3947, peer behind NAT, port 4500, UDP-encap/);
       assert.match(

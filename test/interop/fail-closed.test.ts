@@ -1,5 +1,5 @@
 /**
- * Fail-closed "block mode" end to end (REQUIREMENTS R5, R9), in two network namespaces:
+ * Fail-closed "block mode" end to end, in two network namespaces:
  *
  *   A: oak-fc-<pid>-a   a0 198.51.100.1/24 ──veth── b0 198.51.100.2/24   B: oak-fc-<pid>-b
  *      "the daemon": FailClosedGuard + a toy tunnel      the peer: toy tunnel, sinks,

@@ -14,7 +14,7 @@
  *      cross the tunnel: a second phase2-up with rekey, the one SPD policy now points at the new
  *      outbound SA, and no ping is lost (the policy moves before the old child goes);
  *  (d) the same with nat-policy 0: Oakley refuses after MM4 with OAK_E_NAT_POLICY and a message
- *      that names the setting (REQUIREMENTS R3), and strongSwan gets no CHILD_SA.
+ *      that names the setting, and strongSwan gets no CHILD_SA.
  * Each of (a)/(b) for PSK + MODP-2048 + ESP AES-CBC-128/HMAC-SHA1-96 and PSK + ECP-256 + ESP
  * AES-GCM-16 (128-bit key): 3 pings each way between 192.0.2.2 (the strongSwan/Oakley client's
  * inner address) and 203.0.113.1 (behind the server), then 4 MiB over TCP each way (socat), the

@@ -1,6 +1,6 @@
 /**
  * Every management command against a REAL remote daemon (issue "Policy store, fail-closed block
- * mode, the management tool and the monitor"; REQUIREMENTS R6, R7, R8): `oakley serve` in its own
+ * mode, the management tool and the monitor"): `oakley serve` in its own
  * namespace with TLS management (token and client certificate) and Prometheus metrics, a real
  * `oakley connect` client behind a NAT, and the `oakley` command run from a third namespace with
  * `--host` — the way an operator manages a gateway from another machine:

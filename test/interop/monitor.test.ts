@@ -269,7 +269,7 @@ test("monitor page in headless Chromium: several daemons, names not numbers, liv
       assert.equal(d.algorithms.length, 6, "3 Main Mode + 3 Quick Mode SAs");
       assert.ok(d.algorithms.some((x) => x.includes("MODP-2048 (group 14")));
       assert.ok(d.algorithms.some((x) => x.includes("ESP_AES-GCM_16")));
-      assert.ok(!d.text.includes("268435457"), "the seed's raw DH2048 number must never show");
+      assert.ok(!d.text.includes("268435457"), "Windows' raw DH2048 number must never show");
       assert.match(d.text, /UDP-Encapsulated-Transport/);
       assert.match(d.text, /rfc3947, peer behind NAT, port 4500, UDP-encap/);
       assert.match(d.text, /192\.168\.1\.20:500/, "peer address before NAT");

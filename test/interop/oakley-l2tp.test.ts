@@ -1,6 +1,6 @@
 /**
  * The products end to end in network namespaces (issue "L2TP and PPP, and the product"):
- * `oakley connect` behind a MASQUERADE NAT -> `oakley serve`, the seed's topology
+ * `oakley connect` behind a MASQUERADE NAT -> `oakley serve`, Microsoft's supported topology
  * `Client -> NAT -> Internet -> Server`, then the server behind a port-forwarding NAT, then two
  * clients behind the same NAT at once. Each client pings the server's PPP address and sends a
  * TCP stream whose SHA-256 must arrive intact; a capture on the NAT's outside must show only
@@ -186,7 +186,7 @@ describe("oakley connect -> NAT -> oakley serve (namespaces)", {
       const [sent, got] = await tcpThrough(c1, srv, 5001, 2 << 20);
       assert.equal(got, sent, "TCP stream through L2TP/PPP/ESP arrived intact");
 
-      // The management tool against the live daemon (R7, R8): status, SAs with algorithm
+      // The management tool against the live daemon: status, SAs with algorithm
       // names and NAT-T state, IKE logging switched on at runtime, a user added live.
       const sock = join(topo.dir, "srv.sock");
       const st = JSON.parse(await oakley(srv, ["status", "--socket", sock, "--json"])) as {

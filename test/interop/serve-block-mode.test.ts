@@ -1,5 +1,5 @@
 /**
- * `oakley serve` enters block mode when it cannot start (REQUIREMENTS R5, R9; seed KB 818043):
+ * `oakley serve` enters block mode when it cannot start:
  * the IKE port taken by another program, or a corrupt store. Then the nftables table that drops
  * protected traffic (L2TP, UDP 1701, in the clear) is in the kernel, the status file says
  * "cannot enter protected mode: …" naming the cause, and the process exits 1. A later clean

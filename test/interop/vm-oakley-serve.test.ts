@@ -1,8 +1,8 @@
 /**
- * REQUIREMENTS R4 end to end with a real client: the stock Debian 12 L2TP/IPsec client VM
+ * The product end to end with a real client: the stock Debian 12 L2TP/IPsec client VM
  * (strongSwan IKEv1 + kernel ESP transport mode, xl2tpd + pppd over kernel L2TP/PPP) behind a
  * MASQUERADE NAT dials `oakley serve` running in the server namespace at 198.51.100.2 — the
- * seed's topology `Client -> NAT -> Internet -> Server`. PSK + MS-CHAPv2.
+ * Microsoft's supported topology `Client -> NAT -> Internet -> Server`. PSK + MS-CHAPv2.
  *
  * Checks: MM+QM with NAT-T (float to 4500), TRANSPORT-in-UDP, L2TP + PPP up with an address from
  * Oakley's pool, pings through, 1 MiB of TCP each way to listeners on the server's PPP address,

@@ -332,7 +332,7 @@ describe("transport and authentication", () => {
   });
 });
 
-describe("version negotiation (seed: old IPSeccmd vs updated service)", () => {
+describe("version negotiation (old IPSeccmd vs updated service, as on Windows)", () => {
   test("a newer client against this daemon: refused, message names both versions and says upgrade the daemon", async () => {
     const e = await connectErr(unixEp(), { versions: { min: 2, max: 2 }, client: "oakley 0.9.0" });
     assert.equal(e.code, ControlErrorCode.Version);

@@ -1,7 +1,7 @@
 /**
  * Scenario tests: two Oakley IKE engines (initiator = client, responder = server) in one
  * process on the deterministic simulator (test/fakes/sim.ts), across the NAT topologies of
- * REQUIREMENTS R2/R3: no NAT, client behind NAT, server behind a port-forward NAT (with and
+ * no NAT, client behind NAT, server behind a port-forward NAT (with and
  * without the Windows-friendly NAT-D), both behind NAT, and the client NAT policy 0/1/2.
  * Oracles: the RFC 3947 rules (who floats to 4500, which encapsulation mode numbers), the
  * KEYMAT symmetry of RFC 2409 §5.5 (each side's outbound keys are the other's inbound keys

@@ -1,5 +1,5 @@
 /**
- * Crash safety of the policy store (REQUIREMENTS R6, R5): a child process rewrites hundreds of
+ * Crash safety of the policy store: a child process rewrites hundreds of
  * objects per transaction in a loop and is killed with SIGKILL at random moments; after each
  * kill the file must open cleanly (no OAK_E_STORE_CORRUPT), hold exactly one generation (the old
  * or the new state of the interrupted transaction, never a mix), and keep every generation the

@@ -1,5 +1,5 @@
 /**
- * Shared plumbing of the management commands (REQUIREMENTS R8): connection flags, choosing the
+ * Shared plumbing of the management commands: connection flags, choosing the
  * daemon or the store file, output (tables for people, --json for scripts), error reporting that
  * names the flag and the fix.
  *

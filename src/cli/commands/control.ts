@@ -1,6 +1,5 @@
 /**
- * `oakley control token NAME` — makes a bearer token for remote management (REQUIREMENTS R7:
- * authenticated channel). The token is printed once; only its SHA-256 is appended to the token
+ * `oakley control token NAME` — makes a bearer token for remote management. The token is printed once; only its SHA-256 is appended to the token
  * file the daemon reads (created 0600). `oakley control token --list` shows names and dates.
  */
 import { appendFileSync, existsSync, readFileSync } from "node:fs";

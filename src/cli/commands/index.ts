@@ -1,5 +1,5 @@
 /**
- * The management commands of `oakley` (REQUIREMENTS R7, R8; DESIGN "product surface"):
+ * The management commands of `oakley`:
  * status, sa list|delete, policy ..., users ..., log ..., monitor, control token. src/cli/main.ts calls
  * `registerManagementCommands(program)` once; each module also exports its own `register`.
  */

@@ -1,6 +1,5 @@
 /**
- * `oakley log ike on|off` and `oakley log GROUP LEVEL` (REQUIREMENTS R8: IKE logging on and off
- * at runtime, without restart), `oakley log` shows the levels. Needs a running daemon.
+ * `oakley log ike on|off` and `oakley log GROUP LEVEL`, `oakley log` shows the levels. Needs a running daemon.
  *
  * `on` sets the group to debug (full negotiation detail); `off` returns it to info (errors,
  * warnings and SA events stay logged), so turning diagnostics off never hides failures. To

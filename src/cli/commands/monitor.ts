@@ -1,5 +1,5 @@
 /**
- * `oakley monitor` (REQUIREMENTS R7): serves the web monitor for one or more daemons.
+ * `oakley monitor`: serves the web monitor for one or more daemons.
  *   oakley monitor                                  the local daemon (--socket or the default)
  *   oakley monitor --daemon gw1=unix:/run/oakley/control.sock \
  *                  --daemon gw2=tls://198.51.100.1:9501?token-file=/etc/oakley/gw2.token&ca=/etc/oakley/ca.pem

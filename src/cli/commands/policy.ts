@@ -1,6 +1,5 @@
 /**
- * `oakley policy show|list|get|add|edit|remove|assign|persistent|export|import` (REQUIREMENTS
- * R6, R8): through the running daemon (changes take effect live) or, with no daemon, directly on
+ * `oakley policy show|list|get|add|edit|remove|assign|persistent|export|import`: through the running daemon (changes take effect live) or, with no daemon, directly on
  * the store file (--store). Objects written by a newer Oakley are marked read-only and editing
  * them is refused with the store's message. Algorithm names shown to people come from
  * src/registry (policy documents hold short names such as "aes-cbc"; we show "AES-CBC").

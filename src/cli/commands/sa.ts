@@ -1,5 +1,5 @@
 /**
- * `oakley sa list` and `oakley sa delete ID` (REQUIREMENTS R7, R8): Main Mode and Quick Mode SAs
+ * `oakley sa list` and `oakley sa delete ID`: Main Mode and Quick Mode SAs
  * with algorithm names (from the daemon's records, which come from src/registry), NAT-T state,
  * addresses before and after NAT, and traffic. `--json` gives the records as they are.
  */

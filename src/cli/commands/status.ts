@@ -1,5 +1,5 @@
 /**
- * `oakley status` (REQUIREMENTS R8; R5: says why the daemon is in block mode). With no daemon
+ * `oakley status`. With no daemon
  * running it says so (exit 3), naming the socket it tried and how to start one, and adds what
  * the fail-closed status file (src/daemon/fail-closed/status.ts) records: block mode and why,
  * whether the block rules are enforced, or a clean stop.

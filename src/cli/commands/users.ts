@@ -1,5 +1,5 @@
 /**
- * `oakley users list|add|remove|passwd` (REQUIREMENTS R8): PPP users of the server, through the
+ * `oakley users list|add|remove|passwd`: PPP users of the server, through the
  * running daemon or on the store file. Passwords come from --password-stdin (preferred: not
  * visible in the process list) or --password.
  */

@@ -1,5 +1,5 @@
 /**
- * What must never leave in the clear: the block set (REQUIREMENTS R5), derived from the assigned
+ * What must never leave in the clear: the block set, derived from the assigned
  * policy (src/policy evaluator) or from the client's connection settings, saved as JSON next to
  * the status file at each successful start so that a later start with an unreadable store still
  * blocks what was protected.
@@ -17,7 +17,7 @@
  * (rules.ts) keep the tunnel itself working.
  *
  * Default when nothing was ever saved: L2TP (UDP 1701 from/to this host) — the traffic of the
- * seed's L2TP/IPsec service.
+ * Windows L2TP/IPsec service.
  */
 import { err, ok, type Result } from "../../base/result.js";
 import type { AddressRange, PortRange } from "../../platform/firewall/index.js";

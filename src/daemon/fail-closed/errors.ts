@@ -1,5 +1,5 @@
 /**
- * Stable error codes of the fail-closed guard (REQUIREMENTS R5). Kept here because
+ * Stable error codes of the fail-closed guard. Kept here because
  * src/base/errors.ts belongs to another area; same rules: `OAK_E_*`, never renamed or reused.
  */
 import type { FirewallError } from "../../platform/firewall/index.js";

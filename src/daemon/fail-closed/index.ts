@@ -1,6 +1,5 @@
 /**
- * daemon/fail-closed — "block mode" (REQUIREMENTS R5, R9; seed KB 818043: when the IPsec service
- * cannot start, the driver blocks, because traffic can no longer be protected).
+ * daemon/fail-closed — "block mode".
  *
  * The guard keeps an nftables table (`inet oakley`, src/platform/firewall) in the kernel that
  * drops, with a counter per rule, protected traffic seen in the clear on any interface except the

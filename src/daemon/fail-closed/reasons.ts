@@ -1,6 +1,6 @@
 /**
  * Why the daemon cannot enter protected mode, as a value, and the one line `status` prints
- * ("cannot enter protected mode: UDP 500 is in use by charon (pid 812)"). The seed (KB 818043)
+ * ("cannot enter protected mode: UDP 500 is in use by charon (pid 812)"). Microsoft's KB 818043
  * names two causes: a runtime error of the service, and a third-party component holding the
  * IKE port; we add the ones a user-space daemon meets: an unreadable store, a crypto start-up
  * failure, a TUN device that cannot be created, nftables refusing our table.

@@ -1,6 +1,6 @@
 /**
  * The block ruleset: from a block set and the exemptions, the nftables table (`inet oakley`) that
- * keeps protected traffic from leaving — or arriving — in the clear (REQUIREMENTS R5, R9).
+ * keeps protected traffic from leaving — or arriving — in the clear.
  *
  * Three base chains (output, input, forward; priority -10, policy accept — we only ever drop
  * what a block entry selects, everything else is someone else's decision). Each chain, in order:
@@ -19,7 +19,7 @@
  * on the TUN, all exempt, so it never hits a drop) and in block mode; a SIGKILLed daemon leaves it
  * in the kernel. Deviation from Windows' block mode, on purpose: Windows blocks all traffic
  * except what the boot-time exemptions allow; we block only what the policy says must be
- * protected (R5's wording), so a failed VPN start does not cut an administrator's SSH session.
+ * protected, so a failed VPN start does not cut an administrator's SSH session.
  */
 import type { NftChain, NftHook, NftMatch, NftRule } from "../../platform/firewall/index.js";
 import { safeComment } from "../../platform/firewall/index.js";

@@ -1,5 +1,5 @@
 /**
- * The fail-closed supervisor (REQUIREMENTS R5, R9): a small state machine over the block table
+ * The fail-closed supervisor: a small state machine over the block table
  * and the status file. The decisions are pure functions (`transition`, `previousRunNote`); the
  * `FailClosedGuard` class performs them (nft, files).
  *

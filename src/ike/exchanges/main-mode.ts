@@ -12,7 +12,7 @@
  *       (signatures: IDii, CERT, SIG_I)
  *       initiatorMm6              <--   MM6 HDR*, IDir, HASH_R  (or IDir, CERT, SIG_R)
  *
- * The initiator checks the client NAT policy (REQUIREMENTS R3) after MM4 and refuses with a
+ * The initiator checks the client NAT policy after MM4 and refuses with a
  * message naming the setting. The responder picks the PSK by trying each candidate (config.ts)
  * until HASH_I verifies, and applies the Windows-friendly NAT-D when it is behind a NAT.
  * Retransmitted requests get the cached answer (the engine compares raw bytes first).

@@ -1,5 +1,5 @@
 /**
- * Typed failures of the nftables boundary (REQUIREMENTS R5). Values, never throws: the daemon
+ * Typed failures of the nftables boundary. Values, never throws: the daemon
  * decides what to do (it cannot enter protected mode without its table, so it reports the error
  * and the fix). Each message names the fix a person can apply.
  *

@@ -1,5 +1,5 @@
 /**
- * platform/firewall — nftables access for Oakley's own table (REQUIREMENTS R5, R9).
+ * platform/firewall — nftables access for Oakley's own table.
  *
  * Public API:
  *   NftTable(family = "inet", name = "oakley", {nftPath?, netns?, timeoutMs?})

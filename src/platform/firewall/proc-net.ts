@@ -1,7 +1,6 @@
 /**
  * Who holds a UDP port: the /proc/net/udp{,6} socket tables (proc(5), "/proc/net/udp") and the
- * /proc/PID/fd links ("socket:[INODE]"). Used when IKE cannot bind UDP 500/4500 (REQUIREMENTS
- * R9: "a third-party component blocks the IKE port") so block mode can name the process.
+ * /proc/PID/fd links ("socket:[INODE]"). Used when IKE cannot bind UDP 500/4500 so block mode can name the process.
  *
  * Line format (kernel net/ipv4/udp.c udp4_format_sock, net/ipv6/datagrams.c):
  *   "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ..."

@@ -2,7 +2,7 @@
  * One nftables table owned by Oakley (default `inet oakley`): install (atomic whole-table
  * replacement), check (nft -c: parsed and validated by the kernel, then aborted), inspect
  * (rules with counters), remove. Rules live in the kernel, so they outlive the process that
- * installed them, including a SIGKILL — that is what the fail-closed guard relies on (R5).
+ * installed them, including a SIGKILL — that is what the fail-closed guard relies on.
  *
  * Never touches other tables: every command names ours.
  */
