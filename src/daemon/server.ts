@@ -162,6 +162,8 @@ function describeIkeEvent(e: IkeEvent): string {
       return `${e.what === "ike" ? "IKE SA" : "child SA"} deleted: ${e.reason}`;
     case "peer-moved":
       return `peer moved from ${e.from.address}:${e.from.port} to ${e.to.address}:${e.to.port} (NAT mapping changed)`;
+    case "children-adopted":
+      return `IKE SA ${e.from} replaced by IKE SA ${e.ikeSaId} (phase-1 rekey); it keeps ${e.childIds.length} child SA(s)`;
   }
 }
 

@@ -101,7 +101,7 @@ export interface IkeConfig {
   readonly phase1: {
     /** Offered (initiator, in order) and accepted (responder) suites. */
     readonly offers: readonly Phase1Offer[];
-    /** Seed's NegotiateDH2048: offer and accept MODP-2048 (group 14). */
+    /** Windows' NegotiateDH2048: offer and accept MODP-2048 (group 14). */
     readonly negotiateDh2048: boolean;
     /** Our lifetime (offered; and the maximum we keep a peer's SA). */
     readonly lifeSeconds: number;

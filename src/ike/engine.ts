@@ -850,7 +850,7 @@ export class IkeEngine implements EngineContext {
     // A rekeyed IKE SA: take over the children of the SA it replaces.
     for (const id of [...this.rekeying]) {
       const old = this.sas.get(id);
-      if (old && old !== sa && old.peer.address === sa.peer.address) {
+      if (old && old !== sa && isSamePeer(old, sa)) {
         this.rekeying.delete(old.id);
         this.deleteIkeSa(old, "replaced by a new IKE SA", true, false);
       }
@@ -1108,18 +1108,23 @@ export class IkeEngine implements EngineContext {
     startQuick(this, sa, request, rekeyOf);
   }
 
+  /** An established IKE SA that succeeds `sa`: the same peer identity at the same endpoint. */
+  private successorOf(sa: IkeSa): IkeSa | undefined {
+    for (const o of this.byPeerId.get(sa.peerIdText) ?? []) {
+      if (o !== sa && o.state === "ESTABLISHED" && isSamePeer(o, sa) && !this.rekeying.has(o.id))
+        return o;
+    }
+    return undefined;
+  }
+
   deleteIkeSa(sa: IkeSa, reason: string, notifyPeer: boolean, withChildren: boolean): void {
     if (sa.state === "DELETED") return;
     const wasUp = sa.state === "ESTABLISHED";
-    const heir = withChildren
-      ? undefined
-      : [...this.sas.values()].find(
-          (o) =>
-            o !== sa &&
-            o.state === "ESTABLISHED" &&
-            o.peer.address === sa.peer.address &&
-            !this.rekeying.has(o.id),
-        );
+    // Children outlive their IKE SA only under a successor of the same peer: same identity
+    // and same endpoint. Users behind one (CG)NAT share an address and often a private ID, so
+    // anything looser would hand one user's child SAs to another user's IKE SA.
+    const heir = withChildren ? undefined : this.successorOf(sa);
+    const adopted: number[] = [];
     for (const cid of [...sa.children]) {
       const c = this.children.get(cid);
       if (!c) continue;
@@ -1127,10 +1132,13 @@ export class IkeEngine implements EngineContext {
         c.ikeSaId = heir.id;
         heir.children.add(cid);
         sa.children.delete(cid);
+        adopted.push(cid);
       } else {
         this.deleteChild(c, reason, notifyPeer && wasUp);
       }
     }
+    if (heir && adopted.length > 0)
+      this.emit({ type: "children-adopted", ikeSaId: heir.id, from: sa.id, childIds: adopted });
     if (notifyPeer && wasUp) sendDeleteIke(this, sa);
     for (const cancel of [...sa.cancelTimers]) cancel();
     sa.cancelTimers.clear();
@@ -1206,4 +1214,9 @@ export class IkeEngine implements EngineContext {
       }
     }
   }
+}
+
+/** The same peer: the same phase-1 identity at the same endpoint (address and port). */
+function isSamePeer(a: IkeSa, b: IkeSa): boolean {
+  return a.peerIdText === b.peerIdText && sameEndpoint(a.peer, b.peer);
 }

@@ -155,6 +155,17 @@ export type IkeEvent =
       readonly ikeSaId: number;
       readonly from: Endpoint;
       readonly to: Endpoint;
+    }
+  | {
+      /**
+       * IKE SA `from` ended and its successor `ikeSaId` (same peer identity and endpoint: a
+       * phase-1 rekey) took over its child SAs. Whatever was bound to `from` (an L2TP channel)
+       * now belongs to `ikeSaId`.
+       */
+      readonly type: "children-adopted";
+      readonly ikeSaId: number;
+      readonly from: number;
+      readonly childIds: readonly number[];
     };
 
 export type IkeAction =
