@@ -513,3 +513,72 @@ describe("SPD and UDP encapsulation", () => {
     });
   }
 });
+
+describe("local transport SAs (L2TP over its SA): payloads without IP headers", () => {
+  const suite: EspSuite = { encryption: "aes128-gcm16", integrity: "none" };
+  it("protectPayload(head, body) decrypts, on a plain transport SA, to an IP packet carrying head+body", () => {
+    // The oracle is the ordinary transport path: the peer (not a local-transport SA) rebuilds
+    // the IP header around exactly the bytes we protected.
+    const p = pair({ suite, mode: "transport", localTransport: true });
+    const plain = new EspDataPlane({
+      counters: new Counters(),
+      logger: new LogHub(new MemorySink()).logger("esp"),
+      random,
+    });
+    const keys = keysFor(suite);
+    const o = p.tx.installSa(
+      {
+        spi: 0x2000,
+        direction: "out",
+        mode: "transport",
+        suite,
+        keys,
+        local: "198.51.100.1",
+        remote: "203.0.113.2",
+        localTransport: true,
+      },
+      0,
+    );
+    const i = plain.installSa(
+      {
+        spi: 0x2000,
+        direction: "in",
+        mode: "transport",
+        suite,
+        keys,
+        local: "203.0.113.2",
+        remote: "198.51.100.1",
+      },
+      0,
+    );
+    assert.ok(o.ok && i.ok);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 1400 }), (body) => {
+        const head = Buffer.from([0x06, 0xa5, 0x06, 0xa5, 0, 0, 0, 0]);
+        head.writeUInt16BE(8 + body.length, 4);
+        const r = p.tx.protectPayload(o.sa, IpProtocol.UDP, head, body, 1);
+        assert.ok(r.ok && r.action === "send");
+        const back = plain.inbound(Buffer.from(r.data), { address: "198.51.100.1" }, 2);
+        assert.ok(back.ok && !back.payloadOnly);
+        assert.equal(back.nextHeader, IpProtocol.UDP);
+        assert.deepEqual(Buffer.from(back.packet.subarray(20)), Buffer.concat([head, body]));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it("inbound on a local transport SA returns the upper-layer payload, no IP header", () => {
+    const p = pair({ suite, mode: "transport", localTransport: true });
+    const pkt = udpPacket("198.51.100.1", "203.0.113.2", 1701, 1701, Buffer.from("l2tp"));
+    const r = p.rx.inbound(send(p, pkt), { address: "198.51.100.1" }, 2);
+    assert.ok(r.ok && r.payloadOnly);
+    assert.equal(r.nextHeader, IpProtocol.UDP);
+    assert.deepEqual(Buffer.from(r.packet), pkt.subarray(20));
+  });
+
+  it("protectPayload refuses SAs that are not local transport (tunnel SAs carry IP packets)", () => {
+    const p = pair({ suite, mode: "tunnel" });
+    const r = p.tx.protectPayload(p.out, IpProtocol.UDP, Buffer.alloc(8), Buffer.alloc(4), 1);
+    assert.ok(!r.ok);
+  });
+});

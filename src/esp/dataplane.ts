@@ -82,6 +82,11 @@ export type InboundResult =
       readonly nextHeader: number;
       /** UDP-encapsulated SA whose authenticated packet came from another address:port. */
       readonly peerChanged: boolean;
+      /**
+       * A `localTransport` SA: `packet` is the upper-layer payload (e.g. a UDP datagram,
+       * `nextHeader` 17) without an IP header.
+       */
+      readonly payloadOnly: boolean;
     }
   | { readonly ok: false; readonly reason: EspDropReason; readonly spi?: number };
 
@@ -144,6 +149,7 @@ interface Sa {
   seqExhausted: boolean;
   readonly stats: SaStats;
   readonly minLength: number;
+  readonly localTransport: boolean;
 }
 
 const NONE: Limits = {
@@ -286,6 +292,7 @@ export class EspDataPlane {
       },
       minLength:
         ESP_HEADER + transform.ivLength + transform.icvLength + Math.max(transform.blockSize, 4),
+      localTransport: spec.mode === "transport" && spec.localTransport === true,
     };
     this.byId.set(id, sa);
     if (spec.direction === "in") this.inboundBySpi.set(spec.spi, sa);
@@ -481,44 +488,53 @@ export class EspDataPlane {
       nextHeader = packet[6]!;
     }
     const payloadLength = f.length - payloadStart;
-    // Sequence number: never wrap (RFC 4303 §3.3.3).
-    let hi = sa.seqHi;
-    let lo = sa.seqLo;
-    if (lo === MAX_U32) {
-      if (!sa.esn || hi === MAX_U32) {
-        if (!sa.seqExhausted) {
-          sa.seqExhausted = true;
-          this.emit({ kind: "seq-overflow", sa: sa.id, spi: sa.spi });
-        }
-        return this.txDrop("seq_overflow", sa);
-      }
-      hi++;
-      lo = 0;
-    } else {
-      lo++;
-    }
     const t = sa.transform;
     const pad = espPadLength(payloadLength, t.blockSize);
     const ptLength = payloadLength + pad + 2;
     const total = ESP_HEADER + t.ivLength + ptLength + t.icvLength;
     const buf = out ?? this.txBuf;
     if (total > buf.length || payloadLength > this.maxPacket) return this.txDrop("too_big", sa);
-    sa.seqHi = hi;
-    sa.seqLo = lo;
-    writeEspHeader(buf, sa.spi, lo);
+    if (!this.nextSeq(sa)) return this.txDrop("seq_overflow", sa);
+    writeEspHeader(buf, sa.spi, sa.seqLo);
     const start = ESP_HEADER + t.ivLength;
     buf.set(packet.subarray(payloadStart, f.length), start);
     writeEspTrailer(buf, start + payloadLength, pad, nextHeader);
-    const n = t.seal(buf, ptLength, hi, lo);
+    const n = t.seal(buf, ptLength, sa.seqHi, sa.seqLo);
+    return this.sent(sa, buf.subarray(0, n), payloadLength, now);
+  }
+
+  /** Takes the next outbound sequence number; false when exhausted (never wraps, RFC 4303 §3.3.3). */
+  private nextSeq(sa: Sa): boolean {
+    if (sa.seqLo === MAX_U32) {
+      if (!sa.esn || sa.seqHi === MAX_U32) {
+        if (!sa.seqExhausted) {
+          sa.seqExhausted = true;
+          this.emit({ kind: "seq-overflow", sa: sa.id, spi: sa.spi });
+        }
+        return false;
+      }
+      sa.seqHi++;
+      sa.seqLo = 0;
+    } else {
+      sa.seqLo++;
+    }
+    return true;
+  }
+
+  /** Accounting and the send result of a sealed packet. */
+  private sent(sa: Sa, data: Uint8Array, payloadLength: number, now: number): OutboundResult {
     sa.stats.packets++;
     sa.stats.bytes += payloadLength;
     sa.stats.lastUsed = now;
-    if (!sa.rekeyWarned && (sa.esn ? hi === MAX_U32 : true) && lo >= MAX_U32 - SEQ_REKEY_MARGIN) {
+    if (
+      !sa.rekeyWarned &&
+      (sa.esn ? sa.seqHi === MAX_U32 : true) &&
+      sa.seqLo >= MAX_U32 - SEQ_REKEY_MARGIN
+    ) {
       sa.rekeyWarned = true;
       this.emit({ kind: "rekey-needed", sa: sa.id, spi: sa.spi, reason: "sequence" });
     }
     this.checkLifetime(sa, now);
-    const data = buf.subarray(0, n);
     if (sa.peer !== undefined)
       return {
         ok: true,
@@ -530,6 +546,40 @@ export class EspDataPlane {
         port: sa.peer.port,
       };
     return { ok: true, action: "send", sa: sa.id, spi: sa.spi, data, address: sa.remote };
+  }
+
+  /**
+   * Encapsulates an upper-layer payload on `localTransport` SA `id`: `head` then `body` are the
+   * ESP payload (e.g. a UDP header and an L2TP datagram), `nextHeader` its protocol. No IP
+   * header is built or parsed; two parts so that the caller need not join them first.
+   */
+  protectPayload(
+    id: number,
+    nextHeader: number,
+    head: Uint8Array,
+    body: Uint8Array,
+    now: number,
+    out?: Uint8Array,
+  ): OutboundResult {
+    const sa = this.byId.get(id);
+    if (sa === undefined || sa.direction !== "out") return this.txDrop("no_sa", undefined);
+    if (!sa.localTransport) return this.txDrop("bad_packet", sa);
+    if (sa.hardFired) return this.txDrop("sa_expired", sa);
+    const payloadLength = head.length + body.length;
+    const t = sa.transform;
+    const pad = espPadLength(payloadLength, t.blockSize);
+    const ptLength = payloadLength + pad + 2;
+    const total = ESP_HEADER + t.ivLength + ptLength + t.icvLength;
+    const buf = out ?? this.txBuf;
+    if (total > buf.length || payloadLength > this.maxPacket) return this.txDrop("too_big", sa);
+    if (!this.nextSeq(sa)) return this.txDrop("seq_overflow", sa);
+    writeEspHeader(buf, sa.spi, sa.seqLo);
+    const start = ESP_HEADER + t.ivLength;
+    buf.set(head, start);
+    buf.set(body, start + head.length);
+    writeEspTrailer(buf, start + payloadLength, pad, nextHeader);
+    const n = t.seal(buf, ptLength, sa.seqHi, sa.seqLo);
+    return this.sent(sa, buf.subarray(0, n), payloadLength, now);
   }
 
   // ---------------------------------------------------------------- inbound
@@ -612,6 +662,23 @@ export class EspDataPlane {
       }
       // Anything after the inner packet's own length is TFC padding (RFC 4303 §2.7).
       packet = inner.subarray(0, f.length);
+    } else if (sa.localTransport) {
+      packet = buf.subarray(headroom, headroom + payloadLength);
+      sa.stats.packets++;
+      sa.stats.bytes += payloadLength;
+      sa.stats.lastUsed = now;
+      this.checkLifetime(sa, now);
+      const peerChanged = this.peerChanged(sa, from);
+      return {
+        ok: true,
+        sa: sa.id,
+        spi,
+        mode: sa.mode,
+        packet,
+        nextHeader,
+        peerChanged,
+        payloadOnly: true,
+      };
     } else {
       packet = this.rebuildTransport(sa, buf, headroom, payloadLength, nextHeader);
       if (!readPacketFields(packet, f)) return this.rxDrop("bad_inner_packet", spi, from, sa);
@@ -623,10 +690,25 @@ export class EspDataPlane {
     sa.stats.bytes += payloadLength;
     sa.stats.lastUsed = now;
     this.checkLifetime(sa, now);
-    const peerChanged =
+    const peerChanged = this.peerChanged(sa, from);
+    return {
+      ok: true,
+      sa: sa.id,
+      spi,
+      mode: sa.mode,
+      packet,
+      nextHeader,
+      peerChanged,
+      payloadOnly: false,
+    };
+  }
+
+  /** A UDP-encapsulated SA's authenticated packet came from another address:port. */
+  private peerChanged(sa: Sa, from: { readonly address: string; readonly port?: number }): boolean {
+    return (
       sa.peer !== undefined &&
-      (sa.peer.address !== from.address || (from.port !== undefined && sa.peer.port !== from.port));
-    return { ok: true, sa: sa.id, spi, mode: sa.mode, packet, nextHeader, peerChanged };
+      (sa.peer.address !== from.address || (from.port !== undefined && sa.peer.port !== from.port))
+    );
   }
 
   /** Prepends an IP header (remote -> local) to the transport payload at buf[at..at+len). */

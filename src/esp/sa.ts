@@ -58,6 +58,13 @@ export interface SaSpec {
   readonly backend?: BackendChoice;
   /** Inbound, for vectors and SA hand-over: the highest sequence number already seen. */
   readonly replayStart?: bigint;
+  /**
+   * Transport mode whose traffic ends in this process (L2TP over its SA): inbound packets are
+   * returned as the upper-layer payload with `payloadOnly` (no IP header rebuilt, no checksum
+   * fix-up: the ICV protects the payload and the local service reads no IP header), and the
+   * SA is fed with `protectPayload`. Default false.
+   */
+  readonly localTransport?: boolean;
 }
 
 /** Counters of one SA (numbers: 2^53 packets or bytes is beyond any SA lifetime). */
