@@ -24,10 +24,11 @@ export const ALLOWED: Record<string, readonly string[]> = {
   l2tp: cryptoL,
   ppp: cryptoL,
   ike: [...engines],
+  "l2tp-ipsec": [...engines],
   platform: [...data, "obs"],
   policy: [...engines, "ike"],
   control: [...engines, "ike", "policy"],
-  daemon: [...engines, "ike", "policy", "control", "platform"],
+  daemon: [...engines, "ike", "l2tp-ipsec", "policy", "control", "platform"],
   monitor: [...data, "obs", "control"],
-  cli: [...engines, "ike", "policy", "control", "platform", "daemon", "monitor"],
+  cli: [...engines, "ike", "l2tp-ipsec", "policy", "control", "platform", "daemon", "monitor"],
 };

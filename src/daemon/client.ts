@@ -10,7 +10,14 @@
  * StopCCN while the SA still exists, then IKE Deletes, then the TUN and routes go.
  */
 import { err, ok, type Result } from "../base/result.js";
-import { addressSelector, type IkeEvent, ikeConfig, phase1Offers } from "../ike/index.js";
+import {
+  addressSelector,
+  type IkeConfig,
+  type IkeEvent,
+  type InitiateRequest,
+  ikeConfig,
+  phase1Offers,
+} from "../ike/index.js";
 import { Counters } from "../obs/counters.js";
 import type { LogHub } from "../obs/log.js";
 import {
@@ -22,12 +29,12 @@ import {
 } from "../platform/index.js";
 import { applyDns } from "../platform/dns.js";
 import { pinHostRoute, resolveIpv4, routeTo } from "../platform/route.js";
-import { clampTcpMss } from "../wire/ip/tcp.js";
 import type { ConnectConfig } from "./config.js";
-import { type Channel, IpsecNode } from "./ipsec-node.js";
+import type { L2tpOverIpsec, L2tpOverIpsecEvent } from "../l2tp-ipsec/index.js";
+import { L2TP_PORT } from "../wire/l2tp/data-view.js";
+import { type IpsecNode, openIpsecPorts } from "./ipsec-node.js";
 import { blockSetFromPolicy, describeStartFailure, FailClosedGuard } from "./fail-closed/index.js";
-import { L2tpPppService } from "./l2tp-ppp.js";
-import { ipv4Udp, L2TP_PORT } from "./packets.js";
+import { buildStack } from "./stack.js";
 
 export type ClientProgress =
   | { readonly stage: "phase1"; readonly text: string }
@@ -61,7 +68,7 @@ export interface ClientDeps {
 
 export interface RunningClient {
   readonly node: IpsecNode;
-  readonly lac: L2tpPppService;
+  readonly l2tp: L2tpOverIpsec;
   /** Resolves once an address is assigned (or rejects with the reason the connection failed). */
   readonly ready: Promise<{ address: string; peer: string; dns: readonly string[] }>;
   stop(): Promise<void>;
@@ -117,30 +124,7 @@ export async function startClient(
       });
   }
 
-  const groups = deps.allowLegacy ? [14, 19, 20, 2] : [14, 19, 20];
-  const ciphers = [
-    { encryption: "aes-cbc" as const, keyBits: 256 },
-    { encryption: "aes-cbc" as const, keyBits: 128 },
-    ...(deps.allowLegacy ? [{ encryption: "3des-cbc" as const, keyBits: 192 }] : []),
-  ];
-  const ike = ikeConfig({
-    localAddress: local,
-    psks: [{ secret: cfg.psk, address: server.value, name: "server" }],
-    phase1: { offers: phase1Offers(ciphers, ["sha2-256", "sha1"], groups) },
-    phase2: {
-      offers: [
-        { cipher: "aes-gcm-16", keyBits: 256, integrity: "none" },
-        { cipher: "aes-gcm-16", keyBits: 128, integrity: "none" },
-        { cipher: "aes-cbc", keyBits: 256, integrity: "hmac-sha2-256-128" },
-        { cipher: "aes-cbc", keyBits: 256, integrity: "hmac-sha1-96" },
-        { cipher: "aes-cbc", keyBits: 128, integrity: "hmac-sha1-96" },
-        ...(deps.allowLegacy
-          ? [{ cipher: "3des-cbc" as const, keyBits: 192, integrity: "hmac-sha1-96" as const }]
-          : []),
-      ],
-    },
-    natt: { policy: cfg.natPolicy },
-  });
+  const ike = clientIkeConfig(cfg, local, server.value, deps.allowLegacy ?? false);
 
   let settle: {
     resolve: (v: { address: string; peer: string; dns: readonly string[] }) => void;
@@ -161,67 +145,50 @@ export async function startClient(
     deps.onDown?.(e);
   };
 
-  let node: IpsecNode | undefined;
-  let channel: Channel | undefined;
   let tun: TunDevice | undefined;
   const undo: Array<() => Promise<void>> = [];
-  const mss = mtu - 40;
+  let l2tp: L2tpOverIpsec | undefined;
 
-  const lac = new L2tpPppService({
-    role: "lac",
-    clock,
-    random: (n) => random.bytes(n),
-    l2tpLog: deps.logs.logger("l2tp"),
-    pppLog: deps.logs.logger("ppp"),
-    mru: mtu,
-    client: { user: cfg.user, password: cfg.password },
-    send: (_binding, bytes) => {
-      if (node && channel)
-        node.send(channel, ipv4Udp(local, server.value, L2TP_PORT, L2TP_PORT, bytes));
-    },
-    deliverIp: (packet) => {
-      if (packet.length >= 40 && packet[9] === 6)
-        clampTcpMss(packet.subarray((packet[0]! & 0x0f) * 4), mss);
-      tun?.write(packet);
-    },
-    onEvent: (e) => {
-      switch (e.type) {
-        case "tunnel-up":
-          progress({
-            stage: "l2tp",
-            text: `L2TP tunnel up (server ${e.peerHostName || server.value})`,
-          });
-          break;
-        case "auth-ok":
-          progress({ stage: "ppp-auth", text: `PPP authenticated as ${cfg.user} (${e.method})` });
-          break;
-        case "auth-failed":
-          down({
-            code: "OAK_E_CONNECT_AUTH",
-            message: `the server refused user ${cfg.user}${e.code !== undefined ? ` (error ${e.code})` : ""}: ${e.message}; check --user and --password`,
-          });
-          break;
-        case "ip-up":
-          void addressUp(e.session.localAddress ?? "", e.session.peerAddress ?? "", e.session.dns);
-          break;
-        case "session-down":
-          down({ code: "OAK_E_CONNECT_DOWN", message: `PPP session ended: ${e.reason}` });
-          break;
-        case "tunnel-down":
-          down({ code: "OAK_E_CONNECT_DOWN", message: `L2TP tunnel closed: ${e.reason}` });
-          break;
-        default:
-          break;
-      }
-    },
-  });
+  const onSession = (e: L2tpOverIpsecEvent) => {
+    switch (e.type) {
+      case "tunnel-up":
+        progress({
+          stage: "l2tp",
+          text: `L2TP tunnel up (server ${e.peerHostName || server.value})`,
+        });
+        break;
+      case "auth-ok":
+        progress({ stage: "ppp-auth", text: `PPP authenticated as ${cfg.user} (${e.method})` });
+        break;
+      case "auth-failed":
+        down({
+          code: "OAK_E_CONNECT_AUTH",
+          message: `the server refused user ${cfg.user}${e.code !== undefined ? ` (error ${e.code})` : ""}: ${e.message}; check --user and --password`,
+        });
+        break;
+      case "ip-up":
+        void addressUp(e.session.localAddress ?? "", e.session.peerAddress ?? "", e.session.dns);
+        break;
+      case "session-down":
+        down({ code: "OAK_E_CONNECT_DOWN", message: `PPP session ended: ${e.reason}` });
+        break;
+      case "tunnel-down":
+        down({ code: "OAK_E_CONNECT_DOWN", message: `L2TP tunnel closed: ${e.reason}` });
+        break;
+      case "channel-down":
+        down({ code: "OAK_E_CONNECT_DOWN", message: "the server deleted the IPsec SA" });
+        break;
+      default:
+        break;
+    }
+  };
 
   const addressUp = async (
     address: string,
     peer: string,
     dns: readonly string[],
   ): Promise<void> => {
-    const t = TunDevice.open({ name: cfg.tun });
+    const t = TunDevice.open({ name: cfg.tun, offload: true });
     if (!t.ok) return down({ code: t.error.code, message: `TUN ${cfg.tun}: ${t.error.message}` });
     tun = t.value;
     for (const r of [tun.setMtu(mtu), tun.setAddress({ local: address, peer }), tun.setUp(true)]) {
@@ -256,13 +223,7 @@ export async function startClient(
       if (!d.ok) return down({ code: d.error.code, message: d.error.message });
       undo.push(d.value);
     }
-    tun.onPackets((packets) => {
-      for (const p of packets) {
-        if (p.length >= 40 && p[0]! >> 4 === 4 && p[9] === 6)
-          clampTcpMss(p.subarray((p[0]! & 0x0f) * 4), mss);
-        lac.sendIp(p);
-      }
-    });
+    tun.onPackets((packets) => l2tp?.ipPackets(packets));
     progress({
       stage: "address",
       text: `address assigned: ${address} (server ${peer}${dns.length > 0 ? `, DNS ${dns.join(", ")}${cfg.usePeerDns ? " in use" : ""}` : ""}) on ${cfg.tun}`,
@@ -283,75 +244,60 @@ export async function startClient(
         });
         break;
       case "phase2-up":
-        progress({ stage: "phase2", text: `phase 2 up: ESP ${e.mode} ${e.suite}` });
-        if (!e.rekey) {
-          channel = node?.channelList()[0];
-          lac.connect("server");
-        }
+        // The L2TP tunnel opens with the first child SA (src/l2tp-ipsec): one per connection.
+        if (!e.rekey) progress({ stage: "phase2", text: `phase 2 up: ESP ${e.mode} ${e.suite}` });
         break;
       case "failed":
         down({ code: e.code, message: `${e.stage} failed: ${e.message}` });
-        break;
-      case "deleted":
-        if (e.what === "ike" || channel === undefined) break;
         break;
       default:
         break;
     }
   };
 
-  const started = await IpsecNode.start({
+  const ports = await openIpsecPorts({
     listen: local,
-    ike,
-    clock,
-    random,
-    ikeLog: deps.logs.logger("ike"),
-    espLog: deps.logs.logger("esp"),
-    counters: new Counters(),
     ...(deps.ports ? { ports: deps.ports } : {}),
-    onIkeEvent: onIke,
-    onTransportPacket: (packet, ch) => {
-      if (packet.length < 28 || packet[0]! >> 4 !== 4 || packet[9] !== 17) return false;
-      const ihl = (packet[0]! & 0x0f) * 4;
-      const dport = (packet[ihl + 2]! << 8) | packet[ihl + 3]!;
-      if (dport !== L2TP_PORT) return false;
-      channel = ch;
-      lac.receive("server", packet.subarray(ihl + 8));
-      return true;
-    },
-    onChannelDown: () => {
-      lac.lowerDown("server");
-      down({ code: "OAK_E_CONNECT_DOWN", message: "the server deleted the IPsec SA" });
-    },
   });
-  if (!started.ok) {
-    lac.dispose();
+  if (!ports.ok) {
     if (guard) {
       const why = {
         kind: "runtime" as const,
-        code: started.error.code,
-        message: started.error.message,
+        code: ports.error.code,
+        message: ports.error.message,
       };
       await guard.enterBlockMode(why);
-      return err({ code: started.error.code, message: describeStartFailure(why) });
+      return err({ code: ports.error.code, message: describeStartFailure(why) });
     }
-    return err({ code: started.error.code, message: started.error.message });
+    return err({ code: ports.error.code, message: ports.error.message });
   }
-  node = started.value;
-  const running = node;
-  running.initiate({
-    peer: { address: server.value, port: deps.ports?.ike ?? 500 },
-    phase2: {
-      mode: "transport",
-      local: addressSelector(local, 17, L2TP_PORT),
-      remote: addressSelector(server.value, 17, L2TP_PORT),
+  const stack = buildStack(
+    {
+      role: "lac",
+      listen: local,
+      ike,
+      clock,
+      random,
+      logs: deps.logs,
+      counters: new Counters(),
+      mtu,
+      ...(deps.ports ? { ports: deps.ports } : {}),
+      client: { user: cfg.user, password: cfg.password },
+      onIkeEvent: onIke,
+      onEvent: onSession,
     },
-  });
+    // The TUN opens when PPP gives us an address; until then nothing is written to it.
+    { ipsec: ports.value, tun: { write: (p) => tun?.write(p) ?? false } },
+  );
+  l2tp = stack.l2tp;
+  const lac = stack.l2tp;
+  const running = stack.node;
+  running.initiate(l2tpRequest(local, server.value, deps.ports?.ike ?? 500));
   log.info(`connecting to ${server.value} from ${local} (nat-policy ${cfg.natPolicy})`);
 
   return ok({
     node: running,
-    lac,
+    l2tp: lac,
     ready,
     async stop() {
       finished = true;
@@ -369,4 +315,49 @@ export async function startClient(
       }
     },
   });
+}
+
+/** The client's IKE settings: our offers (modern first; legacy only when asked), the PSK. */
+export function clientIkeConfig(
+  cfg: Pick<ConnectConfig, "psk" | "natPolicy">,
+  local: string,
+  server: string,
+  allowLegacy: boolean,
+): IkeConfig {
+  const groups = allowLegacy ? [14, 19, 20, 2] : [14, 19, 20];
+  const ciphers = [
+    { encryption: "aes-cbc" as const, keyBits: 256 },
+    { encryption: "aes-cbc" as const, keyBits: 128 },
+    ...(allowLegacy ? [{ encryption: "3des-cbc" as const, keyBits: 192 }] : []),
+  ];
+  return ikeConfig({
+    localAddress: local,
+    psks: [{ secret: cfg.psk, address: server, name: "server" }],
+    phase1: { offers: phase1Offers(ciphers, ["sha2-256", "sha1"], groups) },
+    phase2: {
+      offers: [
+        { cipher: "aes-gcm-16", keyBits: 256, integrity: "none" },
+        { cipher: "aes-gcm-16", keyBits: 128, integrity: "none" },
+        { cipher: "aes-cbc", keyBits: 256, integrity: "hmac-sha2-256-128" },
+        { cipher: "aes-cbc", keyBits: 256, integrity: "hmac-sha1-96" },
+        { cipher: "aes-cbc", keyBits: 128, integrity: "hmac-sha1-96" },
+        ...(allowLegacy
+          ? [{ cipher: "3des-cbc" as const, keyBits: 192, integrity: "hmac-sha1-96" as const }]
+          : []),
+      ],
+    },
+    natt: { policy: cfg.natPolicy },
+  });
+}
+
+/** Main Mode + Quick Mode for L2TP: UDP 1701 between our address and the server's. */
+export function l2tpRequest(local: string, server: string, ikePort = 500): InitiateRequest {
+  return {
+    peer: { address: server, port: ikePort },
+    phase2: {
+      mode: "transport",
+      local: addressSelector(local, 17, L2TP_PORT),
+      remote: addressSelector(server, 17, L2TP_PORT),
+    },
+  };
 }

@@ -140,7 +140,7 @@ export function daemonTarget(d: DaemonTargetDeps): ControlTarget {
       const t = phase2SuiteToTransform(c.suite, method as "none" | "rfc3947" | "draft");
       const inn = espBySpi.get(`in:${c.inboundSpi}`);
       const out = espBySpi.get(`out:${c.outboundSpi}`);
-      const ch = node.channelList().find((x) => x.ikeSaIds.has(c.ikeSaId));
+      const rec = node.childList().find((x) => x.childId === c.id);
       const pfs = attr(t.attributes, 3);
       const auth = attr(t.attributes, 5);
       const keyLength = attr(t.attributes, 6);
@@ -156,7 +156,7 @@ export function daemonTarget(d: DaemonTargetDeps): ControlTarget {
         addresses: {
           local: { address: sa?.local.address ?? "", port: sa?.local.port ?? 0 },
           remote: sa?.peer ?? { address: "", port: 0 },
-          ...(ch?.peerOriginal ? { remoteBeforeNat: { address: ch.peerOriginal } } : {}),
+          ...(rec?.peerOriginal ? { remoteBeforeNat: { address: rec.peerOriginal } } : {}),
         },
         natt: {
           variant: sa?.vids.natt ?? "none",

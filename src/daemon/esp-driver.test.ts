@@ -476,29 +476,6 @@ describe("EspDriver", () => {
     assert.deepEqual(moved, [`127.0.0.1:${a.port}`]);
   });
 
-  it("sends NAT keepalives (one 0xFF octet) on the interval until stopped", async () => {
-    const clock = new FakeClock(0);
-    const a = await side("203.0.113.1", { clock });
-    const b = await side("203.0.113.2");
-    a.driver.startKeepalive({ address: "127.0.0.1", port: b.port });
-    clock.advance(19_999);
-    a.driver.flush();
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(b.driver.stats().rxKeepalive, 0);
-    clock.advance(1);
-    a.driver.flush();
-    await waitUntil("first keepalive", () => b.driver.stats().rxKeepalive === 1);
-    clock.advance(20_000);
-    a.driver.flush();
-    await waitUntil("second keepalive", () => b.driver.stats().rxKeepalive === 2);
-    a.driver.stopKeepalive({ address: "127.0.0.1", port: b.port });
-    clock.advance(60_000);
-    a.driver.flush();
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(b.driver.stats().rxKeepalive, 2);
-    assert.equal(a.driver.stats().txKeepalive, 2);
-  });
-
   it("ticks the data plane: an idle SA hard-expires on time", async () => {
     const clock = new FakeClock(0);
     const a = await side("203.0.113.1", { clock });

@@ -6,17 +6,19 @@
  *                                                            \-> ESP: dp.inbound -> TUN / local
  *   raw IP protocol 50 (plain ESP, no NAT) -------------------------> dp.inbound -> TUN / local
  *   TUN --> MSS clamp --> dp.outbound (SPD) --> UDP 4500 (sendmmsg batch) or raw ESP
- *   L2TP (transport mode, local service) --> protectAndSend(sa, ipPacket)
+ *   local transport SAs (L2TP) <-- onLocalTransport(sa, nextHeader, payload)
+ *                              --> sendPayload(sa, nextHeader, head, body)
  *
- * - Decrypted packets go to the TUN device, except transport-mode packets that a registered
- *   local handler (`onTransportPacket`, e.g. L2TP on UDP 1701) takes: they never touch the TUN.
+ * - Decrypted packets go to the TUN device, except those of local transport SAs (L2TP on UDP
+ *   1701, src/l2tp-ipsec): their upper-layer payload goes to `onLocalTransport` without an IP
+ *   header, and never to the TUN.
  * - TCP MSS clamping (RFC 879 §3 / RFC 6691 §2: MSS = what fits in one packet of the path, less
  *   the IP and TCP headers) of SYNs in both directions: outbound before encryption, to what the
  *   SA the SPD picks can carry within `pathMtu`; inbound after decryption, to what the SA it
  *   arrived on can carry (both SAs of a pair have the same suite, mode and encapsulation). This
  *   is the fix for "connected, but web sites don't load" (PMTU black holes behind tunnels).
- * - NAT keepalives (RFC 3948 §2.3): a single 0xFF octet to the peer's port 4500 every 20 s
- *   (configurable) while IKE says we are behind a NAT (`startKeepalive`/`stopKeepalive`).
+ * - NAT keepalives (RFC 3948 §2.3): `sendKeepalive`, when the IKE engine's schedule says so.
+ * - ESP with an unknown SPI is reported (`onUnknownSpi`) so IKE can send INVALID-SPI.
  * - `dp.tick(now)` from a timer (lifetimes of idle SAs), and the driver's own counters are added
  *   to the shared `Counters` at the same time: the hot path only bumps plain numbers.
  *
@@ -54,7 +56,6 @@ import {
   RawEspSocket,
   type RawEspOptions,
   type RouteSpec,
-  type TimerId,
   TimerSet,
   type TunAddress,
   TunDevice,
@@ -108,8 +109,6 @@ export interface EspDriverOptions {
   readonly mssClamp?: MssClampMode;
   /** How often `dp.tick` runs and counters are published. Default 1000 ms. */
   readonly tickIntervalMs?: number;
-  /** Default NAT keepalive interval (RFC 3948 §2.3 suggests 20 s). */
-  readonly keepaliveIntervalMs?: number;
 }
 
 export interface InboundPacketInfo {
@@ -130,6 +129,19 @@ export type NattIkeHandler = (
   from: PeerEndpoint,
   localAddress: string | undefined,
 ) => void;
+
+/**
+ * A decrypted packet of a local transport SA: the upper-layer payload (no IP header), a view
+ * valid only during the call. Return true when taken.
+ */
+export type LocalTransportHandler = (
+  sa: number,
+  nextHeader: number,
+  payload: Uint8Array,
+) => boolean;
+
+/** ESP with an SPI no inbound SA has, from `from` (for IKE's INVALID-SPI notify). */
+export type UnknownSpiHandler = (spi: number, from: PeerEndpoint) => void;
 
 /**
  * An authenticated ESP packet of UDP-encapsulated inbound SA `sa` came from an address/port
@@ -206,14 +218,7 @@ const KEEPALIVE = Buffer.from([NATT_KEEPALIVE]);
 const TCP = 6;
 const SYN = 0x02;
 
-type TimerItem = { readonly kind: "tick" } | { readonly kind: "keepalive"; readonly key: string };
-
-interface Keepalive {
-  readonly peer: PeerEndpoint;
-  readonly localAddress: string | undefined;
-  readonly intervalMs: number;
-  timer: TimerId;
-}
+type TimerItem = { readonly kind: "tick" };
 
 /**
  * Offset of the TCP header of an unfragmented IPv4 TCP SYN, or of an IPv6 TCP SYN without
@@ -248,16 +253,16 @@ export class EspDriver {
   private readonly st: EspDriverStats = emptyStats();
   private readonly published: EspDriverStats = emptyStats();
   private readonly timers: TimerSet<TimerItem>;
-  private readonly keepalives = new Map<string, Keepalive>();
   private readonly mssCache = new Map<number, number>();
   private readonly reportedPeer = new Map<number, string>();
   private readonly fields = newPacketFields();
   private readonly tickIntervalMs: number;
-  private readonly keepaliveIntervalMs: number;
   private arena: Buffer = Buffer.allocUnsafeSlow(ARENA_BYTES);
   private arenaOff = 0;
   private ikeHandler: NattIkeHandler | undefined;
   private transportHandler: TransportPacketHandler | undefined;
+  private localTransportHandler: LocalTransportHandler | undefined;
+  private unknownSpiHandler: UnknownSpiHandler | undefined;
   private peerChangedHandler: PeerChangedHandler | undefined;
   private bypassHandler: ((packet: Uint8Array) => void) | undefined;
   private closed = false;
@@ -275,7 +280,6 @@ export class EspDriver {
     this.clampOut = clamp === "both" || clamp === "outbound";
     this.clampIn = clamp === "both" || clamp === "inbound";
     this.tickIntervalMs = opts.tickIntervalMs ?? 1000;
-    this.keepaliveIntervalMs = opts.keepaliveIntervalMs ?? 20_000;
     this.timers = new TimerSet<TimerItem>(this.clock, (item) => this.onTimer(item));
     this.timers.set(this.clock.now() + this.tickIntervalMs, { kind: "tick" });
     ports.udp?.onDatagram(this.onUdp);
@@ -296,6 +300,15 @@ export class EspDriver {
   /** Local consumer of transport-mode traffic (e.g. L2TP on UDP 1701). */
   onTransportPacket(handler: TransportPacketHandler): void {
     this.transportHandler = handler;
+  }
+
+  /** The local service of local transport SAs (L2TP over IPsec). */
+  onLocalTransport(handler: LocalTransportHandler): void {
+    this.localTransportHandler = handler;
+  }
+
+  onUnknownSpi(handler: UnknownSpiHandler): void {
+    this.unknownSpiHandler = handler;
   }
 
   onPeerChanged(handler: PeerChangedHandler): void {
@@ -326,30 +339,6 @@ export class EspDriver {
   }
 
   /**
-   * Sends keepalives to `peer` every `intervalMs` (default 20 s) until stopKeepalive; IKE calls
-   * it when NAT-D showed that we are behind a NAT. Restarting replaces the schedule.
-   */
-  startKeepalive(
-    peer: PeerEndpoint,
-    intervalMs = this.keepaliveIntervalMs,
-    localAddress?: string,
-  ): void {
-    if (this.closed) return;
-    const key = `${peer.address}:${peer.port}`;
-    this.stopKeepalive(peer);
-    const timer = this.timers.set(this.clock.now() + intervalMs, { kind: "keepalive", key });
-    this.keepalives.set(key, { peer, localAddress, intervalMs, timer });
-  }
-
-  stopKeepalive(peer: PeerEndpoint): void {
-    const key = `${peer.address}:${peer.port}`;
-    const k = this.keepalives.get(key);
-    if (k === undefined) return;
-    this.timers.cancel(k.timer);
-    this.keepalives.delete(key);
-  }
-
-  /**
    * Routes one IP packet through the SPD (as if read from the TUN): protect and send, bypass
    * or drop. Queued; sent at the end of the event-loop turn or on `flush()`.
    */
@@ -372,6 +361,33 @@ export class EspDriver {
     if (o.action !== "send") return false;
     this.emit(o.data, o.address, o.port);
     return true;
+  }
+
+  /**
+   * Encrypts `head` + `body` on local transport SA `sa` (no IP header: src/l2tp-ipsec) and
+   * queues it. Returns false when dropped.
+   */
+  sendPayload(sa: number, nextHeader: number, head: Uint8Array, body: Uint8Array): boolean {
+    if (this.closed) return false;
+    const o = this.dp.protectPayload(
+      sa,
+      nextHeader,
+      head,
+      body,
+      this.clock.now(),
+      this.slot(head.length + body.length),
+    );
+    if (!o.ok || o.action !== "send") {
+      this.st.txDropped++;
+      return false;
+    }
+    this.emit(o.data, o.address, o.port);
+    return true;
+  }
+
+  /** Octets on the wire beyond an inner packet of `length` on `sa` (dp.overhead). */
+  overhead(sa: number, length: number): number {
+    return this.dp.overhead(sa, length);
   }
 
   /** Sends whatever is queued on the sockets now. */
@@ -470,10 +486,17 @@ export class EspDriver {
     const r = this.dp.inbound(esp, from, this.clock.now());
     if (!r.ok) {
       this.st.rxDropped++; // counted by reason and logged by the data plane
+      if (r.reason === "unknown_spi" && r.spi !== undefined && port !== undefined)
+        this.unknownSpiHandler?.(r.spi, { address, port });
       return;
     }
     if (r.peerChanged && port !== undefined) this.peerMoved(r.sa, address, port);
     const packet = r.packet;
+    if (r.payloadOnly) {
+      if (this.localTransportHandler?.(r.sa, r.nextHeader, packet)) this.st.rxToLocal++;
+      else this.st.rxDropped++;
+      return;
+    }
     if (r.mode === "transport" && this.transportHandler !== undefined) {
       if (this.transportHandler(packet, r)) {
         this.st.rxToLocal++;
@@ -572,19 +595,12 @@ export class EspDriver {
 
   // ------------------------------------------------------------------ timers, stats, close
 
-  private onTimer(item: TimerItem): void {
+  private onTimer(_item: TimerItem): void {
     if (this.closed) return;
     const now = this.clock.now();
-    if (item.kind === "tick") {
-      this.dp.tick(now);
-      this.publish();
-      this.timers.set(now + this.tickIntervalMs, { kind: "tick" });
-      return;
-    }
-    const k = this.keepalives.get(item.key);
-    if (k === undefined) return;
-    this.sendKeepalive(k.peer, k.localAddress);
-    k.timer = this.timers.set(now + k.intervalMs, item);
+    this.dp.tick(now);
+    this.publish();
+    this.timers.set(now + this.tickIntervalMs, { kind: "tick" });
   }
 
   /** Adds what happened since the last call to the shared counters. */
@@ -609,7 +625,6 @@ export class EspDriver {
     this.closed = true;
     this.publish();
     this.timers.close();
-    this.keepalives.clear();
     this.ports.tun?.close();
     this.ports.rawEsp?.close();
     this.ports.udp?.close();

@@ -4,12 +4,13 @@
  * IKE (non-ESP marker) and ESP-in-UDP (RFC 3948). Both products use it: `oakley serve` as
  * responder, `oakley connect` as initiator.
  *
- * Transport-mode services (L2TP on UDP 1701) talk to peers through *channels*: one channel per
- * peer endpoint (its address:port after NAT), stable across Quick Mode rekeys and followed when
- * the peer's NAT mapping moves. Several clients behind one NAT with the same private address
- * and ports are different channels, because their NAT mappings differ.
- * A channel's `send` encapsulates on the newest outbound SA; packets decrypted on any of its
- * inbound SAs are delivered with the channel.
+ * Ports are injected (`IpsecNode.create`): the daemon opens the real sockets, raw ESP socket
+ * and TUN with `openIpsecPorts`; tests pass simulator adapters. The node keeps the one table of
+ * installed child SAs (IKE child id -> data-plane SA handles); transport-mode services (L2TP,
+ * src/l2tp-ipsec) are told when a child comes and goes (`onChildUp`/`onChildDown`) and get
+ * each decrypted packet of a local transport SA as `{child, nextHeader, payload}` — no IP
+ * header is built for them. Which child belongs to which service channel is theirs to decide,
+ * by IKE SA, never by address.
  *
  * Tunnel mode (RFC 4301 §4.1, §5.1; RFC 2409 §5.5 client IDs as the selectors), when the node
  * was started with `tunnel` (a TUN device):
@@ -33,6 +34,7 @@
 import { err, ok, type Result } from "../base/result.js";
 import { compileSelector, EspDataPlane, type EspEvent, type SelectorSpec } from "../esp/index.js";
 import {
+  type ChildRequest,
   type Endpoint,
   type IkeAction,
   type IkeConfig,
@@ -41,37 +43,32 @@ import {
   type InitiateRequest,
   type TrafficSelector,
 } from "../ike/index.js";
+import type { TransportChild } from "../l2tp-ipsec/index.js";
 import type { Counters } from "../obs/counters.js";
 import type { Logger } from "../obs/log.js";
 import {
   type Clock,
+  type DatagramSocket,
   KoffiDatagramSocket,
   type PlatformError,
   type Random,
   type RouteSpec,
   type TimerId,
   TimerSet,
-  type TunDevice,
 } from "../platform/index.js";
 import { compareBytes, formatIpAddress, parseIpAddress } from "../wire/ip/address.js";
-import { EspDriver, type MssClampMode, openEspPorts, type TunSetup } from "./esp-driver.js";
-
-export interface Channel {
-  readonly id: number;
-  /** The peer's outer endpoint as we see it (after NAT). */
-  peer: { address: string; port: number };
-  /** Our outer address on this channel. */
-  readonly local: string;
-  /** The peer's own (pre-NAT) address from NAT-OA or its ID, when known. */
-  peerOriginal: string | undefined;
-  /** Newest outbound SA handle (undefined while no child SA is up). */
-  outSa: number | undefined;
-  readonly inSas: Set<number>;
-  readonly ikeSaIds: Set<number>;
-}
+import {
+  EspDriver,
+  type EspDriverPorts,
+  type MssClampMode,
+  openEspPorts,
+  type RawEspPort,
+  type TunPort,
+  type TunSetup,
+} from "./esp-driver.js";
 
 export interface IpsecNodeOptions {
-  /** Address to bind UDP 500/4500 on (0.0.0.0 for all). */
+  /** Our address for IKE when a socket is bound to 0.0.0.0 and a datagram gives none. */
   readonly listen: string;
   readonly ike: IkeConfig;
   readonly clock: Clock;
@@ -79,21 +76,44 @@ export interface IpsecNodeOptions {
   readonly ikeLog: Logger;
   readonly espLog: Logger;
   readonly counters: Counters;
+  /** The port numbers the IKE and NAT-T sockets are bound to (default 500 and 4500). */
   readonly ports?: { readonly ike: number; readonly natt: number };
-  /** Plain ESP (IP protocol 50) for peers without NAT. Default true (needs root). */
-  readonly rawEsp?: boolean;
   readonly onIkeEvent?: (e: IkeEvent) => void;
-  /** A transport-mode packet (IPv4, header rebuilt) from a peer; return true if taken. */
-  readonly onTransportPacket?: (packet: Uint8Array, channel: Channel) => boolean;
-  /** A channel lost its last child SA (peer gone or deleted). */
-  readonly onChannelDown?: (channel: Channel) => void;
-  /** Tunnel mode: a TUN device, SPD policies and routes per tunnel-mode child SA. */
+  /**
+   * Transport-mode child SAs are for a local service (L2TP): installed as local transport SAs
+   * and their packets handed to `onLocalTransport`. Default true.
+   */
+  readonly localTransport?: boolean;
+  /** A transport-mode child SA is installed / removed (for the service's channels). */
+  readonly onChildUp?: (child: ChildSaRecord) => void;
+  readonly onChildDown?: (child: ChildSaRecord) => void;
+  /** IKE SA `from` ended; its successor `to` (same peer) keeps its children. */
+  readonly onChildrenAdopted?: (from: number, to: number) => void;
+  /** A decrypted packet of a local transport SA (`payload`: a view valid during the call). */
+  readonly onLocalTransport?: (
+    child: ChildSaRecord,
+    nextHeader: number,
+    payload: Uint8Array,
+  ) => boolean;
+  /** Tunnel mode: SPD policies and routes per tunnel-mode child SA (needs the TUN port). */
   readonly tunnel?: TunnelOptions;
 }
 
+/** The sockets and devices a node runs on, opened by the caller. */
+export interface IpsecPorts {
+  /** UDP 500, bound. */
+  readonly ike: DatagramSocket;
+  /** UDP 4500 (NAT-T: IKE and ESP-in-UDP), bound. */
+  readonly natt: DatagramSocket;
+  /** Plain ESP (IP protocol 50) for peers without NAT. */
+  readonly rawEsp?: RawEspPort;
+  /** Tunnel mode's TUN device. */
+  readonly tun?: TunPort & {
+    addRoute(r: RouteSpec): Result<void, PlatformError>;
+  };
+}
+
 export interface TunnelOptions {
-  /** The TUN device for inner packets (name or "oak%d" template, MTU, address, fixed routes). */
-  readonly tun: TunSetup;
   /** Route each child's remote selector network via the TUN. Default true. */
   readonly routeRemoteSelectors?: boolean;
   /** Selectors `initiateTunnel` asks for (address, "a.b.c.d/n" or "first-last"). */
@@ -118,80 +138,119 @@ export interface StartError {
   readonly message: string;
 }
 
-interface ChildRecord {
-  readonly channel: Channel;
-  readonly inSa: number;
-  readonly outSa: number;
+/** One installed child SA: the node's table entry (the only one; services keep references). */
+export interface ChildSaRecord extends TransportChild {
+  ikeSaId: number;
+  readonly mode: "transport" | "tunnel";
   readonly inboundSpi: number;
   /** Tunnel mode: the SPD policy's name and selectors. */
   readonly tunnel?: { readonly policy: string; readonly key: string; readonly spec: SelectorSpec };
 }
 
+export interface OpenIpsecPortsOptions {
+  /** Bind UDP 500/4500 on this address (0.0.0.0 for all). */
+  readonly listen: string;
+  readonly ports?: { readonly ike: number; readonly natt: number };
+  /** Plain ESP (IP protocol 50) for peers without NAT. Default true (needs root). */
+  readonly rawEsp?: boolean;
+  /** Tunnel mode: a TUN device. */
+  readonly tun?: TunSetup;
+}
+
+/** The real ports: koffi UDP sockets (batched, GSO/GRO), raw ESP, a TUN. */
+export async function openIpsecPorts(
+  o: OpenIpsecPortsOptions,
+): Promise<Result<IpsecPorts & EspDriverPorts, StartError>> {
+  const ports = o.ports ?? { ike: 500, natt: 4500 };
+  const udp500 = new KoffiDatagramSocket({});
+  const b = await udp500.bind(o.listen, ports.ike);
+  if (!b.ok) return err(platformError(b.error));
+  const opened = await openEspPorts({
+    natt: { address: o.listen, port: ports.natt },
+    ...(o.rawEsp === false ? {} : { rawEsp: true }),
+    ...(o.tun ? { tun: o.tun } : {}),
+  });
+  if (!opened.ok) {
+    udp500.close();
+    return err(platformError(opened.error));
+  }
+  const natt = opened.value.udp;
+  if (natt === undefined) {
+    udp500.close();
+    return err({ code: "OAK_E_PLATFORM_SOCKET", message: "UDP 4500 did not open" });
+  }
+  return ok({
+    ike: udp500,
+    natt,
+    ...(opened.value.rawEsp ? { rawEsp: opened.value.rawEsp } : {}),
+    ...(opened.value.tun ? { tun: opened.value.tun } : {}),
+  });
+}
+
 export class IpsecNode {
   readonly dp: EspDataPlane;
   readonly engine: IkeEngine;
-  private readonly channels = new Map<string, Channel>(); // by endpoint key
-  private readonly byInSa = new Map<number, ChildRecord>();
-  private readonly children = new Map<number, ChildRecord>(); // by IKE childId
+  readonly driver: EspDriver;
+  /** The tunnel-mode TUN device (undefined without `tunnel`). */
+  readonly tun: IpsecPorts["tun"];
+  private readonly byInSa = new Map<number, ChildSaRecord>();
+  private readonly children = new Map<number, ChildSaRecord>(); // by IKE childId
   private readonly timers: TimerSet<"ike">;
   private ikeTimer: TimerId | undefined;
   private readonly routes = new Map<string, RouteSpec>(); // "dest/len" -> route via the TUN
-  private nextChannel = 1;
+  private readonly udp500: DatagramSocket;
   private closed = false;
+
+  /** Builds a node on opened ports (they close with the node). */
+  static create(o: IpsecNodeOptions, ports: IpsecPorts): IpsecNode {
+    return new IpsecNode(o, ports);
+  }
+
+  /** Opens the real ports (openIpsecPorts) and builds a node on them. */
+  static async start(
+    o: IpsecNodeOptions & { readonly rawEsp?: boolean; readonly tun?: TunSetup },
+  ): Promise<Result<IpsecNode, StartError>> {
+    const p = await openIpsecPorts({
+      listen: o.listen,
+      ...(o.ports ? { ports: o.ports } : {}),
+      ...(o.rawEsp === undefined ? {} : { rawEsp: o.rawEsp }),
+      ...(o.tun ? { tun: o.tun } : {}),
+    });
+    if (!p.ok) return p;
+    return ok(new IpsecNode(o, p.value));
+  }
 
   private constructor(
     private readonly o: IpsecNodeOptions,
-    private readonly udp500: KoffiDatagramSocket,
-    readonly driver: EspDriver,
-    dp: EspDataPlane,
-    engine: IkeEngine,
-    /** The tunnel-mode TUN device (undefined without `tunnel`). */
-    readonly tun: TunDevice | undefined,
+    ports: IpsecPorts,
   ) {
-    this.dp = dp;
-    this.engine = engine;
-    this.timers = new TimerSet<"ike">(o.clock, () => {
-      this.ikeTimer = undefined;
-      this.perform(this.engine.handleTimer(o.clock.now()));
-    });
-  }
-
-  static async start(o: IpsecNodeOptions): Promise<Result<IpsecNode, StartError>> {
-    const ports = o.ports ?? { ike: 500, natt: 4500 };
-    const udp500 = new KoffiDatagramSocket({});
-    const b = await udp500.bind(o.listen, ports.ike);
-    if (!b.ok) return err(platformError(b.error));
-    const opened = await openEspPorts({
-      natt: { address: o.listen, port: ports.natt },
-      ...(o.rawEsp === false ? {} : { rawEsp: true }),
-      ...(o.tunnel ? { tun: o.tunnel.tun } : {}),
-    });
-    if (!opened.ok) {
-      udp500.close();
-      return err(platformError(opened.error));
-    }
-    let node: IpsecNode | undefined;
-    const dp = new EspDataPlane({
+    this.udp500 = ports.ike;
+    this.tun = ports.tun;
+    this.dp = new EspDataPlane({
       counters: o.counters,
       logger: o.espLog,
       random: (dst) => {
         dst.set(o.random.bytes(dst.length));
       },
-      onEvent: (e) => node?.onEspEvent(e),
+      onEvent: (e) => this.onEspEvent(e),
     });
-    const driver = new EspDriver(
+    this.driver = new EspDriver(
       {
-        dp,
+        dp: this.dp,
         clock: o.clock,
         logger: o.espLog,
         counters: o.counters,
         ...(o.tunnel?.pathMtu === undefined ? {} : { pathMtu: o.tunnel.pathMtu }),
         ...(o.tunnel?.mssClamp === undefined ? {} : { mssClamp: o.tunnel.mssClamp }),
       },
-      opened.value,
+      {
+        udp: ports.natt,
+        ...(ports.rawEsp ? { rawEsp: ports.rawEsp } : {}),
+        ...(ports.tun ? { tun: ports.tun } : {}),
+      },
     );
     // Certificate validity needs calendar time; the engine's `now` is monotonic.
-    const engine = new IkeEngine(
+    this.engine = new IkeEngine(
       { ...o.ike, wallClock: o.ike.wallClock ?? (() => o.clock.wallNow()) },
       {
         logger: o.ikeLog,
@@ -199,36 +258,60 @@ export class IpsecNode {
         random: (n) => o.random.bytes(n),
       },
     );
-    node = new IpsecNode(o, udp500, driver, dp, engine, opened.value.tun);
-    node.wire();
-    return ok(node);
+    this.timers = new TimerSet<"ike">(o.clock, () => {
+      this.ikeTimer = undefined;
+      this.perform(this.engine.handleTimer(o.clock.now()));
+    });
+    this.wire();
   }
 
   private wire(): void {
     const now = () => this.o.clock.now();
+    const ikePort = this.o.ports?.ike ?? 500;
+    const nattPort = this.o.ports?.natt ?? 4500;
     this.udp500.onDatagram((data, address, port, info) => {
-      const local = { address: info.localAddress ?? this.o.listen, port: this.o.ports?.ike ?? 500 };
-      this.perform(this.engine.handleDatagram({ data, local, remote: { address, port } }, now()));
+      const local = { address: info.localAddress ?? this.o.listen, port: ikePort };
+      // Receive buffers may be reused: the engine keeps what it needs, so it gets a copy.
+      this.perform(
+        this.engine.handleDatagram(
+          { data: Buffer.from(data), local, remote: { address, port } },
+          now(),
+        ),
+      );
     });
     this.driver.onIke((data, from, localAddress) => {
-      const local = { address: localAddress ?? this.o.listen, port: this.o.ports?.natt ?? 4500 };
+      const local = { address: localAddress ?? this.o.listen, port: nattPort };
       this.perform(this.engine.handleDatagram({ data, local, remote: from }, now()));
     });
-    this.driver.onTransportPacket((packet, info) => {
+    this.driver.onTransportPacket((_packet, info) => {
+      // Transport-mode SAs not owned by a local service: nothing of ours to deliver.
       const rec = this.byInSa.get(info.sa);
+      if (rec) this.engine.noteActivity(rec.inboundSpi, now());
+      return false;
+    });
+    this.driver.onLocalTransport((sa, nextHeader, payload) => {
+      const rec = this.byInSa.get(sa);
       if (!rec) return false;
       this.engine.noteActivity(rec.inboundSpi, now());
-      return this.o.onTransportPacket?.(packet, rec.channel) ?? false;
+      return this.o.onLocalTransport?.(rec, nextHeader, payload) ?? false;
     });
     this.driver.onPeerChanged((sa, from) => {
       const rec = this.byInSa.get(sa);
       if (rec) this.perform(this.engine.peerMoved(rec.inboundSpi, from, now()));
+    });
+    this.driver.onUnknownSpi((spi, from) => {
+      this.perform(this.engine.espUnknownSpi(spi, from, now()));
     });
   }
 
   /** Starts Main Mode + Quick Mode towards a server (client side). */
   initiate(req: InitiateRequest): void {
     this.perform(this.engine.initiate(req, this.o.clock.now()));
+  }
+
+  /** Starts a Quick Mode on an established IKE SA (either side may, RFC 2409 §5.5). */
+  initiateQuickMode(ikeSaId: number, request: ChildRequest): void {
+    this.perform(this.engine.initiateQuickMode(ikeSaId, request, this.o.clock.now()));
   }
 
   /**
@@ -251,7 +334,7 @@ export class IpsecNode {
 
   /** The tunnel-mode SPD policies in lookup order. */
   tunnelPolicies(): TunnelPolicyInfo[] {
-    const byName = new Map<string, [number, ChildRecord]>();
+    const byName = new Map<string, [number, ChildSaRecord]>();
     for (const [id, r] of this.children) if (r.tunnel) byName.set(r.tunnel.policy, [id, r]);
     const out: TunnelPolicyInfo[] = [];
     for (const p of this.dp.spd.list()) {
@@ -275,15 +358,9 @@ export class IpsecNode {
     return [...this.routes.keys()];
   }
 
-  /** Encapsulates an IPv4 packet on the channel's newest outbound SA. */
-  send(channel: Channel, packet: Uint8Array): boolean {
-    if (channel.outSa === undefined) return false;
-    const sent = this.driver.protectAndSend(channel.outSa, packet);
-    return sent;
-  }
-
-  channelList(): Channel[] {
-    return [...this.channels.values()];
+  /** The installed child SAs (the node's table). */
+  childList(): ChildSaRecord[] {
+    return [...this.children.values()];
   }
 
   /** Deletes one IKE SA and its children, telling the peer (`oakley sa delete mm-…`). */
@@ -322,24 +399,6 @@ export class IpsecNode {
     }
   }
 
-  private channelFor(local: string, peer: { address: string; port: number }): Channel {
-    const key = `${peer.address}:${peer.port}`;
-    let ch = this.channels.get(key);
-    if (!ch) {
-      ch = {
-        id: this.nextChannel++,
-        peer,
-        local,
-        peerOriginal: undefined,
-        outSa: undefined,
-        inSas: new Set(),
-        ikeSaIds: new Set(),
-      };
-      this.channels.set(key, ch);
-    }
-    return ch;
-  }
-
   private perform(actions: readonly IkeAction[]): void {
     if (this.closed) return;
     for (const a of actions) {
@@ -356,14 +415,11 @@ export class IpsecNode {
           this.install(a.child);
           break;
         case "update-child-sa-peer": {
+          // The peer's endpoint lives in the outbound SA (where packets go) and the IKE SA.
           const rec = this.children.get(a.childId);
           if (rec) {
             this.dp.updatePeer(rec.outSa, a.peer);
             this.dp.updatePeer(rec.inSa, a.peer);
-            const ch = rec.channel;
-            this.channels.delete(`${ch.peer.address}:${ch.peer.port}`);
-            ch.peer = a.peer;
-            this.channels.set(`${a.peer.address}:${a.peer.port}`, ch);
           }
           break;
         }
@@ -371,6 +427,7 @@ export class IpsecNode {
           this.remove(a.childId);
           break;
         case "event":
+          if (a.event.type === "children-adopted") this.adopted(a.event);
           this.o.onIkeEvent?.(a.event);
           break;
         case "timer":
@@ -381,14 +438,19 @@ export class IpsecNode {
     }
   }
 
+  private adopted(e: Extract<IkeEvent, { type: "children-adopted" }>): void {
+    for (const id of e.childIds) {
+      const rec = this.children.get(id);
+      if (rec) rec.ikeSaId = e.ikeSaId;
+    }
+    this.o.onChildrenAdopted?.(e.from, e.ikeSaId);
+  }
+
   private install(c: Extract<IkeAction, { kind: "install-child-sa" }>["child"]): void {
     const now = this.o.clock.now();
-    const peer = c.encap ? c.encap.peer : { address: c.remote, port: 0 };
-    const channel = this.channelFor(c.local, peer);
-    channel.ikeSaIds.add(c.ikeSaId);
-    if (c.encap?.natOa.remote) channel.peerOriginal = c.encap.natOa.remote;
     const suite = { encryption: c.espEncryption, integrity: c.espIntegrity };
     const kb = (k: number) => (k > 0 ? { bytes: BigInt(k) * 1024n } : {});
+    const localTransport = c.mode === "transport" && this.o.localTransport !== false;
     const common = {
       mode: c.mode,
       suite,
@@ -400,6 +462,7 @@ export class IpsecNode {
         hard: { seconds: c.lifetimes.hardSeconds, ...kb(c.lifetimes.hardKilobytes) },
       },
       name: `child ${c.childId} of IKE SA ${c.ikeSaId}`,
+      ...(localTransport ? { localTransport: true } : {}),
     };
     const tunnel = c.mode === "tunnel" && this.o.tunnel ? tunnelSelector(c.selectors) : undefined;
     if (typeof tunnel === "string") {
@@ -433,20 +496,25 @@ export class IpsecNode {
       if (outb.ok) this.dp.removeSa(outb.sa);
       return;
     }
-    const rec: ChildRecord = {
-      channel,
+    const rec: ChildSaRecord = {
+      childId: c.childId,
+      ikeSaId: c.ikeSaId,
+      mode: c.mode,
       inSa: inb.sa,
       outSa: outb.sa,
       inboundSpi: c.inbound.spi,
+      local: c.local,
+      remote: c.remote,
+      ...(c.replaces !== undefined ? { replaces: c.replaces } : {}),
+      ...(c.encap?.natOa.remote ? { peerOriginal: c.encap.natOa.remote } : {}),
       ...(tunnel ? { tunnel: { ...tunnel, policy: `child-${c.childId}` } } : {}),
     };
     if (rec.tunnel) this.addTunnelPolicy(rec, c.remote);
     this.children.set(c.childId, rec);
     this.byInSa.set(inb.sa, rec);
-    channel.inSas.add(inb.sa);
     // The newest SA carries new traffic at once (a rekey without a gap); the SA it replaces
     // stays until the engine removes it a few seconds later, so in-flight packets still arrive.
-    channel.outSa = outb.sa;
+    if (localTransport) this.o.onChildUp?.(rec);
   }
 
   private remove(childId: number): void {
@@ -457,17 +525,7 @@ export class IpsecNode {
     if (rec.tunnel) this.dp.spd.remove(rec.tunnel.policy);
     this.dp.removeSa(rec.inSa);
     this.dp.removeSa(rec.outSa);
-    const ch = rec.channel;
-    ch.inSas.delete(rec.inSa);
-    if (ch.outSa === rec.outSa) {
-      // Fall back to another live child of the channel, if any.
-      ch.outSa = undefined;
-      for (const r of this.children.values()) if (r.channel === ch) ch.outSa = r.outSa;
-    }
-    if (ch.inSas.size === 0) {
-      this.channels.delete(`${ch.peer.address}:${ch.peer.port}`);
-      this.o.onChannelDown?.(ch);
-    }
+    if (rec.mode === "transport") this.o.onChildDown?.(rec);
   }
 
   /**
@@ -475,7 +533,7 @@ export class IpsecNode {
    * SA it rekeys: new traffic takes the new SA at once; the old policy goes with its child),
    * else at the end; then routes its remote networks via the TUN.
    */
-  private addTunnelPolicy(rec: ChildRecord, peerAddress: string): void {
+  private addTunnelPolicy(rec: ChildSaRecord, peerAddress: string): void {
     const t = rec.tunnel;
     if (!t) return;
     const sel = compileSelector(t.spec);

@@ -1,19 +1,19 @@
 /**
- * `oakley serve`: the composition root of the L2TP/IPsec server.
+ * `oakley serve`: the composition root of the L2TP/IPsec server, in named stages:
  *
- *   store (SQLite) --effective policy--> IKE responder config, PSKs, users, address pool
- *   UDP 500 + UDP 4500 --> IpsecNode (IKE engine + ESP data plane)
- *        transport-mode UDP 1701 packets <--> L2TP LNS + PPP (L2tpPppService)
- *   PPP IPv4 <--> one TUN device (server address = first pool address; the pool routed to it)
+ *   guard      fail-closed rules before any traffic flows (fail-closed/)
+ *   store      the SQLite store, command-line secrets applied, the effective policy
+ *   tun        one TUN device: the server's PPP address, the pool routed to it
+ *   stack      UDP 500/4500 + raw ESP --> IpsecNode --> L2TP over IPsec + PPP (stack.ts)
+ *   manage     control socket / TLS, metrics, live policy changes
  *
- * L2TP tunnels are bound to the IPsec channel they arrived on (peer address:port after NAT)
- * plus the client's UDP source port — never to the inner IP address, so clients behind one NAT
- * presenting the same private address and port stay separate.
+ * L2TP is bound to the IKE SA a client authenticated with (src/l2tp-ipsec/channel.ts), never
+ * to an address: clients behind one NAT with the same private address and ports stay separate,
+ * and one client can never reach another's session.
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { err, ok, type Result } from "../base/result.js";
-import type { IkeEvent } from "../ike/index.js";
 import { readFileSync } from "node:fs";
 import {
   ControlServer,
@@ -27,6 +27,7 @@ import {
   createDefaultStore,
   DEFAULT_POOL,
   DEFAULT_PSK,
+  type EffectivePolicy,
   effectivePolicy,
   type InitialSecrets,
   makeCredentials,
@@ -40,7 +41,6 @@ import {
   systemRandom,
   TunDevice,
 } from "../platform/index.js";
-import { clampTcpMss } from "../wire/ip/tcp.js";
 import type { ServeConfig } from "./config.js";
 import {
   blockSetFromPolicy,
@@ -52,9 +52,14 @@ import {
 } from "./fail-closed/index.js";
 import { startupText } from "./instructions.js";
 import { daemonTarget, type TargetState } from "./control-target.js";
-import { type Channel, IpsecNode } from "./ipsec-node.js";
-import { L2tpPppService, type L2tpPppEvent } from "./l2tp-ppp.js";
-import { ipv4Udp, L2TP_PORT } from "./packets.js";
+import { type IpsecNode, openIpsecPorts } from "./ipsec-node.js";
+import type {
+  L2tpOverIpsec,
+  L2tpOverIpsecEvent,
+  L2tpOverIpsecServer,
+} from "../l2tp-ipsec/index.js";
+import type { IkeConfig } from "../ike/index.js";
+import { buildStack, describeIkeEvent } from "./stack.js";
 import { ikeConfigFromPolicy } from "./policy-to-ike.js";
 import { userSecret } from "./users.js";
 
@@ -77,7 +82,7 @@ export interface ServerDeps {
 
 export interface RunningServer {
   readonly node: IpsecNode;
-  readonly lns: L2tpPppService;
+  readonly l2tp: L2tpOverIpsec;
   readonly store: PolicyStore;
   readonly counters: Counters;
   readonly tun: TunDevice;
@@ -146,25 +151,6 @@ function firstHost(cidr: string): { address: string; prefix: number } {
   const n = (net ?? "0.0.0.0").split(".").reduce((acc, x) => acc * 256 + Number(x), 0) + 1;
   const address = [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
   return { address, prefix: Number(bits) };
-}
-
-function describeIkeEvent(e: IkeEvent): string {
-  switch (e.type) {
-    case "phase1-up":
-      return `phase 1 up with ${e.peer.address}:${e.peer.port} (ID ${e.peerId}): ${e.suite}; NAT: ${
-        e.nat.peerBehindNat ? "client behind NAT" : "client not behind NAT"
-      }${e.nat.localBehindNat ? ", this server behind NAT" : ""} (${e.nat.method})`;
-    case "phase2-up":
-      return `phase 2 up (${e.mode}, ${e.suite}) with ${e.remote}${e.rekey ? " (rekey)" : ""}`;
-    case "failed":
-      return `${e.stage} with ${e.peer.address}:${e.peer.port} failed: ${e.message} [${e.code}]`;
-    case "deleted":
-      return `${e.what === "ike" ? "IKE SA" : "child SA"} deleted: ${e.reason}`;
-    case "peer-moved":
-      return `peer moved from ${e.from.address}:${e.from.port} to ${e.to.address}:${e.to.port} (NAT mapping changed)`;
-    case "children-adopted":
-      return `IKE SA ${e.from} replaced by IKE SA ${e.ikeSaId} (phase-1 rekey); it keeps ${e.childIds.length} child SA(s)`;
-  }
 }
 
 export async function startServer(
@@ -242,20 +228,13 @@ export async function startServer(
       });
   }
 
-  const poolObj = store.pools.get(eff.value.settings.defaultPool ?? DEFAULT_POOL);
-  if (!poolObj.ok || !poolObj.value.value)
-    return fail({ code: "OAK_E_SERVE_CONFIG", message: "the store has no address pool" });
-  const poolDef = poolObj.value.value;
-  const me = firstHost(poolDef.cidr);
-  const staticAddresses: Record<string, string> = {};
-  const users = store.users.list();
-  if (users.ok)
-    for (const u of users.value)
-      if (u.value?.staticAddress) staticAddresses[u.name] = u.value.staticAddress;
-  const pool = new AddressPool({ cidr: poolDef.cidr, reserved: [me.address], staticAddresses });
+  const planned = serverPlan(store, eff.value, cfg, deps.ikeOverrides);
+  if (!planned.ok) return fail(planned.error);
+  const { me, poolDef, ike, server: serverSide } = planned.value;
 
   // TUN for PPP traffic: our PPP address with the pool's prefix routes every client to it.
-  const tunR = TunDevice.open({ name: cfg.tun });
+  // Offloads on: the kernel hands TCP super-packets and takes merged ones (tun.ts).
+  const tunR = TunDevice.open({ name: cfg.tun, offload: true });
   if (!tunR.ok)
     return fail({ code: tunR.error.code, message: `TUN ${cfg.tun}: ${tunR.error.message}` });
   const tun = tunR.value;
@@ -273,118 +252,45 @@ export async function startServer(
       });
     }
   }
-  const mss = cfg.mtu - 40;
 
-  let node: IpsecNode | undefined;
-  const channels = new Map<number, Channel>();
-  const lns = new L2tpPppService({
-    role: "lns",
-    clock,
-    random: (n) => random.bytes(n),
-    l2tpLog: deps.logs.logger("l2tp"),
-    pppLog: deps.logs.logger("ppp"),
-    mru: cfg.mtu,
-    server: {
-      authMethods: ["mschapv2", "chap-md5", "pap"],
-      users: (name) => {
-        const u = store.users.get(name);
-        return u.ok ? userSecret(u.value.value) : undefined;
-      },
-      pool,
-      localAddress: me.address,
-      dns: poolDef.dns,
-    },
-    send: (binding, bytes) => {
-      const [chId, port] = binding.split(":").map(Number);
-      const ch = channels.get(chId ?? -1);
-      if (!ch || !node) return;
-      node.send(ch, ipv4Udp(ch.local, ch.peer.address, L2TP_PORT, port ?? L2TP_PORT, bytes));
-    },
-    deliverIp: (packet) => {
-      if (packet.length >= 40 && packet[9] === 6)
-        clampTcpMss(packet.subarray((packet[0]! & 0x0f) * 4), mss);
-      tun.write(packet);
-    },
-    onEvent: (e) => onL2tpPpp(e),
-  });
-  const onL2tpPpp = (e: L2tpPppEvent): void => {
-    switch (e.type) {
-      case "tunnel-up":
-        log.info(`L2TP tunnel up with ${e.peerHostName || "client"} (${e.binding})`);
-        break;
-      case "auth-ok":
-        log.info(`PPP authenticated: user ${e.session.user} (${e.method})`);
-        break;
-      case "auth-failed":
-        log.warn(`PPP authentication failed: ${e.message}`);
-        break;
-      case "ip-up":
-        log.info(`address assigned: ${e.session.peerAddress} to user ${e.session.user}`);
-        break;
-      case "session-down":
-        log.info(`PPP session ${e.session.key} down: ${e.reason}`);
-        break;
-      default:
-        break;
-    }
-  };
-  tun.onPackets((packets) => {
-    for (const p of packets) {
-      if (p.length >= 40 && p[0]! >> 4 === 4 && p[9] === 6)
-        clampTcpMss(p.subarray((p[0]! & 0x0f) * 4), mss);
-      lns.sendIp(p);
-    }
-  });
-
-  const ike = ikeConfigFromPolicy(eff.value, {
-    windowsNatFriendly: cfg.windowsNatFriendly,
-    negotiateDh2048: cfg.negotiateDh2048,
-    ...(deps.ikeOverrides ? { overrides: deps.ikeOverrides } : {}),
-  });
-  const started = await IpsecNode.start({
+  const ports = await openIpsecPorts({
     listen: cfg.listen,
-    ike,
-    clock,
-    random,
-    ikeLog: deps.logs.logger("ike"),
-    espLog: deps.logs.logger("esp"),
-    counters,
     ...(deps.ports ? { ports: deps.ports } : {}),
-    onIkeEvent: (e) =>
-      e.type === "failed" ? log.warn(describeIkeEvent(e)) : log.info(describeIkeEvent(e)),
-    onTransportPacket: (packet, ch) => {
-      // IPv4 + UDP to port 1701: L2TP. Anything else on the SA is not ours to take.
-      if (packet.length < 28 || packet[0]! >> 4 !== 4 || packet[9] !== 17) return false;
-      const ihl = (packet[0]! & 0x0f) * 4;
-      if (packet.length < ihl + 8) return false;
-      const sport = (packet[ihl]! << 8) | packet[ihl + 1]!;
-      const dport = (packet[ihl + 2]! << 8) | packet[ihl + 3]!;
-      if (dport !== L2TP_PORT) return false;
-      channels.set(ch.id, ch);
-      lns.receive(`${ch.id}:${sport}`, packet.subarray(ihl + 8));
-      return true;
-    },
-    onChannelDown: (ch) => {
-      channels.delete(ch.id);
-      for (const s of lns.list()) if (s.binding.startsWith(`${ch.id}:`)) lns.lowerDown(s.binding);
-    },
   });
-  if (!started.ok) {
-    lns.dispose();
+  if (!ports.ok) {
     tun.close();
-    if (started.error.code === "OAK_E_PLATFORM_ADDR_IN_USE") {
-      const ports = deps.ports ?? { ike: 500, natt: 4500 };
-      const taken = [ports.ike, ports.natt]
-        .map((p) => portInUse(p))
+    if (ports.error.code === "OAK_E_PLATFORM_ADDR_IN_USE") {
+      const p = deps.ports ?? { ike: 500, natt: 4500 };
+      const taken = [p.ike, p.natt]
+        .map((x) => portInUse(x))
         .find((f) => f.kind === "port-in-use" && f.owners.length > 0);
       return fail(
-        taken ?? { kind: "runtime", code: started.error.code, message: started.error.message },
+        taken ?? { kind: "runtime", code: ports.error.code, message: ports.error.message },
       );
     }
-    return fail({ kind: "runtime", code: started.error.code, message: started.error.message });
+    return fail({ kind: "runtime", code: ports.error.code, message: ports.error.message });
   }
-  node = started.value;
-  const running = node;
+  const { node: running, l2tp } = buildStack(
+    {
+      role: "lns",
+      listen: cfg.listen,
+      ike,
+      clock,
+      random,
+      logs: deps.logs,
+      counters,
+      mtu: cfg.mtu,
+      ...(deps.ports ? { ports: deps.ports } : {}),
+      server: serverSide,
+      onIkeEvent: (e) =>
+        e.type === "failed"
+          ? log.warn(describeIkeEvent(e, "server"))
+          : log.info(describeIkeEvent(e, "server")),
+      onEvent: (e) => logSessionEvent(log, e),
+    },
+    { ipsec: ports.value, tun },
+  );
+  tun.onPackets((packets) => l2tp.ipPackets(packets));
   for (const w of running.engine.startupWarnings) log.warn(w);
 
   print(
@@ -508,7 +414,7 @@ export async function startServer(
 
   return ok({
     node: running,
-    lns,
+    l2tp,
     store,
     counters,
     tun,
@@ -519,11 +425,11 @@ export async function startServer(
       await reapplying;
       await control?.close();
       await metrics?.close();
-      lns.close();
+      l2tp.close();
       await new Promise((r) => setTimeout(r, 200)); // let Terminate/CDN/StopCCN leave
       running.deleteAll();
       await new Promise((r) => setTimeout(r, 100));
-      lns.dispose();
+      l2tp.dispose();
       running.close();
       tun.close();
       store.close();
@@ -531,6 +437,77 @@ export async function startServer(
         const r = await guard.cleanStop();
         if (!r.ok) log.error(`fail-closed rules could not be removed: ${r.error.message}`);
       }
+    },
+  });
+}
+
+/** Session milestones in the server's log, one line each. */
+function logSessionEvent(log: ReturnType<LogHub["logger"]>, e: L2tpOverIpsecEvent): void {
+  switch (e.type) {
+    case "tunnel-up":
+      log.info(`L2TP tunnel up with ${e.peerHostName || "client"} (channel ${e.channelId})`);
+      break;
+    case "auth-ok":
+      log.info(`PPP authenticated: user ${e.session.user} (${e.method})`);
+      break;
+    case "auth-failed":
+      log.warn(`PPP authentication failed: ${e.message}`);
+      break;
+    case "ip-up":
+      log.info(`address assigned: ${e.session.peerAddress} to user ${e.session.user}`);
+      break;
+    case "session-down":
+      log.info(`PPP session ${e.session.key} down: ${e.reason}`);
+      break;
+    default:
+      break;
+  }
+}
+
+/** What the server stack runs with, from the store: IKE settings, PPP users, the pool. */
+export interface ServerPlan {
+  readonly ike: IkeConfig;
+  readonly server: L2tpOverIpsecServer;
+  /** The server's own PPP address (the pool's first host) and the pool's prefix length. */
+  readonly me: { readonly address: string; readonly prefix: number };
+  readonly poolDef: { readonly cidr: string; readonly dns: readonly string[] };
+}
+
+export function serverPlan(
+  store: PolicyStore,
+  eff: EffectivePolicy,
+  cfg: Pick<ServeConfig, "windowsNatFriendly" | "negotiateDh2048">,
+  ikeOverrides?: ServerDeps["ikeOverrides"],
+): Result<ServerPlan, ServerError> {
+  const poolObj = store.pools.get(eff.settings.defaultPool ?? DEFAULT_POOL);
+  if (!poolObj.ok || !poolObj.value.value)
+    return err({ code: "OAK_E_SERVE_CONFIG", message: "the store has no address pool" });
+  const poolDef = poolObj.value.value;
+  const me = firstHost(poolDef.cidr);
+  const staticAddresses: Record<string, string> = {};
+  const users = store.users.list();
+  if (users.ok)
+    for (const u of users.value)
+      if (u.value?.staticAddress) staticAddresses[u.name] = u.value.staticAddress;
+  const pool = new AddressPool({ cidr: poolDef.cidr, reserved: [me.address], staticAddresses });
+  const ike = ikeConfigFromPolicy(eff, {
+    windowsNatFriendly: cfg.windowsNatFriendly,
+    negotiateDh2048: cfg.negotiateDh2048,
+    ...(ikeOverrides ? { overrides: ikeOverrides } : {}),
+  });
+  return ok({
+    ike,
+    me,
+    poolDef,
+    server: {
+      authMethods: ["mschapv2", "chap-md5", "pap"],
+      users: (name) => {
+        const u = store.users.get(name);
+        return u.ok ? userSecret(u.value.value) : undefined;
+      },
+      pool,
+      localAddress: me.address,
+      dns: poolDef.dns,
     },
   });
 }

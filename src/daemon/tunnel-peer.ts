@@ -28,6 +28,7 @@ import { type IkeConfigInput, ikeConfig } from "../ike/index.js";
 import { Counters } from "../obs/counters.js";
 import { LogHub, type LogLevel } from "../obs/log.js";
 import { systemClock, systemRandom } from "../platform/index.js";
+import type { TunSetup } from "./esp-driver.js";
 import { IpsecNode, type TunnelOptions } from "./ipsec-node.js";
 
 interface InitiateArgs {
@@ -54,7 +55,11 @@ function print(o: unknown): void {
 
 async function main(): Promise<void> {
   const cfg = JSON.parse(arg("--config") ?? "{}") as IkeConfigInput;
-  const tunnel = JSON.parse(arg("--tunnel") ?? '{"tun":{"name":"oakt%d"}}') as TunnelOptions;
+  const { tun, ...tunnel } = JSON.parse(
+    arg("--tunnel") ?? '{"tun":{"name":"oakt%d"}}',
+  ) as TunnelOptions & {
+    tun: TunSetup;
+  };
   const listen = arg("--listen") ?? cfg.localAddress ?? "0.0.0.0";
   const level = (arg("--log") ?? "warn") as LogLevel;
   const control = process.argv.includes("--control");
@@ -69,6 +74,7 @@ async function main(): Promise<void> {
     espLog: hub.logger("esp"),
     counters,
     tunnel,
+    tun,
     onIkeEvent: (e) => print({ ...e, event: e.type }),
   });
   if (!started.ok) {

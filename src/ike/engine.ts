@@ -367,6 +367,17 @@ export class IkeEngine implements EngineContext {
     });
   }
 
+  /**
+   * Starts a Quick Mode on an established IKE SA, whichever side began Main Mode (RFC 2409 §5.5
+   * lets either peer start one). Nothing happens for an unknown or unestablished SA.
+   */
+  initiateQuickMode(ikeSaId: number, request: ChildRequest, now: number): IkeAction[] {
+    return this.run(now, () => {
+      const sa = this.sas.get(ikeSaId);
+      if (sa?.state === "ESTABLISHED") startQuick(this, sa, request);
+    });
+  }
+
   /** Deletes an IKE SA and its child SAs, telling the peer. */
   deleteIkeSaCommand(ikeSaId: number, now: number): IkeAction[] {
     return this.run(now, () => {

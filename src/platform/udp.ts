@@ -52,7 +52,7 @@ export interface SocketStats {
 }
 
 export interface DatagramSocket {
-  readonly implementation: "dgram" | "koffi";
+  readonly implementation: "dgram" | "koffi" | "simulated";
   /**
    * Binds and starts receiving. EADDRINUSE gives `OAK_E_PLATFORM_ADDR_IN_USE` with a message
    * naming the port ("UDP 500 is in use by another process").

@@ -41,6 +41,8 @@ function toStr(n: number): string {
 export interface AddressAllocator {
   allocate(user: string, owner: string): Result<string, PoolError>;
   release(address: string, owner: string): void;
+  /** Addresses handed out and not released (status, leak checks). */
+  inUseCount?(): number;
 }
 
 export class AddressPool implements AddressAllocator {

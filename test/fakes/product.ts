@@ -1,0 +1,412 @@
+/**
+ * The whole product in one process: simulator adapters for the ports the daemon injects (UDP
+ * sockets, raw ESP, TUN) and builders that run `oakley serve`'s and `oakley connect`'s stacks on
+ * them — the same code the daemon runs (src/daemon/stack.ts, the server's plan from a real
+ * SQLite store, the client's IKE settings), on simulated hosts, NATs and time (sim.ts).
+ *
+ * Raw ESP (IP protocol 50) is modelled as datagrams to and from port 0 of a host: it only flows
+ * where no NAT is in the way, as on a real network.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ok, type Result } from "../../src/base/result.js";
+import { clientIkeConfig, l2tpRequest } from "../../src/daemon/client.js";
+import type { IpsecPorts } from "../../src/daemon/ipsec-node.js";
+import { serverPlan } from "../../src/daemon/server.js";
+import { buildStack, type Stack } from "../../src/daemon/stack.js";
+import type { IkeConfigInput } from "../../src/ike/index.js";
+import type { L2tpOverIpsecEvent } from "../../src/l2tp-ipsec/index.js";
+import type { NatPolicy } from "../../src/natt/nat-policy.js";
+import { Counters } from "../../src/obs/counters.js";
+import { LogHub, type LogLevel, MemorySink } from "../../src/obs/log.js";
+import type {
+  DatagramHandler as PlatformDatagramHandler,
+  DatagramSocket,
+  EspPacketHandler,
+  PlatformError,
+  RouteSpec,
+  SocketStats,
+  TunPacketsHandler,
+} from "../../src/platform/index.js";
+import { SeededRandom } from "../../src/platform/random.js";
+import {
+  createDefaultStore,
+  DEFAULT_PSK,
+  effectivePolicy,
+  makeCredentials,
+  type PolicyStore,
+} from "../../src/policy/index.js";
+import type { PppAuthMethod } from "../../src/ppp/index.js";
+import { type SimHost, type Simulator, simClock } from "./sim.js";
+
+// ------------------------------------------------------------------ port adapters
+
+/** A UDP socket on a simulated host (the daemon's DatagramSocket). */
+export class SimUdpSocket implements DatagramSocket {
+  readonly implementation = "simulated" as const;
+  private handler: PlatformDatagramHandler | undefined;
+  private port: number | undefined;
+  private readonly st: SocketStats = {
+    rxDatagrams: 0,
+    rxBytes: 0,
+    txDatagrams: 0,
+    txBytes: 0,
+    rxTruncated: 0,
+    rxMalformed: 0,
+    txDropped: 0,
+    rxBatches: 0,
+    txBatches: 0,
+  };
+
+  constructor(private readonly host: SimHost) {}
+
+  async bind(
+    _address: string,
+    port: number,
+  ): Promise<Result<{ address: string; port: number }, PlatformError>> {
+    this.bindNow(port);
+    return ok({ address: this.host.address, port });
+  }
+
+  /** Synchronous bind (the simulator has no event loop to wait for). */
+  bindNow(port: number): this {
+    this.port = port;
+    this.host.bind(port, (data, from, to) => {
+      this.st.rxDatagrams++;
+      this.st.rxBytes += data.length;
+      this.handler?.(data, from.address, from.port, { localAddress: to.address });
+    });
+    return this;
+  }
+
+  local(): { address: string; port: number } | undefined {
+    return this.port === undefined ? undefined : { address: this.host.address, port: this.port };
+  }
+
+  send(data: Uint8Array, address: string, port: number): void {
+    if (this.port === undefined) return;
+    this.st.txDatagrams++;
+    this.st.txBytes += data.length;
+    this.host.send(this.port, { address, port }, data);
+  }
+
+  flush(): void {}
+
+  onDatagram(handler: PlatformDatagramHandler): void {
+    this.handler = handler;
+  }
+
+  onError(_handler: (e: PlatformError) => void): void {}
+
+  stats(): SocketStats {
+    return { ...this.st };
+  }
+
+  close(): void {
+    if (this.port !== undefined) this.host.unbind(this.port);
+    this.port = undefined;
+  }
+}
+
+/** Plain ESP on a simulated host: datagrams on port 0. */
+export class SimRawEsp {
+  private handler: EspPacketHandler | undefined;
+  constructor(private readonly host: SimHost) {
+    host.bind(0, (data, from, to) =>
+      this.handler?.(data, { source: from.address, destination: to.address }),
+    );
+  }
+  onPacket(handler: EspPacketHandler): void {
+    this.handler = handler;
+  }
+  send(payload: Uint8Array, peer: string): void {
+    this.host.send(0, { address: peer, port: 0 }, payload);
+  }
+  flush(): void {}
+  close(): void {
+    this.host.unbind(0);
+  }
+}
+
+/** A TUN device: what the stack writes is kept; `inject` plays the kernel routing packets in. */
+export class FakeTun {
+  readonly name = "simtun0";
+  readonly written: Buffer[] = [];
+  private handler: TunPacketsHandler | undefined;
+  closed = false;
+  onPackets(handler: TunPacketsHandler): void {
+    this.handler = handler;
+  }
+  write(packet: Uint8Array): boolean {
+    if (this.closed) return false;
+    this.written.push(Buffer.from(packet));
+    return true;
+  }
+  inject(...packets: Buffer[]): void {
+    this.handler?.(packets);
+  }
+  addRoute(_r: RouteSpec): Result<void, PlatformError> {
+    return ok(undefined);
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+export function simIpsecPorts(host: SimHost): IpsecPorts {
+  return {
+    ike: new SimUdpSocket(host).bindNow(500),
+    natt: new SimUdpSocket(host).bindNow(4500),
+    rawEsp: new SimRawEsp(host),
+  };
+}
+
+// ------------------------------------------------------------------ the products
+
+export const SIM_PSK = "simulated-group-psk-0123456789";
+/** scrypt made cheap for tests (the product's cost is ~200 ms per verification). */
+const CHEAP_SCRYPT = { n: 1024, r: 8, p: 1 };
+
+export interface SimUser {
+  readonly name: string;
+  readonly password: string;
+  readonly protocols?: readonly PppAuthMethod[];
+  readonly staticAddress?: string;
+}
+
+export interface SimServer {
+  readonly stack: Stack;
+  readonly tun: FakeTun;
+  readonly store: PolicyStore;
+  readonly events: L2tpOverIpsecEvent[];
+  readonly counters: Counters;
+  readonly logs: MemorySink;
+  /** The server's own PPP address. */
+  readonly address: string;
+  /** Closes the stack (sockets unbound, timers stopped); the store stays for a restart. */
+  stop(): void;
+  /** Closes the store and removes its folder. */
+  dispose(): void;
+}
+
+export interface SimServerOptions {
+  readonly users?: readonly SimUser[];
+  readonly psk?: string;
+  readonly seed?: number;
+  /** Reuse a store (a restart). */
+  readonly store?: { readonly store: PolicyStore; readonly dir: string };
+  readonly ike?: Partial<Pick<IkeConfigInput, "dpd" | "phase1" | "phase2">>;
+  readonly logLevel?: LogLevel;
+}
+
+export const ALICE: SimUser = { name: "alice", password: "correct horse battery" };
+
+/** `oakley serve`'s stack on `host`, configured from a real SQLite store. */
+export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {}): SimServer {
+  const random = new SeededRandom(`server-${o.seed ?? 1}`);
+  let dir: string;
+  let store: PolicyStore;
+  if (o.store) {
+    ({ dir, store } = o.store);
+  } else {
+    dir = mkdtempSync(join(tmpdir(), "oakley-sim-"));
+    const opened = createDefaultStore(join(dir, "oakley.db"), (n) => random.bytes(n));
+    if (!opened.ok) throw new Error(opened.error.message);
+    store = opened.value.store;
+    const psk = store.psks.update(DEFAULT_PSK, { name: DEFAULT_PSK, secret: o.psk ?? SIM_PSK });
+    if (!psk.ok) throw new Error(psk.error.message);
+    for (const u of o.users ?? [ALICE]) {
+      const r = store.users.create({
+        name: u.name,
+        enabled: true,
+        protocols: [...(u.protocols ?? ["mschapv2", "chap-md5", "pap"])],
+        credentials: makeCredentials(u.password, (n) => random.bytes(n), {
+          allowChapMd5: true,
+          scrypt: CHEAP_SCRYPT,
+        }),
+        ...(u.staticAddress ? { staticAddress: u.staticAddress } : {}),
+      });
+      if (!r.ok) throw new Error(r.error.message);
+    }
+  }
+  const eff = effectivePolicy(store);
+  if (!eff.ok) throw new Error(eff.error.message);
+  const plan = serverPlan(store, eff.value, { windowsNatFriendly: true, negotiateDh2048: true });
+  if (!plan.ok) throw new Error(plan.error.message);
+  const sink = new MemorySink();
+  const logs = new LogHub(sink, o.logLevel ?? "warn", () => sim.now());
+  const counters = new Counters();
+  const events: L2tpOverIpsecEvent[] = [];
+  const tun = new FakeTun();
+  const ike = o.ike
+    ? {
+        ...plan.value.ike,
+        ...(o.ike.dpd ? { dpd: { ...plan.value.ike.dpd, ...o.ike.dpd } } : {}),
+        ...(o.ike.phase2 ? { phase2: { ...plan.value.ike.phase2, ...o.ike.phase2 } } : {}),
+        ...(o.ike.phase1 ? { phase1: { ...plan.value.ike.phase1, ...o.ike.phase1 } } : {}),
+      }
+    : plan.value.ike;
+  const stack = buildStack(
+    {
+      role: "lns",
+      listen: host.address,
+      ike,
+      clock: simClock(sim),
+      random,
+      logs,
+      counters,
+      mtu: 1400,
+      server: plan.value.server,
+      onEvent: (e) => events.push(e),
+    },
+    { ipsec: simIpsecPorts(host), tun },
+  );
+  tun.onPackets((p) => stack.l2tp.ipPackets(p));
+  let stopped = false;
+  return {
+    stack,
+    tun,
+    store,
+    events,
+    counters,
+    logs: sink,
+    address: plan.value.me.address,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      stack.l2tp.dispose();
+      stack.node.close();
+    },
+    dispose() {
+      this.stop();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    // For restarts: the store and its folder.
+    ...{ storeRef: { store, dir } },
+  } as SimServer & { storeRef: { store: PolicyStore; dir: string } };
+}
+
+/** Restarts a simulated server on the same host and store (a daemon restart). */
+export function restartSimServer(
+  sim: Simulator,
+  host: SimHost,
+  old: SimServer,
+  o: SimServerOptions = {},
+): SimServer {
+  old.stop();
+  const ref = (old as SimServer & { storeRef: { store: PolicyStore; dir: string } }).storeRef;
+  return simServer(sim, host, { ...o, store: ref });
+}
+
+export interface SimClient {
+  readonly stack: Stack;
+  readonly tun: FakeTun;
+  readonly events: L2tpOverIpsecEvent[];
+  readonly counters: Counters;
+  readonly logs: MemorySink;
+  /** The address PPP gave us, once up. */
+  address(): string | undefined;
+  up(): boolean;
+  stop(): void;
+}
+
+export interface SimClientOptions {
+  readonly user?: SimUser;
+  readonly psk?: string;
+  readonly natPolicy?: NatPolicy;
+  readonly authMethods?: readonly PppAuthMethod[];
+  readonly seed?: number;
+  readonly logLevel?: LogLevel;
+  /** Child SA lifetime the client offers (and rekeys before). */
+  readonly phase2LifeSeconds?: number;
+}
+
+/** `oakley connect`'s stack on `host`, dialling `server` (Main Mode, Quick Mode, L2TP, PPP). */
+export function simClient(
+  sim: Simulator,
+  host: SimHost,
+  server: string,
+  o: SimClientOptions = {},
+): SimClient {
+  const random = new SeededRandom(`client-${o.seed ?? 2}-${host.address}`);
+  const user = o.user ?? ALICE;
+  const sink = new MemorySink();
+  const logs = new LogHub(sink, o.logLevel ?? "warn", () => sim.now());
+  const counters = new Counters();
+  const events: L2tpOverIpsecEvent[] = [];
+  const tun = new FakeTun();
+  const ike = clientIkeConfig(
+    { psk: o.psk ?? SIM_PSK, natPolicy: o.natPolicy ?? 1 },
+    host.address,
+    server,
+    false,
+  );
+  const stack = buildStack(
+    {
+      role: "lac",
+      listen: host.address,
+      ike:
+        o.phase2LifeSeconds === undefined
+          ? ike
+          : { ...ike, phase2: { ...ike.phase2, lifeSeconds: o.phase2LifeSeconds } },
+      clock: simClock(sim),
+      random,
+      logs,
+      counters,
+      mtu: 1400,
+      client: {
+        user: user.name,
+        password: user.password,
+        ...(o.authMethods ? { authMethods: o.authMethods } : {}),
+      },
+      onEvent: (e) => events.push(e),
+    },
+    { ipsec: simIpsecPorts(host), tun },
+  );
+  tun.onPackets((p) => stack.l2tp.ipPackets(p));
+  stack.node.initiate(l2tpRequest(host.address, server));
+  let stopped = false;
+  const ipUp = () => events.findLast((e) => e.type === "ip-up" || e.type === "session-down");
+  return {
+    stack,
+    tun,
+    events,
+    counters,
+    logs: sink,
+    address: () => {
+      const e = ipUp();
+      return e?.type === "ip-up" ? (e.session.localAddress ?? undefined) : undefined;
+    },
+    up: () => ipUp()?.type === "ip-up",
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      stack.l2tp.dispose();
+      stack.node.close();
+    },
+  };
+}
+
+/** An IPv4/UDP packet (no checksums needed: the TUN side does not check them). */
+export function ipv4(src: string, dst: string, payload: string | Buffer, protocol = 17): Buffer {
+  const body = typeof payload === "string" ? Buffer.from(payload) : payload;
+  const h = Buffer.alloc(20);
+  h[0] = 0x45;
+  h.writeUInt16BE(20 + body.length, 2);
+  h[8] = 64;
+  h[9] = protocol;
+  Buffer.from(src.split(".").map(Number)).copy(h, 12);
+  Buffer.from(dst.split(".").map(Number)).copy(h, 16);
+  return Buffer.concat([h, body]);
+}
+
+/** Source and payload text of the packets a fake TUN got. */
+export function received(tun: FakeTun): Array<{ src: string; dst: string; text: string }> {
+  return tun.written.map((p) => ({
+    src: `${p[12]}.${p[13]}.${p[14]}.${p[15]}`,
+    dst: `${p[16]}.${p[17]}.${p[18]}.${p[19]}`,
+    text: p.subarray(20).toString(),
+  }));
+}
