@@ -58,6 +58,14 @@ export function buildCli(): Command {
     .option("--control-key <pem>", "TLS key for --control-listen")
     .option("--control-ca <pem>", "accept client certificates signed by this CA")
     .option("--control-tokens <file>", "token hashes (see `oakley control token`)")
+    .option(
+      "--control-max-connections <n>",
+      "management connections at once, TLS handshakes in progress included (default 64)",
+    )
+    .option(
+      "--control-max-per-address <n>",
+      "TLS management connections at once from one address or IPv6 /64 (default 8)",
+    )
     .option("--metrics-listen <host:port>", "Prometheus metrics (default 127.0.0.1:9500; off)")
     .option(
       "--status-file <file>",

@@ -457,6 +457,8 @@ export async function startServer(
         software: state.software,
         counters,
         logger: deps.logs.logger("ctl"),
+        maxConnections: cfg.controlMaxConnections,
+        maxConnectionsPerAddress: cfg.controlMaxPerAddress,
         ...(cfg.controlSocket !== "off" ? { unix: { path: cfg.controlSocket } } : {}),
         ...(tls ? { tls } : {}),
       });
