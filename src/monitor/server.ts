@@ -259,7 +259,9 @@ export class Monitor {
     );
     app.addHook("onRequest", async (req, reply) => {
       reply.header("cache-control", "no-store");
-      reply.header("referrer-policy", "no-referrer");
+      // same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on the
+      // login POST, which the cross-site check below must refuse.
+      reply.header("referrer-policy", "same-origin");
       reply.header("x-content-type-options", "nosniff");
       reply.header("x-frame-options", "DENY");
       if (!hostAllowed(req.headers.host, { listenHost, allowHosts: this.opts.allowHosts ?? [] })) {
@@ -286,14 +288,16 @@ export class Monitor {
     });
     app.post("/login", async (req, reply) => {
       const origin = req.headers.origin;
-      if (
-        origin !== undefined &&
-        origin !== `http://${req.headers.host}` &&
-        origin !== `https://${req.headers.host}`
-      ) {
+      const fetchSite = req.headers["sec-fetch-site"];
+      const crossSite =
+        (origin !== undefined &&
+          origin !== `http://${req.headers.host}` &&
+          origin !== `https://${req.headers.host}`) ||
+        (fetchSite !== undefined && fetchSite !== "same-origin" && fetchSite !== "none");
+      if (crossSite) {
         this.log.warn("monitor login refused: cross-site form", {
           peer: req.socket.remoteAddress,
-          origin: origin.slice(0, 100),
+          origin: String(origin ?? fetchSite).slice(0, 100),
         });
         reply.code(403).header("content-type", "text/plain; charset=utf-8");
         return "403 Forbidden: a login from another site is not accepted\n";

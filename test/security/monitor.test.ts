@@ -204,10 +204,27 @@ describe("the web monitor without a token gives nothing away", () => {
     assert.equal((await get("/api/state", { headers: { cookie: c.pair } })).status, 401);
   });
 
-  test("a cross-site form cannot log a browser in (Origin of another site is refused)", async () => {
-    const r = await get("/login", form(good.token, "https://attacker.example"));
-    assert.equal(r.status, 403);
-    assert.equal(r.headers["set-cookie"], undefined);
+  test("a cross-site form cannot log a browser in (Origin of another site, or null, or Sec-Fetch-Site cross-site is refused)", async () => {
+    for (const origin of ["https://attacker.example", `http://127.0.0.1:${mon.port + 1}`, "null"]) {
+      const r = await get("/login", form(good.token, origin));
+      assert.equal(r.status, 403, origin);
+      assert.equal(r.headers["set-cookie"], undefined);
+    }
+    const f = form(good.token);
+    const site = await get("/login", {
+      ...f,
+      headers: { ...f.headers, "sec-fetch-site": "cross-site" },
+    });
+    assert.equal(site.status, 403, "Sec-Fetch-Site: cross-site");
+    const same = await get("/login", {
+      ...f,
+      headers: {
+        ...f.headers,
+        origin: `http://127.0.0.1:${mon.port}`,
+        "sec-fetch-site": "same-origin",
+      },
+    });
+    assert.equal(same.status, 303, "the monitor's own form");
   });
 });
 
