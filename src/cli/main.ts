@@ -57,8 +57,22 @@ export function buildCli(): Command {
     .option("--control-cert <pem>", "TLS certificate for --control-listen")
     .option("--control-key <pem>", "TLS key for --control-listen")
     .option("--control-ca <pem>", "accept client certificates signed by this CA")
-    .option("--control-tokens <file>", "token hashes (see `oakley control token`)")
-    .option("--metrics-listen <host:port>", "Prometheus metrics (default 127.0.0.1:9500; off)")
+    .option(
+      "--control-tokens <file>",
+      "token hashes (see `oakley control token`); also required by --metrics-listen scrapes",
+    )
+    .option(
+      "--control-max-connections <n>",
+      "management connections at once, TLS handshakes in progress included (default 64)",
+    )
+    .option(
+      "--control-max-per-address <n>",
+      "TLS management connections at once from one address or IPv6 /64 (default 8)",
+    )
+    .option(
+      "--metrics-listen <host:port>",
+      "Prometheus metrics (default 127.0.0.1:9500; off); with --control-tokens a scrape needs a bearer token",
+    )
     .option(
       "--status-file <file>",
       "where protected/block mode is recorded (default /run/oakley/status.json)",

@@ -52,10 +52,18 @@ export {
   readTokenFile,
   type TokenRecord,
 } from "./auth.js";
+export {
+  bearerToken,
+  exposureWarning,
+  type HostPolicy,
+  hostAllowed,
+  isLoopbackHost,
+} from "./http-guard.js";
 export { decodeMetrics, decodeSaList, decodeStatus } from "./decode.js";
 export { type ControlError, ControlErrorCode, type ControlIssue, controlError } from "./errors.js";
 export {
   DEFAULT_METRICS_LISTEN,
+  type MetricsAccess,
   type MetricsServer,
   PROMETHEUS_CONTENT_TYPE,
   parseListen,

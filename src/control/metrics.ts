@@ -12,11 +12,21 @@
  * Counter keys (`name{label="value"}`) are split into a sanitised metric name and labels;
  * label values are escaped as the format requires (\\ \" \n).
  *
+ * Access: with a token file (`oakley serve --control-tokens`), every scrape needs
+ * `Authorization: Bearer <token>` (Prometheus: `authorization: {credentials_file: ...}`), else
+ * 401 and no data. Without one the endpoint is open, as exporters usually are, but its Host
+ * header must name this server (loopback, the listen address; http-guard.ts) so that a web page
+ * cannot read it through DNS rebinding — a browser cannot add a bearer token, so with tokens the
+ * Host check is not needed and a scraper may use any name. Listening beyond loopback logs a
+ * warning at start.
+ *
  * Left out: histograms, the OpenMetrics format, per-SA series (unbounded label cardinality; the
- * monitor shows per-SA traffic instead).
+ * monitor shows per-SA traffic instead), TLS (a reverse proxy).
  */
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Logger } from "../obs/log.js";
+import { checkToken, type TokenRecord } from "./auth.js";
+import { bearerToken, exposureWarning, hostAllowed } from "./http-guard.js";
 import type { ControlTarget, DaemonStatus, MetricsSnapshot, SaList } from "./types.js";
 
 export const DEFAULT_METRICS_LISTEN = "127.0.0.1:9500";
@@ -227,15 +237,46 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
+export interface MetricsAccess {
+  /** Accepted bearer tokens, read on every scrape; absent = no authentication. */
+  readonly tokens?: () => readonly TokenRecord[];
+}
+
 /** Serves GET /metrics for `target` on `listen` (default 127.0.0.1:9500; port 0 picks one). */
 export async function startMetricsServer(
   target: Pick<ControlTarget, "status" | "listSas" | "metrics">,
   listen: string = DEFAULT_METRICS_LISTEN,
   logger?: Logger,
+  access: MetricsAccess = {},
 ): Promise<MetricsServer> {
   const l = parseListen(listen);
   if (typeof l === "string") throw new Error(l);
   const app: FastifyInstance = Fastify({ logger: false });
+  const tokens = access.tokens;
+  app.addHook("onRequest", async (req, reply) => {
+    if (tokens === undefined) {
+      if (!hostAllowed(req.headers.host, { listenHost: l.host })) {
+        logger?.warn("metrics request refused: Host not served here", {
+          peer: req.socket.remoteAddress,
+          host: String(req.headers.host ?? "").slice(0, 100),
+        });
+        reply.code(421).header("content-type", "text/plain; charset=utf-8");
+        return reply.send("421 Misdirected Request: this Host is not served here\n");
+      }
+      return;
+    }
+    const t = bearerToken(req.headers.authorization);
+    if (t === undefined || checkToken(t, tokens()) === undefined) {
+      logger?.warn("metrics request refused: no valid bearer token", {
+        peer: req.socket.remoteAddress,
+      });
+      reply.code(401).header("www-authenticate", 'Bearer realm="oakley-metrics"');
+      reply.header("content-type", "text/plain; charset=utf-8");
+      return reply.send(
+        "401 Unauthorized: send Authorization: Bearer TOKEN (a token from oakley control token NAME)\n",
+      );
+    }
+  });
   app.get("/metrics", async (_req, reply) => {
     const [st, sas, snap] = await Promise.all([
       target.status(),
@@ -252,6 +293,15 @@ export async function startMetricsServer(
   await app.listen({ host: l.host, port: l.port });
   const a = app.server.address();
   const port = a && typeof a === "object" ? a.port : l.port;
-  logger?.info("metrics listening", { host: l.host, port });
+  logger?.info("metrics listening", { host: l.host, port, authentication: tokens !== undefined });
+  const w = exposureWarning("the metrics endpoint", l.host, port, {
+    tls: false,
+    ...(tokens ? { secret: "the bearer token" } : { unauthenticated: true }),
+    fix:
+      tokens === undefined
+        ? "give oakley serve --control-tokens FILE so that scrapes need a bearer token, and listen on 127.0.0.1 or put a reverse proxy with TLS in front"
+        : "listen on 127.0.0.1, or put a reverse proxy with TLS in front of it",
+  });
+  if (w) logger?.warn(w);
   return { host: l.host, port, close: () => app.close() };
 }

@@ -44,6 +44,19 @@ test("LineSplitter: a line of exactly maxLine bytes passes, one more byte fails"
   assert.ok(!bad.ok);
 });
 
+test("LineSplitter: the first line has its own, smaller limit; later lines the normal one", () => {
+  const s = new LineSplitter(64, 8);
+  assert.equal(s.limit, 8);
+  const a = s.push(enc("12345678\n"));
+  assert.ok(a.ok && a.value.length === 1);
+  assert.equal(s.limit, 64);
+  const b = s.push(enc(`${"x".repeat(60)}\n`));
+  assert.ok(b.ok && b.value.length === 1);
+  const c = new LineSplitter(64, 8).push(enc("123456789"));
+  assert.ok(!c.ok);
+  assert.match(c.error.message, /longer than 8 bytes/);
+});
+
 test("parseRequest accepts protocol requests and names what is wrong otherwise", () => {
   const r = parseRequest(enc('{"v":1,"id":3,"method":"sa.list","params":{}}'));
   assert.ok(r.ok);

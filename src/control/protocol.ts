@@ -4,7 +4,8 @@
  *
  * Framing: JSON lines (one UTF-8 JSON object per line, "\n" terminated) over a Unix stream
  * socket or TLS. A line longer than the receiver's maximum is refused (OAK_E_CTL_TOO_LARGE)
- * and the connection closed; the reader never buffers more than maximum + one chunk.
+ * and the connection closed; the reader never buffers more than maximum + one chunk. The first
+ * line (the hello, read before authentication) may be at most MAX_HELLO_LINE (4 KiB).
  *
  *   request   {"v":1,"id":7,"method":"sa.list","params":{}}
  *   response  {"v":1,"id":7,"result":{...}}    or    {"v":1,"id":7,"error":{"code":"OAK_E_...","message":"..."}}
@@ -33,6 +34,11 @@ export const PROTOCOL_HISTORY: Readonly<Record<number, string>> = { 1: "0.1.0" }
 
 /** Default largest request line a daemon accepts (policy imports fit; floods do not). */
 export const DEFAULT_MAX_REQUEST_LINE = 1024 * 1024;
+/**
+ * Largest first line (the hello, before authentication). A hello with a token is ~150 bytes; an
+ * unauthenticated peer must not make the daemon hold more than this plus one read.
+ */
+export const MAX_HELLO_LINE = 4096;
 /** Default largest response line a client accepts (a daemon with many SAs). */
 export const DEFAULT_MAX_RESPONSE_LINE = 64 * 1024 * 1024;
 
@@ -83,32 +89,44 @@ export function encodeLine(msg: Request | Response | JsonObject): string {
 // ------------------------------------------------------------------ framing
 
 /**
- * Splits a byte stream into lines, refusing any line longer than `maxLine` bytes. After an
- * error the splitter stays failed (the connection is to be closed).
+ * Splits a byte stream into lines, refusing any line longer than `maxLine` bytes — or, for the
+ * very first line, longer than `firstLineMax` (the pre-authentication hello gets a smaller
+ * budget). Sizes are checked before anything is parsed. After an error the splitter stays
+ * failed (the connection is to be closed).
  */
 export class LineSplitter {
   private parts: Buffer[] = [];
   private size = 0;
   private failed = false;
+  private first = true;
 
-  constructor(readonly maxLine: number) {}
+  constructor(
+    readonly maxLine: number,
+    readonly firstLineMax: number = maxLine,
+  ) {}
+
+  /** The limit that applies to the line being read now. */
+  get limit(): number {
+    return this.first ? Math.min(this.firstLineMax, this.maxLine) : this.maxLine;
+  }
 
   push(chunk: Uint8Array): Result<Buffer[], ControlError> {
-    if (this.failed) return err(tooLarge(this.maxLine));
+    if (this.failed) return err(tooLarge(this.limit));
     const lines: Buffer[] = [];
     let buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     for (;;) {
       const nl = buf.indexOf(0x0a);
       if (nl < 0) break;
-      if (this.size + nl > this.maxLine) return this.fail();
+      if (this.size + nl > this.limit) return this.fail();
       const piece = buf.subarray(0, nl);
       lines.push(this.size === 0 ? Buffer.from(piece) : Buffer.concat([...this.parts, piece]));
       this.parts = [];
       this.size = 0;
+      this.first = false;
       buf = buf.subarray(nl + 1);
     }
     if (buf.length > 0) {
-      if (this.size + buf.length > this.maxLine) return this.fail();
+      if (this.size + buf.length > this.limit) return this.fail();
       this.parts.push(Buffer.from(buf));
       this.size += buf.length;
     }
@@ -119,7 +137,7 @@ export class LineSplitter {
     this.failed = true;
     this.parts = [];
     this.size = 0;
-    return err(tooLarge(this.maxLine));
+    return err(tooLarge(this.limit));
   }
 }
 

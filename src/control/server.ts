@@ -9,6 +9,13 @@
  * Anything else (no hello, wrong token, untrusted certificate, no common version, garbage, a line
  * over `maxLine`, plain TCP to the TLS port, too many connections) gets a typed error where a
  * reply is possible, is counted in `ctl_reject{reason=...}`, logged, and the connection closed.
+ *
+ * Before authentication a peer gets little: a slot is taken at the TCP accept (so TLS handshakes
+ * in progress count toward `maxConnections`), at most `maxConnectionsPerAddress` slots per source
+ * address (an IPv6 /64 counts as one address), an absolute deadline for the TLS handshake (a
+ * peer trickling bytes does not extend it, unlike node's idle-based handshakeTimeout), another
+ * for the hello, and a first line of at most MAX_HELLO_LINE bytes, checked before any JSON is
+ * parsed. Connections over a limit are dropped at the TCP level, before any TLS work.
  * The server never throws out of a connection handler: a bug while serving a request becomes
  * OAK_E_CTL_INTERNAL and the connection survives.
  *
@@ -23,6 +30,7 @@ import type { Counters } from "../obs/counters.js";
 import {
   LOG_GROUPS,
   LOG_LEVELS,
+  type LogFields,
   type LogGroup,
   type LogLevel,
   type Logger,
@@ -33,6 +41,7 @@ import { type ControlError, ControlErrorCode, controlError } from "./errors.js";
 import {
   DEFAULT_MAX_REQUEST_LINE,
   encodeLine,
+  MAX_HELLO_LINE,
   type HelloResult,
   type Json,
   type JsonObject,
@@ -49,6 +58,10 @@ import type { ControlTarget, PolicyOps } from "./types.js";
 
 export const DEFAULT_SOCKET_PATH = "/run/oakley/control.sock";
 export const DEFAULT_TLS_PORT = 9501;
+export const DEFAULT_MAX_CONNECTIONS = 64;
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 8;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
+export const DEFAULT_HELLO_TIMEOUT_MS = 5000;
 
 export interface ControlTlsOptions {
   readonly host: string;
@@ -72,7 +85,13 @@ export interface ControlServerOptions {
   /** Versions this server speaks (default PROTOCOL_MIN..PROTOCOL_MAX; tests simulate others). */
   readonly versions?: VersionRange;
   readonly maxLine?: number;
+  /** Connections at once, TLS handshakes in progress included (default 64). */
   readonly maxConnections?: number;
+  /** TLS connections at once from one source address, an IPv6 /64 being one (default 8). */
+  readonly maxConnectionsPerAddress?: number;
+  /** Deadline of the TLS handshake, counted from the TCP accept (default 5000 ms). */
+  readonly handshakeTimeoutMs?: number;
+  /** Deadline of the hello, counted from the end of the TLS handshake or the accept (default 5000 ms). */
   readonly helloTimeoutMs?: number;
   readonly idleTimeoutMs?: number;
   readonly logger?: Logger;
@@ -81,10 +100,52 @@ export interface ControlServerOptions {
 
 type Transport = "unix" | "tls";
 
+/** A connection slot, taken at the accept and held until the socket closes. */
+interface Slot {
+  /** Source address group for the per-address limit (TLS only). */
+  readonly group: string | undefined;
+  released: boolean;
+  /** The TLS handshake deadline while the handshake runs. */
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Marks a socket that this server destroyed on purpose (already counted and logged). */
+const REFUSED_HERE = "OAK_CTL_REFUSED_HERE";
+function refusedHere(reason: string): Error {
+  return Object.assign(new Error(`connection refused by the control server: ${reason}`), {
+    code: REFUSED_HERE,
+  });
+}
+
+/**
+ * The key the per-address limit counts by: the IPv4 address (IPv4-mapped IPv6 included), or the
+ * /64 of an IPv6 address (one subscriber usually holds a whole /64).
+ */
+export function addressGroup(address: string): string {
+  const a = address.toLowerCase().replace(/%.*$/, "");
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  if (mapped?.[1]) return mapped[1];
+  if (!net.isIPv6(a)) return a;
+  const [head = "", tail] = a.split("::");
+  const hextets = (x: string | undefined) =>
+    x ? x.split(":").flatMap((h) => (h.includes(".") ? ["0", "0"] : [h])) : [];
+  const h = hextets(head);
+  const t = hextets(tail);
+  const all = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  return `${all
+    .slice(0, 4)
+    .map((x) => Number.parseInt(x, 16).toString(16))
+    .join(":")}::/64`;
+}
+
 interface Conn {
   readonly socket: net.Socket;
   readonly transport: Transport;
+  readonly peer: string;
+  readonly slot: Slot;
   readonly splitter: LineSplitter;
+  /** Bytes read on this connection (logged when refusing). */
+  received: number;
   version: number | undefined;
   identity: string | undefined;
   queue: Promise<void>;
@@ -96,15 +157,25 @@ export class ControlServer {
   private unixServer: net.Server | undefined;
   private tlsServer: tls.Server | undefined;
   private readonly conns = new Set<Conn>();
+  private readonly slots = new Set<Slot>();
+  private readonly perGroup = new Map<string, number>();
+  /** TLS handshakes in progress by "address|port" (to find the slot at secureConnection). */
+  private readonly handshaking = new Map<string, { slot: Slot; raw: net.Socket }>();
   private readonly log: Logger;
   private readonly versions: VersionRange;
   private readonly maxLine: number;
+  private readonly maxConnections: number;
+  private readonly maxPerAddress: number;
+  private readonly handshakeTimeoutMs: number;
   private closed = false;
 
   private constructor(private readonly opts: ControlServerOptions) {
     this.log = opts.logger ?? nullLogger;
     this.versions = opts.versions ?? { min: PROTOCOL_MIN, max: PROTOCOL_MAX };
     this.maxLine = opts.maxLine ?? DEFAULT_MAX_REQUEST_LINE;
+    this.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.maxPerAddress = opts.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
+    this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
   }
 
   /** Starts listening on the configured transports; rejects with a clear Error if it cannot. */
@@ -129,8 +200,33 @@ export class ControlServer {
     return a && typeof a === "object" ? { address: a.address, port: a.port } : undefined;
   }
 
+  /** Slots in use: connections, TLS handshakes in progress included. */
   get connectionCount(): number {
-    return this.conns.size;
+    return this.slots.size;
+  }
+
+  private take(group: string | undefined): Slot | "busy" | "per_address" {
+    if (this.closed) return "busy";
+    if (group !== undefined && (this.perGroup.get(group) ?? 0) >= this.maxPerAddress)
+      return "per_address";
+    if (this.slots.size >= this.maxConnections) return "busy";
+    const slot: Slot = { group, released: false, timer: undefined };
+    this.slots.add(slot);
+    if (group !== undefined) this.perGroup.set(group, (this.perGroup.get(group) ?? 0) + 1);
+    return slot;
+  }
+
+  private release(slot: Slot): void {
+    if (slot.released) return;
+    slot.released = true;
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.timer = undefined;
+    this.slots.delete(slot);
+    if (slot.group !== undefined) {
+      const n = (this.perGroup.get(slot.group) ?? 1) - 1;
+      if (n > 0) this.perGroup.set(slot.group, n);
+      else this.perGroup.delete(slot.group);
+    }
   }
 
   private count(name: string, label?: string, value?: string): void {
@@ -189,10 +285,16 @@ export class ControlServer {
       ...(o.clientCa ? { ca: o.clientCa, requestCert: true } : { requestCert: false }),
       // Unverified certificates are refused at hello with a message, not by a silent TLS alert.
       rejectUnauthorized: false,
-      handshakeTimeout: 10_000,
+      // node's own timeout is reset by every byte; the absolute deadline is ours (onTcp). This
+      // one is only a backstop.
+      handshakeTimeout: 2 * this.handshakeTimeoutMs,
     });
-    server.on("secureConnection", (sock) => this.accept(sock, "tls"));
+    // Runs after tls.Server's own listener has wrapped the socket; destroying `raw` with an
+    // error ends the handshake (tlsClientError then carries that error).
+    server.on("connection", (raw: net.Socket) => this.onTcp(raw));
+    server.on("secureConnection", (sock) => this.onSecure(sock));
     server.on("tlsClientError", (e, sock) => {
+      if ((e as NodeJS.ErrnoException).code === REFUSED_HERE) return;
       this.count("ctl_reject", "reason", "tls");
       this.log.warn("control TLS handshake failed", {
         peer: `${sock.remoteAddress}:${sock.remotePort}`,
@@ -212,13 +314,60 @@ export class ControlServer {
     this.log.info("control TLS listening", { ...this.tlsAddress });
   }
 
-  private accept(socket: net.Socket, transport: Transport): void {
+  /** A TCP connection to the TLS port, before any TLS: admission and the handshake deadline. */
+  private onTcp(raw: net.Socket): void {
+    const address = raw.remoteAddress ?? "unknown";
+    const peer = `${address}:${raw.remotePort}`;
+    raw.on("error", () => {});
+    const slot = this.take(addressGroup(address));
+    if (typeof slot === "string") {
+      this.count("ctl_reject", "reason", slot);
+      this.log.warn("control connection refused", { transport: "tls", peer, reason: slot });
+      raw.destroy(refusedHere(slot));
+      return;
+    }
+    const key = `${address}|${raw.remotePort}`;
+    this.handshaking.set(key, { slot, raw });
+    slot.timer = setTimeout(() => {
+      this.count("ctl_reject", "reason", "handshake_timeout");
+      this.log.warn("control connection refused", {
+        transport: "tls",
+        peer,
+        reason: "handshake_timeout",
+        timeoutMs: this.handshakeTimeoutMs,
+      });
+      raw.destroy(refusedHere("handshake_timeout"));
+    }, this.handshakeTimeoutMs);
+    slot.timer.unref();
+    raw.once("close", () => {
+      if (this.handshaking.get(key)?.slot === slot) this.handshaking.delete(key);
+      this.release(slot);
+    });
+  }
+
+  private onSecure(sock: tls.TLSSocket): void {
+    const key = `${sock.remoteAddress}|${sock.remotePort}`;
+    const h = this.handshaking.get(key);
+    if (!h || h.slot.released) {
+      // Every TLS connection passes onTcp first; one that does not has no slot to use.
+      sock.destroy();
+      return;
+    }
+    this.handshaking.delete(key);
+    if (h.slot.timer) clearTimeout(h.slot.timer);
+    h.slot.timer = undefined;
+    this.accept(sock, "tls", h.slot);
+  }
+
+  private accept(socket: net.Socket, transport: Transport, tlsSlot?: Slot): void {
     const peer = transport === "unix" ? "unix" : `${socket.remoteAddress}:${socket.remotePort}`;
     socket.on("error", (e) =>
       this.log.debug("control connection error", { peer, error: e.message }),
     );
-    if (this.closed || this.conns.size >= (this.opts.maxConnections ?? 64)) {
+    const slot = tlsSlot ?? this.take(undefined);
+    if (typeof slot === "string") {
       this.count("ctl_reject", "reason", "busy");
+      this.log.warn("control connection refused", { transport, peer, reason: "busy" });
       socket.end(
         encodeLine({
           v: this.versions.max,
@@ -235,7 +384,10 @@ export class ControlServer {
     const conn: Conn = {
       socket,
       transport,
-      splitter: new LineSplitter(this.maxLine),
+      peer,
+      slot,
+      splitter: new LineSplitter(this.maxLine, MAX_HELLO_LINE),
+      received: 0,
       version: undefined,
       identity: undefined,
       queue: Promise.resolve(),
@@ -244,11 +396,12 @@ export class ControlServer {
     };
     this.conns.add(conn);
     this.count("ctl_connection", "transport", transport);
-    this.arm(conn, this.opts.helloTimeoutMs ?? 5000, "hello_timeout");
+    this.arm(conn, this.opts.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS, "hello_timeout");
     socket.on("data", (chunk: Buffer) => this.onData(conn, chunk));
     socket.on("close", () => {
       if (conn.timer) clearTimeout(conn.timer);
       this.conns.delete(conn);
+      this.release(slot);
     });
   }
 
@@ -273,9 +426,13 @@ export class ControlServer {
 
   private onData(conn: Conn, chunk: Buffer): void {
     if (conn.closing) return;
+    conn.received += chunk.length;
     const lines = conn.splitter.push(chunk);
     if (!lines.ok) {
-      this.refuse(conn, null, lines.error, "too_large");
+      this.refuse(conn, null, lines.error, "too_large", {
+        received: conn.received,
+        limit: conn.splitter.limit,
+      });
       return;
     }
     for (const line of lines.value) {
@@ -296,17 +453,27 @@ export class ControlServer {
   }
 
   /** Sends a typed error, counts the reason, and closes the connection. */
-  private refuse(conn: Conn, id: number | string | null, e: ControlError, reason: string): void {
+  private refuse(
+    conn: Conn,
+    id: number | string | null,
+    e: ControlError,
+    reason: string,
+    extra: LogFields = {},
+  ): void {
     if (conn.closing) return;
     if (reason !== "hello_timeout" && reason !== "idle") this.count("ctl_reject", "reason", reason);
     this.log.warn("control connection refused", {
       transport: conn.transport,
+      peer: conn.peer,
       code: e.code,
       reason,
+      ...extra,
     });
     this.send(conn, id, { error: e });
     conn.closing = true;
     if (conn.timer) clearTimeout(conn.timer);
+    // Read nothing more from a refused peer: what it still sends stays in the kernel's buffers.
+    conn.socket.pause();
     conn.socket.end();
     setTimeout(() => conn.socket.destroy(), 1000).unref();
   }
@@ -618,6 +785,7 @@ export class ControlServer {
   async close(): Promise<void> {
     this.closed = true;
     for (const c of this.conns) c.socket.destroy();
+    for (const h of this.handshaking.values()) h.raw.destroy(refusedHere("shutdown"));
     const closeServer = (s: net.Server | undefined) =>
       s ? new Promise<void>((res) => s.close(() => res())) : Promise.resolve();
     await Promise.all([closeServer(this.unixServer), closeServer(this.tlsServer)]);

@@ -104,3 +104,20 @@ test("connect: required fields and nat-policy", () => {
   assert.ok(good.ok);
   assert.equal(good.value.natPolicy, 2);
 });
+
+test("serve: management connection limits from flags or env, range-checked", () => {
+  const d = loadServeConfig({}, {});
+  assert.ok(d.ok);
+  assert.equal(d.value.controlMaxConnections, 64);
+  assert.equal(d.value.controlMaxPerAddress, 8);
+  const f = loadServeConfig(
+    { controlMaxConnections: "16" },
+    { OAKLEY_CONTROL_MAX_PER_ADDRESS: "2" },
+  );
+  assert.ok(f.ok);
+  assert.equal(f.value.controlMaxConnections, 16);
+  assert.equal(f.value.controlMaxPerAddress, 2);
+  const bad = loadServeConfig({ controlMaxPerAddress: "0" }, {});
+  assert.ok(!bad.ok);
+  assert.match(formatIssues(bad.error), /1 to 4096/);
+});

@@ -53,6 +53,10 @@ export interface ServeConfig {
   readonly controlCa: string | undefined;
   /** File of token hashes (`oakley control token NAME` appends to it). */
   readonly controlTokens: string | undefined;
+  /** Management connections at once, TLS handshakes in progress included. */
+  readonly controlMaxConnections: number;
+  /** TLS management connections at once from one source address (an IPv6 /64 is one). */
+  readonly controlMaxPerAddress: number;
   /** Prometheus metrics "HOST:PORT" or "off". */
   readonly metricsListen: string;
 }
@@ -86,6 +90,8 @@ export const SERVE_DEFAULTS = {
   failClosed: true,
   statusFile: "/run/oakley/status.json",
   controlSocket: "/run/oakley/control.sock",
+  controlMaxConnections: 64,
+  controlMaxPerAddress: 8,
   metricsListen: "127.0.0.1:9500",
 } as const;
 
@@ -334,6 +340,18 @@ export function loadServeConfig(
     controlKey: l.string("controlKey", undefined),
     controlCa: l.string("controlCa", undefined),
     controlTokens: l.string("controlTokens", undefined),
+    controlMaxConnections: l.int(
+      "controlMaxConnections",
+      SERVE_DEFAULTS.controlMaxConnections,
+      1,
+      4096,
+    ),
+    controlMaxPerAddress: l.int(
+      "controlMaxPerAddress",
+      SERVE_DEFAULTS.controlMaxPerAddress,
+      1,
+      4096,
+    ),
     metricsListen: l.string("metricsListen", SERVE_DEFAULTS.metricsListen),
   };
   if (

@@ -363,12 +363,29 @@ export async function startServer(
         software: state.software,
         counters,
         logger: deps.logs.logger("ctl"),
+        maxConnections: cfg.controlMaxConnections,
+        maxConnectionsPerAddress: cfg.controlMaxPerAddress,
         ...(cfg.controlSocket !== "off" ? { unix: { path: cfg.controlSocket } } : {}),
         ...(tls ? { tls } : {}),
       });
     }
-    if (cfg.metricsListen !== "off")
-      metrics = await startMetricsServer(target, cfg.metricsListen, deps.logs.logger("ctl"));
+    if (cfg.metricsListen !== "off") {
+      const tokensPath = cfg.controlTokens;
+      // With a token file, scrapes need one of its tokens (read on every scrape).
+      metrics = await startMetricsServer(
+        target,
+        cfg.metricsListen,
+        deps.logs.logger("ctl"),
+        tokensPath
+          ? {
+              tokens: () => {
+                const t = readTokenFile(tokensPath);
+                return t.ok ? t.value : [];
+              },
+            }
+          : {},
+      );
+    }
   } catch (e) {
     log.warn(`management interfaces not started: ${(e as Error).message}`);
   }

@@ -109,7 +109,7 @@ var initial = JSON.parse(document.getElementById("initial-state").textContent);
 render(initial);
 var mode = document.getElementById("live");
 function poll() {
-  fetch("api/state").then(function (r) { return r.json(); }).then(render).catch(function () {}).finally(function () { setTimeout(poll, 2000); });
+  fetch("api/state").then(function (r) { if (r.status === 401) { location.href = "login"; throw new Error("signed out"); } return r.json(); }).then(render).catch(function () {}).finally(function () { setTimeout(poll, 2000); });
 }
 if (typeof EventSource === "function") {
   var es = new EventSource("api/events");
@@ -117,6 +117,29 @@ if (typeof EventSource === "function") {
   es.onerror = function () { if (es.readyState === 2) { mode.textContent = "live (polling)"; poll(); } };
 } else { mode.textContent = "live (polling)"; poll(); }
 `;
+
+/**
+ * The login form: the token is sent once in a POST body (never in a URL, which would stay in the
+ * browser's history, in proxy logs and in Referer headers) and exchanged for a session cookie.
+ */
+export function loginPage(message?: string): string {
+  const esc = (t: string) =>
+    t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Oakley monitor: log in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>${CSS}</style></head>
+<body><h1>Oakley IPsec monitor</h1>
+${message ? `<p class="error" id="login-error">${esc(message)}</p>` : ""}
+<form method="post" action="login" id="login">
+<p><label for="token">Management token</label><br>
+<input type="password" id="token" name="token" autocomplete="current-password" size="60" required autofocus></p>
+<p><button type="submit">Log in</button></p>
+</form>
+<p class="meta">A token comes from <code>oakley control token NAME</code> (the same tokens as remote management).</p>
+</body></html>
+`;
+}
 
 /** The page with `state` embedded for the first paint. */
 export function monitorPage(stateJson: string): string {
@@ -129,7 +152,8 @@ export function monitorPage(stateJson: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>${CSS}</style></head>
 <body><h1>Oakley IPsec monitor</h1>
-<div class="meta"><span id="updated"></span> &middot; <span id="live">connecting</span></div>
+<div class="meta"><span id="updated"></span> &middot; <span id="live">connecting</span>
+<form method="post" action="logout" style="display:inline"> &middot; <button type="submit">Log out</button></form></div>
 <div id="daemons"></div>
 <script type="application/json" id="initial-state">${safe}</script>
 <script>${SCRIPT}</script>

@@ -119,6 +119,17 @@ test("oakley monitor in one namespace watches two real daemons over TLS (token, 
       cb.waitFor(/address assigned: 203\.0\.113\.\d+/, 120_000),
     ]);
 
+    // the monitor's own operator makes a token for the browser (the page needs a login)
+    const monTokens = join(topo.dir, "monitor.tokens");
+    const viewer = await oakley(lab.mon, [
+      "control",
+      "token",
+      "browser",
+      "--tokens-file",
+      monTokens,
+    ]);
+    assert.equal(viewer.code, 0, viewer.stderr);
+
     const mon = watch(
       topo.spawn(lab.mon, [
         process.execPath,
@@ -134,6 +145,8 @@ test("oakley monitor in one namespace watches two real daemons over TLS (token, 
         "127.0.0.1:9600",
         "--poll",
         "500",
+        "--tokens-file",
+        monTokens,
       ]),
       "monitor",
     );
@@ -145,6 +158,20 @@ test("oakley monitor in one namespace watches two real daemons over TLS (token, 
 
     const br = await openBrowser(lab.mon, join(topo.dir, "profile"), "http://127.0.0.1:9600/");
     browser = br;
+    // the login form first (401, no daemon data); then the token, as an operator types it
+    for (let i = 0; ; i++) {
+      const atLogin = await br
+        .evaluate<boolean>(
+          'document.getElementById("login") !== null && document.querySelectorAll("section.daemon").length === 0',
+        )
+        .catch(() => false);
+      if (atLogin) break;
+      if (i > 100) assert.fail(`no login form\n${br.stderr().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await br.evaluate(
+      `document.getElementById("token").value = ${JSON.stringify(viewer.stdout.trim())}; document.getElementById("login").submit(); true`,
+    );
     const read = async () => {
       const v = await br.evaluate<PageView>(READ_PAGE);
       if (!v) throw new Error("page not ready");

@@ -61,7 +61,7 @@ type ProbeRequest =
   | { op: "raw-tls"; host: string; port: number; ca: string; text: string }
   | { op: "plain-tcp"; host: string; port: number; text: string }
   | { op: "tcp-connect"; host: string; port: number; timeoutMs: number }
-  | { op: "http-get"; url: string };
+  | { op: "http-get"; url: string; headers?: Record<string, string> };
 
 interface ProbeAnswer {
   ok: boolean;
@@ -104,7 +104,10 @@ async function probe(req: ProbeRequest): Promise<ProbeAnswer> {
     return l.ok ? { ok: true, sas: l.value.ike.length } : { ok: false, ...l.error };
   }
   if (req.op === "http-get") {
-    const r = await fetch(req.url, { signal: AbortSignal.timeout(20_000) });
+    const r = await fetch(req.url, {
+      signal: AbortSignal.timeout(20_000),
+      ...(req.headers ? { headers: req.headers } : {}),
+    });
     return {
       ok: true,
       status: r.status,
@@ -770,9 +773,17 @@ if (!PROBE)
     it("the Prometheus endpoint, scraped from another namespace, passes promtool and agrees with sa list", {
       skip: promtool ? false : "promtool is not installed (Debian package prometheus)",
     }, async () => {
+      // the daemon has a token file, so a scrape without one of its tokens gets nothing
+      const anonymous = await runProbe({
+        op: "http-get",
+        url: `http://${gw.addr}:${METRICS_PORT}/metrics`,
+      });
+      assert.equal(anonymous.status, 401);
+      assert.doesNotMatch(anonymous.body ?? "", /oakley_/);
       const scrape = await runProbe({
         op: "http-get",
         url: `http://${gw.addr}:${METRICS_PORT}/metrics`,
+        headers: { authorization: `Bearer ${token}` },
       });
       assert.equal(scrape.status, 200);
       assert.match(scrape.contentType ?? "", /^text\/plain; version=0\.0\.4/);

@@ -5,7 +5,8 @@
  * TLS with a token, one TLS daemon whose token is wrong, and one socket where nothing runs — the
  * page must show SAs of both phases with algorithm names from the registry (never 268435457),
  * NAT-T state, per-SA traffic that updates live, failures by reason, and which daemon is
- * unreachable and why. A screenshot is saved as artifacts/monitor.png.
+ * unreachable and why. The browser first meets the login form (401, no data) and logs in with a
+ * control token, as an operator does. A screenshot is saved as artifacts/monitor.png.
  *
  * Targets are FakeControlTarget (realistic records): this test covers what real daemons cannot
  * produce on demand — hostile markup in a daemon's answers, a wrong token, failure counters by
@@ -193,7 +194,14 @@ test("monitor page in headless Chromium: several daemons, names not numbers, liv
       if (typeof d === "string") assert.fail(d);
       return d;
     });
-    const mon = new Monitor({ daemons: specs, host: "127.0.0.1", port: 0, pollMs: 300 });
+    const viewer = generateToken("viewer");
+    const mon = new Monitor({
+      daemons: specs,
+      host: "127.0.0.1",
+      port: 0,
+      pollMs: 300,
+      tokens: () => [viewer.record],
+    });
     await mon.start();
     cleanup.push(() => mon.close());
 
@@ -256,6 +264,30 @@ test("monitor page in headless Chromium: several daemons, names not numbers, liv
         `${what}: page never got there; last view ${JSON.stringify(last)?.slice(0, 2000)}\n${stderr.slice(-2000)}`,
       );
     };
+
+    // Not logged in: the login form and nothing of the daemons. Then log in with the token.
+    const gate = async (expression: string) => {
+      for (let i = 0; i < 100; i++) {
+        const r = await cdp.send<{ result: { value?: boolean } }>(
+          "Runtime.evaluate",
+          { expression, returnByValue: true },
+          sessionId,
+        );
+        if (r.result.value === true) return;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      assert.fail(`never true: ${expression}\n${stderr.slice(-2000)}`);
+    };
+    await gate(
+      'document.getElementById("login") !== null && document.querySelectorAll("section.daemon").length === 0 && !document.body.textContent.includes("gw-a")',
+    );
+    await cdp.send(
+      "Runtime.evaluate",
+      {
+        expression: `document.getElementById("token").value = ${JSON.stringify(viewer.token)}; document.getElementById("login").submit(); true`,
+      },
+      sessionId,
+    );
 
     const v = await until(
       "four daemons rendered, live",
