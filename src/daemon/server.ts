@@ -50,7 +50,7 @@ import {
   portInUse,
   type StartFailure,
 } from "./fail-closed/index.js";
-import { startupText } from "./instructions.js";
+import { startupAddress, startupText } from "./instructions.js";
 import { daemonTarget, type TargetState } from "./control-target.js";
 import { type Channel, IpsecNode } from "./ipsec-node.js";
 import { L2tpPppService, type L2tpPppEvent } from "./l2tp-ppp.js";
@@ -389,7 +389,7 @@ export async function startServer(
 
   print(
     startupText({
-      serverAddress: cfg.listen === "0.0.0.0" ? "<this server's public address>" : cfg.listen,
+      ...(await startupAddress(cfg.listen)),
       ...(initial
         ? {
             generated: {
