@@ -258,7 +258,15 @@ test("oakley connect NAME: the profile fills the flags; given flags and OAKLEY_*
   assert.deepEqual(plain, { flags: { profileStore: t.store, psk: "x" } });
   const none = unwrap(profileForConnect("elsewhere", { profileStore: t.store }, {}));
   assert.equal(none.message, undefined);
-  // A store named explicitly that does not exist is an error, not a silent fallback.
+  // The default store unreadable: SERVER is taken as an address, and it says why.
+  const junk = join(t.dir, "junk.db");
+  writeFileSync(junk, "not a database ".repeat(100));
+  const unreadable = profileForConnect("office", {}, { OAKLEY_PROFILE_STORE: "" }, junk);
+  assert.ok(unreadable.ok);
+  assert.match(unreadable.value.message ?? "", /junk\.db.*taking 'office' as the server's address/);
+  assert.equal(unreadable.value.flags.server, undefined);
+  // A store named explicitly that cannot be used is an error, not a silent fallback.
+  assert.equal(profileForConnect("office", { profileStore: junk }, {}).ok, false);
   const missing = profileForConnect("office", { profileStore: join(t.dir, "nope.db") }, {});
   assert.equal(missing.ok, false);
 });

@@ -35,8 +35,9 @@ export const DEFAULT_UNIT_DIR = "/etc/systemd/system";
 export function profileStorePath(
   flag: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
+  defaultPath: string = DEFAULT_PROFILE_STORE,
 ): string {
-  return flag ?? (env[PROFILE_STORE_ENV] || undefined) ?? DEFAULT_PROFILE_STORE;
+  return flag ?? (env[PROFILE_STORE_ENV] || undefined) ?? defaultPath;
 }
 
 interface StoreOpts {
@@ -663,9 +664,11 @@ export function profileForConnect(
   server: string,
   flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
+  /** The store used when neither --profile-store nor the environment names one. */
+  defaultPath: string = DEFAULT_PROFILE_STORE,
 ): Result<ProfileUse, string> {
   const explicitStore = typeof flags.profileStore === "string" || !!env[PROFILE_STORE_ENV];
-  const path = profileStorePath(flags.profileStore as string | undefined, env);
+  const path = profileStorePath(flags.profileStore as string | undefined, env, defaultPath);
   if (!isProfileName(server)) return ok({ flags });
   if (!existsSync(path)) {
     return explicitStore
@@ -678,7 +681,15 @@ export function profileForConnect(
     // openProfileStore reports it
   }
   const s = openProfileStore(path, { readOnly: true });
-  if (!s.ok) return err(`${s.error.message} [${s.error.code}]`);
+  if (!s.ok) {
+    if (explicitStore) return err(`${s.error.message} [${s.error.code}]`);
+    // The default store exists but cannot be read (e.g. not root): say so, and go on with
+    // SERVER as an address rather than refuse a plain `oakley connect vpn.example.com`.
+    return ok({
+      flags,
+      message: `${s.error.message}; taking '${server}' as the server's address, not as a profile`,
+    });
+  }
   try {
     const p = s.value.get(server);
     if (!p.ok) {
