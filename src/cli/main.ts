@@ -9,6 +9,7 @@ import { formatIssues, loadConnectConfig, loadServeConfig } from "../daemon/conf
 import { type RunningServer, startServer } from "../daemon/server.js";
 import { LogHub, type LogLevel } from "../obs/log.js";
 import { registerManagementCommands } from "./commands/index.js";
+import { profileForConnect } from "./commands/profile.js";
 import { jsonSink, textSink } from "../obs/sinks.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -121,7 +122,7 @@ export function buildCli(): Command {
   program
     .command("connect")
     .description("connect to an L2TP/IPsec server (IKE initiator, L2TP LAC, PPP, ESP, TUN)")
-    .argument("<server>", "server address or host name")
+    .argument("<server>", "server address or host name, or a saved profile (oakley profile add)")
     .option("--psk <secret>", "the server's pre-shared key (or OAKLEY_PSK)")
     .option("--user <name>", "your user name")
     .option("--password <password>", "your password (or OAKLEY_PASSWORD)")
@@ -140,11 +141,23 @@ export function buildCli(): Command {
     .option("--tun <name>", "TUN device name (default oakc0)")
     .option("--allow-legacy", "also offer 3DES and MODP-1024 (old servers)")
     .option("--config <file>", "settings file (YAML or JSON)")
+    .option(
+      "--profile-store <file>",
+      "client profile store (or OAKLEY_PROFILE_STORE; default /var/lib/oakley/client.db)",
+    )
     .option("--log-level <level>", "debug, info, warn, error (private also logs keys)")
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]))
     .action(async (server: string, opts: Record<string, unknown>) => {
-      const flags: Record<string, unknown> = { ...opts, server };
-      if (flags.failClosed === true) delete flags.failClosed;
+      const given: Record<string, unknown> = { ...opts };
+      if (given.failClosed === true) delete given.failClosed;
+      // SERVER may name a saved profile; flags and OAKLEY_* given now override its fields.
+      const prof = profileForConnect(server, given);
+      if (!prof.ok) {
+        process.stderr.write(`oakley connect: ${prof.error}\n`);
+        process.exit(2);
+      }
+      if (prof.value.message) process.stderr.write(`oakley connect: ${prof.value.message}\n`);
+      const flags: Record<string, unknown> = { server, ...prof.value.flags };
       const cfg = loadConnectConfig(flags);
       if (!cfg.ok) {
         process.stderr.write(`oakley connect: invalid settings:\n${formatIssues(cfg.error)}\n`);

@@ -2,7 +2,10 @@
  * What `oakley serve` prints at start-up for a person: the ports to open (Microsoft's firewall
  * note: UDP 500, UDP 4500, IP protocol 50), the secrets generated on first start (shown once),
  * and how to connect from each built-in client. Plain text, no colours: it is also logged.
+ * The server's address comes from server-address.ts (listen address or default route).
  */
+export { startupAddress } from "./server-address.js";
+
 export interface StartupInfo {
   readonly serverAddress: string;
   /** Present only on the first start, when the store generated them. */
@@ -11,11 +14,14 @@ export interface StartupInfo {
   readonly dns: readonly string[];
   readonly storePath: string;
   readonly windowsNatFriendly: boolean;
+  /** Why the address may not be the one clients use (detected; private; unknown). */
+  readonly serverAddressNote?: string;
 }
 
 export function startupText(i: StartupInfo): string {
   const lines: string[] = [];
   lines.push(`Oakley L2TP/IPsec server on ${i.serverAddress} (store: ${i.storePath})`);
+  if (i.serverAddressNote) lines.push(`  (${i.serverAddressNote})`);
   lines.push("");
   lines.push("Open these on any firewall in front of this server:");
   lines.push("  UDP 500   IKE");
@@ -38,6 +44,20 @@ export function startupText(i: StartupInfo): string {
   );
   lines.push("");
   lines.push("How to connect:");
+  lines.push(...connectSteps(i));
+  return lines.join("\n");
+}
+
+/**
+ * The per-OS steps (Windows, macOS, iOS, Android, Linux), indented two spaces. Shared by the
+ * start-up text and `oakley client-config --format text`; `user` fills in the user name.
+ */
+export function connectSteps(i: {
+  readonly serverAddress: string;
+  readonly windowsNatFriendly: boolean;
+  readonly user?: string;
+}): string[] {
+  const lines: string[] = [];
   lines.push(
     `  Windows 10/11: Settings > Network > VPN > Add: provider Windows (built-in), server ${i.serverAddress},`,
   );
@@ -62,8 +82,8 @@ export function startupText(i: StartupInfo): string {
     '  Android (up to 11): Settings > Network > VPN > add, type "L2TP/IPSec PSK"; leave "IPSec identifier" empty.',
   );
   lines.push(
-    `  Linux: oakley connect ${i.serverAddress} --psk KEY --user NAME --password PASSWORD`,
+    `  Linux: oakley connect ${i.serverAddress} --psk KEY --user ${i.user ?? "NAME"} --password PASSWORD`,
   );
   lines.push("    (or NetworkManager-l2tp / strongSwan + xl2tpd).");
-  return lines.join("\n");
+  return lines;
 }

@@ -50,7 +50,7 @@ import {
   portInUse,
   type StartFailure,
 } from "./fail-closed/index.js";
-import { startupText } from "./instructions.js";
+import { startupAddress, startupText } from "./instructions.js";
 import { daemonTarget, type TargetState } from "./control-target.js";
 import { type IpsecNode, openIpsecPorts } from "./ipsec-node.js";
 import type {
@@ -295,7 +295,7 @@ export async function startServer(
 
   print(
     startupText({
-      serverAddress: cfg.listen === "0.0.0.0" ? "<this server's public address>" : cfg.listen,
+      ...(await startupAddress(cfg.listen)),
       ...(initial
         ? {
             generated: {

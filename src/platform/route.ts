@@ -78,3 +78,33 @@ export async function pinHostRoute(
     await runIp(["route", "del", ...spec]);
   });
 }
+
+/**
+ * The default route's interface and the local address the kernel would use on it
+ * (`ip -j -4 route show default`, then `ip -j route get GATEWAY` for the source address).
+ * This is the address the host shows to the Internet, unless a NAT sits in front of it.
+ */
+export async function defaultRouteSource(): Promise<Result<RouteInfo, PlatformError>> {
+  const r = await runIp(["-j", "-4", "route", "show", "default"]);
+  if (!r.ok) return r;
+  let first: { gateway?: string; dev?: string; prefsrc?: string } | undefined;
+  try {
+    first = (JSON.parse(r.value) as Array<{ gateway?: string; dev?: string; prefsrc?: string }>)[0];
+  } catch {
+    return err(
+      platformError(PlatformErrorCode.Command, "ip route show default: unreadable output"),
+    );
+  }
+  if (!first?.dev) return err(platformError(PlatformErrorCode.Command, "no default route"));
+  if (first.prefsrc) {
+    return ok({
+      source: first.prefsrc,
+      device: first.dev,
+      ...(first.gateway ? { gateway: first.gateway } : {}),
+    });
+  }
+  if (!first.gateway) {
+    return err(platformError(PlatformErrorCode.Command, "the default route has no gateway"));
+  }
+  return routeTo(first.gateway);
+}

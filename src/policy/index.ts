@@ -70,3 +70,24 @@ export {
   type StoredPolicy,
   type StoreListener,
 } from "./store.js";
+export {
+  type CheckedProfile,
+  type ClientProfile,
+  checkProfile,
+  checkRoute,
+  isProfileName,
+  MIN_PSK_LENGTH,
+  parseProfileDocument,
+  PROFILE_DOC_KEY,
+  profileNameFor,
+  profileToDoc,
+  profileToYaml,
+  weakPskMessage,
+} from "./profile.js";
+export {
+  DEFAULT_PROFILE_STORE,
+  openProfileStore,
+  PROFILE_SCHEMA,
+  ProfileStore,
+  type StoredProfile,
+} from "./profile-store.js";
