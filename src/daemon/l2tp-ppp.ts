@@ -7,6 +7,9 @@
  *
  * Server: one TUN for all clients; packets from the TUN are routed to the PPP session whose
  * IPCP-assigned address is the destination. Client: one session; every packet goes to it.
+ * PAP passwords are checked by the injected verifier (asynchronously; the answer goes back to
+ * the session if it still exists); new sessions on a channel past its authentication limit
+ * are hung up before PPP starts.
  */
 import type { Logger } from "../obs/log.js";
 import {
@@ -23,11 +26,17 @@ import {
   type UserSecret,
 } from "../ppp/index.js";
 import type { Clock, TimerId } from "../platform/index.js";
+import type { AuthLimiter, PasswordVerifier } from "./ppp-password.js";
 import { TimerSet } from "../platform/index.js";
 
 export interface L2tpPppServerOptions {
   readonly authMethods: readonly PppAuthMethod[];
+  /** Secrets for CHAP-MD5 and MS-CHAPv2. */
   readonly users: (name: string) => string | UserSecret | undefined;
+  /** PAP password checks, run off the event loop (see ppp-password.ts). */
+  readonly verifier: PasswordVerifier;
+  /** Authentication attempts (one per PPP session) allowed per channel; absent: no limit. */
+  readonly authLimiter?: AuthLimiter;
   readonly pool: AddressAllocator;
   readonly localAddress: string;
   readonly dns: readonly string[];
@@ -90,6 +99,8 @@ export type L2tpPppEvent =
       readonly session: SessionInfo;
       readonly message: string;
       readonly code?: number;
+      /** Client: the server did not prove it knows the password (MS-CHAPv2 S=). */
+      readonly serverNotAuthenticated?: boolean;
     }
   | { readonly type: "ip-up"; readonly session: SessionInfo }
   | { readonly type: "session-down"; readonly session: SessionInfo; readonly reason: string };
@@ -247,6 +258,10 @@ export class L2tpPppService {
     const now = this.o.clock.now();
     const s = this.o.server;
     const c = this.o.client;
+    if (s?.authLimiter && !s.authLimiter.take(binding)) {
+      this.refuseSession(binding, tunnelId, sessionId);
+      return;
+    }
     const ppp = new PppSession(
       {
         role: this.o.role === "lns" ? "server" : "client",
@@ -317,8 +332,59 @@ export class L2tpPppService {
         case "event":
           this.onPppEvent(live, a.event);
           break;
+        case "check-password":
+          this.checkPassword(live, a.requestId, a.user, a.password);
+          break;
       }
     }
+  }
+
+  /** Runs the PAP check off the event loop; the answer goes to the session if it is still there. */
+  private checkPassword(live: Live, requestId: number, user: string, password: Uint8Array): void {
+    const verifier = this.o.server?.verifier;
+    const pending = verifier
+      ? verifier.verify(user, Buffer.from(password).toString("utf8"))
+      : Promise.resolve({ ok: false as const, reason: "error" as const });
+    pending
+      .catch(() => ({ ok: false as const, reason: "error" as const }))
+      .then((v) => {
+        if (this.closed || this.sessions.get(live.info.key) !== live) return;
+        this.stepPpp(live, {
+          type: "password-checked",
+          requestId,
+          ok: v.ok,
+          ...(v.ok ? {} : { reason: v.reason }),
+        });
+      });
+  }
+
+  /** A channel past its authentication limit: hang the call up before PPP starts. */
+  private refuseSession(binding: string, tunnelId: number, sessionId: number): void {
+    const reason = "too many authentication attempts on this channel; call refused";
+    this.o.pppLog.warn(reason, { binding, session: `${tunnelId}/${sessionId}` });
+    const info: SessionInfo = {
+      key: `${tunnelId}/${sessionId}`,
+      binding,
+      tunnelId,
+      sessionId,
+      user: null,
+      peerAddress: null,
+      localAddress: null,
+      dns: [],
+      up: false,
+    };
+    this.o.onEvent?.({
+      type: "session-down",
+      session: info,
+      reason: `auth-rate-limited: ${reason}`,
+    });
+    const step = l2tpHandle(
+      this.l2tp,
+      { kind: "closeSession", tunnelId, sessionId },
+      this.o.clock.now(),
+    );
+    this.l2tp = step.state;
+    this.perform(step.actions.filter((x) => x.kind !== "commandFailed"));
   }
 
   private onPppEvent(live: Live, e: Extract<PppAction, { type: "event" }>["event"]): void {
@@ -335,6 +401,7 @@ export class L2tpPppService {
           session: info,
           message: e.message,
           ...(e.code !== undefined ? { code: e.code } : {}),
+          ...(e.serverNotAuthenticated ? { serverNotAuthenticated: true } : {}),
         });
         break;
       case "ip-up":

@@ -56,6 +56,7 @@ import { type Channel, IpsecNode } from "./ipsec-node.js";
 import { L2tpPppService, type L2tpPppEvent } from "./l2tp-ppp.js";
 import { ipv4Udp, L2TP_PORT } from "./packets.js";
 import { ikeConfigFromPolicy } from "./policy-to-ike.js";
+import { AuthAttemptLimiter, storePasswordVerifier } from "./ppp-password.js";
 import { userSecret } from "./users.js";
 
 export interface ServerError {
@@ -290,6 +291,15 @@ export async function startServer(
         const u = store.users.get(name);
         return u.ok ? userSecret(u.value.value) : undefined;
       },
+      verifier: storePasswordVerifier((name) => {
+        const u = store.users.get(name);
+        return u.ok ? u.value.value : undefined;
+      }),
+      // Keyed by the IPsec channel alone ("channel:port" bindings): other L2TP source ports
+      // on the same SA buy no extra attempts.
+      authLimiter: ((l) => ({ take: (b: string) => l.take(b.split(":")[0] ?? b) }))(
+        new AuthAttemptLimiter(clock),
+      ),
       pool,
       localAddress: me.address,
       dns: poolDef.dns,

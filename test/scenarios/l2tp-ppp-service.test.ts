@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { L2tpPppService, type L2tpPppEvent } from "../../src/daemon/l2tp-ppp.js";
+import { type PasswordVerifier, storePasswordVerifier } from "../../src/daemon/ppp-password.js";
 import { nullLogger } from "../../src/obs/log.js";
 import { AddressPool, type PppAuthMethod, type UserSecret } from "../../src/ppp/index.js";
 import { type LinkProfile, SimNetwork, Simulator, simClock } from "../fakes/sim.js";
@@ -41,6 +42,7 @@ function setup(opts: {
   password?: string;
   seed?: number;
   users?: (name: string) => string | UserSecret | undefined;
+  verifier?: PasswordVerifier;
 }): Setup {
   const sim = new Simulator(opts.seed ?? 1);
   const net = new SimNetwork(sim, opts.profile);
@@ -60,6 +62,13 @@ function setup(opts: {
     server: {
       authMethods: [method],
       users: opts.users ?? ((n) => (n === "alice" ? "correct horse" : undefined)),
+      // PAP in these scenarios: the cleartext users above, answered asynchronously.
+      verifier: opts.verifier ?? {
+        verify: async (n, pw) =>
+          n === "alice" && pw === "correct horse"
+            ? { ok: true }
+            : { ok: false, reason: "wrong-password" },
+      },
       pool,
       localAddress: "203.0.113.1",
       dns: ["192.0.2.53"],
@@ -100,11 +109,26 @@ function setup(opts: {
   return { sim, net, server, clients, serverEvents, clientEvents, serverTun, clientTun };
 }
 
+/** Runs the simulator while letting the event loop turn (PAP checks are asynchronous). */
+async function runUntilAsync(
+  sim: Simulator,
+  cond: () => boolean,
+  limitMs: number,
+): Promise<boolean> {
+  for (let t = 0; t < limitMs && !cond(); t += 50) {
+    sim.runFor(50);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return cond();
+}
+
 for (const method of ["mschapv2", "chap-md5", "pap"] as const) {
-  test(`LAC and LNS bring PPP up with ${method} and carry IP both ways`, () => {
+  test(`LAC and LNS bring PPP up with ${method} and carry IP both ways`, async () => {
     const s = setup({ method });
     s.clients[0]!.connect("server");
-    assert.ok(s.sim.runUntilTrue(() => s.clientEvents[0]!.some((e) => e.type === "ip-up"), 30_000));
+    assert.ok(
+      await runUntilAsync(s.sim, () => s.clientEvents[0]!.some((e) => e.type === "ip-up"), 30_000),
+    );
     const up = s.clientEvents[0]!.find((e) => e.type === "ip-up");
     assert.ok(up && up.type === "ip-up");
     assert.equal(up.session.localAddress, "203.0.113.2");
@@ -195,9 +219,14 @@ test("the server authenticates from stored credentials (NT hash / scrypt), never
       method,
       users: (n) =>
         n === "alice" ? userSecret({ ...stored, protocols: [...stored.protocols] }) : undefined,
+      verifier: storePasswordVerifier((n) =>
+        n === "alice" ? { ...stored, protocols: [...stored.protocols] } : undefined,
+      ),
     });
     s.clients[0]!.connect("server");
-    s.sim.runUntilTrue(
+    // The PAP check runs scrypt on the threadpool: let real time pass between simulated steps.
+    await runUntilAsync(
+      s.sim,
       () => s.clientEvents[0]!.some((e) => e.type === "ip-up" || e.type === "session-down"),
       60_000,
     );

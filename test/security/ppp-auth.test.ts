@@ -1,0 +1,503 @@
+/**
+ * Threat model of PPP authentication (server and client), as tests.
+ *
+ * Server (PAP): a peer holding the group PSK must not be able to stall the event loop with
+ * PAP frames (scrypt on the main thread), learn which user names exist from response times, or
+ * guess passwords faster than a slow trickle per channel.
+ * Client: a rogue server holding the group PSK must not be able to downgrade the client to a
+ * method in which the server is never authenticated (CHAP-MD5, PAP, none) and so capture a
+ * crackable response, or a password in the clear, and then all traffic; with MS-CHAPv2 the
+ * server must prove it knows the password (RFC 2759 §5, the S= authenticator response).
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { test } from "node:test";
+import { L2tpPppService, type L2tpPppEvent } from "../../src/daemon/l2tp-ppp.js";
+import {
+  AuthAttemptLimiter,
+  type PasswordVerifier,
+  storePasswordVerifier,
+} from "../../src/daemon/ppp-password.js";
+import { nullLogger } from "../../src/obs/log.js";
+import { makeCredentials, type PapKdf, scryptKdf, type User } from "../../src/policy/index.js";
+import { AddressPool, type PppConfig, type PppEvent, type PppInput } from "../../src/ppp/index.js";
+import { serializePapPacket } from "../../src/wire/ppp/auth.js";
+import { makePppFrame } from "../../src/wire/ppp/frame.js";
+import { SimNetwork, Simulator, simClock } from "../fakes/sim.js";
+import { Link, seededRandom } from "../scenarios/ppp-harness.js";
+
+const PAP = 0xc023;
+const CHAP = 0xc223;
+const LCP = 0xc021;
+
+const users: Record<string, string> = { vmeuser: "vmepass" };
+
+function serverConfig(over: Partial<PppConfig> = {}): PppConfig {
+  return {
+    role: "server",
+    sessionId: "srv",
+    users: (n) => users[n],
+    pool: new AddressPool({ cidr: "203.0.113.0/24", reserved: ["203.0.113.1"] }),
+    localAddress: "203.0.113.1",
+    dns: ["192.0.2.53"],
+    random: seededRandom("server"),
+    ...over,
+  };
+}
+
+/** The client as `oakley connect` configures it: no authMethods unless --allow-auth says so. */
+function clientConfig(over: Partial<PppConfig> = {}): PppConfig {
+  return {
+    role: "client",
+    sessionId: "cli",
+    credentials: { user: "vmeuser", password: "vmepass" },
+    random: seededRandom("client"),
+    ...over,
+  };
+}
+
+function start(link: Link): void {
+  link.feed("server", { type: "start" });
+  link.feed("client", { type: "start" });
+}
+
+function papRequest(id: number, user: string, password: string): Buffer {
+  return makePppFrame(
+    PAP,
+    serializePapPacket({
+      kind: "Authenticate-Request",
+      identifier: id,
+      peerId: Buffer.from(user, "latin1"),
+      password: Buffer.from(password, "utf8"),
+    }),
+    { acfc: false, pfc: false },
+  );
+}
+
+/** PAP Ack/Nak frames (code 2/3) among `sent`, as [code, identifier]. */
+function papVerdicts(sent: Link["sent"], from: "server" | "client" = "server"): number[][] {
+  return sent
+    .filter((s) => s.from === from && s.protocol === PAP && (s.frame[4] === 2 || s.frame[4] === 3))
+    .map((s) => [s.frame[4] ?? 0, s.frame[5] ?? 0]);
+}
+
+function downOf(link: Link, side: "server" | "client"): Extract<PppEvent, { type: "link-down" }> {
+  const d = link.eventsOf(side, "link-down")[0];
+  assert.ok(d?.type === "link-down", `${side} link-down`);
+  return d;
+}
+
+const cheap = { n: 1024, r: 8, p: 1 };
+
+function storedUser(name: string, password: string, over: Partial<User> = {}): User {
+  return {
+    name,
+    enabled: true,
+    protocols: ["mschapv2", "pap"],
+    credentials: makeCredentials(password, randomBytes, { scrypt: cheap }),
+    ...over,
+  } as User;
+}
+
+// ---- Item A: PAP on the server ----
+
+test("a PAP flood on one session triggers one password check, and no verdict is sent before it completes", () => {
+  const link = new Link(
+    serverConfig({ authMethods: ["pap"] }),
+    clientConfig({ authMethods: ["pap"] }),
+  );
+  link.checkPassword = undefined; // the driver is still working on it
+  start(link);
+  link.run(() => link.checks.length > 0, 10_000);
+  assert.equal(link.checks.length, 1, "the first Authenticate-Request asks the driver once");
+  assert.equal(link.checks[0]?.user, "vmeuser");
+  const before = link.sent.length;
+  for (let i = 0; i < 100; i++)
+    link.feed("server", { type: "frame", frame: papRequest(i + 2, "vmeuser", `guess-${i}`) });
+  assert.equal(link.checks.length, 1, "100 more requests while pending: no further check");
+  assert.deepEqual(papVerdicts(link.sent.slice(before)), [], "no verdict before the check ends");
+  assert.equal(link.sessions.server.state.counters.rx_pap_while_checking, 100);
+  // The check ends: the verdict answers the latest request (the one the peer waits for).
+  link.answer("server", link.checks[0]?.requestId ?? -1, true);
+  assert.deepEqual(papVerdicts(link.sent.slice(before)), [[2, 101]]);
+  assert.ok(
+    link.run(() => link.bothUp(), 60_000),
+    "the real client still gets in",
+  );
+  assert.equal(link.checks.length, 1);
+});
+
+test("a stale or forged check answer (wrong request id) does not log anyone in", () => {
+  const link = new Link(
+    serverConfig({ authMethods: ["pap"] }),
+    clientConfig({ authMethods: ["pap"] }),
+  );
+  link.checkPassword = undefined;
+  start(link);
+  link.run(() => link.checks.length > 0, 10_000);
+  const id = link.checks[0]?.requestId ?? 0;
+  link.answer("server", id + 1, true);
+  assert.equal(link.eventsOf("server", "auth-ok").length, 0);
+  link.answer("server", id, false);
+  assert.ok(link.run(() => link.bothDown(), 30_000));
+  assert.equal(downOf(link, "server").reason, "auth-failed");
+  assert.equal(link.eventsOf("server", "auth-ok").length, 0);
+});
+
+test("PAP requests after a successful login are not checked again and change nothing", () => {
+  let lookups = 0;
+  const link = new Link(
+    serverConfig({
+      authMethods: ["pap"],
+      users: (n) => {
+        lookups++;
+        return users[n];
+      },
+    }),
+    clientConfig({ authMethods: ["pap"] }),
+  );
+  start(link);
+  assert.ok(link.run(() => link.bothUp(), 10_000));
+  const checks = link.checks.length;
+  const seen = lookups;
+  const before = link.sent.length;
+  for (let i = 0; i < 50; i++)
+    link.feed("server", { type: "frame", frame: papRequest(i, "vmeuser", "wrong") });
+  assert.equal(link.checks.length, checks, "no new password check");
+  assert.equal(lookups, seen, "no user lookup either");
+  assert.equal(link.sessions.server.state.counters.rx_pap_after_auth, 50);
+  assert.equal(link.eventsOf("server", "link-down").length, 0, "the session stays up");
+  assert.equal(link.eventsOf("server", "auth-failed").length, 0);
+  // A lost Ack is repaired (RFC 1334 §2.2.1: the peer resends until answered), but only a few
+  // times: the rest of the flood gets nothing.
+  const acks = papVerdicts(link.sent.slice(before));
+  assert.ok(acks.length <= 10, `${acks.length} Acks resent`);
+  assert.ok(acks.every(([code]) => code === 2));
+});
+
+test("the event loop keeps turning while a PAP password is checked (scrypt off the main thread)", async () => {
+  const alice = storedUser("alice", "correct horse", {
+    credentials: makeCredentials("correct horse", randomBytes),
+  });
+  const v = storePasswordVerifier((n) => (n === "alice" ? alice : undefined));
+  let immediate = false;
+  setImmediate(() => {
+    immediate = true;
+  });
+  const pending = v.verify("alice", "correct horse");
+  const turnedBeforeResult = await pending.then(() => immediate);
+  assert.equal(turnedBeforeResult, true, "a setImmediate callback ran before the verdict");
+  assert.deepEqual(await pending, { ok: true });
+  assert.deepEqual(await v.verify("alice", "correct horsf"), {
+    ok: false,
+    reason: "wrong-password",
+  });
+});
+
+test("an unknown user name costs the same KDF as a real one (no user enumeration by timing)", async () => {
+  const calls: { N: number; r: number; p: number; keylen: number }[] = [];
+  const counting: PapKdf = (pw, salt, keylen, params) => {
+    calls.push({ N: params.N, r: params.r, p: params.p, keylen });
+    return scryptKdf(pw, salt, keylen, params);
+  };
+  const real = storedUser("alice", "correct horse", {
+    credentials: makeCredentials("correct horse", randomBytes),
+  });
+  const table: Record<string, User> = {
+    alice: real,
+    bob: { ...real, name: "bob", enabled: false },
+    carol: { ...real, name: "carol", protocols: ["mschapv2"] },
+  };
+  const v = storePasswordVerifier((n) => table[n], { kdf: counting });
+  const cases = [
+    ["alice", "wrong", "wrong-password"],
+    ["mallory", "x", "unknown-user"],
+    ["bob", "correct horse", "not-allowed"],
+    ["carol", "correct horse", "not-allowed"],
+  ] as const;
+  for (const [user, pw, reason] of cases) {
+    calls.length = 0;
+    assert.deepEqual(await v.verify(user, pw), { ok: false, reason }, user);
+    assert.equal(calls.length, 1, `${user}: one KDF run`);
+    assert.deepEqual(
+      calls[0],
+      {
+        N: real.credentials.pap.n,
+        r: real.credentials.pap.r,
+        p: real.credentials.pap.p,
+        keylen: 32,
+      },
+      `${user}: same cost as a real user`,
+    );
+  }
+});
+
+test("a Windows DOMAIN\\user name is checked as the bare user, as for MS-CHAPv2", async () => {
+  const alice = storedUser("alice", "correct horse");
+  const v = storePasswordVerifier((n) => (n === "alice" ? alice : undefined));
+  assert.deepEqual(await v.verify("CORP\\alice", "correct horse"), { ok: true });
+});
+
+test("a channel that keeps opening sessions gets few authentication attempts (rate limit)", () => {
+  let now = 0;
+  const clock = { now: () => now, wallNow: () => now, alarm: () => ({ arm() {}, disarm() {} }) };
+  const l = new AuthAttemptLimiter(clock, { burst: 3, refillMs: 10_000 });
+  assert.deepEqual(
+    [1, 2, 3, 4, 5].map(() => l.take("ch-1")),
+    [true, true, true, false, false],
+  );
+  assert.equal(l.take("ch-2"), true, "another channel is not affected");
+  now = 10_000;
+  assert.equal(l.take("ch-1"), true, "one attempt back after refillMs");
+  assert.equal(l.take("ch-1"), false);
+  now = 1_000_000;
+  assert.deepEqual(
+    [1, 2, 3, 4].map(() => l.take("ch-1")),
+    [true, true, true, false],
+  );
+});
+
+interface ServiceSetup {
+  sim: Simulator;
+  server: L2tpPppService;
+  client: L2tpPppService;
+  serverEvents: L2tpPppEvent[];
+  clientEvents: L2tpPppEvent[];
+}
+
+function service(opts: {
+  verifier: PasswordVerifier;
+  password?: string;
+  limiter?: (clock: ReturnType<typeof simClock>) => AuthAttemptLimiter;
+}): ServiceSetup {
+  const sim = new Simulator(7);
+  const net = new SimNetwork(sim);
+  const clock = simClock(sim);
+  const srvHost = net.host("198.51.100.2");
+  const cliHost = net.host("192.0.2.2");
+  const serverEvents: L2tpPppEvent[] = [];
+  const clientEvents: L2tpPppEvent[] = [];
+  const server: L2tpPppService = new L2tpPppService({
+    role: "lns",
+    clock,
+    random: randomBytes,
+    l2tpLog: nullLogger,
+    pppLog: nullLogger,
+    server: {
+      authMethods: ["pap"],
+      users: () => undefined,
+      verifier: opts.verifier,
+      ...(opts.limiter ? { authLimiter: opts.limiter(clock) } : {}),
+      pool: new AddressPool({ cidr: "203.0.113.0/24", reserved: ["203.0.113.1"] }),
+      localAddress: "203.0.113.1",
+      dns: [],
+    },
+    send: (binding, bytes) => {
+      const [address, port] = binding.split(":");
+      srvHost.send(1701, { address: address ?? "", port: Number(port) }, bytes);
+    },
+    deliverIp: () => {},
+    onEvent: (e) => serverEvents.push(e),
+  });
+  srvHost.bind(1701, (data, from) => server.receive(`${from.address}:${from.port}`, data));
+  const client = new L2tpPppService({
+    role: "lac",
+    clock,
+    random: randomBytes,
+    l2tpLog: nullLogger,
+    pppLog: nullLogger,
+    client: { user: "alice", password: opts.password ?? "correct horse", authMethods: ["pap"] },
+    send: (_b, bytes) => cliHost.send(1701, { address: "198.51.100.2", port: 1701 }, bytes),
+    deliverIp: () => {},
+    onEvent: (e) => clientEvents.push(e),
+  });
+  cliHost.bind(1701, (data) => client.receive("server", data));
+  return { sim, server, client, serverEvents, clientEvents };
+}
+
+test("the LNS driver checks a PAP password once per session, asynchronously, while the peer keeps resending", async () => {
+  let calls = 0;
+  let release: (ok: boolean) => void = () => {};
+  const verifier: PasswordVerifier = {
+    verify: () => {
+      calls++;
+      return new Promise((resolve) => {
+        release = (ok) => resolve(ok ? { ok: true } : { ok: false, reason: "wrong-password" });
+      });
+    },
+  };
+  const s = service({ verifier });
+  s.client.connect("server");
+  // 20 s of simulated time: the client resends its Authenticate-Request every 3 s.
+  s.sim.runFor(20_000);
+  assert.equal(calls, 1, "one check for the session");
+  assert.equal(s.clientEvents.filter((e) => e.type === "ip-up").length, 0);
+  release(true);
+  await new Promise((r) => setImmediate(r));
+  assert.ok(s.sim.runUntilTrue(() => s.clientEvents.some((e) => e.type === "ip-up"), 30_000));
+  assert.equal(calls, 1);
+});
+
+test("a client that reconnects again and again to guess passwords gets only a few checks per channel", async () => {
+  let calls = 0;
+  const verifier: PasswordVerifier = {
+    verify: async () => {
+      calls++;
+      return { ok: false, reason: "wrong-password" };
+    },
+  };
+  const s2 = service({
+    verifier,
+    password: "guess",
+    limiter: (clock) => new AuthAttemptLimiter(clock, { burst: 3, refillMs: 600_000 }),
+  });
+  for (let i = 0; i < 8; i++) {
+    s2.client.connect("server");
+    for (let k = 0; k < 20; k++) {
+      s2.sim.runFor(500);
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  assert.ok(calls <= 3, `${calls} password checks for 8 sessions`);
+  const limited = s2.serverEvents.filter(
+    (e) => e.type === "session-down" && /too many authentication attempts/.test(e.reason),
+  );
+  assert.ok(limited.length >= 5, `${limited.length} sessions refused by the limit`);
+});
+
+// ---- Item B: the client is not downgraded ----
+
+for (const [method, name, flag, proto] of [
+  ["chap-md5", "CHAP-MD5", "chap", CHAP],
+  ["pap", "PAP", "pap", PAP],
+] as const) {
+  test(`a rogue server offering only ${name} gets no response from the client by default`, () => {
+    const link = new Link(serverConfig({ authMethods: [method] }), clientConfig());
+    start(link);
+    assert.ok(
+      link.run(() => link.bothDown(), 60_000),
+      "both sides give up, no hang",
+    );
+    assert.equal(
+      link.sent.filter((s) => s.from === "client" && s.protocol === proto).length,
+      0,
+      `the client sent nothing of ${name} (no crackable response, no password)`,
+    );
+    // The client's LCP Configure-Nak names MS-CHAPv2 (03 05 c223 81).
+    const nak = link.sent.find(
+      (s) => s.from === "client" && s.protocol === LCP && s.frame[4] === 3,
+    );
+    assert.ok(nak?.frame.toString("hex").includes("0305c22381"), "Nak suggests MS-CHAPv2");
+    const d = downOf(link, "client");
+    assert.equal(d.reason, "auth-refused");
+    assert.match(
+      d.message,
+      new RegExp(
+        `the server offered only ${name}; it cannot prove it knows your password; use --allow-auth ${flag} to accept`,
+      ),
+    );
+    assert.equal(link.eventsOf("client", "ip-up").length, 0);
+  });
+
+  test(`with --allow-auth ${flag} the client accepts a server offering only ${name}`, () => {
+    const link = new Link(
+      serverConfig({ authMethods: [method] }),
+      clientConfig({ authMethods: ["mschapv2", method] }),
+    );
+    start(link);
+    assert.ok(link.run(() => link.bothUp(), 10_000));
+  });
+}
+
+test("a rogue server that insists on CHAP-MD5 after the client's Nak is refused with the reason", () => {
+  // A scripted server: every Configure-Request proposes CHAP-MD5 again, with a new Identifier.
+  const link = new Link(serverConfig(), clientConfig());
+  const client = link.sessions.client;
+  let acts = client.handle({ type: "start" }, 0);
+  const out: PppEvent[] = [];
+  const req = (id: number) =>
+    Buffer.from(`ff03c02101${id.toString(16).padStart(2, "0")}000f0305c223050506cafef00d`, "hex");
+  const naks: number[] = [];
+  const collect = () => {
+    for (const a of acts) {
+      if (a.type === "event") out.push(a.event);
+      if (a.type === "send-frame" && a.frame.readUInt16BE(2) === LCP && a.frame[4] === 3)
+        naks.push(a.frame.toString("hex").includes("0305c22381") ? 1 : 0);
+    }
+  };
+  for (let i = 1; i < 20 && client.state.closeReason === null; i++) {
+    collect();
+    acts = client.handle({ type: "frame", frame: req(i) }, i * 10);
+  }
+  // The client hangs up (Terminate-Request); the server never acknowledges: the timer ends it.
+  for (let t = 1; t < 10 && !client.state.finished; t++) {
+    collect();
+    acts = client.handle({ type: "timer" }, t * 3000 + 200);
+  }
+  collect();
+  assert.ok(
+    naks.every((n) => n === 1),
+    "each Nak suggests MS-CHAPv2",
+  );
+  assert.ok(naks.length >= 1 && naks.length < 5, `${naks.length} Naks, then the client gives up`);
+  const down = out.find((e) => e.type === "link-down");
+  assert.ok(down?.type === "link-down", "the client closes the link itself");
+  assert.equal(down.reason, "auth-refused");
+  assert.match(down.message, /offered only CHAP-MD5.*--allow-auth chap/);
+});
+
+test("a server that asks for no authentication at all is refused (it proves nothing)", () => {
+  const link = new Link(serverConfig({ authMethods: [] }), clientConfig());
+  start(link);
+  assert.ok(link.run(() => link.bothDown(), 60_000));
+  const d = downOf(link, "client");
+  assert.equal(d.reason, "auth-refused");
+  assert.match(d.message, /did not ask for authentication; it cannot prove it knows your password/);
+  assert.equal(link.eventsOf("client", "ip-up").length, 0);
+});
+
+function rewriteSuccess(link: Link, f: (msg: string) => string): void {
+  link.rewrite = (from, frame) => {
+    if (from !== "server" || frame.readUInt16BE(2) !== CHAP || frame[4] !== 3) return frame;
+    const msg = f(frame.subarray(8).toString("latin1"));
+    const out = Buffer.concat([frame.subarray(0, 8), Buffer.from(msg, "latin1")]);
+    out.writeUInt16BE(out.length - 4, 6);
+    return out;
+  };
+}
+
+for (const [what, change] of [
+  ["a wrong", (m: string) => `S=${"0".repeat(40)}${m.slice(42)}`],
+  ["no", (_m: string) => "M=Access granted"],
+] as const) {
+  test(`a rogue server answering MS-CHAPv2 with ${what} authenticator response (S=) gets no link`, () => {
+    const link = new Link(serverConfig({ authMethods: ["mschapv2"] }), clientConfig());
+    rewriteSuccess(link, change);
+    start(link);
+    assert.ok(link.run(() => link.eventsOf("client", "link-down").length > 0, 60_000));
+    const f = link.eventsOf("client", "auth-failed")[0];
+    assert.ok(f?.type === "auth-failed");
+    assert.equal(f.serverNotAuthenticated, true);
+    assert.match(
+      f.message,
+      what === "no"
+        ? /server's Success carries no authenticator response \(S=\)/
+        : /server's authenticator response \(S=\) is wrong/,
+    );
+    assert.match(f.message, /did not prove it knows your password/);
+    assert.equal(link.eventsOf("client", "auth-ok").length, 0);
+    assert.equal(link.eventsOf("client", "ip-up").length, 0);
+  });
+}
+
+test("a genuine MS-CHAPv2 server (right S=) is accepted by the default client", () => {
+  const link = new Link(serverConfig(), clientConfig());
+  start(link);
+  assert.ok(link.run(() => link.bothUp(), 10_000));
+  const ok = link.eventsOf("client", "auth-ok")[0];
+  assert.equal(ok?.type === "auth-ok" && ok.method, "mschapv2");
+});
+
+// Type-level guard: the driver's answer is an input of the engine.
+const _answer: PppInput = { type: "password-checked", requestId: 1, ok: false };
+void _answer;
