@@ -10,8 +10,11 @@
  * server must prove it knows the password (RFC 2759 §5, the S= authenticator response).
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 import { test } from "node:test";
+import { connectWarnings, formatIssues, loadConnectConfig } from "../../src/daemon/config.js";
 import { L2tpPppService, type L2tpPppEvent } from "../../src/daemon/l2tp-ppp.js";
 import {
   AuthAttemptLimiter,
@@ -501,3 +504,70 @@ test("a genuine MS-CHAPv2 server (right S=) is accepted by the default client", 
 // Type-level guard: the driver's answer is an input of the engine.
 const _answer: PppInput = { type: "password-checked", requestId: 1, ok: false };
 void _answer;
+
+// ---- Item B: configuration of `oakley connect` ----
+
+const connectBase = { server: "198.51.100.2", psk: "p".repeat(12), user: "u", password: "pw" };
+
+test("oakley connect allows only MS-CHAPv2 unless --allow-auth names weaker methods, and then warns why", () => {
+  const d = loadConnectConfig(connectBase, {});
+  assert.ok(d.ok);
+  assert.deepEqual(d.value.authMethods, ["mschapv2"]);
+  assert.deepEqual(connectWarnings(d.value), []);
+  const both = loadConnectConfig({ ...connectBase, allowAuth: ["pap,chap"] }, {});
+  assert.ok(both.ok);
+  assert.deepEqual(both.value.authMethods, ["mschapv2", "chap-md5", "pap"], "strongest first");
+  const w = connectWarnings(both.value);
+  assert.equal(w.length, 1);
+  assert.match(w[0] ?? "", /--allow-auth chap,pap/);
+  assert.match(w[0] ?? "", /CHAP-MD5 and PAP do not let the server prove it knows your password/);
+  assert.match(w[0] ?? "", /crack/);
+  const env = loadConnectConfig(connectBase, { OAKLEY_ALLOW_AUTH: "pap" });
+  assert.ok(env.ok);
+  assert.deepEqual(env.value.authMethods, ["mschapv2", "pap"]);
+  const repeated = loadConnectConfig({ ...connectBase, allowAuth: ["chap", "mschapv2"] }, {});
+  assert.ok(repeated.ok);
+  assert.deepEqual(repeated.value.authMethods, ["mschapv2", "chap-md5"]);
+  const strong = loadConnectConfig({ ...connectBase, allowAuth: ["mschapv2"] }, {});
+  assert.ok(strong.ok);
+  assert.deepEqual(strong.value.authMethods, ["mschapv2"]);
+  assert.deepEqual(connectWarnings(strong.value), []);
+});
+
+test("a mistyped --allow-auth value is refused with the flag and the accepted words named", () => {
+  const r = loadConnectConfig({ ...connectBase, allowAuth: ["chap,md5"] }, {});
+  assert.ok(!r.ok);
+  assert.match(
+    formatIssues(r.error),
+    /allow-auth \(command line\): "md5" is not an authentication method: use mschapv2, chap or pap \(comma-separated\), e\.g\. --allow-auth chap/,
+  );
+  const empty = loadConnectConfig({ ...connectBase, allowAuth: [" , "] }, {});
+  assert.ok(!empty.ok);
+  assert.match(formatIssues(empty.error), /allow-auth \(command line\)/);
+});
+
+test("oakley connect --allow-auth with a bad value exits 2 naming the flag, before any network work", () => {
+  const r = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "../../src/cli/main.ts"),
+      "connect",
+      "198.51.100.2",
+      "--psk",
+      "p".repeat(12),
+      "--user",
+      "u",
+      "--password",
+      "pw",
+      "--allow-auth",
+      "chap",
+      "--allow-auth",
+      "md5",
+    ],
+    { encoding: "utf8", timeout: 60_000 },
+  );
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /allow-auth \(command line\): "md5" is not an authentication method/);
+});
