@@ -264,6 +264,9 @@ function papServer(e: Engine, info: Uint8Array): void {
   const r = parsePapPacket(info);
   if (!r.ok || r.value.kind !== "Authenticate-Request") {
     e.count("rx_drop_pap");
+    e.log.debug("PAP: malformed or unexpected packet dropped", {
+      ...(r.ok ? { kind: r.value.kind } : { error: r.error.message }),
+    });
     return;
   }
   const p = r.value;
