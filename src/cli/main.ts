@@ -5,7 +5,12 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { type RunningClient, startClient } from "../daemon/client.js";
-import { formatIssues, loadConnectConfig, loadServeConfig } from "../daemon/config.js";
+import {
+  connectWarnings,
+  formatIssues,
+  loadConnectConfig,
+  loadServeConfig,
+} from "../daemon/config.js";
 import { type RunningServer, startServer } from "../daemon/server.js";
 import { LogHub, type LogLevel } from "../obs/log.js";
 import { registerManagementCommands } from "./commands/index.js";
@@ -140,6 +145,11 @@ export function buildCli(): Command {
     .option("--status-file <file>", "where protected/block mode is recorded")
     .option("--tun <name>", "TUN device name (default oakc0)")
     .option("--allow-legacy", "also offer 3DES and MODP-1024 (old servers)")
+    .option(
+      "--allow-auth <methods>",
+      "also accept weaker PPP authentication: chap (CHAP-MD5), pap (comma-separated); the server does not prove it knows your password (default: MS-CHAPv2 only)",
+      collect,
+    )
     .option("--config <file>", "settings file (YAML or JSON)")
     .option(
       "--profile-store <file>",
@@ -164,6 +174,7 @@ export function buildCli(): Command {
         process.exit(2);
       }
       const logs = makeLogs(cfg.value.logLevel, opts.logFormat as string | undefined);
+      for (const w of connectWarnings(cfg.value)) logs.logger("daemon").warn(w);
       let client: RunningClient | undefined;
       let stopRequested: { sig: string; code: number } | undefined;
       let stopping = false;

@@ -161,10 +161,17 @@ export async function startClient(
         progress({ stage: "ppp-auth", text: `PPP authenticated as ${cfg.user} (${e.method})` });
         break;
       case "auth-failed":
-        down({
-          code: "OAK_E_CONNECT_AUTH",
-          message: `the server refused user ${cfg.user}${e.code !== undefined ? ` (error ${e.code})` : ""}: ${e.message}; check --user and --password`,
-        });
+        down(
+          e.serverNotAuthenticated
+            ? {
+                code: "OAK_E_CONNECT_SERVER_AUTH",
+                message: `${e.message}; it may be a rogue server holding the PSK: connection refused`,
+              }
+            : {
+                code: "OAK_E_CONNECT_AUTH",
+                message: `the server refused user ${cfg.user}${e.code !== undefined ? ` (error ${e.code})` : ""}: ${e.message}; check --user and --password`,
+              },
+        );
         break;
       case "ip-up":
         void addressUp(e.session.localAddress ?? "", e.session.peerAddress ?? "", e.session.dns);
@@ -282,7 +289,7 @@ export async function startClient(
       counters: new Counters(),
       mtu,
       ...(deps.ports ? { ports: deps.ports } : {}),
-      client: { user: cfg.user, password: cfg.password },
+      client: { user: cfg.user, password: cfg.password, authMethods: cfg.authMethods },
       onIkeEvent: onIke,
       onEvent: onSession,
     },

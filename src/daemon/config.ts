@@ -9,6 +9,7 @@ import { isIP } from "node:net";
 import { parse as parseYaml } from "yaml";
 import { err, ok, type Result } from "../base/result.js";
 import { type NatPolicy, parseNatPolicy } from "../natt/nat-policy.js";
+import type { PppAuthMethod } from "../ppp/index.js";
 
 export type Source = "flag" | "env" | "file" | "default";
 
@@ -76,6 +77,11 @@ export interface ConnectConfig {
   readonly statusFile: string;
   readonly tun: string;
   readonly logLevel: string;
+  /**
+   * PPP authentication the client agrees to, strongest first. MS-CHAPv2 always (the server
+   * proves it knows the password); CHAP-MD5 and PAP only when named in --allow-auth.
+   */
+  readonly authMethods: readonly PppAuthMethod[];
 }
 
 export const SERVE_DEFAULTS = {
@@ -367,6 +373,54 @@ export function loadServeConfig(
   return l.issues.length > 0 ? err(l.issues) : ok(cfg);
 }
 
+const ALLOW_AUTH_WORDS: Record<string, PppAuthMethod> = {
+  mschapv2: "mschapv2",
+  chap: "chap-md5",
+  pap: "pap",
+};
+const AUTH_STRENGTH: readonly PppAuthMethod[] = ["mschapv2", "chap-md5", "pap"];
+
+/** --allow-auth: comma-separated words (the flag may be repeated); MS-CHAPv2 is always in. */
+function parseAllowAuth(l: Layers): PppAuthMethod[] {
+  const v = l.get("allowAuth");
+  const allowed = new Set<PppAuthMethod>(["mschapv2"]);
+  if (!v) return ["mschapv2"];
+  const items = Array.isArray(v.value) ? v.value : [v.value];
+  const hint = "use mschapv2, chap or pap (comma-separated), e.g. --allow-auth chap";
+  let words = 0;
+  for (const item of items) {
+    if (typeof item !== "string") {
+      l.fail("allow-auth", v.source, `must be text: ${hint}`);
+      continue;
+    }
+    for (const w of item.split(",").map((x) => x.trim().toLowerCase())) {
+      if (w === "") continue;
+      words++;
+      const m = ALLOW_AUTH_WORDS[w];
+      if (m) allowed.add(m);
+      else
+        l.fail(
+          "allow-auth",
+          v.source,
+          `"${w.slice(0, 20)}" is not an authentication method: ${hint}`,
+        );
+    }
+  }
+  if (words === 0) l.fail("allow-auth", v.source, `names no method: ${hint}`);
+  return AUTH_STRENGTH.filter((m) => allowed.has(m));
+}
+
+/** Warnings to show when `oakley connect` starts (weaker settings the person chose). */
+export function connectWarnings(cfg: ConnectConfig): string[] {
+  const weak = cfg.authMethods.filter((m) => m !== "mschapv2");
+  if (weak.length === 0) return [];
+  const names = weak.map((m) => (m === "chap-md5" ? "CHAP-MD5" : "PAP"));
+  const words = weak.map((m) => (m === "chap-md5" ? "chap" : "pap"));
+  return [
+    `--allow-auth ${words.join(",")}: ${names.join(" and ")} do${weak.length === 1 ? "es" : ""} not let the server prove it knows your password. A server that holds the PSK (anyone in the group) can pose as the real one, ${weak.includes("pap") ? "read your password (PAP) or " : ""}capture a response to crack offline, and receive your traffic; use only with servers that cannot do MS-CHAPv2.`,
+  ];
+}
+
 export function loadConnectConfig(
   flags: Raw,
   env: NodeJS.ProcessEnv = process.env,
@@ -413,6 +467,7 @@ export function loadConnectConfig(
     statusFile: l.string("statusFile", "/run/oakley/client-status.json"),
     tun,
     logLevel: l.string("logLevel", "info"),
+    authMethods: parseAllowAuth(l),
   };
   return l.issues.length > 0 ? err(l.issues) : ok(cfg);
 }

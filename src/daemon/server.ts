@@ -61,6 +61,7 @@ import type {
 import type { IkeConfig } from "../ike/index.js";
 import { buildStack, describeIkeEvent } from "./stack.js";
 import { ikeConfigFromPolicy } from "./policy-to-ike.js";
+import { AuthAttemptLimiter, storePasswordVerifier } from "./ppp-password.js";
 import { userSecret } from "./users.js";
 
 export interface ServerError {
@@ -228,7 +229,10 @@ export async function startServer(
       });
   }
 
-  const planned = serverPlan(store, eff.value, cfg, deps.ikeOverrides);
+  const planned = serverPlan(store, eff.value, cfg, {
+    clock,
+    ...(deps.ikeOverrides ? { ikeOverrides: deps.ikeOverrides } : {}),
+  });
   if (!planned.ok) return fail(planned.error);
   const { me, poolDef, ike, server: serverSide } = planned.value;
 
@@ -494,8 +498,9 @@ export function serverPlan(
   store: PolicyStore,
   eff: EffectivePolicy,
   cfg: Pick<ServeConfig, "windowsNatFriendly" | "negotiateDh2048">,
-  ikeOverrides?: ServerDeps["ikeOverrides"],
+  o: { readonly clock: Clock; readonly ikeOverrides?: ServerDeps["ikeOverrides"] },
 ): Result<ServerPlan, ServerError> {
+  const ikeOverrides = o.ikeOverrides;
   const poolObj = store.pools.get(eff.settings.defaultPool ?? DEFAULT_POOL);
   if (!poolObj.ok || !poolObj.value.value)
     return err({ code: "OAK_E_SERVE_CONFIG", message: "the store has no address pool" });
@@ -522,6 +527,12 @@ export function serverPlan(
         const u = store.users.get(name);
         return u.ok ? userSecret(u.value.value) : undefined;
       },
+      verifier: storePasswordVerifier((name) => {
+        const u = store.users.get(name);
+        return u.ok ? u.value.value : undefined;
+      }),
+      // One attempt per PPP session; a channel opening session after session gets few.
+      authLimiter: new AuthAttemptLimiter(o.clock),
       pool,
       localAddress: me.address,
       dns: poolDef.dns,

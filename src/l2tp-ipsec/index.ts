@@ -7,11 +7,13 @@
 export { type Binding, Channel, ChannelTable } from "./channel.js";
 export type { EspPayloadPort, IpPacketPort, TransportChild } from "./ports.js";
 export {
+  type AuthLimiter,
   L2tpOverIpsec,
   type L2tpOverIpsecClient,
   type L2tpOverIpsecEvent,
   type L2tpOverIpsecOptions,
   type L2tpOverIpsecServer,
+  type PasswordVerifier,
   type SessionInfo,
   type SessionStats,
 } from "./service.js";

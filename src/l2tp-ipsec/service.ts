@@ -37,6 +37,7 @@ import type { Logger } from "../obs/log.js";
 import {
   type AddressAllocator,
   type PppAction,
+  type PasswordRefusal,
   type PppAuthMethod,
   PppSession,
   type UserSecret,
@@ -57,9 +58,27 @@ import type { EspPayloadPort, IpPacketPort, TransportChild } from "./ports.js";
 const UDP = 17;
 const TCP = 6;
 
+/** PAP password checks, off the event loop (the daemon's ppp-password.ts implements it). */
+export interface PasswordVerifier {
+  verify(
+    user: string,
+    password: string,
+  ): Promise<{ readonly ok: true } | { readonly ok: false; readonly reason: PasswordRefusal }>;
+}
+
+/** Authentication attempts per channel (one per PPP session). */
+export interface AuthLimiter {
+  take(channel: string): boolean;
+}
+
 export interface L2tpOverIpsecServer {
   readonly authMethods: readonly PppAuthMethod[];
+  /** Secrets for CHAP-MD5 and MS-CHAPv2. */
   readonly users: (name: string) => string | UserSecret | undefined;
+  /** PAP password checks, run off the event loop. */
+  readonly verifier: PasswordVerifier;
+  /** Attempts allowed per channel; absent: no limit. */
+  readonly authLimiter?: AuthLimiter;
   readonly pool: AddressAllocator;
   /** The server's own PPP address. */
   readonly localAddress: string;
@@ -140,6 +159,8 @@ export type L2tpOverIpsecEvent =
       readonly session: SessionInfo;
       readonly message: string;
       readonly code?: number;
+      /** Client: the server did not prove it knows the password (MS-CHAPv2 S=). */
+      readonly serverNotAuthenticated?: boolean;
     }
   | { readonly type: "ip-up"; readonly session: SessionInfo }
   | { readonly type: "session-down"; readonly session: SessionInfo; readonly reason: string };
@@ -386,6 +407,18 @@ export class L2tpOverIpsec {
     }
   }
 
+  /**
+   * LAC: places a new call on the connection's tunnel when its session is gone (PPP failed or
+   * the server hung up) and the tunnel still stands. False when there is nothing to redial on.
+   */
+  redial(): boolean {
+    if (this.o.role !== "lac" || this.closed || this.sessions.size > 0) return false;
+    const tunnel = [...this.tunnelChannel.keys()][0];
+    if (tunnel === undefined) return false;
+    this.stepL2tp({ kind: "placeCall", tunnelId: tunnel });
+    return true;
+  }
+
   /** Orderly teardown: PPP Terminate, then CDN and StopCCN while the SAs still exist. */
   close(): void {
     for (const s of [...this.sessions.values()])
@@ -531,6 +564,12 @@ export class L2tpOverIpsec {
     const binding = this.bindings.get(bindingKey);
     if (binding === undefined) return;
     const key = `${tunnelId}/${sessionId}`;
+    // One authentication attempt per session: a channel that keeps opening sessions to guess
+    // passwords is hung up before PPP starts.
+    if (this.o.server?.authLimiter && !this.o.server.authLimiter.take(String(binding.channel.id))) {
+      this.refuseSession(binding, tunnelId, sessionId);
+      return;
+    }
     const now = this.o.clock.now();
     const s = this.o.server;
     const c = this.o.client;
@@ -616,7 +655,64 @@ export class L2tpOverIpsec {
       case "event":
         this.onPppEvent(s, a.event);
         break;
+      case "check-password":
+        this.checkPassword(s, a.requestId, a.user, a.password);
+        break;
     }
+  }
+
+  /** Runs a PAP check off the event loop; the verdict goes to the session if it still exists. */
+  private checkPassword(s: Session, requestId: number, user: string, password: Uint8Array): void {
+    const verifier = this.o.server?.verifier;
+    const key = (s.info.tunnelId << 16) | s.info.sessionId;
+    const pending = verifier
+      ? verifier.verify(user, Buffer.from(password).toString("utf8"))
+      : Promise.resolve({ ok: false as const, reason: "error" as const });
+    pending
+      .catch(() => ({ ok: false as const, reason: "error" as const }))
+      .then((v) => {
+        if (this.closed || this.sessions.get(key) !== s) return;
+        this.stepPpp(s, {
+          type: "password-checked",
+          requestId,
+          ok: v.ok,
+          ...(v.ok ? {} : { reason: v.reason }),
+        });
+      });
+  }
+
+  /** A channel past its authentication limit: the call is hung up before PPP starts. */
+  private refuseSession(binding: Binding, tunnelId: number, sessionId: number): void {
+    const reason = "too many authentication attempts on this channel; call refused";
+    this.o.pppLog.warn(reason, {
+      channel: binding.channel.id,
+      session: `${tunnelId}/${sessionId}`,
+    });
+    this.drop("auth_rate_limited");
+    const info: SessionInfo = {
+      key: `${tunnelId}/${sessionId}`,
+      channelId: binding.channel.id,
+      tunnelId,
+      sessionId,
+      user: null,
+      peerAddress: null,
+      localAddress: null,
+      dns: [],
+      up: false,
+      stats: { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, spoofedDrops: 0 },
+    };
+    this.o.onEvent?.({
+      type: "session-down",
+      session: info,
+      reason: `auth-rate-limited: ${reason}`,
+    });
+    const step = l2tpHandle(
+      this.l2tp,
+      { kind: "closeSession", tunnelId, sessionId },
+      this.o.clock.now(),
+    );
+    this.l2tp = step.state;
+    this.perform(step.actions.filter((x) => x.kind !== "commandFailed"));
   }
 
   private onPppEvent(s: Session, e: Extract<PppAction, { type: "event" }>["event"]): void {
@@ -633,6 +729,7 @@ export class L2tpOverIpsec {
           session: info,
           message: e.message,
           ...(e.code !== undefined ? { code: e.code } : {}),
+          ...(e.serverNotAuthenticated ? { serverNotAuthenticated: true } : {}),
         });
         break;
       case "ip-up": {

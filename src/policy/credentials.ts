@@ -8,13 +8,15 @@
  *    user. So the store file is a secrets file: created mode 0600, never logged, left out of
  *    exports unless the operator asks for secrets.
  *  - PAP (RFC 1334) sends the password itself, so a salted slow verifier suffices: scrypt
- *    (RFC 7914, N=2^15, r=8, p=1). PAP is off by default per user.
+ *    (RFC 7914, N=2^15, r=8, p=1). PAP is off by default per user. Checking runs scrypt
+ *    asynchronously (libuv threadpool), never on the event loop; a user that does not exist
+ *    costs the same scrypt run, against a dummy record (no user enumeration by timing).
  *  - CHAP-MD5 (RFC 1994) needs the secret itself on both ends. We keep the cleartext ONLY for
  *    users for whom the operator enables CHAP-MD5 (`allowChapMd5`), and say so in the docs.
  * What is left out: encrypting secrets at rest with a key from elsewhere (a key beside the file
  * would add nothing; an OS keyring is platform work for later).
  */
-import { scryptSync, timingSafeEqual } from "node:crypto";
+import { scrypt, scryptSync, timingSafeEqual } from "node:crypto";
 import { ntPasswordHash } from "../ppp/mschapv2.js";
 import type { Credentials, UserAuthProtocol } from "./model.js";
 
@@ -53,20 +55,50 @@ export function makeCredentials(
   };
 }
 
+/** A password KDF run off the event loop (scrypt's parameters as node:crypto names them). */
+export type PapKdf = (
+  password: string,
+  salt: Buffer,
+  keylen: number,
+  params: { readonly N: number; readonly r: number; readonly p: number; readonly maxmem: number },
+) => Promise<Buffer>;
+
+/** node:crypto's asynchronous scrypt: runs on the libuv threadpool. */
+export const scryptKdf: PapKdf = (password, salt, keylen, params) =>
+  new Promise((resolve, reject) => {
+    scrypt(password, salt, keylen, params, (e, key) => (e ? reject(e) : resolve(key)));
+  });
+
+/**
+ * A PAP verifier no password matches: checked in place of a user that does not exist (or may
+ * not use PAP), so that costs the same scrypt run. Its hash is not the output of any known
+ * password; the answer is false whatever it computes.
+ */
+export const DUMMY_PAP_CREDENTIALS: Credentials = {
+  ntHash: "00".repeat(16),
+  pap: {
+    algorithm: "scrypt",
+    n: SCRYPT.n,
+    r: SCRYPT.r,
+    p: SCRYPT.p,
+    salt: Buffer.from("oakley-dummy-pap").toString("base64"),
+    hash: Buffer.alloc(32).toString("base64"),
+  },
+};
+
 /** Checks a PAP password against the stored verifier (constant time in the hash compare). */
-export function verifyPap(c: Credentials, password: string): boolean {
+export async function verifyPap(
+  c: Credentials,
+  password: string,
+  kdf: PapKdf = scryptKdf,
+): Promise<boolean> {
   const want = Buffer.from(c.pap.hash, "base64");
-  const got = scryptSync(
-    password.normalize("NFC"),
-    Buffer.from(c.pap.salt, "base64"),
-    want.length,
-    {
-      N: c.pap.n,
-      r: c.pap.r,
-      p: c.pap.p,
-      maxmem: maxmem(c.pap.n, c.pap.r, c.pap.p),
-    },
-  );
+  const got = await kdf(password.normalize("NFC"), Buffer.from(c.pap.salt, "base64"), want.length, {
+    N: c.pap.n,
+    r: c.pap.r,
+    p: c.pap.p,
+    maxmem: maxmem(c.pap.n, c.pap.r, c.pap.p),
+  });
   return got.length === want.length && timingSafeEqual(got, want);
 }
 

@@ -24,7 +24,15 @@ export {
   parsePortSpec,
 } from "./address.js";
 export type { Json, JsonObject } from "./check.js";
-export { makeCredentials, ntPasswordHash, type RandomBytes, verifyPap } from "./credentials.js";
+export {
+  DUMMY_PAP_CREDENTIALS,
+  makeCredentials,
+  ntPasswordHash,
+  type PapKdf,
+  type RandomBytes,
+  scryptKdf,
+  verifyPap,
+} from "./credentials.js";
 export {
   createDefaultStore,
   DEFAULT_POLICY,

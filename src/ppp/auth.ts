@@ -9,13 +9,20 @@
  *    "E=691 R=0 C=<new challenge> V=3 M=Access denied": R=0, retries are not offered) followed by
  *    LCP Terminate. A repeated Response with the Identifier already answered gets the same
  *    verdict again (as pppd does), so a lost Success costs no link.
- *  - PAP (RFC 1334): waits authTimeoutMs for an Authenticate-Request; Ack "Login ok" or
- *    Nak "Login incorrect" then LCP Terminate.
+ *  - PAP (RFC 1334): waits authTimeoutMs for an Authenticate-Request; the password is not
+ *    checked here (a slow KDF would stall the event loop) but by the driver: action
+ *    check-password, answered by input password-checked. One check per session: requests
+ *    that arrive while it runs only update the Identifier the verdict answers; requests after
+ *    the verdict are never checked again (counted; the verdict is repeated at most
+ *    Max-Configure times, for a peer whose Ack was lost). Ack "Login ok" or Nak "Login
+ *    incorrect" then LCP Terminate.
  * Peer (client):
  *  - PAP: Authenticate-Request resent every restart interval (new Identifier each time, RFC
  *    1334 §2.2.1) up to Max-Configure times.
  *  - CHAP-MD5 / MS-CHAPv2: answers each Challenge; verifies the MS-CHAPv2 authenticator
- *    response in Success (RFC 2759 §8.8) and fails the link if it is wrong; reports the E=
+ *    response in Success (RFC 2759 §5, §8.8) and fails the link if it is missing or wrong
+ *    (auth-failed with serverNotAuthenticated: the server did not prove it knows the
+ *    password); reports the E=
  *    code of a Failure. Deviation: our Response is resent on the restart timer while no
  *    verdict came (RFC 1994 leaves retransmission to the authenticator); a lost Success
  *    would otherwise strand the peer, and authenticators resend the verdict for a repeated
@@ -48,7 +55,7 @@ import {
   ntPasswordHash,
   stripDomain,
 } from "./mschapv2.js";
-import type { AuthSessionState, PppAuthMethod, UserSecret } from "./types.js";
+import type { AuthSessionState, PasswordRefusal, PppAuthMethod, UserSecret } from "./types.js";
 
 const latin1 = (s: string) => Buffer.from(s, "latin1");
 const text = (b: Uint8Array) => Buffer.from(b).toString("latin1");
@@ -77,14 +84,22 @@ export function newAuthState(): AuthSessionState {
     user: null,
     lastSent: null,
     expected: null,
+    check: null,
+    checks: 0,
+    repeats: 0,
   };
 }
+
+/** PAP password checks a session may ask of the driver, over all its LCP negotiations. */
+const MAX_PAP_CHECKS = 1;
 
 export function authStart(e: Engine, method: PppAuthMethod): void {
   const a = e.st.auth;
   a.method = method;
   a.done = false;
   a.result = null;
+  a.check = null;
+  a.repeats = 0;
   a.transmits = 0;
   e.log.info(
     `authentication: ${pppAuthMethodName(method)} as ${isAuthenticator(e) ? "authenticator" : "peer"}`,
@@ -145,17 +160,19 @@ function sendPapRequest(e: Engine): void {
 function fail(
   e: Engine,
   message: string,
-  extra: { code?: number; user?: string | null } = {},
+  extra: { code?: number; user?: string | null; serverNotAuthenticated?: boolean } = {},
 ): void {
   const a = e.st.auth;
   a.done = true;
   a.deadline = null;
+  a.check = null;
   e.emit({
     type: "auth-failed",
     method: a.method,
     user: extra.user ?? a.user,
     ...(extra.code !== undefined ? { code: extra.code } : {}),
     message,
+    ...(extra.serverNotAuthenticated ? { serverNotAuthenticated: true } : {}),
   });
   linkClose(e, "auth-failed", message);
 }
@@ -226,52 +243,100 @@ function lookup(e: Engine, name: string): UserSecret | undefined {
   return typeof found === "string" ? { cleartext: found } : found;
 }
 
-function papMatches(s: UserSecret | undefined, password: Uint8Array): boolean {
-  if (!s) return false;
-  if (s.cleartext !== undefined) return equalBytes(Buffer.from(s.cleartext, "utf8"), password);
-  return s.verifyPassword?.(Buffer.from(password).toString("utf8")) ?? false;
-}
-
 function ntHashOf(s: UserSecret | undefined): Uint8Array | undefined {
   if (!s) return undefined;
   return s.ntHash ?? (s.cleartext !== undefined ? ntPasswordHash(s.cleartext) : undefined);
 }
 
-function papServer(e: Engine, info: Uint8Array): void {
-  const a = e.st.auth;
-  const r = parsePapPacket(info);
-  if (!r.ok || r.value.kind !== "Authenticate-Request") return;
-  const p = r.value;
-  const user = text(p.peerId);
-  const pw = lookup(e, user);
-  const good = papMatches(pw, p.password);
-  if (a.result) {
-    // A retransmitted request after our verdict: answer it the same way (RFC 1334 §2.2.1).
-    e.sendFrame(
-      PppProtocol.PAP,
-      serializePapPacket({
-        kind: a.result.code === 2 ? "Authenticate-Ack" : "Authenticate-Nak",
-        identifier: p.identifier,
-        message: a.result.message,
-      }),
-    );
-    return;
-  }
-  const message = latin1(good ? "Login ok" : "Login incorrect");
-  a.result = { id: p.identifier, code: good ? 2 : 3, message: Uint8Array.from(message) };
+function sendPapVerdict(e: Engine, code: number, identifier: number, message: Uint8Array): void {
   e.sendFrame(
     PppProtocol.PAP,
     serializePapPacket({
-      kind: good ? "Authenticate-Ack" : "Authenticate-Nak",
-      identifier: p.identifier,
+      kind: code === 2 ? "Authenticate-Ack" : "Authenticate-Nak",
+      identifier,
       message,
     }),
   );
-  if (good) succeed(e, user);
-  else
-    fail(e, pw === undefined ? `PAP: unknown user ${user}` : `PAP: wrong password for ${user}`, {
-      user,
+}
+
+function papServer(e: Engine, info: Uint8Array): void {
+  const a = e.st.auth;
+  const r = parsePapPacket(info);
+  if (!r.ok || r.value.kind !== "Authenticate-Request") {
+    e.count("rx_drop_pap");
+    e.log.debug("PAP: malformed or unexpected packet dropped", {
+      ...(r.ok ? { kind: r.value.kind } : { error: r.error.message }),
     });
+    return;
+  }
+  const p = r.value;
+  if (a.result) {
+    // Nothing is checked twice. A peer whose Ack/Nak was lost resends its request (RFC 1334
+    // §2.2.1), so the verdict is repeated, but only a few times: a flood gets silence.
+    e.count(a.result.code === 2 ? "rx_pap_after_auth" : "rx_pap_after_verdict");
+    e.log.debug("PAP: Authenticate-Request after the verdict; not checked again", {
+      repeats: a.repeats,
+    });
+    if (a.repeats >= e.cfg.timing.maxConfigure) return;
+    a.repeats++;
+    sendPapVerdict(e, a.result.code, p.identifier, a.result.message);
+    return;
+  }
+  if (a.done) return;
+  if (a.check) {
+    // The check runs: this request costs nothing; the verdict answers the latest Identifier,
+    // the one the peer waits for.
+    a.check.identifier = p.identifier;
+    e.count("rx_pap_while_checking");
+    return;
+  }
+  const user = text(p.peerId);
+  if (a.checks >= MAX_PAP_CHECKS) {
+    // A new LCP negotiation in the same session does not buy another guess.
+    const message = Uint8Array.from(latin1("Login incorrect"));
+    a.result = { id: p.identifier, code: 3, message };
+    sendPapVerdict(e, 3, p.identifier, message);
+    fail(e, `PAP: a second password attempt in one session, for ${user}`, { user });
+    return;
+  }
+  a.checks++;
+  a.check = { requestId: a.checks, identifier: p.identifier, user };
+  e.log.debug("PAP: password check asked of the driver", { user, requestId: a.checks });
+  e.actions.push({
+    type: "check-password",
+    requestId: a.checks,
+    user,
+    password: Uint8Array.from(p.password),
+  });
+}
+
+const refusalText: Record<PasswordRefusal, string> = {
+  "unknown-user": "unknown user",
+  "wrong-password": "wrong password for",
+  "not-allowed": "PAP not allowed (or account disabled) for",
+  error: "the password check failed for",
+};
+
+/** The driver's answer to our check-password action. */
+export function passwordChecked(
+  e: Engine,
+  requestId: number,
+  good: boolean,
+  reason: PasswordRefusal = "wrong-password",
+): void {
+  const a = e.st.auth;
+  const c = a.check;
+  if (!c || c.requestId !== requestId || a.done || e.st.phase !== "Authenticate") {
+    e.count("rx_drop_password_checked");
+    e.log.debug("PAP: stale password-check answer dropped", { requestId });
+    return;
+  }
+  a.check = null;
+  const message = Uint8Array.from(latin1(good ? "Login ok" : "Login incorrect"));
+  a.result = { id: c.identifier, code: good ? 2 : 3, message };
+  sendPapVerdict(e, a.result.code, c.identifier, message);
+  if (good) succeed(e, c.user);
+  else fail(e, `PAP: ${refusalText[reason]} ${c.user}`, { user: c.user });
 }
 
 function papClient(e: Engine, info: Uint8Array): void {
@@ -416,15 +481,19 @@ function chapClient(e: Engine, info: Uint8Array): void {
   if (p.kind === "Success") {
     if (!a.lastSent || p.identifier !== a.id) return;
     if (a.method === "mschapv2") {
+      // RFC 2759 §5: the S= value proves the server knows the password. Without it the
+      // "server" may be anyone holding the group PSK.
       const s = parseMsChapV2Success(p.message);
-      if (!s.ok || !a.expected || !equalBytes(s.value.authenticatorResponse, a.expected)) {
-        fail(
-          e,
-          "MS-CHAPv2: the server's authenticator response is wrong (it does not know the password)",
-          {
-            user: creds.user,
-          },
-        );
+      const why = !s.ok
+        ? "the server's Success carries no authenticator response (S=) we can read"
+        : !a.expected || !equalBytes(s.value.authenticatorResponse, a.expected)
+          ? "the server's authenticator response (S=) is wrong"
+          : undefined;
+      if (why) {
+        fail(e, `MS-CHAPv2: ${why}: the server did not prove it knows your password`, {
+          user: creds.user,
+          serverNotAuthenticated: true,
+        });
         return;
       }
     }

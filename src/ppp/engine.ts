@@ -44,7 +44,8 @@ export function resolveConfig(c: PppConfig): ResolvedConfig {
     sessionId: c.sessionId,
     authMethods:
       c.authMethods ??
-      (c.role === "server" ? ["mschapv2", "chap-md5", "pap"] : ["mschapv2", "chap-md5"]),
+      // The client's default is the one method in which the server proves it knows the password.
+      (c.role === "server" ? ["mschapv2", "chap-md5", "pap"] : ["mschapv2"]),
     hostname: c.hostname ?? "oakley",
     mru: c.mru ?? DEFAULT_MRU,
     echoIntervalMs: c.echoIntervalMs ?? 30_000,

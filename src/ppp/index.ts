@@ -16,8 +16,10 @@
  *   act(s.handle({ type: "send-ip", packet }, now));     // IPv4 from the TUN device
  *   act(s.handle({ type: "close" }, now));               // hang up (LCP Terminate)
  *   act(s.handle({ type: "lower-down" }, now));          // L2TP session gone
+ *   act(s.handle({ type: "password-checked", requestId, ok }, now)); // answer to check-password
  * Actions: send-frame (a PPP frame for the L2TP data channel), set-timer (absolute ms or null),
- * deliver-ip (IPv4 packet for the TUN device), event (link-up, auth-ok, auth-failed, ip-up,
+ * deliver-ip (IPv4 packet for the TUN device), check-password (server, PAP: run the slow KDF
+ * off the event loop, then answer with password-checked), event (link-up, auth-ok, auth-failed, ip-up,
  * ip-down, link-down with reason). After link-down the session is finished and ignores input.
  * The functional form is `handle(config, state, input, now) -> { state, actions }`.
  */
@@ -36,5 +38,6 @@ export type {
   PppEvent,
   PppInput,
   PppState,
+  PasswordRefusal,
   UserSecret,
 } from "./types.js";

@@ -8,7 +8,8 @@
  * else the next), Magic-Number, PFC/ACFC only if configured.
  * Peer's options: MRU >= 128 accepted (else Nak 128), ACCM accepted, Authentication-Protocol
  * (server: Reject, we do not authenticate ourselves; client: Ack if allowed, else Nak with our
- * preferred allowed method, Reject if none), Quality-Protocol rejected, Magic-Number
+ * preferred allowed method (RFC 1661 §5.3, RFC 1994 §3), Reject if none), Quality-Protocol
+ * rejected, Magic-Number
  * (zero or equal to ours -> Nak with a new random value; Max-Failure such loops -> link
  * closed as looped back), PFC/ACFC accepted, anything else rejected.
  * Protocol-Reject is sent for unknown protocols in the Network phase only (RFC 1661 §5.7,
@@ -19,6 +20,10 @@
  * Configure-Request arrives while ours is unanswered, ours is resent at once instead of after
  * the restart timer — a peer that was not listening yet (see the L2TP start-up race) would
  * otherwise cost 3 s. A duplicate request is harmless: its stale Ack is dropped by Identifier.
+ * Client, against downgrades: a server that keeps proposing methods we do not allow after our
+ * Naks (Max-Failure requests), that gives up, or that asks for no authentication at all, ends the
+ * link with reason auth-refused and a message naming what it offered: with CHAP-MD5, PAP or
+ * no authentication the server never proves it knows the password.
  * Left out: LQR (Quality-Protocol is rejected), Callback, Multilink.
  */
 import {
@@ -60,6 +65,28 @@ export function authMethodOf(o: {
     if (o.data[0] === 0x81) return "mschapv2";
   }
   return null;
+}
+
+/** --allow-auth words of `oakley connect` for the methods a server offered. */
+const allowWord: Record<string, string> = {
+  [pppAuthMethodName("chap-md5")]: "chap",
+  [pppAuthMethodName("pap")]: "pap",
+  [pppAuthMethodName("mschapv2")]: "mschapv2",
+};
+
+/** Client: why we refuse the server's authentication, for a person. */
+export function authRefusedMessage(e: Engine): string {
+  const offered = e.st.lcp.authRefused;
+  const words = offered.flatMap((n) => (allowWord[n] ? [allowWord[n]] : []));
+  const proof =
+    offered.length > 1
+      ? "none of them lets it prove it knows your password"
+      : "it cannot prove it knows your password";
+  const hint =
+    words.length > 0
+      ? `use --allow-auth ${words.join(",")} to accept`
+      : "Oakley does not support it";
+  return `the server offered only ${offered.join(" and ")}; ${proof}; ${hint}`;
 }
 
 export function initialLcpWant(e: Engine): LcpWant {
@@ -111,6 +138,17 @@ function checkRequest(
         }
         const m = authMethodOf(o);
         if (m && e.cfg.authMethods.includes(m)) break;
+        const lcp = e.st.lcp;
+        const name = m ? pppAuthMethodName(m) : pppProtocolName(o.protocol);
+        if (!lcp.authRefused.includes(name)) lcp.authRefused.push(name);
+        e.log.info(`LCP: the server proposes ${name}, which we do not allow`);
+        // A server that keeps proposing methods we do not allow after our Naks insists (a
+        // retransmission or two may cross our Nak: Max-Failure tolerates them).
+        if (++lcp.authNaks >= e.cfg.timing.maxFailure) {
+          linkClose(e, "auth-refused", authRefusedMessage(e));
+          rejects.push(o);
+          break;
+        }
         const preferred = e.cfg.authMethods[0];
         if (preferred) nak(o, authOption(preferred));
         else rejects.push(o);
@@ -257,6 +295,12 @@ function lcpUp(e: Engine): void {
   if (method) {
     st.phase = "Authenticate";
     authStart(e, method);
+  } else if (e.cfg.role === "client" && e.cfg.authMethods.length > 0) {
+    linkClose(
+      e,
+      "auth-refused",
+      "the server did not ask for authentication; it cannot prove it knows your password",
+    );
   } else {
     enterNetwork(e);
   }
@@ -308,10 +352,11 @@ export function finish(e: Engine): void {
   if (st.finished) return;
   ipcpReleaseAddress(e);
   st.phase = "Dead";
-  const r = st.closeReason ?? {
-    reason: "negotiation-failed" as const,
-    message: "LCP negotiation failed",
-  };
+  const r =
+    st.closeReason ??
+    (e.cfg.role === "client" && st.lcp.authRefused.length > 0 && st.lcp.cp.state !== "Opened"
+      ? { reason: "auth-refused" as const, message: authRefusedMessage(e) }
+      : { reason: "negotiation-failed" as const, message: "LCP negotiation failed" });
   st.closeReason = r;
   e.emit({ type: "link-down", reason: r.reason, message: r.message });
   st.finished = true;
@@ -391,6 +436,9 @@ export function lcpReceive(e: Engine, info: Uint8Array): void {
         st.lcp.cp.state !== "Closed" &&
         st.lcp.cp.state !== "Stopped"
       ) {
+        // A server that gives up after our Nak of its auth protocol: say why.
+        if (e.cfg.role === "client" && st.lcp.authRefused.length > 0 && st.phase === "Establish")
+          e.setReason("auth-refused", authRefusedMessage(e));
         e.setReason("peer-terminated", "the peer closed the link (LCP Terminate-Request)");
       }
       const state0 = st.lcp.cp.state;

@@ -16,13 +16,15 @@ export interface PppConfig {
   readonly sessionId: string;
   /**
    * Server: methods offered, most preferred first (MS-CHAPv2, CHAP-MD5, PAP by default);
-   * an empty list means no authentication. Client: methods it agrees to use.
+   * an empty list means no authentication. Client: methods it agrees to use (default
+   * MS-CHAPv2 only: the one in which the server proves it knows the password).
    */
   readonly authMethods?: readonly PppAuthMethod[];
   /**
-   * Server: a user's secret, or undefined if there is no such user. A plain string is the
-   * password; a UserSecret lets the store keep only what each method needs (NT hash for
-   * MS-CHAPv2, a verifier for PAP, the cleartext only for CHAP-MD5).
+   * Server, CHAP-MD5 and MS-CHAPv2: a user's secret, or undefined if there is no such user. A
+   * plain string is the password; a UserSecret lets the store keep only what each method needs
+   * (NT hash for MS-CHAPv2, the cleartext only for CHAP-MD5). PAP passwords are not checked
+   * here but by the driver (action check-password), off the engine's thread.
    */
   readonly users?: (userName: string) => string | UserSecret | undefined;
   /** Server: where peer addresses come from. */
@@ -71,11 +73,12 @@ export interface PppConfig {
 export interface UserSecret {
   /** NtPasswordHash = MD4(UTF-16LE(password)) (RFC 2759 §8.3), for MS-CHAPv2. */
   readonly ntHash?: Uint8Array;
-  /** The password itself: CHAP-MD5 needs it (RFC 1994); also serves the other methods. */
+  /** The password itself: CHAP-MD5 needs it (RFC 1994); also serves MS-CHAPv2. */
   readonly cleartext?: string;
-  /** PAP: checks a password without the store keeping it. */
-  readonly verifyPassword?: (password: string) => boolean;
 }
+
+/** Why a PAP password check said no (for the log; the peer sees one Nak for all). */
+export type PasswordRefusal = "unknown-user" | "wrong-password" | "not-allowed" | "error";
 
 /** One RFC 1661 automaton instance (LCP or IPCP) as data. */
 export interface CpState {
@@ -129,6 +132,10 @@ export interface LcpSessionState {
     auth: PppAuthMethod | null;
   };
   authTried: PppAuthMethod[];
+  /** Client: auth protocols the server proposed that we do not allow (names for the reason). */
+  authRefused: string[];
+  /** Client: the server's requests proposing a method we do not allow (Max-Failure ends it). */
+  authNaks: number;
   loops: number;
   receivedAny: boolean;
   echo: { deadline: number | null; outstanding: number; nextId: number };
@@ -163,6 +170,12 @@ export interface AuthSessionState {
   lastSent: Uint8Array | null;
   /** Peer, MS-CHAPv2: the authenticator response the server must prove. */
   expected: Uint8Array | null;
+  /** Authenticator, PAP: the password check the driver runs (one per session), while pending. */
+  check: { requestId: number; identifier: number; user: string } | null;
+  /** Authenticator, PAP: checks asked of the driver (the next request id). */
+  checks: number;
+  /** Authenticator, PAP: verdicts resent for requests after the verdict (bounded). */
+  repeats: number;
 }
 
 export type Phase = "Dead" | "Establish" | "Authenticate" | "Network" | "Terminate";
@@ -190,7 +203,14 @@ export type PppInput =
   /** Administrative close: LCP Terminate-Request, then link-down. */
   | { readonly type: "close"; readonly message?: string }
   /** The lower layer went away: no more frames can be sent. */
-  | { readonly type: "lower-down" };
+  | { readonly type: "lower-down" }
+  /** The driver's answer to a check-password action. */
+  | {
+      readonly type: "password-checked";
+      readonly requestId: number;
+      readonly ok: boolean;
+      readonly reason?: PasswordRefusal;
+    };
 
 export type PppEvent =
   | { readonly type: "link-up"; readonly peerMru: number; readonly auth: PppAuthMethod | null }
@@ -202,6 +222,8 @@ export type PppEvent =
       /** MS-CHAP error code (E=, e.g. 691) when the peer sent one. */
       readonly code?: number;
       readonly message: string;
+      /** Client: it was the server that failed to prove it knows the password (S=). */
+      readonly serverNotAuthenticated?: boolean;
     }
   | {
       readonly type: "ip-up";
@@ -219,4 +241,15 @@ export type PppAction =
   /** Call back with {type: "timer"} at this time (ms, same clock as `now`); null = no timer. */
   | { readonly type: "set-timer"; readonly at: number | null }
   | { readonly type: "deliver-ip"; readonly packet: Uint8Array }
-  | { readonly type: "event"; readonly event: PppEvent };
+  | { readonly type: "event"; readonly event: PppEvent }
+  /**
+   * Server, PAP: check this password (a slow KDF: run it off the event loop) and answer with
+   * {type: "password-checked", requestId}. Asked at most once per session. The password is a
+   * secret: never log it.
+   */
+  | {
+      readonly type: "check-password";
+      readonly requestId: number;
+      readonly user: string;
+      readonly password: Uint8Array;
+    };

@@ -16,7 +16,8 @@ import type { IpsecPorts } from "../../src/daemon/ipsec-node.js";
 import { serverPlan } from "../../src/daemon/server.js";
 import { buildStack, type Stack } from "../../src/daemon/stack.js";
 import type { IkeConfigInput } from "../../src/ike/index.js";
-import type { L2tpOverIpsecEvent } from "../../src/l2tp-ipsec/index.js";
+import type { Clock } from "../../src/base/clock.js";
+import type { L2tpOverIpsecEvent, L2tpOverIpsecServer } from "../../src/l2tp-ipsec/index.js";
 import type { NatPolicy } from "../../src/natt/nat-policy.js";
 import { Counters } from "../../src/obs/counters.js";
 import { LogHub, type LogLevel, MemorySink } from "../../src/obs/log.js";
@@ -198,6 +199,8 @@ export interface SimServerOptions {
   readonly store?: { readonly store: PolicyStore; readonly dir: string };
   readonly ike?: Partial<Pick<IkeConfigInput, "dpd" | "phase1" | "phase2">>;
   readonly logLevel?: LogLevel;
+  /** Replace parts of what the store gives the PPP side (methods, PAP verifier, limiter). */
+  readonly ppp?: (clock: Clock) => Partial<L2tpOverIpsecServer>;
 }
 
 export const ALICE: SimUser = { name: "alice", password: "correct horse battery" };
@@ -232,7 +235,13 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
   }
   const eff = effectivePolicy(store);
   if (!eff.ok) throw new Error(eff.error.message);
-  const plan = serverPlan(store, eff.value, { windowsNatFriendly: true, negotiateDh2048: true });
+  const clock = simClock(sim);
+  const plan = serverPlan(
+    store,
+    eff.value,
+    { windowsNatFriendly: true, negotiateDh2048: true },
+    { clock },
+  );
   if (!plan.ok) throw new Error(plan.error.message);
   const sink = new MemorySink();
   const logs = new LogHub(sink, o.logLevel ?? "warn", () => sim.now());
@@ -252,12 +261,12 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
       role: "lns",
       listen: host.address,
       ike,
-      clock: simClock(sim),
+      clock,
       random,
       logs,
       counters,
       mtu: 1400,
-      server: plan.value.server,
+      server: { ...plan.value.server, ...o.ppp?.(clock) },
       onEvent: (e) => events.push(e),
     },
     { ipsec: simIpsecPorts(host), tun },

@@ -2,10 +2,13 @@
  * In-process harness for PPP scenarios: two engines joined by an in-memory link with a fake
  * clock and scripted loss. Frames are delivered in order; when nothing is in flight the clock
  * jumps to the earliest armed timer. Everything is deterministic (seeded randomness).
+ * The harness also plays the driver's part for PAP: a check-password action is answered (by
+ * `checkPassword`, default: the server's cleartext users) once no frame is in flight, as an
+ * asynchronous check would be; `checkPassword = undefined` leaves checks pending for `answer`.
  */
 import { createHash } from "node:crypto";
 import { PppSession } from "../../src/ppp/index.js";
-import type { PppAction, PppConfig, PppEvent } from "../../src/ppp/index.js";
+import type { PppAction, PppConfig, PppEvent, PppInput } from "../../src/ppp/index.js";
 
 export type Side = "server" | "client";
 
@@ -31,6 +34,13 @@ export interface Sent {
   readonly dropped: boolean;
 }
 
+export interface PasswordCheck {
+  readonly side: Side;
+  readonly requestId: number;
+  readonly user: string;
+  readonly password: string;
+}
+
 export class Link {
   now = 0;
   readonly sessions: Record<Side, PppSession>;
@@ -43,9 +53,26 @@ export class Link {
   drop: (from: Side, frame: Buffer, n: number) => boolean = () => false;
   private readonly counts: Record<Side, number> = { server: 0, client: 0 };
   readonly started: Record<Side, boolean> = { server: false, client: false };
+  /** Every check-password action, in order. */
+  readonly checks: PasswordCheck[] = [];
+  private readonly answers: { side: Side; input: PppInput }[] = [];
+  /** Answers a PAP password check; undefined (or a function returning undefined): left pending. */
+  checkPassword: ((user: string, password: string) => boolean | undefined) | undefined;
+  /** Changes a frame on the wire (a rogue peer); default: untouched. */
+  rewrite: (from: Side, frame: Buffer) => Buffer = (_from, f) => f;
 
   constructor(server: PppConfig, client: PppConfig) {
     this.sessions = { server: new PppSession(server, 0), client: new PppSession(client, 0) };
+    this.checkPassword = (user, password) => {
+      const s = server.users?.(user);
+      const clear = typeof s === "string" ? s : s?.cleartext;
+      return clear !== undefined && clear === password;
+    };
+  }
+
+  /** The driver's answer to a pending check-password. */
+  answer(side: Side, requestId: number, ok: boolean): void {
+    this.feed(side, { type: "password-checked", requestId, ok });
   }
 
   feed(side: Side, input: Parameters<PppSession["handle"]>[0]): void {
@@ -60,14 +87,20 @@ export class Link {
         case "send-frame": {
           const n = this.counts[side]++;
           const dropped = this.drop(side, a.frame, n);
-          this.sent.push({
-            from: side,
-            at: this.now,
-            frame: a.frame,
-            protocol: a.protocol,
-            dropped,
-          });
-          if (!dropped) this.queue.push({ to: other, frame: a.frame });
+          const frame = this.rewrite(side, a.frame);
+          this.sent.push({ from: side, at: this.now, frame, protocol: a.protocol, dropped });
+          if (!dropped) this.queue.push({ to: other, frame });
+          break;
+        }
+        case "check-password": {
+          const password = Buffer.from(a.password).toString("utf8");
+          this.checks.push({ side, requestId: a.requestId, user: a.user, password });
+          const ok = this.checkPassword?.(a.user, password);
+          if (ok !== undefined)
+            this.answers.push({
+              side,
+              input: { type: "password-checked", requestId: a.requestId, ok },
+            });
           break;
         }
         case "set-timer":
@@ -103,6 +136,11 @@ export class Link {
           next.to,
           this.sessions[next.to].handle({ type: "frame", frame: next.frame }, this.now),
         );
+        continue;
+      }
+      const answer = this.answers.shift();
+      if (answer) {
+        this.apply(answer.side, this.sessions[answer.side].handle(answer.input, this.now));
         continue;
       }
       const ts = (["server", "client"] as const)

@@ -112,8 +112,12 @@ describe("the product in one process (simulator)", () => {
     assert.equal(server.stack.l2tp.channels.size, 3, "three channels");
     // Each client's packets reach the server with its own address; replies reach only it.
     for (let round = 0; round < 5; round++) {
-      clients.forEach((c, i) => c.tun.inject(ipv4(addrs[i]!, server.address, `from-${i}`)));
-      addrs.forEach((a, i) => server.tun.inject(ipv4(server.address, a, `to-${i}`)));
+      clients.forEach((c, i) => {
+        c.tun.inject(ipv4(addrs[i]!, server.address, `from-${i}`));
+      });
+      addrs.forEach((a, i) => {
+        server.tun.inject(ipv4(server.address, a, `to-${i}`));
+      });
       sim.runFor(500);
     }
     for (const p of received(server.tun)) {
