@@ -21,7 +21,6 @@ import {
   type PasswordVerifier,
   storePasswordVerifier,
 } from "../../src/daemon/ppp-password.js";
-import { nullLogger } from "../../src/obs/log.js";
 import { makeCredentials, type PapKdf, scryptKdf, type User } from "../../src/policy/index.js";
 import { AddressPool, type PppConfig, type PppEvent, type PppInput } from "../../src/ppp/index.js";
 import { serializePapPacket } from "../../src/wire/ppp/auth.js";
