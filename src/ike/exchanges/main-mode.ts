@@ -58,6 +58,7 @@ import {
 } from "../../wire/isakmp/index.js";
 import { type AuthMethod, authMethodsOf, type PskEntry } from "../config.js";
 import type { EngineContext } from "../context.js";
+import { heard } from "../liveness.js";
 import { IkeErrorCode, type IkeFailure, failure } from "../errors.js";
 import { type IkeSa, type Opened, openMessage, sealMessage, cleartext } from "../ike-sa.js";
 import {
@@ -127,6 +128,7 @@ export function newIkeSa(
     waiting: [],
     lastHeard: ctx.now,
     dpdSeq: 0,
+    dpdAckedSeq: 0,
     dpdOutstanding: 0,
     cancelTimers: new Set(),
   };
@@ -515,7 +517,6 @@ export function initiatorMm6(
   ctx: EngineContext,
   sa: IkeSa,
   msg: EncryptedIsakmpMessage,
-  dg: IkeDatagram,
 ): void {
   // A bad MM6 is dropped, not fatal: it may be a corrupted copy. If no good one comes, the
   // retransmission gives up with this reason (wrong pre-shared key, most likely).
@@ -561,7 +562,7 @@ export function initiatorMm6(
     sa.peerIdText = v.value.idText;
     sa.pending?.cancel();
     sa.pending = undefined;
-    ctx.noteAuthenticated(sa, dg.local, dg.remote);
+    heard(ctx, sa);
     ctx.phase1Up(sa);
     return;
   }
@@ -586,7 +587,7 @@ export function initiatorMm6(
   }
   sa.pending?.cancel();
   sa.pending = undefined;
-  ctx.noteAuthenticated(sa, dg.local, dg.remote);
+  heard(ctx, sa);
   ctx.phase1Up(sa);
 }
 
