@@ -62,6 +62,7 @@ import { handleQuickMode, startQuick } from "./exchanges/quick-mode.js";
 import { responderAm1, responderAm3 } from "./exchanges/aggressive-mode.js";
 import { type ChildSa, cookieHex, type IkeSa, type QuickExchange } from "./ike-sa.js";
 import { selectorText } from "./identity.js";
+import { sameMessage } from "./half-open.js";
 import { followPeer, heard } from "./liveness.js";
 import { SaTable } from "./sa-table.js";
 import type { EspCipher, EspIntegrity, Phase2Suite } from "./suites.js";
@@ -94,9 +95,11 @@ export interface IkeEngineDeps {
 interface TimerEntry {
   readonly at: number;
   readonly seq: number;
-  readonly fn: () => void;
+  fn: () => void;
   cancelled: boolean;
 }
+
+const NOOP = (): void => {};
 
 /** A min-heap of deadlines; cancelled entries are skipped when they surface. */
 class TimerQueue {
@@ -115,7 +118,10 @@ class TimerQueue {
       i = p;
     }
     return () => {
+      // Drop the closure now: a cancelled timer must not keep a deleted SA alive until its
+      // deadline surfaces (thousands of evicted half-open SAs under an MM1 flood).
       e.cancelled = true;
+      e.fn = NOOP;
     };
   }
 
@@ -567,7 +573,7 @@ export class IkeEngine implements EngineContext {
           return;
         }
         if (sa.role === "responder") {
-          if (sa.lastIn?.equals(dg.data)) {
+          if (sameMessage(sa.lastIn, dg.data)) {
             this.duplicate(sa, dg);
             return;
           }
@@ -582,7 +588,7 @@ export class IkeEngine implements EngineContext {
           this.drop("mm_unexpected");
           return;
         }
-        if (sa.lastIn?.equals(dg.data)) {
+        if (sameMessage(sa.lastIn, dg.data)) {
           this.drop("duplicate_response");
           return;
         }
@@ -645,7 +651,7 @@ export class IkeEngine implements EngineContext {
           this.drop("unknown_sa");
           return;
         }
-        if (sa.lastIn?.equals(dg.data)) {
+        if (sameMessage(sa.lastIn, dg.data)) {
           this.duplicate(sa, dg);
           return;
         }
@@ -668,7 +674,7 @@ export class IkeEngine implements EngineContext {
       this.drop("duplicate_other_endpoint");
       return;
     }
-    if (sa.role === "responder" && sa.lastIn?.equals(dg.data) && sa.lastOut) {
+    if (sa.role === "responder" && sameMessage(sa.lastIn, dg.data) && sa.lastOut) {
       this.counters.inc("ike_retransmit_answered");
       this.sendFrom(dg.local, dg.remote, sa.lastOut);
       return;

@@ -159,7 +159,10 @@ export interface IkeSa extends TableEntry {
   peerCertSubject?: string;
   /** INITIAL-CONTACT seen in MM5 (or the Windows VID). */
   initialContact: boolean;
-  /** Responder: last request seen and our answer (duplicate requests get the cached answer). */
+  /**
+   * Last request seen, as a SHA-256 digest (half-open.ts: not the bytes), and our answer:
+   * duplicate requests get the cached answer (responder) or are dropped (initiator).
+   */
   lastIn?: Buffer;
   lastOut?: Buffer | undefined;
   /** Initiator: why the last answer was ignored (reported if retransmission gives up). */

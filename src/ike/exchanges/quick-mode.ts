@@ -647,12 +647,7 @@ function responderQm1(
   ex.pending = { bytes: sealed.value.bytes, tries: r.tries, cancel: r.cancel };
 }
 
-function responderQm3(
-  ctx: EngineContext,
-  sa: IkeSa,
-  ex: QuickExchange,
-  o: Opened,
-): void {
+function responderQm3(ctx: EngineContext, sa: IkeSa, ex: QuickExchange, o: Opened): void {
   const c = sa.crypto!;
   const hp = o.payloads[0];
   const bad = rules("QM3", o.payloads, true);
