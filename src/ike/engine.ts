@@ -15,6 +15,8 @@
  * from the new endpoint on UDP 4500, or ESP that passed ICV and anti-replay (`peerMoved`);
  * liveness.ts has the rules.
  *
+ * Half-open responder SAs (spoofable MM1s) are budgeted by half-open.ts.
+ *
  * Rekeying: the side that created a child SA rekeys it `rekeyMargin` before its lifetime ends
  * (new SA installed before the old is removed; the old one is then deleted with a Delete
  * notify), except towards a Windows peer behind NAT (MS NT5 ISAKMPOAKLEY VID: it rekeys
