@@ -445,6 +445,40 @@ describe("SPD and UDP encapsulation", () => {
     assert.ok(r.ok && r.peerChanged);
   });
 
+  // Threat: another client replays (or delays) a captured ESP packet of this peer from its own
+  // NAT mapping to pull the SA towards itself. Only a packet that passed ICV and anti-replay
+  // and is the newest seen may report a new endpoint.
+  it("peerChanged is not reported for an out-of-order packet from another endpoint", () => {
+    const p = pair({ suite, encap: { peer: { address: "198.51.100.1", port: 4500 } } });
+    const older = send(p, udpPacket("10.1.0.5", "10.2.0.7", 1, 2, Buffer.from("x")));
+    const newer = send(p, udpPacket("10.1.0.5", "10.2.0.7", 1, 2, Buffer.from("y")));
+    assert.ok(p.rx.inbound(newer, { address: "198.51.100.1", port: 4500 }, 2).ok);
+    const r = p.rx.inbound(older, { address: "198.51.100.9", port: 40000 }, 2);
+    assert.ok(r.ok, "inside the window and not seen: delivered");
+    assert.equal(r.peerChanged, false, "but an old sequence number moves nothing");
+  });
+
+  it("peerChanged is not reported when the SA has no anti-replay window", () => {
+    const p = pair({
+      suite,
+      replayWindow: 0,
+      encap: { peer: { address: "198.51.100.1", port: 4500 } },
+    });
+    const esp = send(p, udpPacket("10.1.0.5", "10.2.0.7", 1, 2, Buffer.from("x")));
+    assert.ok(p.rx.inbound(esp, { address: "198.51.100.1", port: 4500 }, 2).ok);
+    const r = p.rx.inbound(esp, { address: "198.51.100.9", port: 40000 }, 2);
+    assert.ok(r.ok, "without a window a replay is delivered");
+    assert.equal(r.peerChanged, false, "but never taken as a new endpoint");
+  });
+
+  it("a replayed packet from another endpoint is dropped before any peer change", () => {
+    const p = pair({ suite, encap: { peer: { address: "198.51.100.1", port: 4500 } } });
+    const esp = send(p, udpPacket("10.1.0.5", "10.2.0.7", 1, 2, Buffer.from("x")));
+    assert.ok(p.rx.inbound(esp, { address: "198.51.100.1", port: 4500 }, 2).ok);
+    const r = p.rx.inbound(esp, { address: "198.51.100.9", port: 40000 }, 2);
+    assert.ok(!r.ok && r.reason === "replayed");
+  });
+
   for (const fix of ["incremental", "recompute"] as const) {
     it(`transport mode across NAT: TCP and UDP checksums fixed (${fix}, RFC 3948 §3.1.2)`, () => {
       // The client (private 10.0.0.2) computed checksums for 10.0.0.2 -> 203.0.113.2; the

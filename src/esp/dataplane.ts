@@ -80,7 +80,10 @@ export type InboundResult =
       readonly packet: Uint8Array;
       /** Next Header of the ESP trailer (4/41 in tunnel mode, the upper layer in transport). */
       readonly nextHeader: number;
-      /** UDP-encapsulated SA whose authenticated packet came from another address:port. */
+      /**
+       * UDP-encapsulated SA whose packet came from another address:port and passed ICV and the
+       * anti-replay window as the newest seen (false without a replay window).
+       */
       readonly peerChanged: boolean;
       /**
        * A `localTransport` SA: `packet` is the upper-layer payload (e.g. a UDP datagram,
@@ -643,7 +646,7 @@ export class EspDataPlane {
       return this.rxDrop("bad_icv", spi, from, sa);
     }
     // Authenticated: now the window may move (RFC 4303 §3.4.3).
-    replay?.update(seqHi, seqLo);
+    const newest = replay?.update(seqHi, seqLo) ?? false;
     const padLength = buf[headroom + n - 2]!;
     const nextHeader = buf[headroom + n - 1]!;
     const payloadLength = n - 2 - padLength;
@@ -668,7 +671,7 @@ export class EspDataPlane {
       sa.stats.bytes += payloadLength;
       sa.stats.lastUsed = now;
       this.checkLifetime(sa, now);
-      const peerChanged = this.peerChanged(sa, from);
+      const peerChanged = this.peerChanged(sa, from, newest);
       return {
         ok: true,
         sa: sa.id,
@@ -690,7 +693,7 @@ export class EspDataPlane {
     sa.stats.bytes += payloadLength;
     sa.stats.lastUsed = now;
     this.checkLifetime(sa, now);
-    const peerChanged = this.peerChanged(sa, from);
+    const peerChanged = this.peerChanged(sa, from, newest);
     return {
       ok: true,
       sa: sa.id,
@@ -703,9 +706,19 @@ export class EspDataPlane {
     };
   }
 
-  /** A UDP-encapsulated SA's authenticated packet came from another address:port. */
-  private peerChanged(sa: Sa, from: { readonly address: string; readonly port?: number }): boolean {
+  /**
+   * A UDP-encapsulated SA's packet came from another address:port. It counts only for a packet
+   * that cannot be a replay or a delayed copy: it passed ICV and the anti-replay window and is
+   * the newest seen (`newest`), so another client that captured this peer's packets cannot
+   * pull the SA to its own NAT mapping.
+   */
+  private peerChanged(
+    sa: Sa,
+    from: { readonly address: string; readonly port?: number },
+    newest: boolean,
+  ): boolean {
     return (
+      newest &&
       sa.peer !== undefined &&
       (sa.peer.address !== from.address || (from.port !== undefined && sa.peer.port !== from.port))
     );

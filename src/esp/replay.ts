@@ -85,8 +85,11 @@ export class ReplayWindow {
     return (this.bits[bit >>> 5]! >>> (bit & 31)) & 1 ? REPLAY_DUPLICATE : REPLAY_OK;
   }
 
-  /** Records an authenticated packet (seqHi, seqLo), sliding the window when it is new. */
-  update(seqHi: number, seqLo: number): void {
+  /**
+   * Records an authenticated packet (seqHi, seqLo), sliding the window when it is new.
+   * Returns true when the packet is the newest seen so far (it moved the right edge).
+   */
+  update(seqHi: number, seqLo: number): boolean {
     const th = this.topHi;
     const tl = this.topLo;
     let ahead: number; // S - T
@@ -110,6 +113,7 @@ export class ReplayWindow {
     }
     const bit = seqLo & this.mask;
     this.bits[bit >>> 5]! |= 1 << (bit & 31);
+    return ahead > 0;
   }
 
   /** Starts the window at a given T (used when an SA continues a counter, and by vectors). */

@@ -67,6 +67,4 @@ export interface EngineContext {
   deleteIkeSa(sa: IkeSa, reason: string, notifyPeer: boolean, withChildren: boolean): void;
   /** Deletes a child SA locally (and optionally tells the peer). */
   deleteChild(child: ChildSa, reason: string, notifyPeer: boolean): void;
-  /** An authenticated message came from `remote` on `local`: follow a NAT mapping change. */
-  noteAuthenticated(sa: IkeSa, local: Endpoint, remote: Endpoint): void;
 }

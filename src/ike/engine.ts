@@ -10,9 +10,12 @@
  * cookie zero) by initiator cookie AND the peer's address:port, so many clients behind one NAT
  * address (distinct ports) never collide even with equal private addresses and identities.
  * Duplicated requests are answered from the cached response (raw-byte comparison before any
- * decryption). A peer whose NAT mapping changes is followed after an authenticated message
- * arrives from the new endpoint on UDP 4500 (or when the ESP data plane reports an
- * authenticated ESP packet from it: `peerMoved`).
+ * decryption), once established only towards the peer's current endpoint. A peer whose NAT
+ * mapping changes is followed only on evidence that cannot be replayed: a fresh DPD exchange
+ * from the new endpoint on UDP 4500, or ESP that passed ICV and anti-replay (`peerMoved`);
+ * liveness.ts has the rules.
+ *
+ * Half-open responder SAs (spoofable MM1s) are budgeted by half-open.ts.
  *
  * Rekeying: the side that created a child SA rekeys it `rekeyMargin` before its lifetime ends
  * (new SA installed before the old is removed; the old one is then deleted with a Delete
@@ -61,6 +64,8 @@ import { handleQuickMode, startQuick } from "./exchanges/quick-mode.js";
 import { responderAm1, responderAm3 } from "./exchanges/aggressive-mode.js";
 import { type ChildSa, cookieHex, type IkeSa, type QuickExchange } from "./ike-sa.js";
 import { selectorText } from "./identity.js";
+import { sameMessage } from "./half-open.js";
+import { followPeer, heard } from "./liveness.js";
 import { SaTable } from "./sa-table.js";
 import type { EspCipher, EspIntegrity, Phase2Suite } from "./suites.js";
 import {
@@ -92,9 +97,11 @@ export interface IkeEngineDeps {
 interface TimerEntry {
   readonly at: number;
   readonly seq: number;
-  readonly fn: () => void;
+  fn: () => void;
   cancelled: boolean;
 }
+
+const NOOP = (): void => {};
 
 /** A min-heap of deadlines; cancelled entries are skipped when they surface. */
 class TimerQueue {
@@ -113,7 +120,10 @@ class TimerQueue {
       i = p;
     }
     return () => {
+      // Drop the closure now: a cancelled timer must not keep a deleted SA alive until its
+      // deadline surfaces (thousands of evicted half-open SAs under an MM1 flood).
       e.cancelled = true;
+      e.fn = NOOP;
     };
   }
 
@@ -406,13 +416,18 @@ export class IkeEngine implements EngineContext {
     });
   }
 
-  /** The data plane authenticated an ESP packet for `inboundSpi` from a new endpoint. */
+  /**
+   * The data plane saw an ESP packet for `inboundSpi` from a new endpoint that passed ICV and
+   * anti-replay as the newest (src/esp peerChanged): evidence that cannot be replayed.
+   */
   peerMoved(inboundSpi: number, to: Endpoint, now: number): IkeAction[] {
     return this.run(now, () => {
       const cid = this.byInboundSpi.get(inboundSpi);
       const c = cid === undefined ? undefined : this.children.get(cid);
       const sa = c ? this.sas.get(c.ikeSaId) : undefined;
-      if (sa?.nat.anyNat) this.noteAuthenticated(sa, { address: sa.local.address, port: 4500 }, to);
+      if (!sa) return;
+      heard(this, sa);
+      followPeer(this, sa, { address: sa.local.address, port: 4500 }, to);
     });
   }
 
@@ -560,7 +575,7 @@ export class IkeEngine implements EngineContext {
           return;
         }
         if (sa.role === "responder") {
-          if (sa.lastIn?.equals(dg.data)) {
+          if (sameMessage(sa.lastIn, dg.data)) {
             this.duplicate(sa, dg);
             return;
           }
@@ -575,7 +590,7 @@ export class IkeEngine implements EngineContext {
           this.drop("mm_unexpected");
           return;
         }
-        if (sa.lastIn?.equals(dg.data)) {
+        if (sameMessage(sa.lastIn, dg.data)) {
           this.drop("duplicate_response");
           return;
         }
@@ -588,7 +603,7 @@ export class IkeEngine implements EngineContext {
           return;
         }
         if (sa.state === "I_MM5" && msg.encrypted) {
-          initiatorMm6(this, sa, msg, dg);
+          initiatorMm6(this, sa, msg);
           return;
         }
         this.drop("mm_unexpected");
@@ -638,7 +653,7 @@ export class IkeEngine implements EngineContext {
           this.drop("unknown_sa");
           return;
         }
-        if (sa.lastIn?.equals(dg.data)) {
+        if (sameMessage(sa.lastIn, dg.data)) {
           this.duplicate(sa, dg);
           return;
         }
@@ -657,7 +672,11 @@ export class IkeEngine implements EngineContext {
   }
 
   private duplicate(sa: IkeSa, dg: IkeDatagram): void {
-    if (sa.role === "responder" && sa.lastIn?.equals(dg.data) && sa.lastOut) {
+    if (sa.state === "ESTABLISHED" && !sameEndpoint(dg.remote, sa.peer)) {
+      this.drop("duplicate_other_endpoint");
+      return;
+    }
+    if (sa.role === "responder" && sameMessage(sa.lastIn, dg.data) && sa.lastOut) {
       this.counters.inc("ike_retransmit_answered");
       this.sendFrom(dg.local, dg.remote, sa.lastOut);
       return;
@@ -872,8 +891,10 @@ export class IkeEngine implements EngineContext {
 
   initialContact(sa: IkeSa): void {
     for (const other of [...(this.byPeerId.get(sa.peerIdText) ?? [])]) {
+      // Only older SAs: the notify says "this is my first SA", never "forget my newer ones".
       if (
         other !== sa &&
+        other.id < sa.id &&
         other.state === "ESTABLISHED" &&
         other.peerIdText === sa.peerIdText &&
         sameEndpoint(other.peer, sa.peer)
@@ -1194,36 +1215,6 @@ export class IkeEngine implements EngineContext {
       childId: child.id,
       reason,
     });
-  }
-
-  noteAuthenticated(sa: IkeSa, local: Endpoint, remote: Endpoint): void {
-    sa.lastHeard = this.now;
-    sa.dpdOutstanding = 0;
-    if (sa.state !== "ESTABLISHED" || sameEndpoint(sa.peer, remote)) return;
-    if (local.port !== 4500 || !sa.nat.anyNat) {
-      this.drop("endpoint_change_without_natt");
-      return;
-    }
-    const from = sa.peer;
-    sa.peer = remote;
-    sa.local = local;
-    sa.log.info("peer's NAT mapping changed: following it", {
-      from: endpointKey(from),
-      to: endpointKey(remote),
-    });
-    this.emit({ type: "peer-moved", ikeSaId: sa.id, from, to: remote });
-    for (const cid of sa.children) {
-      const c = this.children.get(cid);
-      if (c) {
-        this.action({
-          kind: "update-child-sa-peer",
-          childId: c.id,
-          inboundSpi: c.inboundSpi,
-          outboundSpi: c.outboundSpi,
-          peer: remote,
-        });
-      }
-    }
   }
 }
 

@@ -159,7 +159,10 @@ export interface IkeSa extends TableEntry {
   peerCertSubject?: string;
   /** INITIAL-CONTACT seen in MM5 (or the Windows VID). */
   initialContact: boolean;
-  /** Responder: last request seen and our answer (duplicate requests get the cached answer). */
+  /**
+   * Last request seen, as a SHA-256 digest (half-open.ts: not the bytes), and our answer:
+   * duplicate requests get the cached answer (responder) or are dropped (initiator).
+   */
   lastIn?: Buffer;
   lastOut?: Buffer | undefined;
   /** Initiator: why the last answer was ignored (reported if retransmission gives up). */
@@ -172,8 +175,17 @@ export interface IkeSa extends TableEntry {
   establishedAt?: number;
   expiresAt?: number;
   lastHeard: number;
+  /** Sequence number of our last R-U-THERE (RFC 3706 §7). */
   dpdSeq: number;
+  /** Our last R-U-THERE the peer acknowledged (equal to dpdSeq: none outstanding). */
+  dpdAckedSeq: number;
+  /** The peer's last accepted R-U-THERE sequence number (liveness.ts). */
+  dpdPeerSeq?: number | undefined;
   dpdOutstanding: number;
+  /** Message IDs of the peer's Quick Modes and non-DPD informationals (liveness.ts). */
+  peerMids?: number[] | undefined;
+  /** The endpoint this SA followed the peer away from (liveness.ts: sibling SAs). */
+  movedFrom?: string | undefined;
   /** Pending timers of this SA (each removes itself when it fires). */
   readonly cancelTimers: Set<() => void>;
 }

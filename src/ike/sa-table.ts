@@ -5,10 +5,12 @@
  * index maps (initiator cookie, peer endpoint) to the SA: retransmitted MM1s find their SA
  * and two peers behind one NAT that happened to pick the same cookie stay apart.
  *
- * Half-open SAs (phase 1 not complete) are capped in total against floods of spoofed MM1s,
- * and per source IP with a generous default (64): dozens of honest clients behind one NAT
- * address arriving together must all get in, so a per-IP limit of "a few" is not used.
+ * Half-open SAs (phase 1 not complete) are budgeted by half-open.ts (per address, per prefix,
+ * in total, with eviction of spoofable ones); the table keeps the budget in step with its
+ * entries.
  */
+import { type AdmitResult, HalfOpenBudget, type HalfOpenLimits } from "./half-open.js";
+
 export interface TableEntry {
   readonly ckyI: string;
   /** Empty until known. */
@@ -16,49 +18,38 @@ export interface TableEntry {
   readonly peerKey: string; // "address:port" of the peer as first seen
   readonly peerIp: string;
   halfOpen: boolean;
+  readonly role?: "initiator" | "responder";
+  readonly createdAt?: number;
 }
 
-export interface SaTableLimits {
-  readonly maxHalfOpen: number;
-  readonly maxHalfOpenPerIp: number;
-}
-
-export const DEFAULT_SA_TABLE_LIMITS: SaTableLimits = { maxHalfOpen: 4096, maxHalfOpenPerIp: 64 };
-
-export type AdmitResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly reason: "half-open-total" | "half-open-per-ip" };
+export type SaTableLimits = Partial<HalfOpenLimits>;
 
 export class SaTable<S extends TableEntry> {
   private readonly byCookies = new Map<string, S>();
   private readonly byInitiator = new Map<string, S>();
-  private readonly halfOpenPerIp = new Map<string, number>();
-  private halfOpenTotal = 0;
+  readonly halfOpen: HalfOpenBudget<S>;
 
-  constructor(private readonly limits: SaTableLimits = DEFAULT_SA_TABLE_LIMITS) {}
+  constructor(limits: SaTableLimits = {}) {
+    this.halfOpen = new HalfOpenBudget<S>(limits);
+  }
 
   get size(): number {
     return this.byInitiator.size;
   }
 
   get halfOpenCount(): number {
-    return this.halfOpenTotal;
+    return this.halfOpen.count;
   }
 
-  /** May a new half-open SA from `ip` be created? */
-  admit(ip: string): AdmitResult {
-    if (this.halfOpenTotal >= this.limits.maxHalfOpen)
-      return { ok: false, reason: "half-open-total" };
-    if ((this.halfOpenPerIp.get(ip) ?? 0) >= this.limits.maxHalfOpenPerIp) {
-      return { ok: false, reason: "half-open-per-ip" };
-    }
-    return { ok: true };
+  /** May a new half-open SA from `ip` be created (and which one must make room)? */
+  admit(ip: string): AdmitResult<S> {
+    return this.halfOpen.admit(ip);
   }
 
   add(sa: S): void {
     this.byInitiator.set(initiatorKey(sa.ckyI, sa.peerKey), sa);
     if (sa.ckyR) this.byCookies.set(sa.ckyI + sa.ckyR, sa);
-    if (sa.halfOpen) this.countHalfOpen(sa.peerIp, +1);
+    if (sa.halfOpen) this.halfOpen.add(sa);
   }
 
   /** Records the responder cookie once it is known (initiator side, on MM2). */
@@ -71,7 +62,7 @@ export class SaTable<S extends TableEntry> {
   markEstablished(sa: S): void {
     if (!sa.halfOpen) return;
     sa.halfOpen = false;
-    this.countHalfOpen(sa.peerIp, -1);
+    this.halfOpen.remove(sa);
   }
 
   byCookiePair(ckyI: string, ckyR: string): S | undefined {
@@ -94,19 +85,12 @@ export class SaTable<S extends TableEntry> {
     if (sa.ckyR) this.byCookies.delete(sa.ckyI + sa.ckyR);
     if (sa.halfOpen) {
       sa.halfOpen = false;
-      this.countHalfOpen(sa.peerIp, -1);
+      this.halfOpen.remove(sa);
     }
   }
 
   values(): IterableIterator<S> {
     return this.byInitiator.values();
-  }
-
-  private countHalfOpen(ip: string, d: number): void {
-    this.halfOpenTotal += d;
-    const n = (this.halfOpenPerIp.get(ip) ?? 0) + d;
-    if (n <= 0) this.halfOpenPerIp.delete(ip);
-    else this.halfOpenPerIp.set(ip, n);
   }
 }
 

@@ -80,7 +80,7 @@ describe("IKE engine behaviour (simulator)", () => {
     assert.equal(r.client.engine.nextDeadline(), undefined, "no timers left");
   });
 
-  it("NAT rebinding mid-SA: an authenticated message from the new mapping moves the SA", () => {
+  it("NAT rebinding mid-SA: a fresh DPD R-U-THERE from the new mapping moves the SA", () => {
     const r = natted(10, undefined, { dpd: { delaySeconds: 20 } }, { dpd: { delaySeconds: 0 } });
     l2tp(r.client);
     assert.ok(r.sim.runUntilTrue(() => up(r.client, r.server), 10_000));

@@ -36,6 +36,7 @@ import {
 } from "../../wire/isakmp/index.js";
 import type { PskEntry } from "../config.js";
 import type { EngineContext } from "../context.js";
+import { admitHalfOpen, MAX_SAI_B, messageDigest } from "../half-open.js";
 import { IkeErrorCode, failure } from "../errors.js";
 import { type IkeSa, cleartext, openMessage } from "../ike-sa.js";
 import { addressId, idPayload, idText, parseIdPayload } from "../identity.js";
@@ -83,15 +84,12 @@ export function responderAm1(
     ctx.fail("main-mode", bad, dg.remote);
     return;
   }
-  const admit = ctx.table.admit(dg.remote.address);
-  if (!admit.ok) {
-    ctx.fail(
-      "main-mode",
-      failure(IkeErrorCode.HalfOpenLimit, `half-open limit (${admit.reason})`),
-      dg.remote,
-    );
+  const saSpanOf = msg.spans[msg.payloads.indexOf(find(msg.payloads, PayloadType.SA)!)]!;
+  if (saSpanOf.end - saSpanOf.start - 4 > MAX_SAI_B) {
+    ctx.counters.incLabeled("ike_drop", "reason", "am1_sa_too_big");
     return;
   }
+  if (!admitHalfOpen(ctx, dg.remote)) return;
   const ckyR = ctx.random(8);
   const refuse = (code: IkeErrorCode, message: string, notify: number) => {
     ctx.fail(
@@ -174,7 +172,7 @@ export function responderAm1(
       payloads.push({ type: natdPayloadType(sa.vids.natt), reserved: 0, hash });
   }
   const bytes = cleartext(sa, ExchangeType.AGGRESSIVE, payloads);
-  sa.lastIn = Buffer.from(dg.data);
+  sa.lastIn = messageDigest(dg.data);
   sa.lastOut = bytes;
   ctx.counters.inc("ike_aggressive_mode");
   sa.log.warn("Aggressive Mode: AM1 accepted, sending AM2 (HASH_R exposed to offline cracking)", {
@@ -230,7 +228,7 @@ export function responderAm3(
   // RFC 3947 §4: follow the initiator to UDP 4500.
   sa.local = dg.local;
   sa.peer = dg.remote;
-  sa.lastIn = Buffer.from(dg.data);
+  sa.lastIn = messageDigest(dg.data);
   sa.lastOut = undefined;
   ctx.phase1Up(sa);
 }

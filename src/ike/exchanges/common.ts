@@ -85,6 +85,10 @@ function vidInfo(data: Buffer): { readonly name: string; readonly id: string | u
   return c;
 }
 
+/** Vendor-ID names kept per SA (for logs and the monitor), and their length. */
+const MAX_VID_NAMES = 16;
+const MAX_VID_NAME_LENGTH = 80;
+
 export function readVendorIds(payloads: readonly Payload[], nattEnabled: boolean): PeerVendorIds {
   const v: PeerVendorIds = {
     names: [],
@@ -99,7 +103,8 @@ export function readVendorIds(payloads: readonly Payload[], nattEnabled: boolean
   for (const p of payloads) {
     if (p.type !== PayloadType.VID) continue;
     const m = vidInfo(p.data);
-    v.names.push(m.name);
+    // Bounded: an MM1 full of long unknown VIDs must not grow every half-open SA.
+    if (v.names.length < MAX_VID_NAMES) v.names.push(m.name.slice(0, MAX_VID_NAME_LENGTH));
     if (m.id === undefined) continue;
     switch (m.id) {
       case "RFC3947":

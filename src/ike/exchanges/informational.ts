@@ -9,8 +9,9 @@
  *    peer's address ends the Main Mode attempt (e.g. NO-PROPOSAL-CHOSEN, AUTHENTICATION-FAILED);
  *    after phase 1 unprotected informationals are dropped (RFC 2408 §4.8 makes protection the
  *    norm once keys exist).
- * Left out: the optional DPD sequence-number replay window beyond "ACK must echo the last
- * R-U-THERE's number".
+ * Replays (liveness.ts): R-U-THERE / R-U-THERE-ACK must carry a fresh sequence number
+ * (RFC 3706 §7), other informationals a message ID the peer has not used on this SA; only a
+ * fresh DPD exchange may move the SA to a new NAT mapping.
  */
 import { constantTimeEqual, informationalHash } from "../../crypto/index.js";
 import { NOTIFY_TYPES as NOTIFY_TYPES_TABLE } from "../../registry/ike.js";
@@ -24,6 +25,17 @@ import {
 } from "../../wire/isakmp/index.js";
 import type { EngineContext } from "../context.js";
 import { IkeErrorCode, failure } from "../errors.js";
+import {
+  acceptAck,
+  acceptRuThere,
+  dropReplay,
+  followPeer,
+  freshAck,
+  heard,
+  judgeRuThere,
+  midSeen,
+  rememberMid,
+} from "../liveness.js";
 import {
   type IkeSa,
   openMessage,
@@ -137,6 +149,10 @@ export function handleInformational(
     return;
   }
   const mid = msg.header.messageId as number;
+  if (midSeen(sa, mid)) {
+    dropReplay(ctx, sa, "info_replay", dg.remote);
+    return;
+  }
   const o = openMessage(sa.crypto, sa.keys.encKey, msg, phase2IvFor(sa, mid));
   if (!o.ok) {
     ctx.counters.incLabeled("ike_drop", "reason", "info_decrypt");
@@ -156,31 +172,87 @@ export function handleInformational(
     sa.log.warn("informational message with a bad or missing HASH: dropped");
     return;
   }
-  ctx.noteAuthenticated(sa, dg.local, dg.remote);
-  for (const p of o.value.payloads.slice(1)) {
+  const rest = o.value.payloads.slice(1);
+  const dpd = rest.length > 0 && rest.every(isDpd);
+  if (dpd) {
+    // DPD messages are judged by their sequence numbers (handleDpd), not remembered.
+    for (const p of rest) if (p.type === PayloadType.N) handleDpd(ctx, sa, p, dg);
+    return;
+  }
+  rememberMid(sa, mid);
+  heard(ctx, sa);
+  for (const p of rest) {
     if ((sa.state as string) === "DELETED") return;
-    if (p.type === PayloadType.N) handleNotify(ctx, sa, p);
+    if (p.type === PayloadType.N) handleNotify(ctx, sa, p, dg);
     else if (p.type === PayloadType.D) handleDelete(ctx, sa, p);
   }
 }
 
-function handleNotify(ctx: EngineContext, sa: IkeSa, n: Extract<Payload, { type: 11 }>): void {
-  switch (n.notifyType) {
-    case NotifyType.R_U_THERE:
-      sendProtectedNotify(
-        ctx,
-        sa,
-        NotifyType.R_U_THERE_ACK,
-        ProtocolId.PROTO_ISAKMP,
-        cookies(sa),
-        n.data,
-      );
-      return;
-    case NotifyType.R_U_THERE_ACK: {
-      const seq = n.data.length === 4 ? n.data.readUInt32BE(0) : -1;
-      if (seq === sa.dpdSeq) sa.dpdOutstanding = 0;
+function isDpd(p: Payload): boolean {
+  return (
+    p.type === PayloadType.N &&
+    (p.notifyType === NotifyType.R_U_THERE || p.notifyType === NotifyType.R_U_THERE_ACK)
+  );
+}
+
+/**
+ * RFC 3706 §5/§7: a fresh R-U-THERE is answered and proves the peer alive at `dg.remote` (the
+ * SA follows it there); a fresh ACK echoes one of our outstanding R-U-THEREs. Replays: dropped.
+ */
+function handleDpd(
+  ctx: EngineContext,
+  sa: IkeSa,
+  n: Extract<Payload, { type: 11 }>,
+  dg: IkeDatagram,
+): void {
+  if (n.data.length !== 4) {
+    ctx.counters.incLabeled("ike_drop", "reason", "dpd_malformed");
+    return;
+  }
+  const seq = n.data.readUInt32BE(0);
+  if (n.notifyType === NotifyType.R_U_THERE) {
+    const v = judgeRuThere(sa, seq, dg.remote);
+    if (v === "replay") {
+      dropReplay(ctx, sa, "dpd_replay", dg.remote);
       return;
     }
+    if (v === "fresh") {
+      acceptRuThere(sa, seq);
+      heard(ctx, sa);
+      followPeer(ctx, sa, dg.local, dg.remote);
+    } else {
+      ctx.counters.inc("ike_retransmit_answered");
+    }
+    sendProtectedNotify(
+      ctx,
+      sa,
+      NotifyType.R_U_THERE_ACK,
+      ProtocolId.PROTO_ISAKMP,
+      cookies(sa),
+      n.data,
+    );
+    return;
+  }
+  if (!freshAck(sa, seq)) {
+    dropReplay(ctx, sa, "dpd_ack_stale", dg.remote);
+    return;
+  }
+  acceptAck(sa, seq);
+  heard(ctx, sa);
+  followPeer(ctx, sa, dg.local, dg.remote);
+}
+
+function handleNotify(
+  ctx: EngineContext,
+  sa: IkeSa,
+  n: Extract<Payload, { type: 11 }>,
+  dg: IkeDatagram,
+): void {
+  switch (n.notifyType) {
+    case NotifyType.R_U_THERE:
+    case NotifyType.R_U_THERE_ACK:
+      handleDpd(ctx, sa, n, dg);
+      return;
     case NotifyType.INITIAL_CONTACT:
       sa.initialContact = true;
       ctx.initialContact(sa);

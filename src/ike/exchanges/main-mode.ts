@@ -58,6 +58,15 @@ import {
 } from "../../wire/isakmp/index.js";
 import { type AuthMethod, authMethodsOf, type PskEntry } from "../config.js";
 import type { EngineContext } from "../context.js";
+import {
+  admitHalfOpen,
+  awaitingProof,
+  expireQuietly,
+  halfOpenDeadline,
+  MAX_SAI_B,
+  messageDigest,
+} from "../half-open.js";
+import { heard } from "../liveness.js";
 import { IkeErrorCode, type IkeFailure, failure } from "../errors.js";
 import { type IkeSa, type Opened, openMessage, sealMessage, cleartext } from "../ike-sa.js";
 import {
@@ -127,6 +136,7 @@ export function newIkeSa(
     waiting: [],
     lastHeard: ctx.now,
     dpdSeq: 0,
+    dpdAckedSeq: 0,
     dpdOutstanding: 0,
     cancelTimers: new Set(),
   };
@@ -339,7 +349,7 @@ export function initiatorMm2(
     ignore(ctx, sa, bad);
     return;
   }
-  sa.lastIn = Buffer.from(dg.data);
+  sa.lastIn = messageDigest(dg.data);
   const saP = find(msg.payloads, PayloadType.SA);
   const prop = saP?.proposals[0];
   const t = prop?.transforms[0];
@@ -425,7 +435,7 @@ export function initiatorMm4(
     ignore(ctx, sa, bad);
     return;
   }
-  sa.lastIn = Buffer.from(dg.data);
+  sa.lastIn = messageDigest(dg.data);
   const ke = find(msg.payloads, PayloadType.KE)!;
   const nr = find(msg.payloads, PayloadType.NONCE)!;
   const gxy = sa.dh!.computeShared(ke.data);
@@ -511,12 +521,7 @@ export function initiatorMm4(
   armRetransmit(ctx, sa, sealed.value.bytes);
 }
 
-export function initiatorMm6(
-  ctx: EngineContext,
-  sa: IkeSa,
-  msg: EncryptedIsakmpMessage,
-  dg: IkeDatagram,
-): void {
+export function initiatorMm6(ctx: EngineContext, sa: IkeSa, msg: EncryptedIsakmpMessage): void {
   // A bad MM6 is dropped, not fatal: it may be a corrupted copy. If no good one comes, the
   // retransmission gives up with this reason (wrong pre-shared key, most likely).
   const o = openMessage(sa.crypto!, sa.keys!.encKey, msg, sa.iv!);
@@ -561,7 +566,7 @@ export function initiatorMm6(
     sa.peerIdText = v.value.idText;
     sa.pending?.cancel();
     sa.pending = undefined;
-    ctx.noteAuthenticated(sa, dg.local, dg.remote);
+    heard(ctx, sa);
     ctx.phase1Up(sa);
     return;
   }
@@ -586,7 +591,7 @@ export function initiatorMm6(
   }
   sa.pending?.cancel();
   sa.pending = undefined;
-  ctx.noteAuthenticated(sa, dg.local, dg.remote);
+  heard(ctx, sa);
   ctx.phase1Up(sa);
 }
 
@@ -653,16 +658,17 @@ export function responderMm1(
     ctx.fail("main-mode", bad, dg.remote);
     return;
   }
-  const admit = ctx.table.admit(dg.remote.address);
-  if (!admit.ok) {
-    ctx.fail(
-      "main-mode",
-      failure(IkeErrorCode.HalfOpenLimit, `half-open limit (${admit.reason})`),
-      dg.remote,
-    );
+  const saP = find(msg.payloads, PayloadType.SA)!;
+  const saSpan = msg.spans[msg.payloads.indexOf(saP)]!;
+  if (saSpan.end - saSpan.start - 4 > MAX_SAI_B) {
+    ctx.counters.incLabeled("ike_drop", "reason", "mm1_sa_too_big");
+    ctx.log.debug("MM1 with an oversized SA payload dropped", {
+      from: endpointKey(dg.remote),
+      octets: saSpan.end - saSpan.start,
+    });
     return;
   }
-  const saP = find(msg.payloads, PayloadType.SA)!;
+  if (!admitHalfOpen(ctx, dg.remote)) return;
   const ckyR = ctx.random(8);
   const pick = chooseProposal(ctx, saP, usableAuth(ctx));
   if (!pick.ok) {
@@ -681,16 +687,16 @@ export function responderMm1(
   const sa = newIkeSa(ctx, "responder", ckyI, ckyR, dg.local, dg.remote);
   setSuite(sa, pick.suite, ctx);
   sa.vids = readVendorIds(msg.payloads, ctx.config.natt.enabled);
-  const saSpan = msg.spans[msg.payloads.indexOf(saP)]!;
   sa.saiB = Buffer.from(dg.data.subarray(saSpan.start + 4, saSpan.end));
   ctx.registerSa(sa);
   const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, [
     pick.reply,
     ...responderVids(sa.vids),
   ]);
-  sa.lastIn = Buffer.from(dg.data);
+  sa.lastIn = messageDigest(dg.data);
   sa.lastOut = bytes;
-  sa.log.info("Main Mode: MM1 accepted, sending MM2", {
+  // Debug, not info: one line per MM1 is a log flood when the MM1s are spoofed.
+  sa.log.debug("Main Mode: MM1 accepted, sending MM2", {
     suite: sa.crypto!.name,
     natt: sa.vids.natt,
     vids: sa.vids.names,
@@ -700,7 +706,12 @@ export function responderMm1(
 }
 
 export function armHalfOpenTimeout(ctx: EngineContext, sa: IkeSa): void {
-  ctx.scheduleFor(sa, ctx.now + ctx.config.halfOpenTimeoutSeconds * 1000, () => {
+  ctx.scheduleFor(sa, halfOpenDeadline(ctx), () => {
+    // Never answered our MM2 (maybe spoofed): counted and summarised, not one warning each.
+    if (awaitingProof(sa)) {
+      expireQuietly(ctx, sa);
+      return;
+    }
     if (sa.state !== "ESTABLISHED" && sa.state !== "DELETED") {
       ctx.fail(
         "main-mode",
@@ -721,6 +732,8 @@ export function responderMm3(
   msg: CleartextIsakmpMessage,
   dg: IkeDatagram,
 ): void {
+  // MM3 echoes our cookie: the peer received MM2, so it is no spoofer (half-open.ts).
+  ctx.table.halfOpen.progressed(sa);
   const bad = rules("MM3", msg.payloads, false);
   if (bad) {
     ctx.fail("main-mode", bad, sa.peer, sa);
@@ -783,7 +796,7 @@ export function responderMm3(
   if (sa.suite?.auth === "rsa-sig" && ctx.certs) payloads.push(...certRequestPayloads(ctx.certs));
   const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, payloads);
   sa.state = "R_MM4";
-  sa.lastIn = Buffer.from(dg.data);
+  sa.lastIn = messageDigest(dg.data);
   sa.lastOut = bytes;
   ctx.send(sa, bytes);
 }
@@ -951,7 +964,7 @@ function finishMm5(
     return;
   }
   sa.iv = sealed.value.lastBlock;
-  sa.lastIn = Buffer.from(dg.data);
+  sa.lastIn = messageDigest(dg.data);
   sa.lastOut = sealed.value.bytes;
   ctx.send(sa, sealed.value.bytes);
   sa.log.debug("phase-1 keys", {

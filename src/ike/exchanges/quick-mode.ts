@@ -46,6 +46,7 @@ import {
   decodeIpsecAttributes,
 } from "../../wire/isakmp/index.js";
 import type { EngineContext } from "../context.js";
+import { dropReplay, heard, midSeen, rememberMid } from "../liveness.js";
 import { IkeErrorCode, failure, type IkeFailure } from "../errors.js";
 import {
   type IkeSa,
@@ -68,7 +69,12 @@ import {
 } from "../identity.js";
 import { effectiveLifetime, phase2Matches } from "../proposals.js";
 import { type Phase2Suite, phase2SuiteFromTransform, phase2SuiteToTransform } from "../suites.js";
-import type { ChildRequest, IkeDatagram, TrafficSelector } from "../types.js";
+import {
+  type ChildRequest,
+  type IkeDatagram,
+  sameEndpoint,
+  type TrafficSelector,
+} from "../types.js";
 import { find, findAll, natoaPayloadType, notifyPayload, rules } from "./common.js";
 import { sendProtectedNotify } from "./informational.js";
 
@@ -276,7 +282,7 @@ function initiatorQm2(
     sa.log.warn("QM2 with a bad HASH(2): dropped");
     return;
   }
-  ctx.noteAuthenticated(sa, dg.local, dg.remote);
+  heard(ctx, sa);
   const bad = rules("QM2", o.payloads, true);
   if (bad) {
     endInitiator(ctx, sa, ex, bad);
@@ -434,7 +440,9 @@ function responderQm1(
     sa.log.warn("QM1 with a bad HASH(1): dropped");
     return;
   }
-  ctx.noteAuthenticated(sa, dg.local, dg.remote);
+  // Authenticated but not fresh by itself (IKEv1 has no freshness in QM1): liveness, no move.
+  rememberMid(sa, mid);
+  heard(ctx, sa);
   const ps = o.value.payloads;
   const bad = rules("QM1", ps, true);
   if (bad) {
@@ -639,13 +647,7 @@ function responderQm1(
   ex.pending = { bytes: sealed.value.bytes, tries: r.tries, cancel: r.cancel };
 }
 
-function responderQm3(
-  ctx: EngineContext,
-  sa: IkeSa,
-  ex: QuickExchange,
-  o: Opened,
-  dg: IkeDatagram,
-): void {
+function responderQm3(ctx: EngineContext, sa: IkeSa, ex: QuickExchange, o: Opened): void {
   const c = sa.crypto!;
   const hp = o.payloads[0];
   const bad = rules("QM3", o.payloads, true);
@@ -658,7 +660,7 @@ function responderQm3(
     sa.log.warn("QM3 with a bad HASH(3): dropped");
     return;
   }
-  ctx.noteAuthenticated(sa, dg.local, dg.remote);
+  heard(ctx, sa);
   ex.pending?.cancel();
   ex.pending = undefined;
   ex.state = "DONE";
@@ -681,6 +683,12 @@ export function handleQuickMode(
   const ex = sa.quick.get(mid);
   if (ex) {
     if (ex.lastIn?.equals(dg.data)) {
+      // A retransmission gets our stored answer again, but only from the peer's endpoint: the
+      // same bytes from elsewhere are a replay by someone else.
+      if (!sameEndpoint(dg.remote, sa.peer)) {
+        dropReplay(ctx, sa, "qm_replay", dg.remote);
+        return;
+      }
       if (ex.lastOut) ctx.send(sa, ex.lastOut);
       return;
     }
@@ -695,7 +703,7 @@ export function handleQuickMode(
       return;
     }
     if (ex.role === "responder" && ex.state === "QM2_SENT") {
-      responderQm3(ctx, sa, ex, o.value, dg);
+      responderQm3(ctx, sa, ex, o.value);
       return;
     }
     ctx.counters.incLabeled("ike_drop", "reason", "qm_unexpected");
@@ -703,6 +711,10 @@ export function handleQuickMode(
   }
   if (mid === 0) {
     ctx.counters.incLabeled("ike_drop", "reason", "qm_mid_zero");
+    return;
+  }
+  if (midSeen(sa, mid)) {
+    dropReplay(ctx, sa, "qm_replay", dg.remote);
     return;
   }
   responderQm1(ctx, sa, msg, dg);
