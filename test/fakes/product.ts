@@ -201,6 +201,8 @@ export interface SimServerOptions {
   readonly logLevel?: LogLevel;
   /** Replace parts of what the store gives the PPP side (methods, PAP verifier, limiter). */
   readonly ppp?: (clock: Clock) => Partial<L2tpOverIpsecServer>;
+  /** PPP LCP echo interval (default 30 s). */
+  readonly echoIntervalMs?: number;
 }
 
 export const ALICE: SimUser = { name: "alice", password: "correct horse battery" };
@@ -267,6 +269,7 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
       counters,
       mtu: 1400,
       server: { ...plan.value.server, ...o.ppp?.(clock) },
+      ...(o.echoIntervalMs !== undefined ? { echoIntervalMs: o.echoIntervalMs } : {}),
       onEvent: (e) => events.push(e),
     },
     { ipsec: simIpsecPorts(host), tun },
@@ -330,6 +333,8 @@ export interface SimClientOptions {
   readonly logLevel?: LogLevel;
   /** Child SA lifetime the client offers (and rekeys before). */
   readonly phase2LifeSeconds?: number;
+  /** PPP LCP echo interval (default 30 s). */
+  readonly echoIntervalMs?: number;
 }
 
 /** `oakley connect`'s stack on `host`, dialling `server` (Main Mode, Quick Mode, L2TP, PPP). */
@@ -370,6 +375,7 @@ export function simClient(
         password: user.password,
         ...(o.authMethods ? { authMethods: o.authMethods } : {}),
       },
+      ...(o.echoIntervalMs !== undefined ? { echoIntervalMs: o.echoIntervalMs } : {}),
       onEvent: (e) => events.push(e),
     },
     { ipsec: simIpsecPorts(host), tun },

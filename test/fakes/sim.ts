@@ -174,6 +174,21 @@ export class NatBox {
     this.back.clear();
   }
 
+  /**
+   * Hands the outside ports mapped to inside endpoint `from` (any port of its address) to the
+   * same ports of `to`: a carrier-grade NAT giving a dead client's mappings to a new client.
+   */
+  reassign(fromAddress: string, toAddress: string): void {
+    for (const [key, port] of [...this.out]) {
+      const inside = this.back.get(port);
+      if (inside?.address !== fromAddress) continue;
+      this.out.delete(key);
+      const next = { address: toAddress, port: inside.port };
+      this.out.set(`${next.address}:${next.port}`, port);
+      this.back.set(port, next);
+    }
+  }
+
   /** @internal */
   outbound(from: Endpoint): Endpoint {
     for (const [port, ep] of this.forwards) {
