@@ -3,7 +3,7 @@
  * NAT-T RFC 3947, tunnel-mode child) across the strongSwan lab's namespace NAT
  * (test/interop/strongswan/lab.ts: client 192.0.2.2 -> MASQUERADE -> server 198.51.100.2), in
  * the same run:
- *   - Oakley initiator -> Oakley responder (src/daemon/tunnel-peer.ts on both ends: the IKE
+ *   - Oakley initiator -> Oakley responder (test/peers/tunnel-peer.ts on both ends: the IKE
  *     engine + ESP data plane + TUN, as a tunnel-mode deployment runs it);
  *   - strongSwan 5.9.8 initiator -> strongSwan responder (charon with kernel-libipsec).
  * Both with the same suites (default aes128-sha1-modp2048 + ESP aes128-sha1; `--suite ecp`:
@@ -54,7 +54,7 @@ const SUITE = opt("suite") ?? "modp";
 const ONLY = opt("only");
 const OUT = opt("out");
 const ROOT = resolve(import.meta.dirname, "..");
-const PEER = join(ROOT, "src/daemon/tunnel-peer.ts");
+const PEER = join(ROOT, "test/peers/tunnel-peer.ts");
 const PSK = "oak-bench-ike-setup-psk-0123456789";
 
 const SUITES = {

@@ -1,6 +1,6 @@
 /**
  * The IKEv1 engine's inputs and outputs (DESIGN rule 4, sans-IO): datagrams and commands in,
- * actions out. The driver (src/daemon/ike-driver.ts, or a scenario test) performs the actions:
+ * actions out. The driver (test/peers/ike-driver.ts, or a scenario test) performs the actions:
  *  - `send`: an ISAKMP message, without the RFC 3948 §2.2 non-ESP marker — the driver adds the
  *    4 zero octets when `from.port` is 4500 (and strips them on receive);
  *  - `keepalive`: one 0xFF octet on UDP 4500 (RFC 3948 §2.3) to keep our NAT mapping open;

@@ -1,6 +1,6 @@
 /**
  * Interop: IKEv1 Main Mode with RSA signatures and X.509 certificates (RFC 2409 §5.1) between
- * Oakley's IKE engine (src/daemon/ike-driver.ts on real UDP 500/4500) and strongSwan 5.9.8 in
+ * Oakley's IKE engine (test/peers/ike-driver.ts on real UDP 500/4500) and strongSwan 5.9.8 in
  * the lab namespaces (client behind the lab's MASQUERADE NAT, server public), with the
  * harness's test PKI (test/interop/strongswan/certs.ts: one CA, server and client certificates
  * made by the openssl CLI):

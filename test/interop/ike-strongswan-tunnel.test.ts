@@ -1,6 +1,6 @@
 /**
  * Interop, tunnel mode end to end: Oakley's IPsec node (src/daemon/ipsec-node.ts via
- * src/daemon/tunnel-peer.ts: IKE engine + user-space ESP + TUN + SPD + routes) against
+ * test/peers/tunnel-peer.ts: IKE engine + user-space ESP + TUN + SPD + routes) against
  * strongSwan 5.9.8 charon (kernel-libipsec userspace ESP, tunnel mode only) in the lab's
  * namespaces (test/interop/strongswan/lab.ts: client 192.0.2.2 behind a MASQUERADE NAT,
  * server 198.51.100.2 with 203.0.113.1 on lo as "the network behind the server").
@@ -44,7 +44,7 @@ import { viciSec, viciStr } from "./strongswan/vici.js";
 const skip = await labUnavailable();
 const PSK = "oak-interop-tunnel-psk-0123456789";
 const ROOT = join(import.meta.dirname, "..", "..");
-const PEER = join(ROOT, "src/daemon/tunnel-peer.ts");
+const PEER = join(ROOT, "test/peers/tunnel-peer.ts");
 const TRANSFER = 4 << 20;
 const psk = { kind: "psk" as const, secret: PSK };
 

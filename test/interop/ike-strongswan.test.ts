@@ -1,5 +1,5 @@
 /**
- * Interop: Oakley's IKE engine (on real UDP 500/4500 through src/daemon/ike-driver.ts) against
+ * Interop: Oakley's IKE engine (on real UDP 500/4500 through test/peers/ike-driver.ts) against
  * strongSwan 5.9.8 charon in the lab namespaces (test/interop/strongswan: client behind an
  * iptables MASQUERADE NAT, server public):
  *  - strongSwan initiator behind NAT -> Oakley responder: MM+QM, PSK, MODP-2048 and ECP-256;

@@ -1,5 +1,5 @@
 /**
- * Oakley's IKE engine as an interop peer: src/daemon/ike-driver.ts (real UDP 500/4500) started
+ * Oakley's IKE engine as an interop peer: test/peers/ike-driver.ts (real UDP 500/4500) started
  * in a lab namespace, its stdout JSON lines read back as events; and the swanctl-side check that
  * strongSwan holds one established, floated IKEv1 SA with an installed UDP-encapsulated child.
  * Used by ike-strongswan.test.ts and ike-strongswan-cert.test.ts. Test tooling (root only).
@@ -22,7 +22,7 @@ export interface IkeDriverLine {
   readonly ready?: unknown;
 }
 
-/** src/daemon/ike-driver.ts in a namespace; its stdout lines are JSON events. */
+/** test/peers/ike-driver.ts in a namespace; its stdout lines are JSON events. */
 export class IkeDriverPeer {
   private constructor(
     private readonly d: Daemon,
@@ -46,7 +46,7 @@ export class IkeDriverPeer {
       process.execPath,
       "--import",
       "tsx",
-      join(root, "src/daemon/ike-driver.ts"),
+      join(root, "test/peers/ike-driver.ts"),
       "--listen",
       address,
       "--config",

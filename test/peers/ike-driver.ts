@@ -6,7 +6,7 @@
  * src/esp; the interop test only reports them).
  *
  * Also runnable on its own for interop tests (inside a network namespace):
- *   node --import tsx src/daemon/ike-driver.ts --config '<IkeConfigInput JSON>' \
+ *   node --import tsx test/peers/ike-driver.ts --config '<IkeConfigInput JSON>' \
  *        [--listen 198.51.100.2] [--initiate '<InitiateRequest JSON>']
  * prints one JSON line per engine event / child SA action on stdout, exits on SIGTERM.
  *
@@ -22,9 +22,9 @@ import {
   type IkeEngineDeps,
   ikeConfig,
   type InitiateRequest,
-} from "../ike/index.js";
-import { LogHub } from "../obs/log.js";
-import { buildNattIke, classifyNattDatagram } from "../wire/udpencap/udpencap.js";
+} from "../../src/ike/index.js";
+import { LogHub } from "../../src/obs/log.js";
+import { buildNattIke, classifyNattDatagram } from "../../src/wire/udpencap/udpencap.js";
 
 export interface IkeDriverOptions {
   readonly engine: IkeEngine;

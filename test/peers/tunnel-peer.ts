@@ -4,7 +4,7 @@
  * benchmarks inside a network namespace: ipsec-node.ts with a TUN device, SPD policies and
  * routes per child SA.
  *
- *   node --import tsx src/daemon/tunnel-peer.ts --listen 198.51.100.2 \
+ *   node --import tsx test/peers/tunnel-peer.ts --listen 198.51.100.2 \
  *        --config '<IkeConfigInput JSON>' \
  *        --tunnel '{"tun": {"name": "oakt%d", "mtu": 1400}, "selectors"?: {"local", "remote"}}' \
  *        [--initiate '{"peer": {"address", "port"}, "local"?: "192.0.2.2", "remote"?: "203.0.113.1/32"}'] \
@@ -24,12 +24,12 @@
  */
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
-import { type IkeConfigInput, ikeConfig } from "../ike/index.js";
-import { Counters } from "../obs/counters.js";
-import { LogHub, type LogLevel } from "../obs/log.js";
-import { systemClock, systemRandom } from "../platform/index.js";
-import type { TunSetup } from "./esp-driver.js";
-import { IpsecNode, type TunnelOptions } from "./ipsec-node.js";
+import { type IkeConfigInput, ikeConfig } from "../../src/ike/index.js";
+import { Counters } from "../../src/obs/counters.js";
+import { LogHub, type LogLevel } from "../../src/obs/log.js";
+import { systemClock, systemRandom } from "../../src/platform/index.js";
+import type { TunSetup } from "../../src/daemon/esp-driver.js";
+import { IpsecNode, type TunnelOptions } from "../../src/daemon/ipsec-node.js";
 
 interface InitiateArgs {
   readonly peer: { readonly address: string; readonly port: number };
