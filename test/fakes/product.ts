@@ -425,3 +425,22 @@ export function received(tun: FakeTun): Array<{ src: string; dst: string; text: 
     text: p.subarray(20).toString(),
   }));
 }
+
+/**
+ * Runs the simulator until `cond` holds, letting real time pass between slices: work the
+ * product does off the event loop (PAP's scrypt on the libuv threadpool) finishes in real time.
+ */
+export async function runUntilAsync(
+  sim: Simulator,
+  cond: () => boolean,
+  limitMs = 60_000,
+  sliceMs = 250,
+): Promise<boolean> {
+  const end = sim.now() + limitMs;
+  while (!cond()) {
+    if (sim.now() >= end) return false;
+    sim.runFor(sliceMs);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return true;
+}

@@ -145,7 +145,7 @@ export function register(program: Command, io: CliIo = processIo()): void {
                   `--password-file ${o.passwordFile}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
                 );
               }
-              if (!verifyPap(userValue.credentials, pw))
+              if (!(await verifyPap(userValue.credentials, pw)))
                 throw new UsageError(
                   `--password-file ${o.passwordFile}: this is not ${user}'s current password (checked against the store)`,
                 );
