@@ -368,6 +368,5 @@ export function mutate(
       b = structural(b, r, opts.shape) ?? byteLevel(b, r, opts.maxLength, other);
     else b = byteLevel(b, r, opts.maxLength, other);
   }
-  const cap = opts.text ? opts.maxLength : opts.maxLength * 2;
-  return b.length > cap ? b.subarray(0, cap) : b;
+  return b.length > opts.maxLength ? b.subarray(0, opts.maxLength) : b;
 }

@@ -126,13 +126,24 @@ export function runTarget(t: FuzzTarget, o: RunOptions): RunResult {
       const kind = e instanceof FuzzFailure ? e.kind : "throw";
       return fail(kind, e instanceof Error ? (e.stack ?? e.message) : String(e), i, input);
     }
-    const dt = performance.now() - c0;
+    let dt = performance.now() - c0;
+    if (dt > o.budgetMs && t.kind === "parser") {
+      // A pause of the machine (GC, other processes) is not the input's fault: a parser is
+      // pure, so time it again and keep the fastest of up to three more runs.
+      for (let k = 0; k < 3 && dt > o.budgetMs; k++) {
+        const c1 = performance.now();
+        inst.feed(input, i);
+        dt = Math.min(dt, performance.now() - c1);
+      }
+    }
     if (dt > slowestMs) {
       slowestMs = dt;
       slowestIndex = i;
     }
-    if (dt > o.budgetMs)
-      return fail("slow", `${dt.toFixed(1)} ms for one input (budget ${o.budgetMs} ms)`, i, input);
+    // Engines keep state (an input cannot be timed twice) and may run a whole exchange.
+    const budget = t.kind === "parser" ? o.budgetMs : o.budgetMs * 10;
+    if (dt > budget)
+      return fail("slow", `${dt.toFixed(1)} ms for one input (budget ${budget} ms)`, i, input);
     if (ok) {
       accepted++;
       // Accepted mutations reach deeper states: keep some, replacing old ones once full.
