@@ -66,6 +66,7 @@ import {
 import {
   decodeAvp,
   decodeControlMessage,
+  hideAvp,
   parseAvps,
   parseL2tpPacket,
   serializeAvps,
@@ -307,7 +308,17 @@ const l2tp: FuzzTarget[] = [
         SECRET,
         RV,
       ),
-    seeds: () => [Buffer.from("0a1b2c3d4e5f60718293a4b5c6d7e8f90011", "hex")],
+    seeds: () =>
+      [Buffer.from("0309"), Buffer.from("0123456789012345678"), Buffer.alloc(0)].map((value, k) =>
+        Buffer.from(
+          hideAvp(
+            { mandatory: true, hidden: false, reserved: 0, vendorId: 0, attributeType: 14, value },
+            SECRET,
+            RV,
+            Buffer.alloc(k * 5, 0x55),
+          ).value,
+        ),
+      ),
     maxLength: 1017,
   }),
 ];
