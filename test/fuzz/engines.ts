@@ -41,6 +41,22 @@ import type { Rand, Shape } from "./mutate.js";
 import { isakmpMessage, l2tpPacket, pppFrame } from "./shapes.js";
 import { type FuzzInstance, FuzzFailure, type FuzzTarget } from "./target.js";
 
+/**
+ * Time between inputs: mostly a few ms, sometimes seconds (timers fire), and now and then a flood
+ * of 5000 inputs with no time passing, so that half-open state piles up against the limits.
+ */
+function floodClock(r: Rand): () => number {
+  let flood = 0;
+  return () => {
+    if (flood > 0) {
+      flood--;
+      return 0;
+    }
+    if (r() % 2000 === 0) flood = 5000;
+    return r() % 8 === 0 ? r() % 5000 : r() % 20;
+  };
+}
+
 function bytesFrom(r: Rand): (n: number) => Buffer {
   return (n) => {
     const b = Buffer.alloc(n);
@@ -165,6 +181,7 @@ export const ikeResponder: FuzzTarget = {
   seeds: ikeSeeds,
   start(r, mutateBytes): FuzzInstance {
     let now = 1_000_000;
+    const clock = floodClock(r);
     const resp = new IkeEngine(
       ikeConfig({ localAddress: SERVER, psks: [{ secret: PSK }], aggressiveMode: true }),
       { random: bytesFrom(r) },
@@ -208,7 +225,7 @@ export const ikeResponder: FuzzTarget = {
       stats: () =>
         `${exchanges} tampered exchanges (${completed} child SAs installed), peak ${peakSas} IKE SAs / ${peakChildren} child SAs`,
       feed(input, i) {
-        now += r() % 1500;
+        now += clock();
         timers();
         // A fresh exchange with tampering in flight, every 500 inputs.
         if (i % 500 === 499) {
@@ -237,12 +254,21 @@ export const ikeResponder: FuzzTarget = {
             remote = { ...sa.peer };
             port = sa.local.port;
           }
-        } else if (r() % 16 === 0) {
-          remote = { address: `203.0.113.${r() % 256}`, port: 1024 + (r() % 60000) };
+        } else {
+          if (r() % 4 === 0)
+            remote = { address: `203.0.113.${r() % 256}`, port: 1024 + (r() % 60000) };
+          // A fresh initiator cookie on half the first messages: a flood of distinct half-open SAs.
+          if (data.length >= 16 && r() % 2 === 0 && data.readBigUInt64BE(8) === 0n) {
+            data = Buffer.from(data);
+            data.writeUInt32BE(r(), 0);
+            data.writeUInt32BE(r(), 4);
+          }
         }
-        track(resp.handleDatagram({ data, local: { address: SERVER, port }, remote }, now));
-        if (i % 1000 === 0) check();
-        return true;
+        const out = resp.handleDatagram({ data, local: { address: SERVER, port }, remote }, now);
+        track(out);
+        if (i % 64 === 0) check();
+        // "Accepted" (kept for further mutation): the responder answered or something happened.
+        return out.some((a) => a.kind !== "timer");
       },
       finish() {
         check();
@@ -371,6 +397,7 @@ export const l2tpLns: FuzzTarget = {
   seeds: l2tpSeeds,
   start(r, mutateBytes): FuzzInstance {
     let now = 1_000_000;
+    const clock = floodClock(r);
     const lns: L2tpPeer = {
       st: createL2tp({
         hostName: "lns",
@@ -410,7 +437,7 @@ export const l2tpLns: FuzzTarget = {
       stats: () =>
         `${exchanges} tampered LAC exchanges (${lns.sessionsUp ?? 0} sessions up at the LNS), peak ${peakTunnels} tunnels`,
       feed(input, i) {
-        now += r() % 1500;
+        now += clock();
         timers();
         if (i % 200 === 199) {
           const which = r() % 8;
@@ -439,10 +466,10 @@ export const l2tpLns: FuzzTarget = {
             }
             binding = t.binding;
           }
-        } else if (r() % 16 === 0) binding = `random-${r() % 4096}`;
-        l2tpStep(lns, { kind: "datagram", binding, bytes: data }, now);
-        if (i % 100 === 0) check();
-        return true;
+        } else if (r() % 2 === 0) binding = `random-${r() % 4096}`;
+        const out = l2tpStep(lns, { kind: "datagram", binding, bytes: data }, now);
+        if (i % 16 === 0) check();
+        return out.some((a) => a.kind !== "armTimer");
       },
       finish() {
         check();
@@ -455,7 +482,14 @@ export const l2tpLns: FuzzTarget = {
         if (left > 0 || lns.st.bySccrq.size > 0)
           throw new FuzzFailure(
             "unbounded",
-            `${left} tunnels, ${lns.st.bySccrq.size} SCCRQ keys left after an idle hour`,
+            `${left} tunnels, ${lns.st.bySccrq.size} SCCRQ keys left after an idle hour (now ${now}, timer ${lns.st.timerAt}): ${listTunnels(
+              lns.st,
+            )
+              .map(
+                (t) =>
+                  `${t.localId} ${t.state} sessions ${t.sessions.size} helloAt ${t.helloAt} holdUntil ${t.holdUntil} lastRx ${t.lastRxAt}`,
+              )
+              .join("; ")}`,
           );
       },
     };
@@ -622,7 +656,9 @@ export const pppServer: FuzzTarget = {
     return {
       feed(input) {
         // the hostile frame, at whatever phase the session is in
-        applyPpp(p, "server", p.server.handle({ type: "frame", frame: input }, now));
+        const out = p.server.handle({ type: "frame", frame: input }, now);
+        applyPpp(p, "server", out);
+        const reacted = out.some((a) => a.type !== "set-timer");
         // legitimate traffic makes progress: one frame each way (client frames may be tampered)
         const s = p.toServer.shift();
         if (s)
@@ -652,7 +688,7 @@ export const pppServer: FuzzTarget = {
           p = newPair(pool, r, id++, now);
           begin();
         }
-        return true;
+        return reacted;
       },
       finish() {
         end();
