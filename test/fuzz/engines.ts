@@ -176,7 +176,7 @@ const IKE_MAX_HALF_OPEN = 4096;
 export const ikeResponder: FuzzTarget = {
   name: "engine:ike-responder",
   kind: "engine",
-  defaultRuns: 200_000,
+  defaultRuns: 1_000_000,
   shape: isakmpMessage,
   seeds: ikeSeeds,
   start(r, mutateBytes): FuzzInstance {
@@ -392,7 +392,7 @@ export function l2tpSeeds(): Buffer[] {
 export const l2tpLns: FuzzTarget = {
   name: "engine:l2tp-lns",
   kind: "engine",
-  defaultRuns: 200_000,
+  defaultRuns: 1_000_000,
   shape: l2tpPacket,
   seeds: l2tpSeeds,
   start(r, mutateBytes): FuzzInstance {
@@ -620,7 +620,7 @@ export function pppSeeds(): Buffer[] {
 export const pppServer: FuzzTarget = {
   name: "engine:ppp-server",
   kind: "engine",
-  defaultRuns: 200_000,
+  defaultRuns: 200_000, // a whole PPP session (MS-CHAPv2 included) every 64 inputs
   shape: pppFrame,
   seeds: pppSeeds,
   start(r, mutateBytes): FuzzInstance {
