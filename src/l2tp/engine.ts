@@ -1309,6 +1309,14 @@ function onTimers(ctx: Ctx): void {
       deleteTunnel(ctx, t);
       continue;
     }
+    const setupBy = setupDeadline(ctx, t);
+    if (setupBy !== null && ctx.now >= setupBy) {
+      log(ctx, t).warn("tunnel setup did not complete: clearing the tunnel");
+      ctx.st.counters.inc("l2tp_setup_timeout");
+      announceDown(ctx, t, { by: "timeout", message: "tunnel setup did not complete" });
+      deleteTunnel(ctx, t);
+      continue;
+    }
     if (t.state === "established" && t.helloAt !== null && ctx.now >= t.helloAt) {
       const interval = ctx.st.config.helloIntervalMs;
       if (ctx.now - t.lastRxAt >= interval) {
@@ -1323,10 +1331,21 @@ function onTimers(ctx: Ctx): void {
   }
 }
 
+/**
+ * A tunnel still being set up (SCCRQ/SCCRP exchanged, no SCCRP/SCCCN yet) with nothing in flight
+ * is cleared one Hello interval after the peer last spoke. RFC 2661 names no setup timer, but
+ * without one a peer that acknowledges our message and goes quiet holds a tunnel forever.
+ */
+function setupDeadline(ctx: Ctx, t: Tunnel): number | null {
+  if (t.state !== "waitCtlConn" && t.state !== "waitCtlReply") return null;
+  if (!channelIdle(t.channel)) return null; // the retransmission limit decides
+  return t.lastRxAt + ctx.st.config.helloIntervalMs;
+}
+
 function rearm(ctx: Ctx): void {
   let at: number | null = null;
   for (const t of ctx.st.tunnels.values()) {
-    for (const d of [channelDeadline(t.channel), t.helloAt, t.holdUntil]) {
+    for (const d of [channelDeadline(t.channel), t.helloAt, t.holdUntil, setupDeadline(ctx, t)]) {
       if (d !== null && (at === null || d < at)) at = d;
     }
   }
