@@ -530,7 +530,7 @@ export class RadiusClient {
       req,
       radiusError(
         RadiusErrorCode.Timeout,
-        `no reply from RADIUS ${names} after ${this.retries + 1} tries each (${this.timeoutMs} ms apart)`,
+        `no reply from RADIUS ${names} after ${this.retries + 1} tries each (${this.timeoutMs} ms apart): check that the server runs and is reachable, that it lists this NAS as a client, and that --radius-secret-file holds that client's secret (servers silently drop requests signed with another secret)`,
       ),
     );
   }
