@@ -9,6 +9,7 @@ import { SeededRandom } from "../platform/random.js";
 import { RadiusCode, RadiusAttr } from "../registry/radius.js";
 import { signResponse } from "../wire/radius/auth.js";
 import { findAttr, parseRadiusPacket, readU32 } from "../wire/radius/packet.js";
+import { fuzzParser } from "../../test/helpers/fuzz.js";
 import { AccountingPump } from "./acct-pump.js";
 import { openAccountingQueue, recordFromJson, recordToJson } from "./acct-queue.js";
 import { type AccountingRecord, type RadiusAction, RadiusClient } from "./client.js";
@@ -207,4 +208,19 @@ test("records queued before a restart are delivered by the next daemon", () => {
   assert.deepEqual(h2.delivered, ["r1:1", "r1:2"]);
   assert.equal(h2.q.size(), 0);
   h2.q.close();
+});
+
+test("fuzz recordFromJson (rows of the queue file are input too)", () => {
+  fuzzParser(
+    "recordFromJson",
+    (b) => {
+      const r = recordFromJson(Buffer.from(b).toString("utf8"));
+      return { ok: r !== undefined };
+    },
+    [
+      Buffer.from(recordToJson(stop)),
+      Buffer.from(recordToJson({ ...stop, status: "start", classes: [] })),
+    ],
+    { iterations: 20_000 },
+  );
 });
