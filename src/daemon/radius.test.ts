@@ -47,13 +47,13 @@ async function fakeServer(mute = false) {
   return { port: sock.address().port, seen, close: () => sock.close() };
 }
 
-async function service(port: number, withDae = false) {
+async function service(port: number, withDae = false, timeoutMs = 2000) {
   const s = await RadiusService.start(
     {
       client: {
         servers: [{ address: "127.0.0.1", authPort: port, acctPort: port, secret: SECRET }],
         nasIdentifier: "loop",
-        timeoutMs: 100,
+        timeoutMs,
         retries: 1,
       },
       queuePath: join(dir, `q${n++}.db`),
@@ -88,7 +88,8 @@ test("authenticate and account over UDP; the queue empties when the server ackno
     );
     for (let i = 0; i < 50 && svc.queued() > 0; i++) await new Promise((x) => setTimeout(x, 20));
     assert.equal(svc.queued(), 0);
-    assert.deepEqual(srv.seen, [RadiusCode.AccessRequest, RadiusCode.AccountingRequest]);
+    // (a retransmission on a loaded machine may add a duplicate; the order is what matters)
+    assert.deepEqual([...new Set(srv.seen)], [RadiusCode.AccessRequest, RadiusCode.AccountingRequest]);
   } finally {
     svc.close();
     srv.close();
@@ -97,7 +98,7 @@ test("authenticate and account over UDP; the queue empties when the server ackno
 
 test("a mute server: the request ends with a timeout on the clock, not a hang", async () => {
   const srv = await fakeServer(true);
-  const svc = await service(srv.port);
+  const svc = await service(srv.port, false, 100);
   try {
     const t0 = performance.now();
     const r = await svc.authenticate({
