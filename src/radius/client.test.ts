@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { test } from "node:test";
 import { SeededRandom } from "../platform/random.js";
 import { Counters } from "../obs/counters.js";
@@ -22,6 +23,7 @@ import {
   type RadiusAttribute,
   type RadiusPacket,
   readU32,
+  serializeRadiusPacket,
   vendorAttr,
 } from "../wire/radius/packet.js";
 import {
@@ -512,4 +514,33 @@ test("Accounting Start carries no counters; Interim-Update does", () => {
   );
   assert.equal(readU32(findAttr(interim, RadiusAttr.AcctStatusType) ?? new Uint8Array(4)), 3);
   assert.equal(readU32(findAttr(interim, RadiusAttr.AcctInputOctets) ?? new Uint8Array(4)), 1);
+});
+
+test("a server that answers without Message-Authenticator gets its own clear error (Blast-RADIUS), not a timeout", () => {
+  const c = client({ retries: 0 });
+  const s = sends(
+    c.authenticate({ userName: "h", credentials: { method: "pap", password: Buffer.from("x") } }, 0)
+      .actions,
+  )[0];
+  assert.ok(s);
+  const p = unwrap(parseRadiusPacket(s.bytes));
+  // A correct Response Authenticator, but no Message-Authenticator (an unpatched server).
+  const body = Buffer.from(
+    serializeRadiusPacket({
+      code: RadiusCode.AccessAccept,
+      identifier: p.identifier,
+      authenticator: new Uint8Array(16),
+      attributes: [],
+    }),
+  );
+  createHash("md5")
+    .update(body.subarray(0, 4))
+    .update(p.authenticator)
+    .update(S1)
+    .digest()
+    .copy(body, 4);
+  assert.deepEqual(c.handleDatagram(fromA, body, 1), []);
+  const r = authDone(c.handleTimer(1000));
+  assert.deepEqual(r.ok ? "accepted" : r.error.code, RadiusErrorCode.MissingMessageAuthenticator);
+  if (!r.ok) assert.match(r.error.message, /Blast-RADIUS/);
 });

@@ -223,6 +223,7 @@ interface Pending {
   deadline: number;
   badReplies: number;
   lastBad?: string;
+  lastBadCode?: RadiusErrorCode;
   /** Only for MS-CHAPv2: the Ident the MS-CHAP2-Success must carry. */
   readonly mschapIdent?: number;
 }
@@ -408,6 +409,7 @@ export class RadiusClient {
     if (!v.ok) {
       req.badReplies++;
       req.lastBad = v.error.message;
+      req.lastBadCode = v.error.code;
       this.drop("bad_authenticator", from, v.error.message);
       return [];
     }
@@ -511,6 +513,15 @@ export class RadiusClient {
       .filter((s): s is RadiusServerConfig => s !== undefined)
       .map((s) => `${s.address}:${req.kind === "auth" ? s.authPort : s.acctPort}`)
       .join(", ");
+    if (req.badReplies > 0 && req.lastBadCode === RadiusErrorCode.MissingMessageAuthenticator) {
+      return this.finish(
+        req,
+        radiusError(
+          RadiusErrorCode.MissingMessageAuthenticator,
+          `RADIUS ${names} answers without Message-Authenticator, which Oakley requires against forged replies (Blast-RADIUS, CVE-2024-3596): upgrade the server, or make it add Message-Authenticator to its replies`,
+        ),
+      );
+    }
     if (req.badReplies > 0) {
       return this.finish(
         req,
