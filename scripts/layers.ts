@@ -25,10 +25,23 @@ export const ALLOWED: Record<string, readonly string[]> = {
   ppp: cryptoL,
   ike: [...engines],
   "l2tp-ipsec": [...engines],
+  // RADIUS client, accounting queue and dynamic-authorization server: between the engines
+  // (it reuses their codecs and crypto) and the daemon that wires it to PPP/L2TP/IPsec.
+  radius: [...engines],
   platform: [...data, "obs"],
   policy: [...engines, "ike"],
   control: [...engines, "ike", "policy"],
-  daemon: [...engines, "ike", "l2tp-ipsec", "policy", "control", "platform"],
+  daemon: [...engines, "ike", "l2tp-ipsec", "policy", "control", "platform", "radius"],
   monitor: [...data, "obs", "control"],
-  cli: [...engines, "ike", "l2tp-ipsec", "policy", "control", "platform", "daemon", "monitor"],
+  cli: [
+    ...engines,
+    "ike",
+    "l2tp-ipsec",
+    "policy",
+    "control",
+    "platform",
+    "daemon",
+    "monitor",
+    "radius",
+  ],
 };

@@ -83,6 +83,17 @@ export function buildCli(): Command {
       "--status-file <file>",
       "where protected/block mode is recorded (default /run/oakley/status.json)",
     )
+    .option(
+      "--radius <host[:port]>",
+      "RADIUS server (repeatable, tried in order; accounting on port+1)",
+      collect,
+    )
+    .option("--radius-secret-file <file>", "file holding the RADIUS shared secret (chmod 600)")
+    .option("--radius-nas-identifier <name>", "NAS-Identifier sent to RADIUS (default: host name)")
+    .option(
+      "--radius-dae-listen <addr[:port]>",
+      "accept RFC 5176 Disconnect/CoA from the RADIUS servers (port 3799)",
+    )
     .option("--log-level <level>", "debug, info, warn, error (private also logs keys)")
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]))
     .action(async (opts: Record<string, unknown>) => {
@@ -94,6 +105,14 @@ export function buildCli(): Command {
       const cfg = loadServeConfig(flags);
       if (!cfg.ok) {
         process.stderr.write(`oakley serve: invalid settings:\n${formatIssues(cfg.error)}\n`);
+        process.exit(2);
+      }
+      if (cfg.value.radius) {
+        // Fail closed until PPP authenticates through daemon/radius.ts: silently falling back to
+        // local users would not be what the operator asked for.
+        process.stderr.write(
+          "oakley serve: invalid settings:\n  radius (command line): this build cannot yet authenticate PPP logins through RADIUS; remove --radius and its options\n",
+        );
         process.exit(2);
       }
       const logs = makeLogs(cfg.value.logLevel, opts.logFormat as string | undefined);

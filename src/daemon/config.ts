@@ -10,6 +10,7 @@ import { parse as parseYaml } from "yaml";
 import { err, ok, type Result } from "../base/result.js";
 import { type NatPolicy, parseNatPolicy } from "../natt/nat-policy.js";
 import type { PppAuthMethod } from "../ppp/index.js";
+import { parseRadiusSettings, type RadiusSettings } from "./radius-config.js";
 
 export type Source = "flag" | "env" | "file" | "default";
 
@@ -60,6 +61,8 @@ export interface ServeConfig {
   readonly controlMaxPerAddress: number;
   /** Prometheus metrics "HOST:PORT" or "off". */
   readonly metricsListen: string;
+  /** RADIUS servers, secret and NAS identity (radius-config.ts); absent: local users only. */
+  readonly radius: RadiusSettings | undefined;
 }
 
 export interface ConnectConfig {
@@ -325,8 +328,25 @@ export function loadServeConfig(
       "must be one of debug, info, warn, error, off (or private to log key material)",
     );
   }
+  const store = l.string("store", SERVE_DEFAULTS.store);
+  const radiusKeys: Record<string, string> = {
+    radius: "radius",
+    "radius-secret-file": "radiusSecretFile",
+    "radius-nas-identifier": "radiusNasIdentifier",
+    "radius-dae-listen": "radiusDaeListen",
+  };
+  const radius = parseRadiusSettings(
+    {
+      servers: l.list("radius"),
+      secretFile: l.string("radiusSecretFile", undefined),
+      nasIdentifier: l.string("radiusNasIdentifier", undefined),
+      daeListen: l.string("radiusDaeListen", undefined),
+      store,
+    },
+    (field, message) => l.fail(field, l.get(radiusKeys[field] ?? field)?.source ?? "flag", message),
+  );
   const cfg: ServeConfig = {
-    store: l.string("store", SERVE_DEFAULTS.store),
+    store,
     listen,
     psk,
     users: parseUsers(l),
@@ -359,6 +379,7 @@ export function loadServeConfig(
       4096,
     ),
     metricsListen: l.string("metricsListen", SERVE_DEFAULTS.metricsListen),
+    radius,
   };
   if (
     cfg.controlListen !== undefined &&

@@ -1,12 +1,22 @@
 /**
  * Structured logging (DESIGN rule 7): JSON lines `{ts, level, group, sa, peer, msg, ...}`.
- * Each group (ike, natt, esp, l2tp, ppp, policy, ctl, daemon) has its own level, changeable at
+ * Each group (ike, natt, esp, l2tp, ppp, policy, ctl, daemon, radius) has its own level, changeable at
  * runtime (`oakley log ike debug`). Key material may only be passed through `secret()`, which
  * is printed as "<redacted>" unless the group's level is `private` — the lowest level, turned on
  * explicitly by an operator and never by default.
  */
 
-export const LOG_GROUPS = ["ike", "natt", "esp", "l2tp", "ppp", "policy", "ctl", "daemon"] as const;
+export const LOG_GROUPS = [
+  "ike",
+  "natt",
+  "esp",
+  "l2tp",
+  "ppp",
+  "policy",
+  "ctl",
+  "daemon",
+  "radius",
+] as const;
 export type LogGroup = (typeof LOG_GROUPS)[number];
 
 /** Ordered from most to least verbose. `off` silences a group. */
