@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import { type RunningClient, startClient } from "../daemon/client.js";
+import { reconnectDelayMs, type RunningClient, startClient } from "../daemon/client.js";
 import {
   connectWarnings,
   formatIssues,
@@ -169,6 +169,10 @@ export function buildCli(): Command {
       "also accept weaker PPP authentication: chap (CHAP-MD5), pap (comma-separated); the server does not prove it knows your password (default: MS-CHAPv2 only)",
       collect,
     )
+    .option(
+      "--persist",
+      "stay connected: reconnect after the connection drops (back-off 1 s doubling to 60 s, with jitter); VPN traffic stays blocked in between",
+    )
     .option("--config <file>", "settings file (YAML or JSON)")
     .option(
       "--profile-store <file>",
@@ -194,42 +198,72 @@ export function buildCli(): Command {
       }
       const logs = makeLogs(cfg.value.logLevel, opts.logFormat as string | undefined);
       for (const w of connectWarnings(cfg.value)) logs.logger("daemon").warn(w);
+      const log = logs.logger("daemon");
+      const persist = given.persist === true;
+      delete given.persist;
       let client: RunningClient | undefined;
-      let stopRequested: { sig: string; code: number } | undefined;
       let stopping = false;
+      let retry: NodeJS.Timeout | undefined;
       const stop = async (sig: string, code = 0) => {
-        if (!client) {
-          stopRequested = { sig, code };
-          return;
-        }
         if (stopping) return;
         stopping = true;
-        if (code === 0)
-          logs
-            .logger("daemon")
-            .info(`${sig}: disconnecting (PPP, L2TP, IPsec deletes, TUN removed)`);
-        await client.stop();
+        if (retry) clearTimeout(retry);
+        if (code === 0) log.info(`${sig}: disconnecting (PPP, L2TP, IPsec deletes, TUN removed)`);
+        await client?.stop();
         process.exit(code);
       };
       process.on("SIGINT", () => void stop("SIGINT"));
       process.on("SIGTERM", () => void stop("SIGTERM"));
-      const r = await startClient(cfg.value, {
-        logs,
-        allowLegacy: opts.allowLegacy === true,
-        onDown: (e) => {
-          if (stopping) return;
-          process.stderr.write(`oakley connect: ${e.message} [${e.code}]\n`);
-          void stop("down", 1);
-        },
-      });
-      if (!r.ok) {
-        process.stderr.write(
-          `oakley connect: cannot start: ${r.error.message} [${r.error.code}]\n`,
+      let attempt = 0;
+      let upSince = 0;
+      const connect = async (): Promise<void> => {
+        const r = await startClient(cfg.value, {
+          logs,
+          allowLegacy: opts.allowLegacy === true,
+          onProgress: (p) => {
+            if (p.stage === "address") upSince = Date.now();
+          },
+          onDown: (e) => {
+            if (stopping) return;
+            process.stderr.write(`oakley connect: ${e.message} [${e.code}]\n`);
+            if (!persist) {
+              void stop("down", 1);
+              return;
+            }
+            void again(e.message);
+          },
+        });
+        if (!r.ok) {
+          process.stderr.write(
+            `oakley connect: cannot start: ${r.error.message} [${r.error.code}]\n`,
+          );
+          if (!persist) process.exit(1);
+          client = undefined;
+          void again(r.error.message);
+          return;
+        }
+        client = r.value;
+        if (stopping) await client.stop();
+      };
+      // --persist: tear down what is left, keep VPN traffic blocked, wait, dial again.
+      const again = async (why: string): Promise<void> => {
+        const old = client;
+        client = undefined;
+        await old?.stop({ keepBlocked: `reconnecting: ${why}` });
+        if (stopping) return;
+        // A connection that stayed up a minute starts the back-off afresh.
+        attempt = upSince > 0 && Date.now() - upSince > 60_000 ? 1 : attempt + 1;
+        upSince = 0;
+        const wait = reconnectDelayMs(attempt, Math.random());
+        log.warn(
+          `connection down (${why}); reconnecting in ${(wait / 1000).toFixed(1)} s (attempt ${attempt})`,
         );
-        process.exit(1);
-      }
-      client = r.value;
-      if (stopRequested) await stop(stopRequested.sig, stopRequested.code);
+        retry = setTimeout(() => {
+          retry = undefined;
+          if (!stopping) void connect();
+        }, wait);
+      };
+      await connect();
     });
 
   registerManagementCommands(program);

@@ -71,7 +71,8 @@ export interface RunningClient {
   readonly l2tp: L2tpOverIpsec;
   /** Resolves once an address is assigned (or rejects with the reason the connection failed). */
   readonly ready: Promise<{ address: string; peer: string; dns: readonly string[] }>;
-  stop(): Promise<void>;
+  /** Disconnects in order; `keepBlocked` (a reason) leaves the fail-closed rules blocking. */
+  stop(o?: { readonly keepBlocked?: string }): Promise<void>;
 }
 
 export async function startClient(
@@ -306,7 +307,7 @@ export async function startClient(
     node: running,
     l2tp: lac,
     ready,
-    async stop() {
+    async stop(o: { readonly keepBlocked?: string } = {}) {
       finished = true;
       lac.close();
       await new Promise((r) => setTimeout(r, 300)); // PPP Terminate, CDN, StopCCN leave inside ESP
@@ -316,12 +317,30 @@ export async function startClient(
       running.close();
       tun?.close();
       for (const u of undo.reverse()) await u();
-      if (guard) {
+      if (guard && o.keepBlocked !== undefined) {
+        // Reconnecting (--persist): what must go through the VPN stays blocked in between.
+        const r = await guard.enterBlockMode({
+          kind: "runtime",
+          code: "OAK_E_CONNECT_DOWN",
+          message: o.keepBlocked,
+        });
+        if (!r.ok) log.error(`block mode could not be entered: ${r.error.message}`);
+      } else if (guard) {
         const r = await guard.cleanStop({ unblock: true });
         if (!r.ok) log.error(`fail-closed rules could not be removed: ${r.error.message}`);
       }
     },
   });
+}
+
+/**
+ * `--persist`: the wait before reconnect attempt `attempt` (1, 2, ...): 1 s doubling up to
+ * `capMs`, with ±20 % jitter (`random` in [0, 1)) so that many clients cut off together do not
+ * return together.
+ */
+export function reconnectDelayMs(attempt: number, random: number, capMs = 60_000): number {
+  const base = Math.min(capMs, 1000 * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base * (0.8 + 0.4 * random));
 }
 
 /** The client's IKE settings: our offers (modern first; legacy only when asked), the PSK. */

@@ -89,7 +89,10 @@ test("authenticate and account over UDP; the queue empties when the server ackno
     for (let i = 0; i < 50 && svc.queued() > 0; i++) await new Promise((x) => setTimeout(x, 20));
     assert.equal(svc.queued(), 0);
     // (a retransmission on a loaded machine may add a duplicate; the order is what matters)
-    assert.deepEqual([...new Set(srv.seen)], [RadiusCode.AccessRequest, RadiusCode.AccountingRequest]);
+    assert.deepEqual(
+      [...new Set(srv.seen)],
+      [RadiusCode.AccessRequest, RadiusCode.AccountingRequest],
+    );
   } finally {
     svc.close();
     srv.close();
