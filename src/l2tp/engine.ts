@@ -23,6 +23,20 @@
  * proxy authentication AVPs are decoded by the codec but not acted on. Data-message reordering
  * (§5.9 with S=1) is not done: PPP frames are delivered in arrival order.
  *
+ * Limits: every tunnel belongs to an `owner` — the transport it came through, i.e. the IPsec
+ * channel (the driver passes it; default: the binding). A normal client needs one tunnel and one
+ * session; an owner gets at most `maxTunnelsPerOwner` tunnels (4), `maxSessionsPerTunnel` (4) and
+ * `maxSessionsPerOwner` (8) sessions. Beyond that an SCCRQ is answered with a stateless StopCCN
+ * and an ICRQ with a CDN (General error / Insufficient resources), counted in
+ * `l2tp_limit_refused{limit}`, logged at most once per 10 s per limit. The global caps
+ * (`maxTunnels`, `maxSessions`) stay; with defaults 4096 ≥ 1024 channels × 4 no channel can
+ * exhaust them, and past that an owner's second and later tunnel (session) only gets in while the
+ * table is below three quarters, so the last quarter stays for owners that have none yet.
+ * Tunnels and calls that do not complete within `setupTimeoutMs` (30 s; SCCRQ without SCCCN,
+ * ICRQ without ICCN, and the LAC side's unanswered requests) are cleared with StopCCN / CDN
+ * (result 10, timeout) and counted in `l2tp_setup_timeout{what}`. `closeOwner` drops an owner's
+ * tunnels at once, without signalling, when its transport is gone.
+ *
  * Error handling (DESIGN rule 6): the receive path never throws; malformed or unexpected input is
  * dropped and counted (`state.counters`), or answered with StopCCN/CDN and the RFC result code.
  */
@@ -97,8 +111,21 @@ export interface L2tpConfig {
   readonly ackDelayMs?: number;
   /** How long a torn-down tunnel keeps state to ack retransmitted StopCCNs (default 31 s). */
   readonly stopCcnHoldMs?: number;
+  /** Tunnels in the whole engine (default 4096). See "Limits" above for how it is shared. */
   readonly maxTunnels?: number;
+  /** Tunnels per owner, i.e. per IPsec channel (default 4; a normal client needs 1). */
+  readonly maxTunnelsPerOwner?: number;
+  /** Sessions per tunnel (default 4; a normal client needs 1). */
   readonly maxSessionsPerTunnel?: number;
+  /** Sessions per owner over all its tunnels (default 8). */
+  readonly maxSessionsPerOwner?: number;
+  /** Sessions in the whole engine (default 8192). */
+  readonly maxSessions?: number;
+  /**
+   * A tunnel not established (SCCRQ→SCCRP→SCCCN) or a call not connected (ICRQ→ICRP→ICCN) this
+   * long after it started is torn down (default 30 s).
+   */
+  readonly setupTimeoutMs?: number;
   /** Send a Tie Breaker AVP in our SCCRQs (default false). */
   readonly tieBreaker?: boolean;
   /** Set the L bit on data messages we send (default true). */
@@ -111,9 +138,20 @@ export interface L2tpConfig {
 }
 
 export type L2tpInput =
-  | { readonly kind: "datagram"; readonly binding: string; readonly bytes: Uint8Array }
+  | {
+      readonly kind: "datagram";
+      readonly binding: string;
+      /**
+       * Who the datagram's transport belongs to — the IPsec channel (SA) it came through; the
+       * per-owner limits count against it. Default: the binding itself.
+       */
+      readonly owner?: string;
+      readonly bytes: Uint8Array;
+    }
   | { readonly kind: "timer" }
-  | { readonly kind: "openTunnel"; readonly binding: string }
+  | { readonly kind: "openTunnel"; readonly binding: string; readonly owner?: string }
+  /** The owner's transport is gone (IPsec SA deleted): drop its tunnels and sessions silently. */
+  | { readonly kind: "closeOwner"; readonly owner: string; readonly message?: string }
   | {
       readonly kind: "placeCall";
       readonly tunnelId: number;
@@ -198,6 +236,8 @@ interface Received {
 
 export interface Session {
   readonly localId: number;
+  /** Until the call is connected: when it is given up (ms, the engine's clock). */
+  setupDeadline: number | null;
   peerId: number;
   state: SessionState;
   readonly role: "lac" | "lns";
@@ -213,8 +253,12 @@ export interface Tunnel {
   readonly localId: number;
   peerId: number;
   readonly binding: string;
+  /** The transport's owner (IPsec channel); limits count per owner. */
+  readonly owner: string;
   readonly role: "lac" | "lns";
   state: TunnelState;
+  /** Until established: when the attempt is given up (ms, the engine's clock). */
+  setupDeadline: number | null;
   readonly channel: Channel<Received>;
   readonly sessions: Map<number, Session>;
   peerHostName: string;
@@ -239,7 +283,11 @@ interface Resolved {
   readonly helloIntervalMs: number;
   readonly stopCcnHoldMs: number;
   readonly maxTunnels: number;
+  readonly maxTunnelsPerOwner: number;
   readonly maxSessionsPerTunnel: number;
+  readonly maxSessionsPerOwner: number;
+  readonly maxSessions: number;
+  readonly setupTimeoutMs: number;
   readonly tieBreaker: boolean;
   readonly dataLengthBit: boolean;
   readonly connectSpeed: number;
@@ -252,6 +300,10 @@ export interface L2tpState {
   readonly config: Resolved;
   readonly tunnels: Map<number, Tunnel>;
   readonly bySccrq: Map<string, number>;
+  /** Owner -> its tunnels' local IDs. */
+  readonly byOwner: Map<string, Set<number>>;
+  /** Rate limit of the "limit reached" log lines, per limit. */
+  readonly limitLog: Map<string, { nextAt: number; suppressed: number }>;
   readonly counters: Counters;
   timerAt: number | null;
   callSerial: number;
@@ -275,7 +327,11 @@ export function createL2tp(config: L2tpConfig): L2tpState {
     helloIntervalMs: config.helloIntervalMs ?? 60_000,
     stopCcnHoldMs: config.stopCcnHoldMs ?? 31_000,
     maxTunnels: config.maxTunnels ?? 4096,
-    maxSessionsPerTunnel: config.maxSessionsPerTunnel ?? 65_534,
+    maxTunnelsPerOwner: config.maxTunnelsPerOwner ?? 4,
+    maxSessionsPerTunnel: config.maxSessionsPerTunnel ?? 4,
+    maxSessionsPerOwner: config.maxSessionsPerOwner ?? 8,
+    maxSessions: config.maxSessions ?? 8192,
+    setupTimeoutMs: config.setupTimeoutMs ?? 30_000,
     tieBreaker: config.tieBreaker ?? false,
     dataLengthBit: config.dataLengthBit ?? true,
     connectSpeed: config.connectSpeed ?? 100_000_000,
@@ -293,6 +349,8 @@ export function createL2tp(config: L2tpConfig): L2tpState {
     config: cfg,
     tunnels: new Map(),
     bySccrq: new Map(),
+    byOwner: new Map(),
+    limitLog: new Map(),
     counters: new Counters(),
     timerAt: null,
     callSerial: 1,
@@ -307,14 +365,17 @@ export function handle(state: L2tpState, input: L2tpInput, now: number): L2tpSte
   const ctx: Ctx = { st: state, now, out: [] };
   switch (input.kind) {
     case "datagram":
-      onDatagram(ctx, input.binding, input.bytes);
+      onDatagram(ctx, input.binding, input.owner ?? input.binding, input.bytes);
       break;
     case "timer":
       state.timerAt = null; // the driver's timer is spent: always re-arm
       onTimers(ctx);
       break;
     case "openTunnel":
-      openTunnel(ctx, input.binding);
+      openTunnel(ctx, input.binding, input.owner ?? input.binding);
+      break;
+    case "closeOwner":
+      closeOwner(ctx, input.owner, input.message ?? "transport gone");
       break;
     case "placeCall":
       placeCall(ctx, input);
@@ -456,6 +517,7 @@ function newTunnel(
   ctx: Ctx,
   role: "lac" | "lns",
   binding: string,
+  owner: string,
   peerId: number,
   state: TunnelState,
 ): Tunnel | null {
@@ -466,8 +528,10 @@ function newTunnel(
     localId: id,
     peerId,
     binding,
+    owner,
     role,
     state,
+    setupDeadline: ctx.now + st.config.setupTimeoutMs,
     channel: newChannel<Received>(st.config.channel),
     sessions: new Map(),
     peerHostName: "",
@@ -477,11 +541,17 @@ function newTunnel(
     holdUntil: null,
   };
   st.tunnels.set(id, t);
+  const mine = st.byOwner.get(owner);
+  if (mine) mine.add(id);
+  else st.byOwner.set(owner, new Set([id]));
   return t;
 }
 
 function deleteTunnel(ctx: Ctx, t: Tunnel): void {
   ctx.st.tunnels.delete(t.localId);
+  const mine = ctx.st.byOwner.get(t.owner);
+  mine?.delete(t.localId);
+  if (mine?.size === 0) ctx.st.byOwner.delete(t.owner);
   if (t.sccrqKey !== undefined && ctx.st.bySccrq.get(t.sccrqKey) === t.localId)
     ctx.st.bySccrq.delete(t.sccrqKey);
 }
@@ -498,14 +568,19 @@ function announceDown(ctx: Ctx, t: Tunnel, r: L2tpTeardown): void {
 }
 
 /** Sends StopCCN and moves to "closing" (§5.7). */
-function stopTunnel(ctx: Ctx, t: Tunnel, r: Omit<L2tpTeardown, "by">): void {
+function stopTunnel(
+  ctx: Ctx,
+  t: Tunnel,
+  r: Omit<L2tpTeardown, "by">,
+  by: L2tpTeardown["by"] = "local",
+): void {
   const rc = r.resultCode ?? StopCcnResult.GeneralRequest;
   log(ctx, t).info("sending StopCCN", {
     result: l2tpResultCodeName(L2tpMessageType.StopCCN, rc),
     ...(r.errorCode !== undefined ? { error: l2tpErrorCodeName(r.errorCode) } : {}),
     ...(r.message !== undefined ? { reason: r.message } : {}),
   });
-  announceDown(ctx, t, { by: "local", ...r });
+  announceDown(ctx, t, { by, ...r });
   // stop retransmitting anything else; StopCCN is the last message
   t.channel.pending = [];
   sendControl(ctx, t, 0, [
@@ -515,18 +590,20 @@ function stopTunnel(ctx: Ctx, t: Tunnel, r: Omit<L2tpTeardown, "by">): void {
   ]);
   t.state = "closing";
   t.helloAt = null;
+  t.setupDeadline = null;
   t.holdUntil = ctx.now + ctx.st.config.stopCcnHoldMs;
 }
 
 // ----- commands
 
-function openTunnel(ctx: Ctx, binding: string): void {
+function openTunnel(ctx: Ctx, binding: string, owner: string): void {
   const c = ctx.st.config;
-  if (ctx.st.tunnels.size >= c.maxTunnels) {
-    ctx.out.push({ kind: "commandFailed", input: "openTunnel", reason: "tunnel limit reached" });
+  const limit = tunnelLimit(ctx.st, owner);
+  if (limit !== null) {
+    ctx.out.push({ kind: "commandFailed", input: "openTunnel", reason: `${limit} limit reached` });
     return;
   }
-  const t = newTunnel(ctx, "lac", binding, 0, "waitCtlReply");
+  const t = newTunnel(ctx, "lac", binding, owner, 0, "waitCtlReply");
   if (!t) {
     ctx.out.push({ kind: "commandFailed", input: "openTunnel", reason: "no free tunnel ID" });
     return;
@@ -576,8 +653,9 @@ function placeCall(ctx: Ctx, input: Extract<L2tpInput, { kind: "placeCall" }>): 
     ctx.out.push({ kind: "commandFailed", input: "placeCall", reason: "no such open tunnel" });
     return;
   }
-  if (t.sessions.size >= ctx.st.config.maxSessionsPerTunnel) {
-    ctx.out.push({ kind: "commandFailed", input: "placeCall", reason: "session limit reached" });
+  const limit = sessionLimit(ctx.st, t);
+  if (limit !== null) {
+    ctx.out.push({ kind: "commandFailed", input: "placeCall", reason: `${limit} limit reached` });
     return;
   }
   const id = allocateId(ctx.st.config.random, (x) => t.sessions.has(x));
@@ -587,6 +665,7 @@ function placeCall(ctx: Ctx, input: Extract<L2tpInput, { kind: "placeCall" }>): 
   }
   const s: Session = {
     localId: id,
+    setupDeadline: null,
     peerId: 0,
     state: "waitTunnel",
     role: "lac",
@@ -620,6 +699,7 @@ function sendIcrq(ctx: Ctx, t: Tunnel, s: Session): void {
     avps.push({ type: AvpType.CalledNumber, mandatory: true, value: Buffer.from(s.calledNumber) });
   }
   s.state = "waitReply";
+  s.setupDeadline = ctx.now + ctx.st.config.setupTimeoutMs;
   sendControl(ctx, t, 0, avps);
 }
 
@@ -651,7 +731,7 @@ function closeSession(
   t: Tunnel,
   s: Session,
   r: Omit<L2tpTeardown, "by">,
-  by: "local",
+  by: L2tpTeardown["by"],
 ): void {
   t.sessions.delete(s.localId);
   ctx.out.push({ kind: "sessionDown", tunnelId: t.localId, sessionId: s.localId, by, ...r });
@@ -670,7 +750,7 @@ function closeSession(
 
 // ----- receive path
 
-function onDatagram(ctx: Ctx, binding: string, bytes: Uint8Array): void {
+function onDatagram(ctx: Ctx, binding: string, owner: string, bytes: Uint8Array): void {
   const p = parseL2tpPacket(bytes);
   if (!p.ok) {
     drop(ctx, p.error.code === WireErrorCode.BadValue ? "bad_header" : "malformed_header", {
@@ -681,7 +761,7 @@ function onDatagram(ctx: Ctx, binding: string, bytes: Uint8Array): void {
   }
   const pkt = p.value;
   if (pkt.kind === "data") {
-    onData(ctx, binding, pkt.header, pkt.body);
+    onData(ctx, binding, owner, pkt.header, pkt.body);
     return;
   }
   const h = pkt.header;
@@ -697,7 +777,7 @@ function onDatagram(ctx: Ctx, binding: string, bytes: Uint8Array): void {
       drop(ctx, "sccrq_ns_not_0", { peer: binding });
       return;
     }
-    t = sccrqTunnel(ctx, binding, pkt.body);
+    t = sccrqTunnel(ctx, binding, owner, pkt.body);
     if (!t) return;
   } else {
     t = ctx.st.tunnels.get(h.tunnelId);
@@ -705,7 +785,7 @@ function onDatagram(ctx: Ctx, binding: string, bytes: Uint8Array): void {
       drop(ctx, "unknown_tunnel", { peer: binding, tunnel: h.tunnelId });
       return;
     }
-    if (t.binding !== binding) {
+    if (t.binding !== binding || t.owner !== owner) {
       drop(ctx, "wrong_binding", { peer: binding, tunnel: h.tunnelId });
       return;
     }
@@ -741,7 +821,7 @@ function afterChannelActivity(ctx: Ctx, t: Tunnel): void {
  * An SCCRQ (header Tunnel ID 0): the existing tunnel if this is a retransmission, else a new one
  * (or a tie-breaker loss, or a rejection).
  */
-function sccrqTunnel(ctx: Ctx, binding: string, body: Buffer): Tunnel | undefined {
+function sccrqTunnel(ctx: Ctx, binding: string, owner: string, body: Buffer): Tunnel | undefined {
   const raws = parseAvps(body);
   if (!raws.ok) {
     drop(ctx, "malformed_sccrq", { peer: binding, error: raws.error.message });
@@ -790,13 +870,13 @@ function sccrqTunnel(ctx: Ctx, binding: string, body: Buffer): Tunnel | undefine
       }
     }
   }
-  const c = ctx.st.config;
-  if (ctx.st.tunnels.size >= c.maxTunnels) {
-    // no state to spare: a StopCCN would need a tunnel; drop and let the peer time out
-    drop(ctx, "tunnel_limit", { peer: binding });
+  const limit = tunnelLimit(ctx.st, owner);
+  if (limit !== null) {
+    limitRefused(ctx, limit, { owner, peer: binding });
+    refuseSccrq(ctx, binding, peerTid, `${limit.replaceAll("_", " ")} limit reached`);
     return undefined;
   }
-  const t = newTunnel(ctx, "lns", binding, peerTid, "waitCtlConn");
+  const t = newTunnel(ctx, "lns", binding, owner, peerTid, "waitCtlConn");
   if (!t) {
     drop(ctx, "no_tunnel_id", { peer: binding });
     return undefined;
@@ -1067,6 +1147,7 @@ function onScccn(ctx: Ctx, t: Tunnel, msg: ControlMessage): void {
 
 function established(ctx: Ctx, t: Tunnel): void {
   t.state = "established";
+  t.setupDeadline = null;
   t.announced = true;
   t.helloAt = ctx.now + ctx.st.config.helloIntervalMs;
   log(ctx, t).info("control connection established", {
@@ -1104,6 +1185,7 @@ function onStopCcn(ctx: Ctx, t: Tunnel, msg: ControlMessage): void {
   emitWire(ctx, t, [zlb(t.channel, t.peerId)]);
   t.state = "held";
   t.helloAt = null;
+  t.setupDeadline = null;
   t.holdUntil = ctx.now + ctx.st.config.stopCcnHoldMs;
 }
 
@@ -1155,11 +1237,13 @@ function onIcrq(ctx: Ctx, t: Tunnel, msg: ControlMessage): void {
     });
     return;
   }
-  if (t.sessions.size >= c.maxSessionsPerTunnel) {
+  const limit = sessionLimit(ctx.st, t);
+  if (limit !== null) {
+    limitRefused(ctx, limit, { owner: t.owner, peer: t.binding, tunnel: t.localId });
     sendCdnFor(ctx, t, peerSid, {
       resultCode: CdnResult.TemporaryNoFacilities,
       errorCode: L2tpErrorCode.NoResources,
-      message: "session limit reached",
+      message: `${limit.replaceAll("_", " ")} limit reached`,
     });
     return;
   }
@@ -1175,6 +1259,7 @@ function onIcrq(ctx: Ctx, t: Tunnel, msg: ControlMessage): void {
   const called = findAvp(msg, AvpType.CalledNumber)?.value;
   const s: Session = {
     localId: id,
+    setupDeadline: ctx.now + c.setupTimeoutMs,
     peerId: peerSid,
     state: "waitConnect",
     role: "lns",
@@ -1238,6 +1323,7 @@ function onIccn(ctx: Ctx, t: Tunnel, sid: number, msg: ControlMessage): void {
 
 function sessionUp(ctx: Ctx, t: Tunnel, s: Session): void {
   s.state = "established";
+  s.setupDeadline = null;
   log(ctx, t).info("session established", { session: s.localId, peerSession: s.peerId });
   ctx.out.push({
     kind: "sessionUp",
@@ -1273,13 +1359,13 @@ function onCdn(ctx: Ctx, t: Tunnel, sid: number, msg: ControlMessage): void {
   ctx.out.push({ kind: "sessionDown", tunnelId: t.localId, sessionId: s.localId, ...r });
 }
 
-function onData(ctx: Ctx, binding: string, h: L2tpHeader, body: Buffer): void {
+function onData(ctx: Ctx, binding: string, owner: string, h: L2tpHeader, body: Buffer): void {
   const t = ctx.st.tunnels.get(h.tunnelId);
   if (!t) {
     drop(ctx, "data_unknown_tunnel", { peer: binding, tunnel: h.tunnelId });
     return;
   }
-  if (t.binding !== binding) {
+  if (t.binding !== binding || t.owner !== owner) {
     drop(ctx, "wrong_binding", { peer: binding, tunnel: h.tunnelId });
     return;
   }
@@ -1290,6 +1376,137 @@ function onData(ctx: Ctx, binding: string, h: L2tpHeader, body: Buffer): void {
     return;
   }
   ctx.out.push({ kind: "ppp", tunnelId: t.localId, sessionId: s.localId, frame: body });
+}
+
+// ----- limits (see "Limits" at the top)
+
+/** Which limit a new tunnel of `owner` would break, or null. */
+function tunnelLimit(st: L2tpState, owner: string): string | null {
+  const c = st.config;
+  const mine = st.byOwner.get(owner)?.size ?? 0;
+  if (mine >= c.maxTunnelsPerOwner) return "tunnels_per_owner";
+  if (!globalAdmits(st.tunnels.size, c.maxTunnels, mine)) return "tunnels_global";
+  return null;
+}
+
+/** Which limit a new session on `t` would break, or null. */
+function sessionLimit(st: L2tpState, t: Tunnel): string | null {
+  const c = st.config;
+  if (t.sessions.size >= c.maxSessionsPerTunnel) return "sessions_per_tunnel";
+  let mine = 0;
+  for (const id of st.byOwner.get(t.owner) ?? []) mine += st.tunnels.get(id)?.sessions.size ?? 0;
+  if (mine >= c.maxSessionsPerOwner) return "sessions_per_owner";
+  let total = 0;
+  for (const x of st.tunnels.values()) total += x.sessions.size;
+  if (!globalAdmits(total, c.maxSessions, mine)) return "sessions_global";
+  return null;
+}
+
+/**
+ * The global tables are shared: an owner's first entry may take any free slot, further ones
+ * only while the table is less than three quarters full, so owners with extras cannot lock out
+ * owners that have none.
+ */
+function globalAdmits(total: number, max: number, ownerHas: number): boolean {
+  if (total >= max) return false;
+  return ownerHas === 0 || total < max - Math.floor(max / 4);
+}
+
+const LIMIT_LOG_INTERVAL_MS = 10_000;
+
+/** Counts a refusal; logs at most one line per limit per 10 s (a flood must not flood the log). */
+function limitRefused(ctx: Ctx, limit: string, fields: Record<string, unknown>): void {
+  ctx.st.counters.incLabeled("l2tp_limit_refused", "limit", limit);
+  const rl = ctx.st.limitLog.get(limit);
+  if (rl && ctx.now < rl.nextAt) {
+    rl.suppressed++;
+    return;
+  }
+  ctx.st.config.log.warn(`${limit.replaceAll("_", " ")} limit reached: refused`, {
+    ...fields,
+    ...(rl && rl.suppressed > 0 ? { suppressedSinceLast: rl.suppressed } : {}),
+  });
+  ctx.st.limitLog.set(limit, { nextAt: ctx.now + LIMIT_LOG_INTERVAL_MS, suppressed: 0 });
+}
+
+/**
+ * StopCCN for an SCCRQ we keep no state for (§5.7 asks for a reliable StopCCN, but holding a
+ * tunnel per refusal is exactly what the limit prevents): sent once, acking the SCCRQ (Ns 0);
+ * a retransmitted SCCRQ gets another. Assigned Tunnel ID 0: we assigned none.
+ */
+function refuseSccrq(ctx: Ctx, binding: string, peerTid: number, message: string): void {
+  const body = serializeAvps(
+    encodeControlMessage([
+      mt(L2tpMessageType.StopCCN),
+      { type: AvpType.AssignedTunnelId, mandatory: true, value: 0 },
+      resultAvp({
+        by: "local",
+        resultCode: StopCcnResult.GeneralError,
+        errorCode: L2tpErrorCode.NoResources,
+        message,
+      }),
+    ]),
+  );
+  ctx.out.push({
+    kind: "send",
+    binding,
+    bytes: serializeL2tpPacket({ header: controlHeader(peerTid, 0, 0, 1), body }),
+  });
+}
+
+/** The owner's transport is gone: nothing can be sent there any more, so no StopCCN/CDN. */
+function closeOwner(ctx: Ctx, owner: string, message: string): void {
+  const ids = [...(ctx.st.byOwner.get(owner) ?? [])];
+  for (const id of ids) {
+    const t = ctx.st.tunnels.get(id);
+    if (!t) continue;
+    announceDown(ctx, t, { by: "local", message });
+    deleteTunnel(ctx, t);
+  }
+  if (ids.length > 0)
+    ctx.st.config.log.info("owner gone: tunnels dropped", {
+      owner,
+      tunnels: ids.length,
+      reason: message,
+    });
+}
+
+/** Tunnels and calls that did not complete within `setupTimeoutMs`. */
+function setupTimeouts(ctx: Ctx, t: Tunnel): void {
+  const c = ctx.st.config;
+  const secs = Math.round(c.setupTimeoutMs / 1000);
+  if (t.setupDeadline !== null && ctx.now >= t.setupDeadline) {
+    ctx.st.counters.incLabeled("l2tp_setup_timeout", "what", "tunnel");
+    log(ctx, t).warn(`control connection not established within ${secs} s: clearing it`, {
+      state: t.state,
+    });
+    stopTunnel(
+      ctx,
+      t,
+      {
+        resultCode: StopCcnResult.GeneralRequest,
+        message: `control connection not established within ${secs} s`,
+      },
+      "timeout",
+    );
+    return;
+  }
+  if (t.state !== "established") return;
+  for (const s of [...t.sessions.values()]) {
+    if (s.setupDeadline === null || ctx.now < s.setupDeadline) continue;
+    ctx.st.counters.incLabeled("l2tp_setup_timeout", "what", "session");
+    log(ctx, t).warn(`call not established within ${secs} s: clearing it`, {
+      session: s.localId,
+      state: s.state,
+    });
+    closeSession(
+      ctx,
+      t,
+      s,
+      { resultCode: CdnResult.Timeout, message: `call not established within ${secs} s` },
+      "timeout",
+    );
+  }
 }
 
 // ----- timers
@@ -1309,6 +1526,7 @@ function onTimers(ctx: Ctx): void {
       deleteTunnel(ctx, t);
       continue;
     }
+    setupTimeouts(ctx, t);
     if (t.state === "established" && t.helloAt !== null && ctx.now >= t.helloAt) {
       const interval = ctx.st.config.helloIntervalMs;
       if (ctx.now - t.lastRxAt >= interval) {
@@ -1326,7 +1544,11 @@ function onTimers(ctx: Ctx): void {
 function rearm(ctx: Ctx): void {
   let at: number | null = null;
   for (const t of ctx.st.tunnels.values()) {
-    for (const d of [channelDeadline(t.channel), t.helloAt, t.holdUntil]) {
+    for (const d of [channelDeadline(t.channel), t.helloAt, t.holdUntil, t.setupDeadline]) {
+      if (d !== null && (at === null || d < at)) at = d;
+    }
+    for (const s of t.sessions.values()) {
+      const d = s.setupDeadline;
       if (d !== null && (at === null || d < at)) at = d;
     }
   }
