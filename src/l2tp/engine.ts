@@ -801,6 +801,7 @@ function onDatagram(ctx: Ctx, binding: string, owner: string, bytes: Uint8Array)
     emitWire(ctx, t, r.sends);
     for (const m of r.deliver) {
       if (!ctx.st.tunnels.has(t.localId)) break;
+      if (backlogFull(ctx, t)) break;
       onControl(ctx, t, m);
     }
   }
@@ -1452,6 +1453,24 @@ function refuseSccrq(ctx: Ctx, binding: string, peerTid: number, message: string
     binding,
     bytes: serializeL2tpPacket({ header: controlHeader(peerTid, 0, 0, 1), body }),
   });
+}
+
+/**
+ * Every request we answer queues a reliable reply; a peer that keeps sending requests but never
+ * acknowledges the replies would grow that queue without end. Past a bound (room for a request
+ * and an answer per allowed session, and some tunnel messages) the tunnel is cleared.
+ */
+function backlogFull(ctx: Ctx, t: Tunnel): boolean {
+  if (t.state === "closing" || t.state === "held") return false;
+  const queued = t.channel.pending.length + t.channel.inFlight.length;
+  if (queued < 2 * ctx.st.config.maxSessionsPerTunnel + 16) return false;
+  limitRefused(ctx, "control_backlog", { owner: t.owner, peer: t.binding, tunnel: t.localId });
+  stopTunnel(ctx, t, {
+    resultCode: StopCcnResult.GeneralError,
+    errorCode: L2tpErrorCode.NoResources,
+    message: `peer leaves ${queued} control messages unacknowledged`,
+  });
+  return true;
 }
 
 /** The owner's transport is gone: nothing can be sent there any more, so no StopCCN/CDN. */

@@ -313,6 +313,37 @@ test("channels that hold extra tunnels cannot take the part of the global table 
   assert.equal(lns.state.tunnels.size, 16);
 });
 
+test("a client that floods calls and never acknowledges cannot grow the LNS's send queue without bound", () => {
+  const lns = new Lns();
+  const c = new Client(lns, "chan-A", "chan-A:1701", 5);
+  assert.ok(c.establish());
+  const stuckNr = c.nr;
+  for (let s = 1; s <= 1000; s++) {
+    c.icrq(s);
+    c.nr = stuckNr; // never acknowledge the answers
+  }
+  const t = [...lns.state.tunnels.values()][0];
+  assert.ok(t);
+  assert.ok(
+    t.channel.pending.length + t.channel.inFlight.length <= 32,
+    `queue ${t.channel.pending.length + t.channel.inFlight.length}`,
+  );
+  assert.equal(t.state, "closing", "the tunnel is cleared");
+  assert.equal(lns.counter('l2tp_limit_refused{limit="control_backlog"}'), 1n);
+  // once the client acknowledges again, the StopCCN behind the unacknowledged replies goes out
+  const lastNs = Math.max(
+    ...lns.replies.filter((r) => r.tunnelId === 5 && r.msg !== undefined).map((r) => r.ns),
+  );
+  c.nr = (lastNs + 1) & 0xffff;
+  c.ack();
+  const stop = c.replies(M.StopCCN);
+  assert.equal(stop.length, 1);
+  assert.deepEqual(result(stop[0]), {
+    result: StopCcnResult.GeneralError,
+    error: L2tpErrorCode.NoResources,
+  });
+});
+
 test("a half-open tunnel (SCCRP sent, no SCCCN) is torn down after 30 s with StopCCN", () => {
   const lns = new Lns();
   const c = new Client(lns, "chan-A", "chan-A:1701", 5);
