@@ -48,7 +48,7 @@ export function emitWire(ctx: Ctx, t: Tunnel, sends: readonly WireSend[]): void 
   }
 }
 
-export function hideOptions(ctx: Ctx) {
+function hideOptions(ctx: Ctx) {
   const c = ctx.st.config;
   if (!c.secret || !c.hideAvps) return undefined;
   return {
@@ -60,7 +60,7 @@ export function hideOptions(ctx: Ctx) {
   };
 }
 
-export const HIDDEN_TYPES: ReadonlySet<number> = new Set([
+const HIDDEN_TYPES: ReadonlySet<number> = new Set([
   AvpType.AssignedSessionId,
   AvpType.CallSerialNumber,
   AvpType.CallingNumber,

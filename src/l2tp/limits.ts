@@ -37,12 +37,12 @@ export function sessionLimit(st: L2tpState, t: Tunnel): string | null {
  * only while the table is less than three quarters full, so owners with extras cannot lock out
  * owners that have none.
  */
-export function globalAdmits(total: number, max: number, ownerHas: number): boolean {
+function globalAdmits(total: number, max: number, ownerHas: number): boolean {
   if (total >= max) return false;
   return ownerHas === 0 || total < max - Math.floor(max / 4);
 }
 
-export const LIMIT_LOG_INTERVAL_MS = 10_000;
+const LIMIT_LOG_INTERVAL_MS = 10_000;
 
 /** Counts a refusal; logs at most one line per limit per 10 s (a flood must not flood the log). */
 export function limitRefused(ctx: Ctx, limit: string, fields: Record<string, unknown>): void {

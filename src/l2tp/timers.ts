@@ -10,7 +10,7 @@ import { closeSession } from "./session.js";
 import { deleteTunnel, announceDown, stopTunnel } from "./tunnel.js";
 
 /** Tunnels and calls that did not complete within `setupTimeoutMs`. */
-export function setupTimeouts(ctx: Ctx, t: Tunnel): void {
+function setupTimeouts(ctx: Ctx, t: Tunnel): void {
   const c = ctx.st.config;
   const secs = Math.round(c.setupTimeoutMs / 1000);
   if (t.setupDeadline !== null && ctx.now >= t.setupDeadline) {

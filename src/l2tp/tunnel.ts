@@ -25,7 +25,7 @@ import { type Ctx, log, drop, allocateId, emitWire, sendControl, mt, resultAvp }
 import { tunnelLimit, limitRefused, refuseSccrq } from "./limits.js";
 import { sendIcrq } from "./session.js";
 
-export function newTunnel(
+function newTunnel(
   ctx: Ctx,
   role: "lac" | "lns",
   binding: string,
@@ -151,7 +151,7 @@ export function openTunnel(ctx: Ctx, binding: string, owner: string): void {
 }
 
 /** AVPs common to SCCRQ and SCCRP (§6.1, §6.2). */
-export function startAvps(ctx: Ctx, t: Tunnel): L2tpAvp[] {
+function startAvps(ctx: Ctx, t: Tunnel): L2tpAvp[] {
   const c = ctx.st.config;
   return [
     {
@@ -248,14 +248,14 @@ export function sccrqTunnel(
   return t;
 }
 
-export function fsmError(ctx: Ctx, t: Tunnel, what: string): void {
+function fsmError(ctx: Ctx, t: Tunnel, what: string): void {
   stopTunnel(ctx, t, {
     resultCode: StopCcnResult.FsmError,
     message: `unexpected ${what} in state ${t.state}`,
   });
 }
 
-export function checkVersion(ctx: Ctx, t: Tunnel, msg: ControlMessage): boolean {
+function checkVersion(ctx: Ctx, t: Tunnel, msg: ControlMessage): boolean {
   const v = findAvp(msg, AvpType.ProtocolVersion);
   if (v && v.version === L2TP_PROTOCOL_VERSION && v.revision === L2TP_PROTOCOL_REVISION)
     return true;
@@ -268,7 +268,7 @@ export function checkVersion(ctx: Ctx, t: Tunnel, msg: ControlMessage): boolean 
   return false;
 }
 
-export function notAuthorized(ctx: Ctx, t: Tunnel, why: string): void {
+function notAuthorized(ctx: Ctx, t: Tunnel, why: string): void {
   log(ctx, t).warn(`tunnel authentication failed: ${why}`);
   ctx.st.counters.inc("l2tp_auth_failures");
   stopTunnel(ctx, t, { resultCode: StopCcnResult.NotAuthorized, message: why });
@@ -311,12 +311,7 @@ export function onSccrq(ctx: Ctx, t: Tunnel, msg: ControlMessage): void {
   sendControl(ctx, t, 0, avps);
 }
 
-export function verifyResponse(
-  ctx: Ctx,
-  t: Tunnel,
-  msg: ControlMessage,
-  responseType: number,
-): boolean {
+function verifyResponse(ctx: Ctx, t: Tunnel, msg: ControlMessage, responseType: number): boolean {
   const c = ctx.st.config;
   if (!t.ourChallenge || !c.secret) return true;
   const got = findAvp(msg, AvpType.ChallengeResponse)?.value;
