@@ -27,6 +27,10 @@
  *   keymat({prf, skeyidD, protocol, spi, niB, nrB, gqmxy?, length}) → Result<Buffer>
  * NAT-T (RFC 3947 §3.2):
  *   natdHash(hash, CKY-I, CKY-R, ip (4 or 16 bytes), port) → Result<Buffer>
+ * L2TP and PPP authentication (legacy.ts, md4.ts):
+ *   md5(...parts), sha1(...parts)   digests of the concatenation (CHAP-MD5, L2TP tunnel
+ *                                   authentication, MS-CHAPv2)
+ *   md4(data), desEncryptBlock(key8, block)   MS-CHAPv2 NtPasswordHash / DesEncrypt
  * Helpers:
  *   constantTimeEqual(a, b)   timingSafeEqual that treats a length mismatch as "not equal"
  * Errors: every failure on peer input is a Result with a CryptoError {code: OAK_E_CRYPTO_*}.
@@ -64,6 +68,8 @@ export {
   qmHash2,
   qmHash3,
 } from "./ikev1-kdf.js";
+export { desEncryptBlock, md5, sha1 } from "./legacy.js";
+export { md4 } from "./md4.js";
 export { type Hash, hash, IkeHash, type IkeHashId, isIkeHashId, type Prf, prf } from "./prf.js";
 export {
   OakleyAttr,

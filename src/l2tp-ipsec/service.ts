@@ -287,7 +287,13 @@ export class L2tpOverIpsec {
 
   /** Control messages and sequenced data: through the L2TP engine. */
   private slowPath(ch: Channel, sport: number, l2tp: Uint8Array): boolean {
-    this.stepL2tp({ kind: "datagram", binding: this.bindingFor(ch, sport).key, bytes: l2tp });
+    // owner: the channel, so the L2TP engine's per-channel limits hold across peer ports
+    this.stepL2tp({
+      kind: "datagram",
+      binding: this.bindingFor(ch, sport).key,
+      owner: ownerOf(ch),
+      bytes: l2tp,
+    });
     return true;
   }
 
@@ -394,7 +400,7 @@ export class L2tpOverIpsec {
     const binding = this.bindingFor(ch, L2TP_PORT);
     const step = l2tpHandle(
       this.l2tp,
-      { kind: "openTunnel", binding: binding.key },
+      { kind: "openTunnel", binding: binding.key, owner: ownerOf(ch) },
       this.o.clock.now(),
     );
     this.l2tp = step.state;
@@ -456,12 +462,12 @@ export class L2tpOverIpsec {
 
   /** A channel has no child SA left: its sessions and tunnels have no transport. */
   private channelDown(ch: Channel): void {
+    // Every tunnel of the channel, half-open ones too, goes at once and silently (a StopCCN or
+    // CDN could not be carried any more); its sessionDown actions take PPP down with it.
+    this.stepL2tp({ kind: "closeOwner", owner: ownerOf(ch), message: "IPsec SA gone" });
     for (const s of [...this.sessions.values()])
       if (s.binding.channel === ch) this.stepPpp(s, { type: "lower-down" });
-    for (const t of ch.tunnels) {
-      this.tunnelChannel.delete(t);
-      this.stepL2tp({ kind: "closeTunnel", tunnelId: t });
-    }
+    for (const t of ch.tunnels) this.tunnelChannel.delete(t);
     for (const b of ch.bindings.values()) this.bindings.delete(b.key);
     this.o.onEvent?.({ type: "channel-down", channelId: ch.id });
   }
@@ -799,4 +805,9 @@ function describe(t: { readonly resultCode?: number; readonly message?: string }
     t.message ?? "",
   ].filter((x) => x !== "");
   return parts.join(": ") || "closed";
+}
+
+/** The L2TP engine's owner key of a channel. */
+function ownerOf(ch: Channel): string {
+  return `channel:${ch.id}`;
 }

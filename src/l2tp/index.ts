@@ -18,7 +18,8 @@
  *   // 2. Feed it. `binding` is an opaque string that identifies where a datagram came from and
  *   //    where replies must go: use the IPsec SA (e.g. its SPI pair) plus the inner UDP source
  *   //    address:port, NOT the inner IP alone — clients behind one NAT may share inner addresses.
- *   const step = handle(l2tp, { kind: "datagram", binding, bytes }, now);
+ *   //    `owner` names the transport (the IPsec channel): per-owner limits count against it.
+ *   const step = handle(l2tp, { kind: "datagram", binding, owner, bytes }, now);
  *   l2tp = step.state;                      // always continue with the returned state
  *
  *   //    Other inputs: { kind: "timer" } when the armed deadline passes;
@@ -29,6 +30,7 @@
  *   //        protocol field if the PPP engine compresses address/control)
  *   //    { kind: "closeSession", tunnelId, sessionId, resultCode? }  -> CDN
  *   //    { kind: "closeTunnel", tunnelId, resultCode? }              -> StopCCN
+ *   //    { kind: "closeOwner", owner }   the IPsec SA is gone: its tunnels go, nothing is sent
  *
  *   // 3. Perform the actions, in order:
  *   for (const a of step.actions) switch (a.kind) {

@@ -11,7 +11,7 @@
  * Deviation: StopCCN and CDN are not rejected for missing AVPs (a teardown cannot be refused);
  * the engine logs the omission and tears down anyway.
  */
-import { createHash } from "node:crypto";
+import { md5 } from "../crypto/legacy.js";
 import { AvpType, L2tpMessageType } from "../registry/l2tp.js";
 
 const M = L2tpMessageType;
@@ -57,9 +57,5 @@ export function challengeResponse(
   secret: Uint8Array,
   challenge: Uint8Array,
 ): Buffer {
-  return createHash("md5")
-    .update(Buffer.from([messageType & 0xff]))
-    .update(secret)
-    .update(challenge)
-    .digest();
+  return md5(Buffer.from([messageType & 0xff]), secret, challenge);
 }

@@ -30,7 +30,7 @@
  * Any authentication failure ends the link; nothing waits forever (authTimeoutMs).
  * Left out: MS-CHAPv2 Change-Password (RFC 2759 §7), CHAP rechallenge, EAP.
  */
-import { timingSafeEqual } from "node:crypto";
+import { constantTimeEqual } from "../crypto/ct.js";
 import { MsChapError, PppProtocol, msChapErrorName, pppAuthMethodName } from "../registry/ppp.js";
 import {
   parseChapPacket,
@@ -61,7 +61,7 @@ const latin1 = (s: string) => Buffer.from(s, "latin1");
 const text = (b: Uint8Array) => Buffer.from(b).toString("latin1");
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+  return constantTimeEqual(a, b);
 }
 
 function isAuthenticator(e: Engine): boolean {

@@ -4,26 +4,24 @@
  *  - MS-CHAPv2 (RFC 2759 §8): GenerateNTResponse, ChallengeHash, NtPasswordHash,
  *    HashNtPasswordHash, ChallengeResponse, DesEncrypt, GenerateAuthenticatorResponse,
  *    CheckAuthenticatorResponse.
- * DES: node:crypto (OpenSSL 3) refuses single DES ("des-ecb", legacy provider), so a DES block
- * is computed as 3DES-EDE with K1 = K2 = K3 (E(K) D(K) E(K) = E(K)), which OpenSSL 3 allows.
- * MD4 comes from crypto/md4.ts for the same reason.
+ * The primitives (MD5, SHA-1, MD4, single-DES) come from src/crypto.
  * Passwords are encoded as UTF-16LE (RFC 2759 §8.3 "Unicode"); the UserName in ChallengeHash
  * is the ASCII name with any "DOMAIN\" prefix stripped (RFC 2759 §8.2, as pppd does).
  * Left out: MPPE key derivation (RFC 3079) — no MPPE/CCP in this server.
  */
-import { createCipheriv, createHash, timingSafeEqual } from "node:crypto";
+// the leaf modules, not crypto/index.ts: PPP needs none of the IKE machinery (native ECP)
+import { constantTimeEqual } from "../crypto/ct.js";
+import { desEncryptBlock, md5, sha1 } from "../crypto/legacy.js";
 import { md4 } from "../crypto/md4.js";
+
+export { desEncryptBlock };
 
 export function chapMd5Response(
   identifier: number,
   secret: Uint8Array,
   challenge: Uint8Array,
 ): Buffer {
-  return createHash("md5")
-    .update(Buffer.from([identifier & 0xff]))
-    .update(secret)
-    .update(challenge)
-    .digest();
+  return md5(Buffer.from([identifier & 0xff]), secret, challenge);
 }
 
 /** RFC 2759 §8.2: first 8 octets of SHA1(PeerChallenge || AuthenticatorChallenge || UserName). */
@@ -32,12 +30,11 @@ export function challengeHash(
   authenticatorChallenge: Uint8Array,
   userName: string,
 ): Buffer {
-  return createHash("sha1")
-    .update(peerChallenge)
-    .update(authenticatorChallenge)
-    .update(Buffer.from(stripDomain(userName), "latin1"))
-    .digest()
-    .subarray(0, 8);
+  return sha1(
+    peerChallenge,
+    authenticatorChallenge,
+    Buffer.from(stripDomain(userName), "latin1"),
+  ).subarray(0, 8);
 }
 
 /** The user name without a leading "DOMAIN\" (RFC 2759 §8.2 note). */
@@ -76,15 +73,6 @@ export function desKeyFrom7(key7: Uint8Array): Buffer {
     k[i] = v;
   }
   return k;
-}
-
-/** One DES-ECB block under an 8-octet key, as 3DES-EDE with K1 = K2 = K3. */
-export function desEncryptBlock(key8: Uint8Array, block: Uint8Array): Buffer {
-  if (key8.length !== 8 || block.length !== 8)
-    throw new Error("desEncryptBlock: needs 8-octet key and block");
-  const c = createCipheriv("des-ede3-ecb", Buffer.concat([key8, key8, key8]), null);
-  c.setAutoPadding(false);
-  return Buffer.concat([c.update(block), c.final()]);
 }
 
 /** RFC 2759 §8.6 DesEncrypt(Clear, Key7). */
@@ -162,16 +150,12 @@ export function generateAuthenticatorResponseFromHash(
   userName: string,
 ): Buffer {
   const passwordHashHash = hashNtPasswordHash(passwordHash);
-  const digest = createHash("sha1")
-    .update(passwordHashHash)
-    .update(ntResponse)
-    .update(magic1)
-    .digest();
+  const digest = sha1(passwordHashHash, ntResponse, magic1);
   const challenge = challengeHash(peerChallenge, authenticatorChallenge, userName);
-  return createHash("sha1").update(digest).update(challenge).update(magic2).digest();
+  return sha1(digest, challenge, magic2);
 }
 
 /** Constant-time equality of two byte strings (false when the lengths differ). */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+  return constantTimeEqual(a, b);
 }

@@ -23,8 +23,17 @@ import {
 import { controlHeader, parseL2tpPacket, serializeL2tpPacket } from "../../src/wire/l2tp/header.js";
 import { type LinkQuality, Net, type Peer } from "./l2tp-fakes.js";
 
+/** Session limits for the scenarios that place many calls on one tunnel (defaults allow 4). */
+const MANY_CALLS = { maxSessionsPerTunnel: 256, maxSessionsPerOwner: 256 } as const;
+
 function pair(
-  opts: { lacSecret?: string; lnsSecret?: string; seed?: number; quality?: LinkQuality } = {},
+  opts: {
+    lacSecret?: string;
+    lnsSecret?: string;
+    seed?: number;
+    quality?: LinkQuality;
+    limits?: typeof MANY_CALLS;
+  } = {},
 ) {
   const net = new Net(opts.seed ?? 7);
   const lns = net.peer(
@@ -32,6 +41,7 @@ function pair(
     {
       hostName: "lns",
       acceptTunnels: true,
+      ...opts.limits,
       ...(opts.lnsSecret ? { secret: Buffer.from(opts.lnsSecret) } : {}),
     },
     1000 + (opts.seed ?? 0),
@@ -41,6 +51,7 @@ function pair(
     {
       hostName: "lac",
       acceptTunnels: false,
+      ...opts.limits,
       ...(opts.lacSecret ? { secret: Buffer.from(opts.lacSecret) } : {}),
     },
     2000 + (opts.seed ?? 0),
@@ -123,7 +134,7 @@ test("LAC <-> LNS: tunnel and session come up, PPP frames flow both ways", () =>
 for (const seed of [1, 2, 3, 4, 5]) {
   test(`10% loss, 5% duplication and reordering still converge (seed ${seed})`, () => {
     const quality: LinkQuality = { loss: 0.1, duplicate: 0.05, delayMs: 5, jitterMs: 40 };
-    const { net, lns, lac } = pair({ seed, quality });
+    const { net, lns, lac } = pair({ seed, quality, limits: MANY_CALLS });
     const tid = openTunnel(lac);
     for (let i = 0; i < 20; i++) placeCall(lac, tid);
     net.run(600_000, () => lns.of("sessionUp").length === 20 && lac.of("sessionUp").length === 20);
@@ -310,7 +321,7 @@ test("the LNS rejects a wrong SCCCN Challenge Response with StopCCN result 4", (
 });
 
 test("200 sessions over one tunnel, frames reach the right session", () => {
-  const { net, lns, lac } = pair();
+  const { net, lns, lac } = pair({ limits: MANY_CALLS });
   const tid = openTunnel(lac);
   const sids = Array.from({ length: 200 }, () => placeCall(lac, tid));
   assert.equal(new Set(sids).size, 200, "session IDs are unique");

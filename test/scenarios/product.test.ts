@@ -192,6 +192,30 @@ describe("the product in one process (simulator)", () => {
     server.dispose();
   });
 
+  it("a channel whose IPsec SA goes: its L2TP tunnel goes at once, nothing is sent into it", () => {
+    const { sim, net, serverHost } = world(5);
+    const server = simServer(sim, serverHost, {
+      ike: { dpd: { delaySeconds: 10, retrySeconds: 5, maxRetries: 3, probeWithoutVid: true } },
+    });
+    const nat = net.nat("198.51.100.1");
+    const host = net.host("192.0.2.2", nat.inside);
+    const client = simClient(sim, host, SERVER);
+    waitUp(sim, [client]);
+    client.stop();
+    host.unbind(500);
+    assert.ok(sim.runUntilTrue(() => server.stack.l2tp.channels.size === 0, 120_000));
+    const down = server.events.filter((e) => e.type === "tunnel-down");
+    assert.equal(down.length, 1);
+    assert.match(down[0]?.type === "tunnel-down" ? down[0].reason : "", /IPsec SA gone/);
+    sim.runFor(60_000);
+    assert.equal(
+      server.stack.l2tp.dropCounts().get("tx_control_no_sa") ?? 0,
+      0,
+      "no StopCCN or retransmission toward the dead channel",
+    );
+    server.dispose();
+  });
+
   it("server restart with a client connected: the client notices, a new connection works", () => {
     const { sim, net, serverHost } = world(6);
     let server = simServer(sim, serverHost);
