@@ -219,7 +219,7 @@ export async function startServer(
   if (!eff.ok) return fail(fromStoreError(eff.error));
   for (const w of eff.value.warnings) log.warn(w);
   if (guard) {
-    const set = blockSetFromPolicy(eff.value, { role: "server" });
+    const set = blockSetFromPolicy(eff.value, { role: "server", listen: cfg.listen });
     if (!set.ok) return fail({ code: set.error.code, message: set.error.message });
     const p = await guard.enterProtectedMode(set.value);
     if (!p.ok)
@@ -414,7 +414,7 @@ export async function startServer(
       }),
     );
     if (guard) {
-      const set = blockSetFromPolicy(next.value, { role: "server" });
+      const set = blockSetFromPolicy(next.value, { role: "server", listen: cfg.listen });
       const p = set.ok ? await guard.enterProtectedMode(set.value) : set;
       if (!p.ok) log.error(`fail-closed rules not updated: ${p.error.message}`);
     }
