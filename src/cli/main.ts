@@ -7,6 +7,7 @@ import { Command, Option } from "commander";
 import { type RunningClient, startClient } from "../daemon/client.js";
 import {
   connectWarnings,
+  commandLineSecretWarnings,
   formatIssues,
   loadConnectConfig,
   loadServeConfig,
@@ -41,8 +42,21 @@ export function buildCli(): Command {
     .description("run the L2TP/IPsec server (IKE responder, L2TP LNS, PPP, ESP, TUN)")
     .option("--store <file>", "policy store (SQLite); created with a default policy on first start")
     .option("--listen <address>", "address for UDP 500/4500 (default 0.0.0.0)")
-    .option("--psk <secret>", "pre-shared key (stored; replaces the default PSK)")
-    .option("--user <name:password>", "add or update a user (repeatable; stored)", collect)
+    .option(
+      "--psk <secret>",
+      "pre-shared key (stored; replaces the default PSK; visible in the process list: prefer --psk-file or OAKLEY_PSK)",
+    )
+    .option("--psk-file <file>", "file holding the pre-shared key (or OAKLEY_PSK_FILE)")
+    .option(
+      "--user <name:password>",
+      "add or update a user (repeatable; stored); NAME:@FILE reads the password from FILE",
+      collect,
+    )
+    .option(
+      "--users-file <file>",
+      "add or update users from FILE, one NAME:PASSWORD a line (or OAKLEY_USERS_FILE)",
+    )
+    .option("--allow-weak-psk", "accept a pre-shared key shorter than 16 characters")
     .option("--pool <cidr>", "client address pool, e.g. 10.8.0.0/24 (stored)")
     .option("--dns <address>", "DNS server handed to clients (repeatable; stored)", collect)
     .option("--config <file>", "settings file (YAML or JSON)")
@@ -96,6 +110,7 @@ export function buildCli(): Command {
         process.stderr.write(`oakley serve: invalid settings:\n${formatIssues(cfg.error)}\n`);
         process.exit(2);
       }
+      for (const w of commandLineSecretWarnings("serve", flags)) process.stderr.write(`${w}\n`);
       const logs = makeLogs(cfg.value.logLevel, opts.logFormat as string | undefined);
       // Signals are taken from the start: one that arrives while starting stops the server as
       // soon as it is up, with the same orderly teardown.
@@ -128,9 +143,18 @@ export function buildCli(): Command {
     .command("connect")
     .description("connect to an L2TP/IPsec server (IKE initiator, L2TP LAC, PPP, ESP, TUN)")
     .argument("<server>", "server address or host name, or a saved profile (oakley profile add)")
-    .option("--psk <secret>", "the server's pre-shared key (or OAKLEY_PSK)")
+    .option(
+      "--psk <secret>",
+      "the server's pre-shared key (visible in the process list: prefer --psk-file or OAKLEY_PSK)",
+    )
+    .option("--psk-file <file>", "file holding the server's pre-shared key (or OAKLEY_PSK_FILE)")
     .option("--user <name>", "your user name")
-    .option("--password <password>", "your password (or OAKLEY_PASSWORD)")
+    .option(
+      "--password <password>",
+      "your password (visible in the process list: prefer --password-file or OAKLEY_PASSWORD)",
+    )
+    .option("--password-file <file>", "file holding your password (or OAKLEY_PASSWORD_FILE)")
+    .option("--allow-weak-psk", "accept a pre-shared key shorter than 16 characters")
     .option(
       "--nat-policy <0|1|2>",
       "0: refuse servers behind NAT (default); 1: allow a server behind NAT; 2: allow both sides behind NAT",
@@ -173,6 +197,7 @@ export function buildCli(): Command {
         process.stderr.write(`oakley connect: invalid settings:\n${formatIssues(cfg.error)}\n`);
         process.exit(2);
       }
+      for (const w of commandLineSecretWarnings("connect", flags)) process.stderr.write(`${w}\n`);
       const logs = makeLogs(cfg.value.logLevel, opts.logFormat as string | undefined);
       for (const w of connectWarnings(cfg.value)) logs.logger("daemon").warn(w);
       let client: RunningClient | undefined;
