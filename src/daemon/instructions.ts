@@ -157,7 +157,7 @@ export function connectSteps(i: {
     '  Android (up to 11): Settings > Network > VPN > add, type "L2TP/IPSec PSK"; leave "IPSec identifier" empty.',
   );
   lines.push(
-    `  Linux: oakley connect ${i.serverAddress} --psk KEY --user ${i.user ?? "NAME"} --password PASSWORD`,
+    `  Linux: oakley connect ${i.serverAddress} --psk-file KEYFILE --user ${i.user ?? "NAME"} --password-file PWFILE`,
   );
   lines.push("    (or NetworkManager-l2tp / strongSwan + xl2tpd).");
   return lines;
