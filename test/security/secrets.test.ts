@@ -43,6 +43,7 @@ import { initialSecretsInfo, startupText } from "../../src/daemon/instructions.j
 import { NftTable } from "../../src/platform/firewall/index.js";
 import {
   createDefaultStore,
+  effectivePolicy,
   importYaml,
   makeCredentials,
   openStore,
@@ -286,6 +287,28 @@ describe("weak PSKs (offline dictionary attack on one captured exchange) are ref
     const w = again.value.psks.create({ name: "k9", secret: WEAK });
     assert.ok(!w.ok, "the open option does not stick to the file");
     again.value.close();
+  });
+
+  test("a short PSK stored before the rule keeps working, with a warning at every start", () => {
+    const s = createDefaultStore(fresh("store.db"), random);
+    assert.ok(s.ok);
+    const store = s.value.store;
+    // As an older Oakley wrote it: straight into the table.
+    store.db
+      .prepare("UPDATE psks SET body = ? WHERE name = 'default'")
+      .run(JSON.stringify({ name: "default", secret: WEAK }));
+    const eff = effectivePolicy(store);
+    assert.ok(eff.ok);
+    assert.ok(eff.value.rules[0]?.authentication.some((a) => a.method === "psk"));
+    assert.ok(
+      eff.value.warnings.some((w) =>
+        /pre-shared key 'default' is shorter than 16 characters; replace it/.test(w),
+      ),
+      eff.value.warnings.join("; "),
+    );
+    // Writing it back unchanged (a re-import of a redacted export) is not a new weak key.
+    assert.ok(store.psks.update("default", { name: "default", secret: WEAK }).ok);
+    store.close();
   });
 
   test("the control protocol's policy import is refused with the store's message", async () => {
