@@ -180,9 +180,15 @@ describe("management secrets on the command line", () => {
     s.value.store.close();
     const r = { out: "", err: "", code: 0 };
     const io: CliIo = {
-      out: (t) => void (r.out += t),
-      err: (t) => void (r.err += t),
-      setExitCode: (c) => void (r.code = c),
+      out: (t) => {
+        r.out += t;
+      },
+      err: (t) => {
+        r.err += t;
+      },
+      setExitCode: (c) => {
+        r.code = c;
+      },
       readStdin: async () => "",
     };
     const program = new Command("oakley").exitOverride();
