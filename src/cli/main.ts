@@ -197,7 +197,8 @@ export function buildCli(): Command {
         process.stderr.write(`oakley connect: invalid settings:\n${formatIssues(cfg.error)}\n`);
         process.exit(2);
       }
-      for (const w of commandLineSecretWarnings("connect", flags)) process.stderr.write(`${w}\n`);
+      // Only what was typed now is in /proc/PID/cmdline (not the saved profile's fields).
+      for (const w of commandLineSecretWarnings("connect", given)) process.stderr.write(`${w}\n`);
       const logs = makeLogs(cfg.value.logLevel, opts.logFormat as string | undefined);
       for (const w of connectWarnings(cfg.value)) logs.logger("daemon").warn(w);
       let client: RunningClient | undefined;
