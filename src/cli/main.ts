@@ -7,6 +7,7 @@ import { Command, Option } from "commander";
 import { reconnectDelayMs, type RunningClient, startClient } from "../daemon/client.js";
 import {
   connectWarnings,
+  commandLineSecretWarnings,
   formatIssues,
   loadConnectConfig,
   loadServeConfig,
@@ -41,8 +42,21 @@ export function buildCli(): Command {
     .description("run the L2TP/IPsec server (IKE responder, L2TP LNS, PPP, ESP, TUN)")
     .option("--store <file>", "policy store (SQLite); created with a default policy on first start")
     .option("--listen <address>", "address for UDP 500/4500 (default 0.0.0.0)")
-    .option("--psk <secret>", "pre-shared key (stored; replaces the default PSK)")
-    .option("--user <name:password>", "add or update a user (repeatable; stored)", collect)
+    .option(
+      "--psk <secret>",
+      "pre-shared key (stored; replaces the default PSK; visible in the process list: prefer --psk-file or OAKLEY_PSK)",
+    )
+    .option("--psk-file <file>", "file holding the pre-shared key (or OAKLEY_PSK_FILE)")
+    .option(
+      "--user <name:password>",
+      "add or update a user (repeatable; stored); NAME:@FILE reads the password from FILE",
+      collect,
+    )
+    .option(
+      "--users-file <file>",
+      "add or update users from FILE, one NAME:PASSWORD a line (or OAKLEY_USERS_FILE)",
+    )
+    .option("--allow-weak-psk", "accept a pre-shared key shorter than 16 characters")
     .option("--pool <cidr>", "client address pool, e.g. 10.8.0.0/24 (stored)")
     .option("--dns <address>", "DNS server handed to clients (repeatable; stored)", collect)
     .option("--config <file>", "settings file (YAML or JSON)")
@@ -107,6 +121,7 @@ export function buildCli(): Command {
         process.stderr.write(`oakley serve: invalid settings:\n${formatIssues(cfg.error)}\n`);
         process.exit(2);
       }
+      for (const w of commandLineSecretWarnings("serve", flags)) process.stderr.write(`${w}\n`);
       if (cfg.value.radius) {
         // Fail closed until PPP authenticates through daemon/radius.ts: silently falling back to
         // local users would not be what the operator asked for.
@@ -147,9 +162,18 @@ export function buildCli(): Command {
     .command("connect")
     .description("connect to an L2TP/IPsec server (IKE initiator, L2TP LAC, PPP, ESP, TUN)")
     .argument("<server>", "server address or host name, or a saved profile (oakley profile add)")
-    .option("--psk <secret>", "the server's pre-shared key (or OAKLEY_PSK)")
+    .option(
+      "--psk <secret>",
+      "the server's pre-shared key (visible in the process list: prefer --psk-file or OAKLEY_PSK)",
+    )
+    .option("--psk-file <file>", "file holding the server's pre-shared key (or OAKLEY_PSK_FILE)")
     .option("--user <name>", "your user name")
-    .option("--password <password>", "your password (or OAKLEY_PASSWORD)")
+    .option(
+      "--password <password>",
+      "your password (visible in the process list: prefer --password-file or OAKLEY_PASSWORD)",
+    )
+    .option("--password-file <file>", "file holding your password (or OAKLEY_PASSWORD_FILE)")
+    .option("--allow-weak-psk", "accept a pre-shared key shorter than 16 characters")
     .option(
       "--nat-policy <0|1|2>",
       "0: refuse servers behind NAT (default); 1: allow a server behind NAT; 2: allow both sides behind NAT",
@@ -183,6 +207,9 @@ export function buildCli(): Command {
     .action(async (server: string, opts: Record<string, unknown>) => {
       const given: Record<string, unknown> = { ...opts };
       if (given.failClosed === true) delete given.failClosed;
+      // --persist is about this process, not a connection setting.
+      const persist = given.persist === true;
+      delete given.persist;
       // SERVER may name a saved profile; flags and OAKLEY_* given now override its fields.
       const prof = profileForConnect(server, given);
       if (!prof.ok) {
@@ -196,11 +223,11 @@ export function buildCli(): Command {
         process.stderr.write(`oakley connect: invalid settings:\n${formatIssues(cfg.error)}\n`);
         process.exit(2);
       }
+      // Only what was typed now is in /proc/PID/cmdline (not the saved profile's fields).
+      for (const w of commandLineSecretWarnings("connect", given)) process.stderr.write(`${w}\n`);
       const logs = makeLogs(cfg.value.logLevel, opts.logFormat as string | undefined);
       for (const w of connectWarnings(cfg.value)) logs.logger("daemon").warn(w);
       const log = logs.logger("daemon");
-      const persist = given.persist === true;
-      delete given.persist;
       let client: RunningClient | undefined;
       let stopping = false;
       let retry: NodeJS.Timeout | undefined;

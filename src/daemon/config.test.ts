@@ -89,7 +89,7 @@ test("connect: required fields and nat-policy", () => {
   assert.ok(!r.ok);
   assert.deepEqual(r.error.map((i) => i.field).sort(), ["password", "psk", "server", "user"]);
   const bad = loadConnectConfig(
-    { server: "198.51.100.2", psk: "p".repeat(12), user: "u", password: "pw", natPolicy: "3" },
+    { server: "198.51.100.2", psk: "p".repeat(16), user: "u", password: "pw", natPolicy: "3" },
     {},
   );
   assert.ok(!bad.ok);
@@ -99,7 +99,7 @@ test("connect: required fields and nat-policy", () => {
   );
   const good = loadConnectConfig(
     { server: "198.51.100.2", user: "u" },
-    { OAKLEY_PSK: "secret-psk-1", OAKLEY_PASSWORD: "pw", OAKLEY_NAT_POLICY: "2" },
+    { OAKLEY_PSK: "secret-psk-0123456789", OAKLEY_PASSWORD: "pw", OAKLEY_NAT_POLICY: "2" },
   );
   assert.ok(good.ok);
   assert.equal(good.value.natPolicy, 2);

@@ -3,6 +3,13 @@
  * command-line flags > environment (OAKLEY_*) > config file (YAML or JSON) > defaults.
  * Every mistake is reported with the field, where it came from, and the fix; all mistakes at
  * once, so a person fixes a config in one round.
+ *
+ * Secrets: every one has a form that keeps it out of /proc/PID/cmdline (readable by every local
+ * user): a file (--psk-file, --password-file, --users-file, --user NAME:@FILE) or the
+ * environment (OAKLEY_PSK, OAKLEY_PASSWORD, OAKLEY_USER, and OAKLEY_*_FILE for the files);
+ * commandLineSecretWarnings() names the safer form when one is given as a flag. A PSK shorter
+ * than MIN_PSK_LENGTH is refused unless --allow-weak-psk: one captured Main Mode exchange lets an
+ * attacker test PSK guesses offline.
  */
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
@@ -10,6 +17,7 @@ import { parse as parseYaml } from "yaml";
 import { err, ok, type Result } from "../base/result.js";
 import { type NatPolicy, parseNatPolicy } from "../natt/nat-policy.js";
 import type { PppAuthMethod } from "../ppp/index.js";
+import { MIN_PSK_LENGTH } from "../policy/index.js";
 import { parseRadiusSettings, type RadiusSettings } from "./radius-config.js";
 
 export type Source = "flag" | "env" | "file" | "default";
@@ -29,6 +37,8 @@ export interface ServeConfig {
   readonly store: string;
   readonly listen: string;
   readonly psk: string | undefined;
+  /** Accept a PSK shorter than MIN_PSK_LENGTH (flags and the policy store). */
+  readonly allowWeakPsk: boolean;
   readonly users: readonly UserSpec[];
   readonly pool: string | undefined;
   readonly dns: readonly string[];
@@ -68,6 +78,7 @@ export interface ServeConfig {
 export interface ConnectConfig {
   readonly server: string;
   readonly psk: string;
+  readonly allowWeakPsk: boolean;
   readonly user: string;
   readonly password: string;
   readonly natPolicy: NatPolicy;
@@ -235,23 +246,119 @@ function checkCidr(l: Layers, field: string, v: string | undefined, source: Sour
   }
 }
 
+const RANK: Record<Source, number> = { flag: 3, env: 2, file: 1, default: 0 };
+const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** The secret in a file: its text without one trailing line end; a typed issue otherwise. */
+function readSecretFile(
+  l: Layers,
+  field: string,
+  source: Source,
+  path: string,
+): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "error";
+    return l.fail(
+      field,
+      source,
+      `cannot read ${path} (${code}); give a file that holds the secret (mode 0600, owned by root)`,
+    );
+  }
+  const v = text.replace(/\r?\n$/, "");
+  if (v === "") return l.fail(field, source, `${path} is empty; write the secret into it`);
+  return v;
+}
+
+/**
+ * A secret given as a value (`key`) or as a file (`key`File): the higher-precedence source wins;
+ * both from the same source is a mistake.
+ */
+function secretSetting(l: Layers, key: string): { value: string; source: Source } | undefined {
+  const fileKey = `${key}File`;
+  const v = l.get(key);
+  const f = l.get(fileKey);
+  if (v && f && RANK[v.source] === RANK[f.source]) {
+    return l.fail(
+      key,
+      v.source,
+      `give either --${flagName(key)} or --${flagName(fileKey)}, not both`,
+    );
+  }
+  if (f && (!v || RANK[f.source] > RANK[v.source])) {
+    const path = l.string(fileKey, undefined);
+    if (path === undefined) return undefined;
+    const value = readSecretFile(l, flagName(fileKey), f.source, path);
+    return value === undefined ? undefined : { value, source: f.source };
+  }
+  if (!v) return undefined;
+  const value = l.string(key, undefined);
+  return value === undefined ? undefined : { value, source: v.source };
+}
+
+function checkPskLength(
+  l: Layers,
+  psk: { value: string; source: Source } | undefined,
+  allowWeak: boolean,
+): void {
+  if (psk === undefined || allowWeak || psk.value.length >= MIN_PSK_LENGTH) return;
+  l.fail(
+    "psk",
+    psk.source,
+    `is ${psk.value.length} characters; use at least ${MIN_PSK_LENGTH} (a short key falls to an offline guess from one captured exchange; e.g. \`openssl rand -base64 18\`), or pass --allow-weak-psk to keep an old one`,
+  );
+}
+
+/** "NAME:PASSWORD" or "NAME:@FILE" (the password is the file's text). */
+function parseUserItem(l: Layers, item: string, source: Source): UserSpec | undefined {
+  const i = item.indexOf(":");
+  if (i <= 0 || i === item.length - 1) {
+    return l.fail(
+      "user",
+      source,
+      `"${item.slice(0, Math.max(i, 0)) || item.slice(0, 20)}…" must be NAME:PASSWORD or NAME:@FILE, e.g. --user alice:@/etc/oakley/alice.pw`,
+    );
+  }
+  const name = item.slice(0, i);
+  const rest = item.slice(i + 1);
+  if (!rest.startsWith("@")) return { name, password: rest };
+  const password = readSecretFile(l, "user", source, rest.slice(1));
+  return password === undefined ? undefined : { name, password };
+}
+
+/** --users-file: one NAME:PASSWORD a line; blank lines and lines starting with # are skipped. */
+function parseUsersFile(l: Layers): UserSpec[] {
+  const f = l.get("usersFile");
+  if (!f) return [];
+  const path = l.string("usersFile", undefined);
+  if (path === undefined) return [];
+  const text = readSecretFile(l, "users-file", f.source, path);
+  if (text === undefined) return [];
+  const users: UserSpec[] = [];
+  text.split(/\r?\n/).forEach((line, n) => {
+    const t = line.trim();
+    if (t === "" || t.startsWith("#")) return;
+    const i = t.indexOf(":");
+    if (i <= 0 || i === t.length - 1) {
+      l.fail("users-file", f.source, `${path} line ${n + 1} is not NAME:PASSWORD`);
+      return;
+    }
+    users.push({ name: t.slice(0, i), password: t.slice(i + 1) });
+  });
+  return users;
+}
+
 function parseUsers(l: Layers): UserSpec[] {
   const v = l.get("user");
-  if (!v) return [];
+  if (!v) return parseUsersFile(l);
   const items: unknown[] = Array.isArray(v.value) ? v.value : [v.value];
   const users: UserSpec[] = [];
   for (const item of items) {
     if (typeof item === "string") {
-      const i = item.indexOf(":");
-      if (i <= 0 || i === item.length - 1) {
-        l.fail(
-          "user",
-          v.source,
-          `"${item.slice(0, Math.max(i, 0)) || item.slice(0, 20)}…" must be NAME:PASSWORD, e.g. --user alice:correct-horse`,
-        );
-        continue;
-      }
-      users.push({ name: item.slice(0, i), password: item.slice(i + 1) });
+      const u = parseUserItem(l, item, v.source);
+      if (u) users.push(u);
     } else if (
       item &&
       typeof item === "object" &&
@@ -266,7 +373,35 @@ function parseUsers(l: Layers): UserSpec[] {
       l.fail("user", v.source, "each user must be NAME:PASSWORD or {name, password}");
     }
   }
-  return users;
+  return [...users, ...parseUsersFile(l)];
+}
+
+/**
+ * One line per secret given on the command line (each names the safer form), for `serve` and
+ * `connect` to print at start: /proc/PID/cmdline is readable by every local user.
+ */
+export function commandLineSecretWarnings(command: "serve" | "connect", flags: Raw): string[] {
+  const out: string[] = [];
+  const visible =
+    "puts a secret in the process list (/proc/PID/cmdline), visible to every local user";
+  if (typeof flags.psk === "string")
+    out.push(`oakley ${command}: --psk ${visible}; use --psk-file FILE or OAKLEY_PSK instead`);
+  if (command === "serve") {
+    const items = Array.isArray(flags.user)
+      ? flags.user
+      : flags.user === undefined
+        ? []
+        : [flags.user];
+    if (items.some((u) => typeof u === "string" && !u.slice(u.indexOf(":") + 1).startsWith("@")))
+      out.push(
+        `oakley serve: --user NAME:PASSWORD ${visible}; use --users-file FILE or --user NAME:@FILE instead`,
+      );
+  }
+  if (command === "connect" && typeof flags.password === "string")
+    out.push(
+      `oakley connect: --password ${visible}; use --password-file FILE or OAKLEY_PASSWORD instead`,
+    );
+  return out;
 }
 
 export function formatIssues(issues: readonly ConfigIssue[]): string {
@@ -300,14 +435,10 @@ export function loadServeConfig(
       l.get("listen")?.source ?? "default",
       `"${listen}" is not an IP address; write e.g. 0.0.0.0 or 198.51.100.2`,
     );
-  const psk = l.string("psk", undefined);
-  if (psk !== undefined && psk.length < 8) {
-    l.fail(
-      "psk",
-      l.get("psk")?.source ?? "flag",
-      "is too short: use at least 8 characters (16+ recommended; older Android needs >= 10)",
-    );
-  }
+  const pskSetting = secretSetting(l, "psk");
+  const psk = pskSetting?.value;
+  const allowWeakPsk = l.bool("allowWeakPsk", false);
+  checkPskLength(l, pskSetting, allowWeakPsk);
   const pool = l.string("pool", undefined);
   checkCidr(l, "pool", pool, l.get("pool")?.source);
   const dns = l.list("dns");
@@ -349,6 +480,7 @@ export function loadServeConfig(
     store,
     listen,
     psk,
+    allowWeakPsk,
     users: parseUsers(l),
     pool,
     dns,
@@ -457,14 +589,17 @@ export function loadConnectConfig(
   const server = l.string("server", undefined);
   if (server === undefined)
     l.fail("server", "flag", "is required: oakley connect SERVER (an address or host name)");
-  const psk = l.string("psk", undefined);
-  if (psk === undefined)
-    l.fail("psk", "flag", "is required: the server's pre-shared key (--psk or OAKLEY_PSK)");
+  const pskSetting = secretSetting(l, "psk");
+  const psk = pskSetting?.value;
+  if (psk === undefined && !l.get("psk") && !l.get("pskFile"))
+    l.fail("psk", "flag", "is required: the server's pre-shared key (--psk-file or OAKLEY_PSK)");
+  const allowWeakPsk = l.bool("allowWeakPsk", false);
+  checkPskLength(l, pskSetting, allowWeakPsk);
   const user = l.string("user", undefined);
   if (user === undefined) l.fail("user", "flag", "is required: your user name (--user)");
-  const password = l.string("password", undefined);
-  if (password === undefined)
-    l.fail("password", "flag", "is required: your password (--password or OAKLEY_PASSWORD)");
+  const password = secretSetting(l, "password")?.value;
+  if (password === undefined && !l.get("password") && !l.get("passwordFile"))
+    l.fail("password", "flag", "is required: your password (--password-file or OAKLEY_PASSWORD)");
   const np = l.get("natPolicy");
   let natPolicy: NatPolicy = 0;
   if (np) {
@@ -478,6 +613,7 @@ export function loadConnectConfig(
   const cfg: ConnectConfig = {
     server: server ?? "",
     psk: psk ?? "",
+    allowWeakPsk,
     user: user ?? "",
     password: password ?? "",
     natPolicy,

@@ -2,20 +2,81 @@
  * What `oakley serve` prints at start-up for a person: the ports to open (Microsoft's firewall
  * note: UDP 500, UDP 4500, IP protocol 50), the secrets generated on first start (shown once),
  * and how to connect from each built-in client. Plain text, no colours: it is also logged.
+ *
+ * First-start secrets are printed only when stdout is a terminal. Under systemd (or any
+ * redirection) stdout goes to journald or a file that keeps them and that more people read, so
+ * they are written once to a 0600 file next to the store instead (`initial-secrets.txt`; an
+ * existing file is never overwritten: the next free `initial-secrets-N.txt` is used), and only
+ * its path is printed.
+ *
  * The server's address comes from server-address.ts (listen address or default route).
  */
+import { closeSync, openSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
+
 export { startupAddress } from "./server-address.js";
+
+export interface GeneratedSecrets {
+  readonly psk: string;
+  readonly user: string;
+  readonly password: string;
+}
+
+/** Where the first-start secrets went: shown in the text, in a file, or nowhere (with why). */
+export type SecretsPlacement =
+  | { readonly generated: GeneratedSecrets }
+  | { readonly secretsFile: string }
+  | { readonly secretsFileError: string };
 
 export interface StartupInfo {
   readonly serverAddress: string;
-  /** Present only on the first start, when the store generated them. */
-  readonly generated?: { readonly psk: string; readonly user: string; readonly password: string };
+  /** Present only on the first start, when the store generated them, and stdout is a terminal. */
+  readonly generated?: GeneratedSecrets;
+  /** First start, stdout not a terminal: the 0600 file that holds them. */
+  readonly secretsFile?: string;
+  /** First start, stdout not a terminal, and no file could be written: why. */
+  readonly secretsFileError?: string;
   readonly pool: string;
   readonly dns: readonly string[];
   readonly storePath: string;
   readonly windowsNatFriendly: boolean;
   /** Why the address may not be the one clients use (detected; private; unknown). */
   readonly serverAddressNote?: string;
+}
+
+/**
+ * Decides where the first-start secrets go (see the file header) and writes the file when that
+ * is the place. `isTTY`: whether the start-up text reaches a terminal.
+ */
+export function initialSecretsInfo(
+  g: GeneratedSecrets,
+  opts: { readonly storePath: string; readonly isTTY: boolean },
+): SecretsPlacement {
+  if (opts.isTTY) return { generated: g };
+  const body = [
+    "# Oakley: secrets generated on the first start of the server. Record them, then delete this file.",
+    `Pre-shared key (IPsec secret):  ${g.psk}`,
+    `User name:                      ${g.user}`,
+    `Password:                       ${g.password}`,
+    "",
+  ].join("\n");
+  const dir = dirname(opts.storePath);
+  let last = "";
+  for (let n = 1; n <= 100; n++) {
+    const path = join(dir, n === 1 ? "initial-secrets.txt" : `initial-secrets-${n}.txt`);
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, "wx", 0o600); // "x": never overwrite
+      writeSync(fd, body);
+      return { secretsFile: path };
+    } catch (e) {
+      last = (e as NodeJS.ErrnoException).code ?? String(e);
+      if (last !== "EEXIST") break;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+  return { secretsFileError: `${join(dir, "initial-secrets.txt")}: ${last}` };
 }
 
 export function startupText(i: StartupInfo): string {
@@ -38,6 +99,20 @@ export function startupText(i: StartupInfo): string {
       "  Change them with `oakley users passwd` and `oakley policy …`; add users with `oakley users add`.",
     );
     lines.push("");
+  } else if (i.secretsFile !== undefined) {
+    lines.push(
+      "First start: a pre-shared key and a first user were generated and stored. They are not",
+      "printed because this output is not a terminal (logs would keep them); they were written once to",
+      `  ${i.secretsFile}  (mode 0600, readable by root only): record them, then delete the file.`,
+      "",
+    );
+  } else if (i.secretsFileError !== undefined) {
+    lines.push(
+      "First start: a pre-shared key and a first user were generated and stored. They are not",
+      `printed because this output is not a terminal, and the file for them could not be written (${i.secretsFileError}).`,
+      "Set new ones: `oakley users passwd vpnuser --password-stdin`, and restart with --psk-file FILE.",
+      "",
+    );
   }
   lines.push(
     `Clients get addresses from ${i.pool}${i.dns.length > 0 ? `, DNS ${i.dns.join(", ")}` : ""}.`,
@@ -82,7 +157,7 @@ export function connectSteps(i: {
     '  Android (up to 11): Settings > Network > VPN > add, type "L2TP/IPSec PSK"; leave "IPSec identifier" empty.',
   );
   lines.push(
-    `  Linux: oakley connect ${i.serverAddress} --psk KEY --user ${i.user ?? "NAME"} --password PASSWORD`,
+    `  Linux: oakley connect ${i.serverAddress} --psk-file KEYFILE --user ${i.user ?? "NAME"} --password-file PWFILE`,
   );
   lines.push("    (or NetworkManager-l2tp / strongSwan + xl2tpd).");
   return lines;

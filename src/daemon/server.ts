@@ -50,7 +50,7 @@ import {
   portInUse,
   type StartFailure,
 } from "./fail-closed/index.js";
-import { startupAddress, startupText } from "./instructions.js";
+import { initialSecretsInfo, startupAddress, startupText } from "./instructions.js";
 import { daemonTarget, type TargetState } from "./control-target.js";
 import { type IpsecNode, openIpsecPorts } from "./ipsec-node.js";
 import type {
@@ -75,6 +75,8 @@ export interface ServerDeps {
   readonly random?: Random;
   /** Where the start-up text goes (stdout by default). */
   readonly print?: (text: string) => void;
+  /** Whether that is a terminal (default: stdout's); first-start secrets are shown only there. */
+  readonly stdoutIsTTY?: boolean;
   /** Test hook: other IKE/NAT-T ports. */
   readonly ports?: { readonly ike: number; readonly natt: number };
   /** Test hook: engine timers. */
@@ -197,6 +199,7 @@ export async function startServer(
   }
   const opened = createDefaultStore(cfg.store, (n) => random.bytes(n), {
     allowLegacyCrypto: cfg.allowLegacy,
+    allowWeakPsk: cfg.allowWeakPsk,
   });
   if (!opened.ok) {
     const f = fromStoreError({
@@ -219,7 +222,7 @@ export async function startServer(
   if (!eff.ok) return fail(fromStoreError(eff.error));
   for (const w of eff.value.warnings) log.warn(w);
   if (guard) {
-    const set = blockSetFromPolicy(eff.value, { role: "server" });
+    const set = blockSetFromPolicy(eff.value, { role: "server", listen: cfg.listen });
     if (!set.ok) return fail({ code: set.error.code, message: set.error.message });
     const p = await guard.enterProtectedMode(set.value);
     if (!p.ok)
@@ -301,13 +304,10 @@ export async function startServer(
     startupText({
       ...(await startupAddress(cfg.listen)),
       ...(initial
-        ? {
-            generated: {
-              psk: initial.psk,
-              user: initial.user.name,
-              password: initial.user.password,
-            },
-          }
+        ? initialSecretsInfo(
+            { psk: initial.psk, user: initial.user.name, password: initial.user.password },
+            { storePath: cfg.store, isTTY: deps.stdoutIsTTY ?? process.stdout.isTTY === true },
+          )
         : {}),
       pool: poolDef.cidr,
       dns: poolDef.dns,
@@ -414,7 +414,7 @@ export async function startServer(
       }),
     );
     if (guard) {
-      const set = blockSetFromPolicy(next.value, { role: "server" });
+      const set = blockSetFromPolicy(next.value, { role: "server", listen: cfg.listen });
       const p = set.ok ? await guard.enterProtectedMode(set.value) : set;
       if (!p.ok) log.error(`fail-closed rules not updated: ${p.error.message}`);
     }

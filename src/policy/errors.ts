@@ -28,6 +28,8 @@ export const StoreErrorCode = {
   DanglingReference: "OAK_E_POLICY_DANGLING_REFERENCE",
   /** The assigned policy cannot be used (no policy assigned, or it does not validate). */
   Unusable: "OAK_E_POLICY_UNUSABLE",
+  /** A pre-shared key shorter than MIN_PSK_LENGTH, and the store does not allow weak keys. */
+  WeakPsk: "OAK_E_POLICY_WEAK_PSK",
   /** Import text is not YAML/JSON or not an Oakley policy-store document. */
   ImportFormat: "OAK_E_POLICY_IMPORT_FORMAT",
 } as const;

@@ -39,6 +39,7 @@ import type {
   Settings,
   Tunnel,
 } from "./model.js";
+import { MIN_PSK_LENGTH } from "./model.js";
 import { IP_PROTOCOL, LEGACY } from "./names.js";
 import type { PolicyStore, StoredPolicy } from "./store.js";
 
@@ -231,6 +232,9 @@ function resolveRule(
   for (const a of r.authentication) {
     if (a.method === "psk") {
       const k = psks.find((x) => x.name === a.psk)?.value;
+      // A key stored before the length rule (or allowed by settings) still works; say so.
+      const weak = `pre-shared key '${a.psk}' is shorter than ${MIN_PSK_LENGTH} characters; replace it (e.g. \`openssl rand -base64 18\`)`;
+      if (k && k.secret.length < MIN_PSK_LENGTH && !warnings.includes(weak)) warnings.push(weak);
       if (k)
         authentication.push({
           method: "psk",

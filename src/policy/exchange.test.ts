@@ -167,7 +167,7 @@ const storeDoc = fc
     psks: fc.uniqueArray(
       fc.record({
         name,
-        secret: fc.string({ minLength: 1, maxLength: 40 }),
+        secret: fc.string({ minLength: 16, maxLength: 40 }), // MIN_PSK_LENGTH
         peer: fc.option(fc.tuple(fc.constantFrom("fqdn", "key-id"), name), { nil: undefined }),
       }),
       { selector: (p) => p.name, maxLength: 4 },
@@ -357,7 +357,7 @@ test("import is all or nothing: a failing reference rolls back everything before
   const doc = {
     format: "oakley-policy-store",
     formatVersion: 1,
-    psks: [{ name: "k", secret: "x" }],
+    psks: [{ name: "k", secret: "x-psk-0123456789ab" }],
     policies: [
       {
         ...defaultServerPolicy(),
@@ -459,7 +459,7 @@ test("fuzz: YAML import never throws on hostile text", () => {
   const s = readOnlyStore();
   // Short seeds: YAML parsing dominates, and the budget is ~20 s for 20 000 inputs on a busy machine.
   const seeds = [
-    "format: oakley-policy-store\nformatVersion: 1\npsks: [{name: k, secret: abc}]\n",
+    "format: oakley-policy-store\nformatVersion: 1\npsks: [{name: k, secret: abc-psk-0123456789}]\n",
     "format: oakley-policy-store\nformatVersion: 1\npools: [{name: p, cidr: 10.0.0.0/24, dns: [192.0.2.1]}]\n",
     "format: oakley-policy-store\nformatVersion: 1\nsettings: {natPolicy: 2, defaultPool: p}\n",
   ].map((t) => Buffer.from(t));
@@ -477,7 +477,7 @@ test("fuzz: JSON import never throws on hostile text", () => {
     JSON.stringify({
       format: "oakley-policy-store",
       formatVersion: 1,
-      psks: [{ name: "k", secret: "abc" }],
+      psks: [{ name: "k", secret: "abc-psk-0123456789" }],
     }),
   );
   fuzzParser("importJson", (b) => importJson(s, Buffer.from(b).toString("utf8")), [seed], {

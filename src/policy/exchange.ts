@@ -453,7 +453,8 @@ export function importDocument(
   const mode = opts.mode ?? "merge";
   return store.transaction(`import ${plan.length} objects (${mode})`, () => {
     const counts = { created: 0, updated: 0, deleted: 0, unchanged: 0 };
-    const order: Kind[] = ["psk", "certificate", "pool", "settings", "user", "policy"];
+    // Settings before PSKs: a document that allows weak keys (allowWeakPsk) may bring one.
+    const order: Kind[] = ["certificate", "pool", "settings", "psk", "user", "policy"];
     for (const kind of order) {
       for (const p of plan.filter((x) => x.kind === kind)) {
         const before = store.db

@@ -171,6 +171,12 @@ export interface User {
   readonly credentials: Credentials;
 }
 
+/**
+ * Shortest PSK accepted without an explicit opt-in (settings.allowWeakPsk, --allow-weak-psk):
+ * one captured Main Mode exchange lets an attacker test guesses offline.
+ */
+export const MIN_PSK_LENGTH = 16;
+
 export type PeerIdType = "address" | "fqdn" | "user-fqdn" | "key-id";
 export interface Psk {
   readonly name: string;
@@ -211,6 +217,12 @@ export interface Settings {
   /** Accept draft-ietf-ipsec-nat-t-ike-02 vendor IDs and encapsulation values old Windows sends. */
   readonly windowsNatCompat: boolean;
   readonly defaultPool?: string;
+  /**
+   * Accept pre-shared keys shorter than MIN_PSK_LENGTH (old clients whose key cannot change).
+   * Written only when true, so that a store that never allowed them stays readable, unchanged,
+   * by an Oakley that does not know the field.
+   */
+  readonly allowWeakPsk?: boolean;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -814,7 +826,14 @@ export function checkSettings(c: Checker, v: unknown): Settings | undefined {
   const o = c.object(
     v,
     [],
-    ["natPolicy", "negotiateDh2048", "allowLegacyCrypto", "windowsNatCompat", "defaultPool"],
+    [
+      "natPolicy",
+      "negotiateDh2048",
+      "allowLegacyCrypto",
+      "windowsNatCompat",
+      "defaultPool",
+      "allowWeakPsk",
+    ],
   );
   if (!o) return undefined;
   const natPolicy = c.oneOf(o, "natPolicy", [], [0, 1, 2] as const, {
@@ -829,6 +848,8 @@ export function checkSettings(c: Checker, v: unknown): Settings | undefined {
   );
   const windowsNatCompat = c.boolean(o, "windowsNatCompat", [], DEFAULT_SETTINGS.windowsNatCompat);
   const defaultPool = o.defaultPool === undefined ? undefined : c.name(o, "defaultPool", []);
+  const allowWeakPsk = c.boolean(o, "allowWeakPsk", [], false);
+  if (allowWeakPsk === undefined) return undefined;
   if (natPolicy === undefined || negotiateDh2048 === undefined || allowLegacyCrypto === undefined)
     return undefined;
   if (windowsNatCompat === undefined) return undefined;
@@ -838,6 +859,7 @@ export function checkSettings(c: Checker, v: unknown): Settings | undefined {
     allowLegacyCrypto,
     windowsNatCompat,
     ...(defaultPool !== undefined ? { defaultPool } : {}),
+    ...(allowWeakPsk ? { allowWeakPsk } : {}),
   };
 }
 

@@ -23,6 +23,7 @@
  * profiles in one document (one file a profile is what the server's `client-config` hands out).
  */
 import { isIP } from "node:net";
+import { MIN_PSK_LENGTH } from "./model.js";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { err, ok, type Result } from "../base/result.js";
 import { type NatPolicy, parseNatPolicy } from "../natt/nat-policy.js";
@@ -51,7 +52,7 @@ export const PROFILE_DOC_KEY = "oakley-client-profile";
 export const PROFILE_DOC_VERSION = 1;
 
 /** A 16-character key is the shortest we accept without --allow-weak-psk (offline guessing of Main Mode PSKs). */
-export const MIN_PSK_LENGTH = 16;
+export { MIN_PSK_LENGTH };
 
 /** Document key <-> model field. */
 const FIELDS = {

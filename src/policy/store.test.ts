@@ -26,7 +26,7 @@ const fastCreds = (pw: string) => makeCredentials(pw, random, { scrypt: { n: 102
 
 function seeded(path = tmp()): PolicyStore {
   const s = unwrap(openStore(path));
-  unwrap(s.psks.create({ name: "k1", secret: "s3cret-psk" }));
+  unwrap(s.psks.create({ name: "k1", secret: "s3cret-psk-0123456789" }));
   unwrap(s.policies.create({ ...defaultServerPolicy(), name: "a", rules: rulesWith("k1") }));
   unwrap(s.policies.create({ ...defaultServerPolicy(), name: "b", rules: rulesWith("k1") }));
   unwrap(s.policies.create({ ...defaultServerPolicy(), name: "p1", rules: rulesWith("k1") }));
@@ -52,7 +52,7 @@ test("a fresh store is created at the latest schema, WAL mode, synchronous FULL,
 
 test("validation errors name the field path and the fix (API write)", () => {
   const s = unwrap(openStore(tmp()));
-  unwrap(s.psks.create({ name: "k1", secret: "x" }));
+  unwrap(s.psks.create({ name: "k1", secret: "x-psk-0123456789ab" }));
   const p = defaultServerPolicy();
   const bad = {
     ...p,
@@ -138,7 +138,7 @@ test("migrations: a version-1 file with data is migrated to the latest schema at
   assert.equal(s.schemaVersion, LATEST_SCHEMA);
   assert.equal(unwrap(s.psks.get("old")).value?.secret, "abc");
   // Migration 2's journal now records changes.
-  unwrap(s.psks.update("old", { name: "old", secret: "def" }));
+  unwrap(s.psks.update("old", { name: "old", secret: "def-psk-0123456789" }));
   const journal = s.db.prepare("SELECT kind, name, op FROM changes").all();
   assert.deepEqual(journal, [{ kind: "psk", name: "old", op: "update" }]);
   s.close();
@@ -281,7 +281,7 @@ test("unknown-extension guard: a newer object is shown, refuses edits with a rea
       description: "changed",
     }),
   );
-  unwrap(s.psks.update("k1", { name: "k1", secret: "rotated" }));
+  unwrap(s.psks.update("k1", { name: "k1", secret: "rotated-psk-0123456789" }));
   unwrap(s.assign("newer"));
   unwrap(s.assign("a"));
   const imp = importYaml(s, unwrap(exportYaml(s, { includeSecrets: true })), { mode: "replace" });
@@ -337,11 +337,11 @@ test("secrets are left out of exports unless asked; a redacted export re-imports
     }),
   );
   const redacted = unwrap(exportYaml(s));
-  assert.ok(!redacted.includes("s3cret-psk"));
+  assert.ok(!redacted.includes("s3cret-psk-0123456789"));
   assert.ok(!redacted.includes(unwrap(s.users.get("alice")).value!.credentials.ntHash));
   assert.ok(redacted.includes(REDACTED));
   const full = unwrap(exportYaml(s, { includeSecrets: true }));
-  assert.ok(full.includes("s3cret-psk"));
+  assert.ok(full.includes("s3cret-psk-0123456789"));
   // Same store: redacted values are taken from the existing objects.
   unwrap(importYaml(s, redacted, { mode: "replace" }));
   assert.equal(unwrap(exportYaml(s, { includeSecrets: true })), full);
@@ -386,7 +386,7 @@ test("references: a PSK in use cannot be deleted or renamed; dangling references
     !d.ok ? d.error.message : "",
     /policy 'a', policy 'b', policy 'p1', policy 'p2' still refer to it/,
   );
-  const rn = s.psks.update("k1", { name: "k2", secret: "x" });
+  const rn = s.psks.update("k1", { name: "k2", secret: "x-psk-0123456789ab" });
   assert.equal(!rn.ok && rn.error.code, StoreErrorCode.InUse);
   const dang = s.policies.create({
     ...defaultServerPolicy(),
@@ -420,7 +420,7 @@ test("listeners hear local commits; a second connection notices them through pol
   assert.deepEqual(other.poll(), [], "nothing new");
   assert.equal(unwrap(other.assigned())?.name, "b");
   // The other connection's own write is local to it and external to us.
-  unwrap(other.psks.create({ name: "k2", secret: "zz" }));
+  unwrap(other.psks.create({ name: "k2", secret: "zz-psk-0123456789ab" }));
   assert.deepEqual(
     s.poll().map((c) => [c.kind, c.name, c.op, c.source]),
     [["psk", "k2", "create", "external"]],

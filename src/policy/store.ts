@@ -4,6 +4,10 @@
  * (schema.ts), exactly one assigned policy, persistent policies, the unknown-extension guard
  * and change notification.
  *
+ * Secrets at rest: `secure_delete = ON` zeroes deleted and overwritten rows, and a commit that
+ * changes or deletes a user, PSK or certificate checkpoints and truncates the write-ahead log,
+ * so that old password hashes and keys do not remain in the file or its -wal.
+ *
  * Durability: `synchronous = FULL`. In WAL mode NORMAL is already safe against a process crash
  * (the kill test), but may lose the last commits on power loss; policy writes are rare and an
  * operator who was told "policy assigned" must find it assigned after a power cut, so we pay the
@@ -31,6 +35,7 @@ import { type StoreError, StoreErrorCode, type ValidationIssue, storeError } fro
 import {
   checkKind,
   DEFAULT_SETTINGS,
+  MIN_PSK_LENGTH,
   type Kind,
   type ModelOf,
   OBJECT_VERSION,
@@ -81,6 +86,11 @@ export type StoreListener = (changes: readonly StoreChange[]) => void;
 export interface OpenOptions {
   readonly readOnly?: boolean;
   readonly logger?: Logger;
+  /**
+   * Accept pre-shared keys shorter than MIN_PSK_LENGTH through this connection (the daemon's
+   * --allow-weak-psk); otherwise only when settings.allowWeakPsk is true.
+   */
+  readonly allowWeakPsk?: boolean;
 }
 
 /** Thrown inside a transaction to roll it back with an expected error; never escapes the store. */
@@ -100,6 +110,9 @@ interface Row {
   persistent?: number;
   persistent_order?: number;
 }
+
+/** Kinds whose objects hold secrets (NT hashes, PSKs, private keys). */
+const SECRET_KINDS: ReadonlySet<Kind> = new Set(["user", "psk", "certificate"]);
 
 const KIND_LABEL: Record<Kind, string> = {
   policy: "policy",
@@ -163,6 +176,7 @@ export class PolicyStore {
     readonly readOnly: string | undefined,
     readonly schemaVersion: number,
     private readonly log: Logger,
+    private readonly allowWeakPsk = false,
   ) {
     this.policies = new Collection(this, "policy");
     this.users = new Collection(this, "user");
@@ -362,9 +376,25 @@ export class PolicyStore {
       return err(se);
     }
     this.dataVersion = this.db.pragma("data_version", { simple: true }) as number;
+    if (local.some((c) => SECRET_KINDS.has(c.kind) && c.op !== "create")) this.flushWal();
     this.log.info("policy store changed", { what });
     this.emit([...external, ...local]);
     return ok(value);
+  }
+
+  /**
+   * Copies the write-ahead log into the file and truncates it, so that the old versions of a
+   * changed or deleted secret do not stay in the -wal file (secure_delete zeroes them in the
+   * main file). Best effort: a reader in another process can keep the log from being reset.
+   */
+  private flushWal(): void {
+    try {
+      this.db.pragma("wal_checkpoint(TRUNCATE)");
+    } catch (e) {
+      this.log.warn("policy store checkpoint failed", {
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
   }
 
   private maxSeq(): number {
@@ -481,6 +511,7 @@ export class PolicyStore {
     }
     const v = checked.value as ModelOf[K];
     const name = kind === "settings" ? "settings" : (v as { name: string }).name;
+    if (kind === "psk") this.assertStrongPsk(name, (v as { secret: string }).secret);
     const table = TABLE[kind];
     const existingName = oldName ?? name;
     const existing = this.db.prepare(`SELECT * FROM ${table} WHERE name = ?`).get(existingName) as
@@ -558,6 +589,30 @@ export class PolicyStore {
   }
 
   /**
+   * Inside write(): refuses a PSK shorter than MIN_PSK_LENGTH unless this connection or the
+   * stored settings allow weak keys. The message never holds the secret.
+   */
+  private assertStrongPsk(name: string, secret: string): void {
+    if (secret.length >= MIN_PSK_LENGTH || this.allowWeakPsk) return;
+    // A key stored before this rule, written back unchanged (a re-import of a redacted export).
+    const cur = this.db.prepare("SELECT body FROM psks WHERE name = ?").get(name) as
+      | { body: string }
+      | undefined;
+    if (cur && (JSON.parse(cur.body) as { secret?: unknown }).secret === secret) return;
+    const row = this.db.prepare("SELECT body FROM settings WHERE id = 1").get() as
+      | { body: string }
+      | undefined;
+    if (row && (JSON.parse(row.body) as { allowWeakPsk?: unknown }).allowWeakPsk === true) return;
+    throw new Abort(
+      storeError(
+        StoreErrorCode.WeakPsk,
+        `pre-shared key '${name}': the secret is ${secret.length} characters; use at least ${MIN_PSK_LENGTH} (a short key falls to an offline guess from one captured exchange; e.g. \`openssl rand -base64 18\`), or set allowWeakPsk: true in the store's settings to keep an old one`,
+        { issues: [{ path: "secret", message: `use at least ${MIN_PSK_LENGTH} characters` }] },
+      ),
+    );
+  }
+
+  /**
    * Inside write(): stores an object exactly as given (import of an object written by a newer
    * Oakley). Reference links are written for the references this version can see.
    */
@@ -572,6 +627,7 @@ export class PolicyStore {
     const existing = this.db.prepare(`SELECT * FROM ${table} WHERE name = ?`).get(name) as
       | Row
       | undefined;
+    if (kind === "psk" && typeof body.secret === "string") this.assertStrongPsk(name, body.secret);
     const b = JSON.stringify(body);
     const x = JSON.stringify(extensions);
     let id: number;
@@ -864,6 +920,9 @@ export function openStore(path: string, opts: OpenOptions = {}): Result<PolicySt
       if (!requestedRo) db.pragma("journal_mode = WAL");
       db.pragma("synchronous = FULL");
       db.pragma("foreign_keys = ON");
+      // Deleted and overwritten rows are zeroed, not left in free pages: a removed user's NT
+      // hash (password-equivalent for MS-CHAPv2) or a replaced PSK must not stay in the file.
+      db.pragma("secure_delete = ON");
       const qc = db.pragma("quick_check", { simple: true });
       if (qc !== "ok") {
         db.close();
@@ -921,7 +980,7 @@ export function openStore(path: string, opts: OpenOptions = {}): Result<PolicySt
         log.info("policy store migrated", { path, from: version, to: LATEST_SCHEMA, applied });
         version = schemaVersion(db);
       }
-      return ok(new PolicyStore(db, path, readOnly, version, log));
+      return ok(new PolicyStore(db, path, readOnly, version, log, opts.allowWeakPsk === true));
     } catch (e) {
       try {
         db?.close();

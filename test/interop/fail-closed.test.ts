@@ -20,6 +20,9 @@
  *    UDP 4500 and ESP still pass; loopback is not blocked;
  *  - the next start reports "previous instance ... did not stop cleanly; traffic was blocked
  *    meanwhile", and a clean stop removes the table;
+ *  - in block mode (a client of B with a default route: everything protected) UDP 500/4500 and
+ *    ESP to a third address on the link are dropped, while B, the configured server, still gets
+ *    IKE, NAT-T and ESP (the exemptions name the peer, not just the port);
  *  - UDP 500 held by another process (socat) -> block mode, the status names port, process, pid;
  *  - a corrupt store (garbage in the SQLite file, opened with src/policy openStore ->
  *    OAK_E_STORE_CORRUPT) -> block mode with that reason and the block set saved by the last
@@ -702,6 +705,57 @@ function tests(): void {
       assert.equal(stopped.removed, true);
       assert.equal(unwrap(await lab.nftA.inspect()), null, "a clean stop removes the table");
       assert.equal(unwrap(readFailClosedStatus(statusPath))?.mode, "stopped");
+    });
+
+    test("block mode: a UDP 500 packet to a third address is dropped; the configured server still gets IKE", async () => {
+      await killAllAndWait();
+      // A third host on A's link (an extra address of B, so that ARP resolves and a packet let
+      // through would really reach the wire where the capture sees it).
+      const third = "198.51.100.3";
+      await run(["ip", "-n", lab.b, "addr", "add", `${third}/32`, "dev", "b0"]);
+      try {
+        const statusPath = join(lab.dir, "third", "status.json");
+        const g = new FailClosedGuard({ statusPath, table: lab.nftA });
+        const everything = unwrap(
+          blockSetFromPolicy(null, {
+            role: "client",
+            server: B_ADDR,
+            defaultRoute: true,
+            routes: [],
+          }),
+        );
+        unwrap(await g.enterBlockMode("test: the VPN is down", everything));
+        const cap = await Capture.start(lab.b, "b0", join(lab.dir, "third.pcap"));
+        const before0 = await blockCounters(lab.nftA);
+        const tStart = Date.now();
+        for (const port of [500, 4500]) {
+          await probe(lab.a, `UDP4-SENDTO:${third}:${port},sourceport=${port}`).catch(() => {});
+          await probe(lab.a, `UDP4-SENDTO:${third}:1701,sourceport=${port}`).catch(() => {});
+          await probe(lab.a, `UDP4-SENDTO:${B_ADDR}:${port},sourceport=${port}`);
+        }
+        await probe(lab.a, `IP4-SENDTO:${third}:50`).catch(() => {});
+        await probe(lab.a, `IP4-SENDTO:${B_ADDR}:50`);
+        const after0 = await blockCounters(lab.nftA);
+        await sleep(500);
+        const packets = (await cap.stop()).filter((p) => p.t >= tStart && p.src === A_ADDR);
+        const toThird = packets.filter((p) => p.dst === third);
+        assert.deepEqual(toThird, [], "nothing reaches the third address through the exemptions");
+        assert.equal(after0.blocked, before0.blocked + 5n, "the five packets to it were dropped");
+        for (const port of [500, 4500]) {
+          assert.ok(
+            packets.some((p) => p.dst === B_ADDR && p.proto === 17 && p.dport === port),
+            `the configured server gets UDP ${port} in block mode`,
+          );
+        }
+        assert.ok(
+          packets.some((p) => p.dst === B_ADDR && p.proto === 50),
+          `ESP to it passes: ${JSON.stringify(packets)} ${before0.esp} -> ${after0.esp}, blocked ${before0.blocked} -> ${after0.blocked}`,
+        );
+        assert.ok(after0.ike >= before0.ike + 2n && after0.esp > before0.esp);
+      } finally {
+        unwrap(await lab.nftA.remove());
+        await run(["ip", "-n", lab.b, "addr", "del", `${third}/32`, "dev", "b0"]).catch(() => {});
+      }
     });
 
     test("UDP 500 held by another process: block mode names the port and the process", async () => {

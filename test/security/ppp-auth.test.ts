@@ -485,7 +485,7 @@ void _answer;
 
 // ---- Item B: configuration of `oakley connect` ----
 
-const connectBase = { server: "198.51.100.2", psk: "p".repeat(12), user: "u", password: "pw" };
+const connectBase = { server: "198.51.100.2", psk: "p".repeat(16), user: "u", password: "pw" };
 
 test("oakley connect allows only MS-CHAPv2 unless --allow-auth names weaker methods, and then warns why", () => {
   const d = loadConnectConfig(connectBase, {});
@@ -534,7 +534,7 @@ test("oakley connect --allow-auth with a bad value exits 2 naming the flag, befo
       "connect",
       "198.51.100.2",
       "--psk",
-      "p".repeat(12),
+      "p".repeat(16),
       "--user",
       "u",
       "--password",

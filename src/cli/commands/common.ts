@@ -4,7 +4,8 @@
  * names the flag and the fix.
  *
  * Target selection:
- *   --host HOST[:PORT] (+ --token/--token-file or --cert/--key, --ca)  a remote daemon over TLS
+ *   --host HOST[:PORT] (+ --token-file/OAKLEY_TOKEN/--token or --cert/--key, --ca)
+ *                                                                     a remote daemon over TLS
  *   --socket PATH (default /run/oakley/control.sock)                   the local daemon
  *   store commands (policy, users) with no daemon running work on --store FILE directly.
  */
@@ -77,7 +78,10 @@ export function connectionOptions(cmd: Command, opts: { store?: boolean } = {}):
       "--host <host[:port]>",
       `manage a remote daemon over TLS (port default ${DEFAULT_TLS_PORT})`,
     )
-    .option("--token <token>", "bearer token for --host")
+    .option(
+      "--token <token>",
+      "bearer token for --host (visible in the process list; prefer --token-file or OAKLEY_TOKEN)",
+    )
     .option("--token-file <file>", "file holding the bearer token for --host")
     .option("--cert <file>", "client certificate (PEM) for --host")
     .option("--key <file>", "client private key (PEM) for --host")
@@ -121,8 +125,23 @@ export function parseHost(s: string): { host: string; port: number } {
   return { host: m[1], port };
 }
 
-/** The endpoint the flags name. Throws UsageError naming the flag on a mistake. */
-export function endpointFromFlags(o: ConnOpts): ControlEndpoint {
+let tokenWarned = false;
+
+/**
+ * The endpoint the flags name (the token may also come from OAKLEY_TOKEN). Throws UsageError
+ * naming the flag on a mistake. `--token` on the command line is warned about once (stderr).
+ */
+export function endpointFromFlags(
+  o: ConnOpts,
+  env: NodeJS.ProcessEnv = process.env,
+  warn: (line: string) => void = (l) => void process.stderr.write(`${l}\n`),
+): ControlEndpoint {
+  if (o.token !== undefined && !tokenWarned) {
+    tokenWarned = true;
+    warn(
+      "oakley: --token puts a secret in the process list (/proc/PID/cmdline), visible to every local user; use --token-file FILE or OAKLEY_TOKEN instead",
+    );
+  }
   if (o.host === undefined) {
     for (const f of ["token", "tokenFile", "cert", "key", "ca", "servername"] as const) {
       if (o[f] !== undefined) {
@@ -140,12 +159,13 @@ export function endpointFromFlags(o: ConnOpts): ControlEndpoint {
     throw new UsageError("give either --token or --token-file, not both");
   if ((o.cert === undefined) !== (o.key === undefined))
     throw new UsageError("--cert and --key go together: give both");
+  const envToken = env.OAKLEY_TOKEN?.trim() || undefined;
   const token =
     o.token ??
-    (o.tokenFile !== undefined ? readFlagFile("--token-file", o.tokenFile).trim() : undefined);
+    (o.tokenFile !== undefined ? readFlagFile("--token-file", o.tokenFile).trim() : envToken);
   if (token === undefined && o.cert === undefined) {
     throw new UsageError(
-      "a remote daemon needs authentication: give --token TOKEN, --token-file FILE, or --cert FILE --key FILE",
+      "a remote daemon needs authentication: give --token TOKEN, --token-file FILE, or --cert FILE --key FILE (or set OAKLEY_TOKEN)",
     );
   }
   return {

@@ -50,7 +50,12 @@ export function formatUsers(l: readonly UserSummary[]): string {
 async function password(io: CliIo, o: Opts): Promise<string> {
   if (o.password !== undefined && o.passwordStdin)
     throw new UsageError("give either --password or --password-stdin, not both");
-  if (o.password !== undefined) return o.password;
+  if (o.password !== undefined) {
+    io.err(
+      "oakley users: --password puts the password in the process list (/proc/PID/cmdline), visible to every local user; use --password-stdin instead\n",
+    );
+    return o.password;
+  }
   if (o.passwordStdin) return (await io.readStdin()).replace(/\r?\n$/, "");
   throw new UsageError("give the password with --password-stdin (recommended) or --password PW");
 }

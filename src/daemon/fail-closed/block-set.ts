@@ -55,15 +55,32 @@ export interface BlockEntry {
   readonly selector: TrafficSelector;
 }
 
+/**
+ * Whom the IKE (UDP 500/4500) and ESP exemptions are for: packets to or from these addresses.
+ * "me" = this host's own addresses (`fib ... type local`): what a server listening on 0.0.0.0
+ * needs, since any client may start IKE with it; also the reading of a set saved without peers.
+ * Never "any": an exemption by port alone lets a local process send anything to UDP 500 of any
+ * host in the clear.
+ */
+export type IkePeers =
+  | { readonly kind: "me" }
+  | { readonly kind: "ranges"; readonly ranges: readonly AddressRange[] };
+
 export interface BlockSet {
   readonly version: 1;
   /** "policy <names>", "client <server>", "default" — shown in status. */
   readonly origin: string;
   readonly entries: readonly BlockEntry[];
+  /** The IKE/ESP peers (absent: "me"). */
+  readonly ikePeers?: IkePeers;
 }
 
 export type Role =
-  | { readonly role: "server" }
+  | {
+      readonly role: "server";
+      /** The IKE listen address; absent or 0.0.0.0 / :: -> the exemption is this host's addresses. */
+      readonly listen?: string;
+    }
   | {
       readonly role: "client";
       /** The VPN server's address (IKE/ESP to it stay reachable through the exemptions). */
@@ -83,6 +100,7 @@ const ME: AddressSelector = { kind: "me" };
 export const DEFAULT_BLOCK_SET: BlockSet = {
   version: 1,
   origin: "default (L2TP UDP 1701; no saved block set)",
+  ikePeers: { kind: "me" },
   entries: [
     {
       action: "block",
@@ -238,8 +256,26 @@ export function blockSetFromPolicy(
       });
     }
   }
-  if (entries.length === 0) return ok({ ...DEFAULT_BLOCK_SET });
-  return ok({ version: 1, origin: origins.join("; "), entries });
+  const ikePeers = peersOf(role);
+  if (!ikePeers.ok) return ikePeers;
+  if (entries.length === 0) return ok({ ...DEFAULT_BLOCK_SET, ikePeers: ikePeers.value });
+  return ok({ version: 1, origin: origins.join("; "), entries, ikePeers: ikePeers.value });
+}
+
+/** Client: the server (already checked to be an address); server: its listen address or "me". */
+function peersOf(role: Role): Result<IkePeers, FailClosedError> {
+  const text = role.role === "client" ? role.server : role.listen;
+  if (text === undefined || text === "0.0.0.0" || text === "::") return ok({ kind: "me" });
+  const a = addressOf(text);
+  if (a?.kind !== "ranges") {
+    return err(
+      failClosedError(
+        FailClosedErrorCode.BlockSetCorrupt,
+        `listen address "${text}" is not an IP address; write e.g. 0.0.0.0 or 198.51.100.2`,
+      ),
+    );
+  }
+  return ok(a);
 }
 
 // --- JSON (the saved block set) ------------------------------------------------------------
@@ -346,7 +382,13 @@ export function parseBlockSet(text: string): Result<BlockSet, FailClosedError> {
       },
     });
   }
-  return ok({ version: 1, origin: doc.origin, entries });
+  let ikePeers: IkePeers | undefined;
+  if (doc.ikePeers !== undefined) {
+    const p = parseAddressSelector(doc.ikePeers);
+    if (p?.kind !== "me" && p?.kind !== "ranges") return bad("ikePeers is not me or ranges");
+    ikePeers = p;
+  }
+  return ok({ version: 1, origin: doc.origin, entries, ...(ikePeers ? { ikePeers } : {}) });
 }
 
 export function serializeBlockSet(b: BlockSet): string {

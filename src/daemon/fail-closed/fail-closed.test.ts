@@ -76,11 +76,15 @@ function nftCheckable(): string | undefined {
 // L2TP sent from this host, and L2TP to this host, are dropped unless on lo / oak* / IKE / ESP.
 const exempt = (dir: "iif" | "oif") => [`\t\t${dir}name "lo" accept comment "exempt: loopback"`];
 const common = [
-  '\t\tudp dport { 500, 4500 } counter accept comment "exempt: IKE and NAT-T (UDP destination port)"',
-  '\t\tudp sport { 500, 4500 } counter accept comment "exempt: IKE and NAT-T (UDP source port)"',
+  // IKE and ESP only to or from this host's own addresses (a server listening on 0.0.0.0).
+  '\t\tfib daddr type local udp dport { 500, 4500 } counter accept comment "exempt: IKE and NAT-T (UDP destination port, to this host)"',
+  '\t\tfib daddr type local udp sport { 500, 4500 } counter accept comment "exempt: IKE and NAT-T (UDP source port, to this host)"',
+  '\t\tfib saddr type local udp dport { 500, 4500 } counter accept comment "exempt: IKE and NAT-T (UDP destination port, from this host)"',
+  '\t\tfib saddr type local udp sport { 500, 4500 } counter accept comment "exempt: IKE and NAT-T (UDP source port, from this host)"',
   '\t\ticmp type { 3, 11, 12 } counter accept comment "exempt: ICMP errors"',
   '\t\ticmpv6 type { 1, 2, 3, 4, 133, 134, 135, 136 } counter accept comment "exempt: ICMPv6 errors and neighbour discovery"',
-  '\t\tmeta l4proto 50 counter accept comment "exempt: ESP"',
+  '\t\tfib daddr type local meta l4proto 50 counter accept comment "exempt: ESP"',
+  '\t\tfib saddr type local meta l4proto 50 counter accept comment "exempt: ESP"',
   '\t\tfib saddr type local udp sport 1701 counter drop comment "block: policy l2tp-ipsec-server rule l2tp filter 1"',
   '\t\tfib daddr type local udp dport 1701 counter drop comment "block: policy l2tp-ipsec-server rule l2tp filter 1 (reverse)"',
 ];

@@ -3,13 +3,16 @@
  *
  * The guard keeps an nftables table (`inet oakley`, src/platform/firewall) in the kernel that
  * drops, with a counter per rule, protected traffic seen in the clear on any interface except the
- * tunnel devices (oak*), while loopback, IKE (UDP 500/4500 both directions), ESP and optionally
- * the management port stay open. It is installed BEFORE traffic starts and removed only by a
- * clean stop, so a crashed or SIGKILLed daemon still blocks.
+ * tunnel devices (oak*), while loopback, IKE (UDP 500/4500 both directions) and ESP with the
+ * set's IKE peers (client: its server; server: its listen address, or this host's own addresses
+ * on 0.0.0.0), and optionally the management port stay open. It is installed BEFORE traffic
+ * starts and removed only by a clean stop, so a crashed or SIGKILLed daemon still blocks.
  *
  * Public API:
  *   blockSetFromPolicy(effectivePolicy | null, role, resolver?) -> Result<BlockSet>
- *       role = {role:"server"} | {role:"client", server, defaultRoute, routes}
+ *       role = {role:"server", listen?} | {role:"client", server, defaultRoute, routes};
+ *       the set carries ikePeers (the IKE/ESP exemption's addresses; a client that re-resolves
+ *       its server calls enterProtectedMode with the new set, an atomic table replacement)
  *       negotiate/block rules -> drop, permit rules (and clear fallback) -> accept, in policy order
  *   DEFAULT_BLOCK_SET (L2TP UDP 1701 from/to this host); parseBlockSet / serializeBlockSet
  *   blockRuleset(set, exemptions?) -> chains for NftTable.install (exemptions: DEFAULT_EXEMPTIONS
@@ -40,6 +43,7 @@ export {
   type BlockSet,
   blockSetFromPolicy,
   DEFAULT_BLOCK_SET,
+  type IkePeers,
   parseBlockSet,
   type Role,
   serializeBlockSet,

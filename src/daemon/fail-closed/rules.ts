@@ -7,9 +7,11 @@
  *   1. exemptions, accepted: loopback ("lo"); the tunnel devices (default "oak*": what goes into
  *      or comes out of the TUN is carried by the daemon inside ESP); IKE (UDP 500 and 4500 as
  *      source or destination port: the daemon must be able to negotiate, and ESP-in-UDP
- *      (RFC 3948) uses 4500); ICMP errors and IPv6 neighbour discovery; ESP (IP protocol 50);
- *      optionally the management TCP port;
- *      each with a counter.
+ *      (RFC 3948) uses 4500) and ESP (IP protocol 50), both only to or from the set's IKE peers
+ *      (the client's server; the server's listen address, or this host's own addresses when it
+ *      listens on 0.0.0.0), so that the exemption is not a way out for anything sent to port
+ *      500 of an arbitrary host; ICMP errors and IPv6 neighbour discovery; optionally the
+ *      management TCP port; each with a counter.
  *   2. the block set, in policy order (first match wins, as in the evaluator): a "permit" entry
  *      accepts, a "block" entry counts and drops; a mirrored selector gives two rules (forward
  *      and reverse). Comments start with "block:" / "permit:" so status can sum the counters.
@@ -24,7 +26,13 @@
 import type { NftChain, NftHook, NftMatch, NftRule } from "../../platform/firewall/index.js";
 import { safeComment } from "../../platform/firewall/index.js";
 import { IcmpType, ipProtocolName } from "../../registry/ip.js";
-import type { AddressSelector, BlockEntry, BlockSet, TrafficSelector } from "./block-set.js";
+import type {
+  AddressSelector,
+  BlockEntry,
+  BlockSet,
+  IkePeers,
+  TrafficSelector,
+} from "./block-set.js";
 
 export interface Exemptions {
   /** Tunnel device names or prefixes with "*" (default ["oak*"]). */
@@ -145,7 +153,21 @@ function entryRules(e: BlockEntry): NftRule[] {
   return rules;
 }
 
-function exemptionRules(hook: NftHook, ex: Exemptions): NftRule[] {
+/** The address matches that name the IKE peers, either as source or as destination. */
+function peerMatches(peers: IkePeers): { field: "saddr" | "daddr"; match: NftMatch }[] {
+  const out: { field: "saddr" | "daddr"; match: NftMatch }[] = [];
+  for (const field of ["daddr", "saddr"] as const) {
+    if (peers.kind === "me") out.push({ field, match: { kind: "local", field } });
+    else
+      for (const a of byFamily(peers)) {
+        if (a.kind === "ranges")
+          out.push({ field, match: { kind: "address", field, ranges: a.ranges } });
+      }
+  }
+  return out;
+}
+
+function exemptionRules(hook: NftHook, ex: Exemptions, peers: IkePeers): NftRule[] {
   const dirs: ("iif" | "oif")[] =
     hook === "input" ? ["iif"] : hook === "output" ? ["oif"] : ["iif", "oif"];
   const rules: NftRule[] = [];
@@ -167,15 +189,26 @@ function exemptionRules(hook: NftHook, ex: Exemptions): NftRule[] {
       });
     }
   }
+  const withPeer = peerMatches(peers);
+  const who = (f: "saddr" | "daddr"): string =>
+    peers.kind === "me"
+      ? f === "daddr"
+        ? "to this host"
+        : "from this host"
+      : f === "daddr"
+        ? "to peer"
+        : "from peer";
   if (ex.ikePorts.length > 0) {
     const ranges = ex.ikePorts.map((p) => ({ from: p, to: p }));
-    for (const field of ["dport", "sport"] as const) {
-      rules.push({
-        matches: [{ kind: "port", protocol: "udp", field, ranges }],
-        counter: true,
-        verdict: "accept",
-        comment: `exempt: IKE and NAT-T (UDP ${field === "dport" ? "destination" : "source"} port)`,
-      });
+    for (const p of withPeer) {
+      for (const field of ["dport", "sport"] as const) {
+        rules.push({
+          matches: [p.match, { kind: "port", protocol: "udp", field, ranges }],
+          counter: true,
+          verdict: "accept",
+          comment: `exempt: IKE and NAT-T (UDP ${field === "dport" ? "destination" : "source"} port, ${who(p.field)})`,
+        });
+      }
     }
   }
   // ICMP errors (path MTU for ESP, unreachable for IKE) and IPv6 neighbour discovery: without
@@ -195,12 +228,14 @@ function exemptionRules(hook: NftHook, ex: Exemptions): NftRule[] {
       comment: "exempt: ICMPv6 errors and neighbour discovery",
     },
   );
-  rules.push({
-    matches: [{ kind: "l4proto", protocols: [ESP] }],
-    counter: true,
-    verdict: "accept",
-    comment: "exempt: ESP",
-  });
+  for (const p of withPeer) {
+    rules.push({
+      matches: [p.match, { kind: "l4proto", protocols: [ESP] }],
+      counter: true,
+      verdict: "accept",
+      comment: "exempt: ESP",
+    });
+  }
   if (ex.managementPort !== undefined) {
     const r = [{ from: ex.managementPort, to: ex.managementPort }];
     for (const field of ["dport", "sport"] as const) {
@@ -226,7 +261,7 @@ export function blockRuleset(
     hook,
     priority: CHAIN_PRIORITY,
     policy: "accept",
-    rules: [...exemptionRules(hook, ex), ...body],
+    rules: [...exemptionRules(hook, ex, set.ikePeers ?? { kind: "me" }), ...body],
   });
   return {
     comment: safeComment(`oakley fail-closed: ${set.origin}`),

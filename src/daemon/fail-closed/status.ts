@@ -128,7 +128,9 @@ export function readFailClosedStatus(
 export function writeFileAtomic(path: string, text: string): Result<void, FailClosedError> {
   const tmp = `${path}.${process.pid}.tmp`;
   try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    // 0700: the runtime directory also holds the control socket; other users have no business
+    // listing it or planting files in it.
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     writeFileSync(tmp, text, { mode: 0o644 });
     renameSync(tmp, path);
     return ok(undefined);

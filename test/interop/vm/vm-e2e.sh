@@ -11,7 +11,7 @@
 #   vm-e2e.sh --reference-server [options]       server = 2nd guest (strongSwan+xl2tpd+pppd)
 #   vm-e2e.sh --cleanup                          kill leftovers of crashed runs (dead owner PID), delete their netns
 # Options:
-#   --psk PSK            IKE pre-shared key                (default: oak-test-psk)
+#   --psk PSK            IKE pre-shared key                (default: oak-test-psk-0123456789)
 #   --user NAME          PPP user name                     (default: oakuser)
 #   --password PW        PPP password                      (default: oakpass)
 #   --auth mschapv2|chap|pap   the only PPP auth the client will agree to (default mschapv2)
@@ -54,7 +54,7 @@ NS_NAT=${NS_PREFIX}$$-nat NS_SRV=${NS_PREFIX}$$-srv
 TAP_C=ctap TAP_S=stap VETH_NAT=n1 VETH_SRV=s0 BR=br0
 CLIENT_IP=192.0.2.2 NAT_IN=192.0.2.1 NAT_OUT=198.51.100.1 SERVER_IP=198.51.100.2
 
-SERVER_CMD= REFERENCE= PSK=oak-test-psk USER_NAME=oakuser PASSWORD=oakpass AUTH=mschapv2
+SERVER_CMD= REFERENCE= PSK=oak-test-psk-0123456789 USER_NAME=oakuser PASSWORD=oakpass AUTH=mschapv2
 MODE=transport TIMEOUT=300 SERVER_WAIT= IKE_TIMEOUT=120 PPP_TIMEOUT=90 TCP_SEND_PORT= TCP_RECV_PORT= TCP_BYTES=1048576
 NO_TCP= IKE_PROPOSALS=aes256-sha1-modp2048,aes128-sha1-modp2048,3des-sha1-modp1024
 ESP_PROPOSALS=aes256-sha1,aes128-sha1,3des-sha1 PCAP_OUT= MEM=384 CLEANUP_ONLY=
