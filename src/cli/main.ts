@@ -26,8 +26,12 @@ function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
 
-function makeLogs(level: string, format: string | undefined): LogHub {
+function makeLogs(level: string, given: string | undefined): LogHub {
   const write = (s: string) => process.stdout.write(s);
+  // --log-format, else OAKLEY_LOG_FORMAT (the systemd units ask for text: the journal adds
+  // its own timestamps), else text on a terminal and JSON lines elsewhere.
+  const env = process.env.OAKLEY_LOG_FORMAT;
+  const format = given ?? (env === "text" || env === "json" ? env : undefined);
   const text = format === "text" || (format === undefined && process.stdout.isTTY);
   return new LogHub(text ? textSink(write) : jsonSink(write), level as LogLevel);
 }

@@ -120,3 +120,33 @@ test("the installed oakley-connect@ unit passes systemd-analyze verify", { skip 
   const b = await verify(join(bad, "oakley-connect@office.service"));
   assert.notDeepEqual(about(b.output, bad), []);
 });
+
+test("the oakley-serve unit, installed as the README says, passes systemd-analyze verify", {
+  skip,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "oakley-unit-"));
+  const source = readFileSync(
+    join(import.meta.dirname, "../../packaging/systemd/oakley-serve.service"),
+    "utf8",
+  );
+  // The README's install line: ExecStart points at this checkout's bin/oakley.
+  const unit = source.replaceAll("/usr/local/bin/oakley", oakleyBinPath());
+  const unitPath = join(dir, "oakley-serve.service");
+  writeFileSync(unitPath, unit);
+  const lines = unit.split("\n");
+  for (const line of [
+    `ExecStart=${oakleyBinPath()} serve`,
+    "ProtectSystem=strict",
+    "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE",
+    "StateDirectory=oakley",
+    "Environment=OAKLEY_LOG_FORMAT=text",
+  ])
+    assert.ok(lines.includes(line), line);
+  const r = await verify(unitPath);
+  assert.deepEqual(
+    r.output.split("\n").filter((l) => l.includes(dir) || l.includes("oakley-serve")),
+    [],
+    r.output,
+  );
+  assert.equal(r.code, 0, r.output);
+});
