@@ -606,18 +606,7 @@ export class L2tpOverIpsec {
       now,
     );
     const sequenced = this.l2tp.tunnels.get(tunnelId)?.sessions.get(sessionId)?.sequencing ?? false;
-    const info: SessionInfo = {
-      key,
-      channelId: binding.channel.id,
-      tunnelId,
-      sessionId,
-      user: null,
-      peerAddress: null,
-      localAddress: null,
-      dns: [],
-      up: false,
-      stats: { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, spoofedDrops: 0 },
-    };
+    const info = newSessionInfo(binding.channel.id, tunnelId, sessionId);
     const session: Session = {
       info,
       ppp,
@@ -695,18 +684,7 @@ export class L2tpOverIpsec {
       session: `${tunnelId}/${sessionId}`,
     });
     this.drop("auth_rate_limited");
-    const info: SessionInfo = {
-      key: `${tunnelId}/${sessionId}`,
-      channelId: binding.channel.id,
-      tunnelId,
-      sessionId,
-      user: null,
-      peerAddress: null,
-      localAddress: null,
-      dns: [],
-      up: false,
-      stats: { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, spoofedDrops: 0 },
-    };
+    const info = newSessionInfo(binding.channel.id, tunnelId, sessionId);
     this.o.onEvent?.({
       type: "session-down",
       session: info,
@@ -787,6 +765,21 @@ export class L2tpOverIpsec {
     s.ipUp = false;
     if (this.byAddress.get(s.peerAddr) === s) this.byAddress.delete(s.peerAddr);
   }
+}
+
+function newSessionInfo(channelId: number, tunnelId: number, sessionId: number): SessionInfo {
+  return {
+    key: `${tunnelId}/${sessionId}`,
+    channelId,
+    tunnelId,
+    sessionId,
+    user: null,
+    peerAddress: null,
+    localAddress: null,
+    dns: [],
+    up: false,
+    stats: { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, spoofedDrops: 0 },
+  };
 }
 
 function u32At(b: Uint8Array, off: number): number {

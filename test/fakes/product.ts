@@ -31,6 +31,7 @@ import type {
   TunPacketsHandler,
 } from "../../src/platform/index.js";
 import { SeededRandom } from "../../src/platform/random.js";
+import { emptyStats } from "../../src/platform/udp.js";
 import {
   createDefaultStore,
   DEFAULT_PSK,
@@ -48,17 +49,7 @@ export class SimUdpSocket implements DatagramSocket {
   readonly implementation = "simulated" as const;
   private handler: PlatformDatagramHandler | undefined;
   private port: number | undefined;
-  private readonly st: SocketStats = {
-    rxDatagrams: 0,
-    rxBytes: 0,
-    txDatagrams: 0,
-    txBytes: 0,
-    rxTruncated: 0,
-    rxMalformed: 0,
-    txDropped: 0,
-    rxBatches: 0,
-    txBatches: 0,
-  };
+  private readonly st: SocketStats = emptyStats();
 
   constructor(private readonly host: SimHost) {}
 

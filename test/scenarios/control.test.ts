@@ -16,9 +16,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
-import { Command } from "commander";
-import { registerManagementCommands } from "../../src/cli/commands/index.js";
-import type { CliIo } from "../../src/cli/commands/common.js";
 import {
   ControlClient,
   type ControlEndpoint,
@@ -34,6 +31,7 @@ import {
   defaultServerPolicy,
   type PolicyStore,
 } from "../../src/policy/index.js";
+import { runOakley } from "../helpers/cli.js";
 
 const dir = mkdtempSync(join(tmpdir(), "oak-ctl-"));
 const sock = join(dir, "run", "control.sock");
@@ -403,36 +401,7 @@ describe("version negotiation (old IPSeccmd vs updated service, as on Windows)",
 
 // ------------------------------------------------------------------ the oakley commands
 
-interface Run {
-  out: string;
-  err: string;
-  code: number;
-}
-
-async function oakley(args: string[], stdin = ""): Promise<Run> {
-  const r: Run = { out: "", err: "", code: 0 };
-  const io: CliIo = {
-    out: (t) => {
-      r.out += t;
-    },
-    err: (t) => {
-      r.err += t;
-    },
-    setExitCode: (c) => {
-      r.code = c;
-    },
-    readStdin: async () => stdin,
-  };
-  const program = new Command("oakley").exitOverride();
-  program.configureOutput({ writeOut: io.out, writeErr: io.err });
-  registerManagementCommands(program, io);
-  try {
-    await program.parseAsync(args, { from: "user" });
-  } catch (e) {
-    r.code = (e as { exitCode?: number }).exitCode ?? 99;
-  }
-  return r;
-}
+const oakley = runOakley;
 
 describe("oakley management commands", () => {
   test("status: local daemon, and 'not running' (exit 3) when there is none", async () => {

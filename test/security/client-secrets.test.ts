@@ -8,48 +8,16 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { Command } from "commander";
 import { parse as parsePlist } from "plist";
 import { unwrap } from "../../src/base/result.js";
-import type { CliIo } from "../../src/cli/commands/common.js";
-import { registerManagementCommands } from "../../src/cli/commands/index.js";
 import { renderClientConfig } from "../../src/daemon/client-config.js";
 import { openProfileStore } from "../../src/policy/index.js";
+import { runOakley } from "../helpers/cli.js";
 
 const PSK = "Sup3r-secret-PSK-value-XYZ";
 const PW = "Pa55word-that-must-not-leak";
 
-async function oakley(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  const r = { out: "", err: "", code: 0 };
-  const io: CliIo = {
-    out: (t) => {
-      r.out += t;
-    },
-    err: (t) => {
-      r.err += t;
-    },
-    setExitCode: (c) => {
-      r.code = c;
-    },
-    readStdin: async () => "",
-  };
-  const program = new Command("oakley").exitOverride();
-  program.configureOutput({
-    writeOut: (t) => {
-      r.out += t;
-    },
-    writeErr: (t) => {
-      r.err += t;
-    },
-  });
-  registerManagementCommands(program, io);
-  try {
-    await program.parseAsync(args, { from: "user" });
-  } catch (e) {
-    r.code = (e as { exitCode?: number }).exitCode ?? 99;
-  }
-  return r;
-}
+const oakley = (args: string[]) => runOakley(args);
 
 test("profile secrets never appear in what add, show, list, edit, export, import or their errors print", async () => {
   const dir = mkdtempSync(join(tmpdir(), "oakley-sec-profile-"));

@@ -4,44 +4,13 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { Command } from "commander";
 import { parse as parsePlist } from "plist";
 import { unwrap } from "../../base/result.js";
 import { createDefaultStore, openProfileStore } from "../../policy/index.js";
-import type { CliIo } from "./common.js";
-import { registerManagementCommands } from "./index.js";
 import { oakleyBinPath, profileForConnect } from "./profile.js";
+import { runOakley } from "../../../test/helpers/cli.js";
 
-interface Run {
-  out: string;
-  err: string;
-  code: number;
-}
-
-async function oakley(args: string[], stdin = ""): Promise<Run> {
-  const r: Run = { out: "", err: "", code: 0 };
-  const io: CliIo = {
-    out: (t) => {
-      r.out += t;
-    },
-    err: (t) => {
-      r.err += t;
-    },
-    setExitCode: (c) => {
-      r.code = c;
-    },
-    readStdin: async () => stdin,
-  };
-  const program = new Command("oakley").exitOverride();
-  program.configureOutput({ writeOut: io.out, writeErr: io.err });
-  registerManagementCommands(program, io);
-  try {
-    await program.parseAsync(args, { from: "user" });
-  } catch (e) {
-    r.code = (e as { exitCode?: number }).exitCode ?? 99;
-  }
-  return r;
-}
+const oakley = runOakley;
 
 const PSK = "psk-that-is-long-enough-0123";
 const PASSWORD = "correct horse 'battery'";
