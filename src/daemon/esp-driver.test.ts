@@ -476,6 +476,27 @@ describe("EspDriver", () => {
     assert.deepEqual(moved, [`127.0.0.1:${a.port}`]);
   });
 
+  it("reports a new endpoint again after 5 s while IKE has not followed it (a refused move)", async () => {
+    const clock = new FakeClock(0);
+    const a = await side("203.0.113.1");
+    const b = await side("203.0.113.2", { clock });
+    pair(a, b, { peerPortOfA: 4500 });
+    let reports = 0;
+    b.driver.onPeerChanged(() => {
+      reports++; // and IKE refuses: the SA's peer stays as it was
+    });
+    const send = async (n: number) => {
+      a.tun.inject([udpPacket("203.0.113.1", "203.0.113.2", 1, 2, randomBytes(20))]);
+      await waitUntil("packet", () => b.tun.written.length === n);
+    };
+    await send(1);
+    await send(2);
+    assert.equal(reports, 1, "once at first");
+    clock.advance(5000);
+    await send(3);
+    assert.equal(reports, 2, "again after 5 s of still arriving from there");
+  });
+
   it("ticks the data plane: an idle SA hard-expires on time", async () => {
     const clock = new FakeClock(0);
     const a = await side("203.0.113.1", { clock });

@@ -220,6 +220,9 @@ const SYN = 0x02;
 
 type TimerItem = { readonly kind: "tick" };
 
+/** How often a still-unfollowed endpoint change is reported again. */
+const PEER_REPORT_MS = 5000;
+
 /**
  * Offset of the TCP header of an unfragmented IPv4 TCP SYN, or of an IPv6 TCP SYN without
  * extension headers; -1 otherwise. Cheap enough for every packet.
@@ -254,7 +257,8 @@ export class EspDriver {
   private readonly published: EspDriverStats = emptyStats();
   private readonly timers: TimerSet<TimerItem>;
   private readonly mssCache = new Map<number, number>();
-  private readonly reportedPeer = new Map<number, string>();
+  /** Per inbound SA: the new endpoint last reported and when (see peerMoved). */
+  private readonly reportedPeer = new Map<number, { key: string; at: number }>();
   private readonly fields = newPacketFields();
   private readonly tickIntervalMs: number;
   private arena: Buffer = Buffer.allocUnsafeSlow(ARENA_BYTES);
@@ -516,11 +520,19 @@ export class EspDriver {
     else this.st.tunWriteFailed++;
   }
 
+  /**
+   * Reports a new endpoint once, and again every PEER_REPORT_MS while packets keep coming from
+   * it: IKE may refuse a move (another live SA holds that endpoint) and accept it later, when
+   * that SA is gone; a client that sends no DPD gives no other evidence.
+   */
   private peerMoved(sa: number, address: string, port: number): void {
     const key = `${address}:${port}`;
-    if (this.reportedPeer.get(sa) === key) return;
-    this.reportedPeer.set(sa, key);
-    this.log.info("ESP peer moved (NAT mapping changed)", { sa, peer: key });
+    const now = this.clock.now();
+    const last = this.reportedPeer.get(sa);
+    if (last?.key === key && now - last.at < PEER_REPORT_MS) return;
+    if (this.reportedPeer.size > 4096) this.reportedPeer.clear();
+    this.reportedPeer.set(sa, { key, at: now });
+    if (last?.key !== key) this.log.info("ESP peer moved (NAT mapping changed)", { sa, peer: key });
     this.peerChangedHandler?.(sa, { address, port });
   }
 
