@@ -22,12 +22,17 @@
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import type { EspSuite } from "../src/crypto/esp/index.js";
-import { randomKeys, spawnEspPeer } from "../test/interop/esp/oakley-esp-peer.js";
-import type { JsonLinesPeer } from "../test/interop/lib/jsonl.js";
 import { type Charon, startInitiator, startResponder } from "../test/interop/strongswan/charon.js";
 import { swanctlConf } from "../test/interop/strongswan/conf.js";
 import { LAB_ADDR, type Lab, labUnavailable, labUp } from "../test/interop/strongswan/lab.js";
-import { type Daemon, nsDaemon, nsRun, run, sleep } from "../test/interop/strongswan/proc.js";
+import { type Daemon, nsDaemon, nsRun, sleep } from "../test/interop/strongswan/proc.js";
+import {
+  endpointsCpu,
+  iperf as labIperf,
+  median,
+  oakleyEspOnly,
+  type StartOptions,
+} from "./lab-tunnel.js";
 
 const argv = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -40,7 +45,6 @@ const ONLY = opt("only");
 const PROFILE = opt("profile");
 const SUITE_FILTER = opt("suites");
 const NO_BASELINE = argv.includes("--no-baseline");
-type StartOptions = Record<string, boolean | number | string>;
 const VARIANTS: Record<string, StartOptions> = JSON.parse(opt("variants") ?? '{"": {}}') as Record<
   string,
   StartOptions
@@ -82,56 +86,12 @@ interface Result {
 
 const loadAvg = (): number => Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
 
-const CLK_TCK = 100;
-
-/** utime+stime (seconds) of the processes in `ns` whose command is one of `comms`. */
-async function cpuOf(ns: string, comms: readonly string[]): Promise<number> {
-  const r = await run("ip", ["netns", "pids", ns]);
-  let ticks = 0;
-  for (const pid of r.stdout.split(/\s+/).filter(Boolean)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      if (!comms.includes(comm)) continue;
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      // fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
-      ticks += Number(f[11]) + Number(f[12]);
-    } catch {
-      // process ended
-    }
-  }
-  return ticks / CLK_TCK;
-}
-
-async function endpointsCpu(lab: Lab, comms: readonly string[]): Promise<number> {
-  return (await cpuOf(lab.ns.client, comms)) + (await cpuOf(lab.ns.server, comms));
-}
-
 async function iperf(
   lab: Lab,
   target: string,
   bind?: string,
 ): Promise<{ gbps: number; retransmits: number }> {
-  const args = [
-    "-c",
-    target,
-    "-t",
-    String(SECONDS),
-    "-P",
-    "1",
-    "-J",
-    ...(bind ? ["-B", bind] : []),
-  ];
-  const r = await nsRun(lab.ns.client, "iperf3", args, { timeoutMs: (SECONDS + 30) * 1000 });
-  if (r.code !== 0)
-    throw new Error(`iperf3 failed (${r.code}): ${r.stderr || r.stdout.slice(0, 500)}`);
-  const j = JSON.parse(r.stdout) as {
-    end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits?: number } };
-  };
-  return {
-    gbps: j.end.sum_received.bits_per_second / 1e9,
-    retransmits: j.end.sum_sent.retransmits ?? 0,
-  };
+  return labIperf(lab, target, { seconds: SECONDS, bind });
 }
 
 async function measure(
@@ -230,73 +190,13 @@ async function oakleyRun(
     mkdirSync(dir, { recursive: true });
     return ["--cpu-prof", `--cpu-prof-dir=${dir}`];
   };
-  const peers: JsonLinesPeer[] = [];
+  const t = await oakleyEspOnly(lab, s.oakley, extra, flags);
   try {
-    const c = spawnEspPeer(lab.ns.client, "oak-client", flags("client")).peer;
-    peers.push(c);
-    const v = spawnEspPeer(lab.ns.server, "oak-server", flags("server")).peer;
-    peers.push(v);
-    const start = (route: string) => ({
-      ...extra,
-      natt: { address: "0.0.0.0", port: 4500 },
-      tun: { name: "oak0", mtu: 1400, routes: [{ destination: route, prefixLength: 32 }] },
-    });
-    await c.request("start", start(LAB_ADDR.serverNet), 30_000);
-    await v.request("start", start(LAB_ADDR.client), 30_000);
-    const kCS = randomKeys(s.oakley);
-    const kSC = randomKeys(s.oakley);
-    const suite = { encryption: s.oakley.encryption, integrity: s.oakley.integrity };
-    await c.request("installPair", {
-      mode: "tunnel",
-      suite,
-      spiOut: 0xc5000001,
-      spiIn: 0x5c000001,
-      keysOut: kCS,
-      keysIn: kSC,
-      local: LAB_ADDR.client,
-      remote: LAB_ADDR.server,
-      peer: { address: LAB_ADDR.server, port: 4500 },
-      policy: { local: [`${LAB_ADDR.client}/32`], remote: [`${LAB_ADDR.serverNet}/32`] },
-    });
-    await v.request("installPair", {
-      mode: "tunnel",
-      suite,
-      spiOut: 0x5c000001,
-      spiIn: 0xc5000001,
-      keysOut: kSC,
-      keysIn: kCS,
-      local: LAB_ADDR.server,
-      remote: LAB_ADDR.natOutside,
-      peer: { address: LAB_ADDR.natOutside, port: 4500 },
-      policy: { local: [`${LAB_ADDR.serverNet}/32`], remote: [`${LAB_ADDR.client}/32`] },
-    });
-    const p = await nsRun(lab.ns.client, "ping", [
-      "-c",
-      "1",
-      "-W",
-      "3",
-      "-I",
-      LAB_ADDR.client,
-      LAB_ADDR.serverNet,
-    ]);
-    if (p.code !== 0) throw new Error(`no ping through the Oakley tunnel: ${p.stdout}`);
     const r = await measure(lab, impl, s.label, LAB_ADDR.serverNet, LAB_ADDR.client, ["node"]);
-    for (const peer of peers) {
-      const st = (await peer.request("stats")) as {
-        driver: Record<string, number>;
-        udp: Record<string, number> | null;
-        tun: Record<string, number> | null;
-      };
-      console.error(
-        `    ${peer.label}: rxEsp ${st.driver.rxEsp} rxDropped ${st.driver.rxDropped} txEsp ${st.driver.txEsp} txDropped ${st.driver.txDropped} tunWriteFailed ${st.driver.tunWriteFailed} udp rxBatches ${st.udp?.rxBatches} txBatches ${st.udp?.txBatches} txDropped ${st.udp?.txDropped} tun rx ${st.tun?.rxPackets}/${st.tun?.rxSuperPackets ?? "-"} tx ${st.tun?.txPackets}/${st.tun?.txSuperPackets ?? "-"}`,
-      );
-    }
+    for (const line of await t.stats()) console.error(`    ${line}`);
     return r;
   } finally {
-    for (const peer of peers) {
-      await peer.request("close").catch(() => undefined);
-      await peer.close(5000);
-    }
+    await t.close();
   }
 }
 
@@ -305,11 +205,6 @@ async function oakleyRun(
 function table(results: readonly Result[]): string {
   const by = (impl: Result["impl"], suite: string): Result[] =>
     results.filter((r) => r.impl === impl && r.suite === suite);
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = s.length >> 1;
-    return s.length === 0 ? Number.NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-  };
   const base = median(by("baseline", "-").map((r) => r.gbps));
   const rows: string[][] = [
     [
