@@ -89,17 +89,28 @@ export const median = (xs: readonly number[]): number => {
   return s.length === 0 ? Number.NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-/** `count` idle pings (0.1 s apart) from `ns` to `target`; the RTTs in ms. */
+/** `count` pings `intervalS` apart (default 0.1 s: idle) from `ns` to `target`; the RTTs in ms. */
 export async function pingRtts(
   ns: string,
   target: string,
   count: number,
   source?: string,
+  intervalS = 0.1,
 ): Promise<number[]> {
   const r = await nsRun(
     ns,
     "ping",
-    ["-n", "-c", String(count), "-i", "0.1", "-W", "2", ...(source ? ["-I", source] : []), target],
+    [
+      "-n",
+      "-c",
+      String(count),
+      "-i",
+      String(intervalS),
+      "-W",
+      "2",
+      ...(source ? ["-I", source] : []),
+      target,
+    ],
     { timeoutMs: count * 1000 + 10_000 },
   );
   const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
