@@ -267,8 +267,10 @@ export class IpsecNode {
 
   private wire(): void {
     const now = () => this.o.clock.now();
-    const ikePort = this.o.ports?.ike ?? 500;
-    const nattPort = this.o.ports?.natt ?? 4500;
+    // The engine speaks of ports 500 and 4500 (RFC 3947 floating, NAT-D): sockets bound to
+    // other ports (many clients on one host, tests) are mapped to those logical numbers.
+    const ikePort = 500;
+    const nattPort = 4500;
     this.udp500.onDatagram((data, address, port, info) => {
       const local = { address: info.localAddress ?? this.o.listen, port: ikePort };
       // Receive buffers may be reused: the engine keeps what it needs, so it gets a copy.
@@ -404,8 +406,7 @@ export class IpsecNode {
     for (const a of actions) {
       switch (a.kind) {
         case "send":
-          if (a.from.port === (this.o.ports?.natt ?? 4500))
-            this.driver.sendIke(a.data, a.to, a.from.address);
+          if (a.from.port === 4500) this.driver.sendIke(a.data, a.to, a.from.address);
           else this.udp500.send(a.data, a.to.address, a.to.port, a.from.address);
           break;
         case "keepalive":

@@ -146,11 +146,14 @@ export class FakeTun {
   }
 }
 
-export function simIpsecPorts(host: SimHost): IpsecPorts {
+export function simIpsecPorts(
+  host: SimHost,
+  ports: { readonly ike: number; readonly natt: number } = { ike: 500, natt: 4500 },
+): IpsecPorts {
   return {
-    ike: new SimUdpSocket(host).bindNow(500),
-    natt: new SimUdpSocket(host).bindNow(4500),
-    rawEsp: new SimRawEsp(host),
+    ike: new SimUdpSocket(host).bindNow(ports.ike),
+    natt: new SimUdpSocket(host).bindNow(ports.natt),
+    ...(ports.ike === 500 ? { rawEsp: new SimRawEsp(host) } : {}),
   };
 }
 
@@ -326,6 +329,8 @@ export interface SimClientOptions {
   readonly phase2LifeSeconds?: number;
   /** PPP LCP echo interval (default 30 s). */
   readonly echoIntervalMs?: number;
+  /** Local UDP ports other than 500/4500 (many clients on one host, as bench:sessions runs). */
+  readonly ports?: { readonly ike: number; readonly natt: number };
 }
 
 /** `oakley connect`'s stack on `host`, dialling `server` (Main Mode, Quick Mode, L2TP, PPP). */
@@ -367,9 +372,10 @@ export function simClient(
         ...(o.authMethods ? { authMethods: o.authMethods } : {}),
       },
       ...(o.echoIntervalMs !== undefined ? { echoIntervalMs: o.echoIntervalMs } : {}),
+      ...(o.ports ? { ports: o.ports } : {}),
       onEvent: (e) => events.push(e),
     },
-    { ipsec: simIpsecPorts(host), tun },
+    { ipsec: simIpsecPorts(host, o.ports), tun },
   );
   tun.onPackets((p) => stack.l2tp.ipPackets(p));
   stack.node.initiate(l2tpRequest(host.address, server));

@@ -299,4 +299,20 @@ describe("the product in one process (simulator)", () => {
     client.stop();
     server.dispose();
   });
+
+  it("clients on other local UDP ports than 500/4500 (many on one host) connect", () => {
+    const { sim, net, serverHost } = world(12);
+    const server = simServer(sim, serverHost);
+    const host = net.host("198.51.100.50");
+    const clients = [0, 1, 2].map((i) =>
+      simClient(sim, host, SERVER, {
+        seed: 40 + i,
+        ports: { ike: 20000 + 2 * i, natt: 20001 + 2 * i },
+      }),
+    );
+    waitUp(sim, clients, 60_000);
+    assert.equal(new Set(clients.map((c) => c.address())).size, 3);
+    for (const c of clients) c.stop();
+    server.dispose();
+  });
 });
