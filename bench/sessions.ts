@@ -19,11 +19,8 @@
  * Run it under the interop lock (network namespaces):
  *   flock /tmp/oakley-interop.lock npm run bench:sessions
  *
- * Known limit (first run): no client gets past Main Mode 2. The IKE engine accepts datagrams
- * only on local ports 500/4500 (src/ike/engine.ts `dispatch`, counter ike_drop{reason=bad_port})
- * while IpsecNode tags them with the socket's real port (`ports` option), so a client on
- * another port pair drops every answer. Until IpsecNode hands the engine the logical ports,
- * this bench cannot connect.
+ * Each client's sockets use their own port pair; IpsecNode maps them to the engine's logical
+ * 500/4500 (tested in test/scenarios/product.test.ts). Not yet run at the 2000-client target.
  */
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync, mkdtempSync, rmSync, mkdirSync } from "node:fs";
