@@ -32,6 +32,17 @@ test("decodeStatus and decodeMetrics round-trip", () => {
   assert.deepEqual(m.value, t.metrics());
 });
 
+test("decodeStatus carries the L2TP counts when a daemon gives them, and refuses bad ones", () => {
+  const t = new FakeControlTarget();
+  const status = { ...t.status(), l2tpTunnels: 3, pppSessions: 2, addressesInUse: 2 };
+  const s = decodeStatus(wire(status));
+  assert.ok(s.ok);
+  assert.deepEqual(s.value, status);
+  const bad = decodeStatus(wire({ ...status, pppSessions: "two" }));
+  assert.ok(!bad.ok);
+  assert.match(bad.error.message, /pppSessions/);
+});
+
 test("malformed answers name the field", () => {
   const t = new FakeControlTarget();
   const l = wire(t.listSas()) as { ike: { natt: { behindNat: string } }[] };

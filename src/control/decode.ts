@@ -232,6 +232,9 @@ export function decodeStatus(v: Json): Result<DaemonStatus, ControlError> {
       ports,
       ikeSas: int(o, "ikeSas", p),
       childSas: int(o, "childSas", p),
+      ...opt("l2tpTunnels", optInt(o, "l2tpTunnels", p)),
+      ...opt("pppSessions", optInt(o, "pppSessions", p)),
+      ...opt("addressesInUse", optInt(o, "addressesInUse", p)),
       warnings: strings("warnings"),
     };
   });

@@ -145,6 +145,10 @@ export interface DaemonStatus {
   readonly ports: readonly PortState[];
   readonly ikeSas: number;
   readonly childSas: number;
+  /** L2TP over IPsec (daemons that carry it): tunnels, PPP sessions, pool addresses given out. */
+  readonly l2tpTunnels?: number;
+  readonly pppSessions?: number;
+  readonly addressesInUse?: number;
   readonly warnings: readonly string[];
 }
 

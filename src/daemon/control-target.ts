@@ -30,6 +30,7 @@ import { phase1SuiteToAttributes, phase2SuiteToTransform } from "../ike/suites.j
 import type { Counters } from "../obs/counters.js";
 import type { LogHub } from "../obs/log.js";
 import type { PolicyStore } from "../policy/index.js";
+import type { L2tpOverIpsec } from "../l2tp-ipsec/index.js";
 import type { IpsecNode } from "./ipsec-node.js";
 
 export interface TargetState {
@@ -51,6 +52,8 @@ export interface DaemonTargetDeps {
   readonly now: () => number;
   readonly state: TargetState;
   readonly store?: PolicyStore;
+  /** The L2TP-over-IPsec component, for its tunnel, session and address counts. */
+  readonly l2tp?: L2tpOverIpsec;
 }
 
 function attr(
@@ -228,6 +231,13 @@ export function daemonTarget(d: DaemonTargetDeps): ControlTarget {
         ports: ports(),
         ikeSas: sas.ike.length,
         childSas: sas.child.length,
+        ...(d.l2tp
+          ? {
+              l2tpTunnels: d.l2tp.tunnelCount(),
+              pppSessions: d.l2tp.list().length,
+              addressesInUse: d.l2tp.poolInUse(),
+            }
+          : {}),
         warnings: d.state.warnings,
       };
     },

@@ -333,6 +333,7 @@ export async function startServer(
     now: () => clock.now(),
     state,
     store,
+    l2tp,
   });
   let control: ControlServer | undefined;
   let metrics: MetricsServer | undefined;

@@ -440,6 +440,11 @@ export class L2tpOverIpsec {
     this.timers.close();
   }
 
+  /** L2TP tunnels up or being set up (status, leak checks). */
+  tunnelCount(): number {
+    return this.l2tp.tunnels.size;
+  }
+
   /** Server: pool addresses in use (leak checks). */
   poolInUse(): number {
     return this.o.server?.pool.inUseCount?.() ?? 0;

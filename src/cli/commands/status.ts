@@ -46,6 +46,10 @@ export function formatStatus(s: DaemonStatus, via: string): string {
     );
   }
   lines.push(`SAs:         ${s.ikeSas} main mode, ${s.childSas} quick mode`);
+  if (s.pppSessions !== undefined)
+    lines.push(
+      `L2TP/PPP:    ${s.l2tpTunnels ?? 0} tunnels, ${s.pppSessions} sessions, ${s.addressesInUse ?? 0} addresses given out`,
+    );
   for (const w of s.warnings) lines.push(`Warning:     ${w}`);
   return `${lines.join("\n")}\n`;
 }
