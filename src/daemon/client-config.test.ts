@@ -207,7 +207,7 @@ test("apple: UUIDs are stable for a server and user and differ between users", (
 
 /**
  * The keys NetworkManager-l2tp accepts, from its source: src/nm-l2tp-service.c
- * (valid_properties and valid_secrets) with the names in shared/nm-service-defines.h,
+ * (valid_properties and valid_secrets) with the names in NetworkManager-l2tp's shared/nm-service-defines.h,
  * github.com/nm-l2tp/NetworkManager-l2tp release 1.52.4 (commit c22c1fa).
  */
 const NM_L2TP_PROPERTIES = new Set([

@@ -10,7 +10,7 @@
  *    (RFC 4122 section 4.3, SHA-1) from the server and user, so regenerating the file updates
  *    the installed profile instead of adding a second one;
  *  - networkmanager: a NetworkManager-l2tp keyfile (/etc/NetworkManager/system-connections),
- *    with the keys NetworkManager-l2tp reads (shared/nm-service-defines.h);
+ *    with the keys NetworkManager-l2tp reads (NetworkManager-l2tp's shared/nm-service-defines.h);
  *  - oakley: an Oakley client profile (profile.ts) for `oakley profile import`;
  *  - text: the manual steps (Android and the rest), shared with what `oakley serve` prints.
  * All of them hold the PSK (and the password when asked for): written files are mode 0600.

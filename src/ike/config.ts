@@ -1,6 +1,6 @@
 /**
  * Configuration of the IKEv1 engine, with defaults chosen from what real clients send
- * (/work/shared/CLIENTS.md): Windows (AES-CBC-256/128, 3DES; SHA1; ECP-384/256, MODP-2048/1024),
+ * (their published proposal lists and captures of them): Windows (AES-CBC-256/128, 3DES; SHA1; ECP-384/256, MODP-2048/1024),
  * Apple (AES-256/128, 3DES; SHA2-256/SHA1; MODP-2048/1536/1024), Android (MODP-1024 only).
  *
  * Pre-shared keys: in Main Mode the initiator's identity travels encrypted under a key derived

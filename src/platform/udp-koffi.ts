@@ -5,7 +5,7 @@
  * IP_PKTINFO is always on: each datagram reports the local address it arrived on (needed by IKE
  * when bound to 0.0.0.0, e.g. for NAT-D hashes and to answer from the same address), and send()
  * can choose the source address. The socket is never connect()ed (a connected UDP socket turns
- * ICMP errors into POLLERR; see shared/PERF-NOTES.md).
+ * ICMP errors into POLLERR, which stops libuv polling; see native/poller.ts).
  *
  * Optional offloads (udp(7), Linux 4.18+/5.0+): UDP GSO on send (UDP_SEGMENT cmsg on runs of
  * equal-sized datagrams to one destination, off by itself if the kernel refuses it) and UDP_GRO on

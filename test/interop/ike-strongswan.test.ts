@@ -6,7 +6,7 @@
  *  - Oakley initiator behind NAT -> strongSwan responder: likewise;
  *  - Oakley initiator, transport mode (L2TP-style UDP 1701) -> strongSwan responder: Quick
  *    Mode completes, then strongSwan deletes the SA because kernel-libipsec cannot install
- *    transport mode (expected; /work/shared/lab/strongswan/README.md).
+ *    transport mode (expected: its user-space ESP supports tunnel mode only).
  * Oracles: swanctl --list-sas on the strongSwan side (IKE SA ESTABLISHED, CHILD_SA INSTALLED,
  * floated to 4500) and the events Oakley prints.
  * Needs root and the lab's Debian packages (skips with the reason otherwise). ~40 s.

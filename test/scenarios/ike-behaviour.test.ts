@@ -4,7 +4,7 @@
  * child SA rekeying without a gap; dead-peer detection (RFC 3706); two clients behind one NAT
  * with identical private addresses and identities, and INITIAL-CONTACT from one of them;
  * Windows-like and Apple-like clients (proposal lists and vendor IDs from
- * /work/shared/CLIENTS.md); a wrong pre-shared key; deletes; key material in logs.
+ * what those clients are documented to send); a wrong pre-shared key; deletes; key material in logs.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";

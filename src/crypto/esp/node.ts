@@ -1,6 +1,6 @@
 /**
  * ESP transforms on node:crypto. Portable fallback and the second opinion in tests: node:crypto
- * needs a new cipher object per packet (about 5–7 µs each, /work/shared/PERF-NOTES.md), so the
+ * needs a new cipher object per packet (about 5–7 µs each, measured with bench:esp), so the
  * EVP backend (evp.ts) is preferred where libcrypto loads. Keys are imported once as KeyObjects.
  * GCM tag failures surface as exceptions inside node:crypto; they are caught here and become -1.
  */

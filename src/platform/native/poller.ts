@@ -2,7 +2,7 @@
  * Readiness notifications for a file descriptor from Node's own libuv loop (koffi.node.poll,
  * i.e. uv_poll_t) — no threads, no busy polling.
  *
- * Two pitfalls measured on this machine (shared/PERF-NOTES.md) are handled here:
+ * Two pitfalls, both observed when this was built, are handled here:
  *  - a poll handle that JavaScript no longer references is garbage-collected and polling stops
  *    silently: every live Poller is held in a module-level Set until close();
  *  - libuv stops the handle for good after POLLERR (status < 0, e.g. a pending ICMP error on a
