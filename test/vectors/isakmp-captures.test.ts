@@ -1,7 +1,7 @@
 /**
  * Real IKEv1 traffic against the ISAKMP codecs.
  * Source: test/vectors/captures/*.pcap — strongSwan 5.9.8 (both peers) in the kernel-libipsec
- * lab (/work/shared/lab/strongswan/README.md). Oracle: tshark 4.0.17's ISAKMP dissector, whose
+ * lab (see captures/README.md). Oracle: tshark 4.0.17's ISAKMP dissector, whose
  * output is stored in captures/tshark-facts.txt (regenerate with captures/tshark-facts.sh).
  * Every ISAKMP datagram must parse and re-serialize byte-identically; header fields, payload
  * types and lengths (nested SA/Proposal/Transform included), the chosen proposal, VID bytes,
