@@ -298,22 +298,21 @@ export async function startClient(
     { ipsec: ports.value, tun: { write: (p) => tun?.write(p) ?? false } },
   );
   l2tp = stack.l2tp;
-  const lac = stack.l2tp;
   const running = stack.node;
   running.initiate(l2tpRequest(local, server.value, deps.ports?.ike ?? 500));
   log.info(`connecting to ${server.value} from ${local} (nat-policy ${cfg.natPolicy})`);
 
   return ok({
     node: running,
-    l2tp: lac,
+    l2tp: stack.l2tp,
     ready,
     async stop(o: { readonly keepBlocked?: string } = {}) {
       finished = true;
-      lac.close();
+      stack.l2tp.close();
       await new Promise((r) => setTimeout(r, 300)); // PPP Terminate, CDN, StopCCN leave inside ESP
       running.deleteAll();
       await new Promise((r) => setTimeout(r, 100));
-      lac.dispose();
+      stack.l2tp.dispose();
       running.close();
       tun?.close();
       for (const u of undo.reverse()) await u();

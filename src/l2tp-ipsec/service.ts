@@ -191,8 +191,8 @@ export class L2tpOverIpsec {
   private readonly sessions = new Map<number, Session>();
   /** Server: sessions by their client's IPCP address (u32). */
   private readonly byAddress = new Map<number, Session>();
-  /** Local tunnel id -> peer tunnel id, once the tunnel is up. */
-  private readonly peerTunnel = new Map<number, number>();
+  /** LAC: the connection's one session while IPCP is open (every TUN packet goes to it). */
+  private lacSession: Session | undefined;
   private readonly tunnelChannel = new Map<number, Channel>();
   private readonly timers: TimerSet<TimerKey>;
   private l2tpTimer: TimerId | undefined;
@@ -346,7 +346,7 @@ export class L2tpOverIpsec {
     }
     let s: Session | undefined;
     if (this.o.role === "lns") s = this.byAddress.get(u32At(ip, 16));
-    else for (const x of this.sessions.values()) if (x.ipUp) s = x;
+    else s = this.lacSession;
     if (s === undefined || !s.ipUp) {
       this.drop("tx_no_session");
       return;
@@ -508,7 +508,6 @@ export class L2tpOverIpsec {
         case "tunnelUp": {
           const b = this.bindings.get(a.binding);
           if (b === undefined) break;
-          this.peerTunnel.set(a.tunnelId, a.peerTunnelId);
           this.tunnelChannel.set(a.tunnelId, b.channel);
           b.channel.tunnels.add(a.tunnelId);
           this.o.onEvent?.({
@@ -521,7 +520,6 @@ export class L2tpOverIpsec {
         }
         case "tunnelDown": {
           const ch = this.tunnelChannel.get(a.tunnelId) ?? this.bindings.get(a.binding)?.channel;
-          this.peerTunnel.delete(a.tunnelId);
           this.tunnelChannel.delete(a.tunnelId);
           ch?.tunnels.delete(a.tunnelId);
           this.o.onEvent?.({
@@ -616,7 +614,8 @@ export class L2tpOverIpsec {
       info,
       ppp,
       binding,
-      peerTunnelId: this.peerTunnel.get(tunnelId) ?? 0,
+      // The engine's tunnel knows the peer's id (the data header carries it).
+      peerTunnelId: this.l2tp.tunnels.get(tunnelId)?.peerId ?? 0,
       peerSessionId,
       sequenced,
       ipUp: false,
@@ -733,6 +732,8 @@ export class L2tpOverIpsec {
           const other = this.byAddress.get(s.peerAddr);
           if (other !== undefined && other !== s) this.unroute(other);
           this.byAddress.set(s.peerAddr, s);
+        } else {
+          this.lacSession = s;
         }
         this.o.onEvent?.({ type: "ip-up", session: info });
         break;
@@ -769,6 +770,7 @@ export class L2tpOverIpsec {
     s.info.up = false;
     s.ipUp = false;
     if (this.byAddress.get(s.peerAddr) === s) this.byAddress.delete(s.peerAddr);
+    if (this.lacSession === s) this.lacSession = undefined;
   }
 }
 
