@@ -29,6 +29,7 @@
  * (ike_drop{reason="aggressive_mode"}).
  * Left out: Aggressive Mode initiator, IKE fragmentation.
  */
+import { DeadlineHeap } from "../base/deadline-heap.js";
 import { randomBytes, randomFillSync } from "node:crypto";
 import { type DhGroup, type DhKeyPair, keymat } from "../crypto/index.js";
 import { Counters } from "../obs/counters.js";
@@ -92,70 +93,6 @@ export interface IkeEngineDeps {
   readonly random?: (n: number) => Buffer;
   /** DH key pairs; default: the group's generate() (OpenSSL RNG). */
   readonly newDh?: (g: DhGroup) => DhKeyPair;
-}
-
-interface TimerEntry {
-  readonly at: number;
-  readonly seq: number;
-  fn: () => void;
-  cancelled: boolean;
-}
-
-const NOOP = (): void => {};
-
-/** A min-heap of deadlines; cancelled entries are skipped when they surface. */
-class TimerQueue {
-  private readonly heap: TimerEntry[] = [];
-  private seq = 0;
-
-  add(at: number, fn: () => void): () => void {
-    const e: TimerEntry = { at, seq: this.seq++, fn, cancelled: false };
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (less(h[p]!, h[i]!)) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
-      i = p;
-    }
-    return () => {
-      // Drop the closure now: a cancelled timer must not keep a deleted SA alive until its
-      // deadline surfaces (thousands of evicted half-open SAs under an MM1 flood).
-      e.cancelled = true;
-      e.fn = NOOP;
-    };
-  }
-
-  peek(): number | undefined {
-    while (this.heap[0]?.cancelled) this.pop();
-    return this.heap[0]?.at;
-  }
-
-  pop(): TimerEntry | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-function less(a: TimerEntry, b: TimerEntry): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
 function u32(n: number): Buffer {
@@ -276,7 +213,7 @@ export class IkeEngine implements EngineContext {
   private readonly byPeerId = new Map<string, Set<IkeSa>>();
   readonly children = new Map<number, ChildSa>();
   private readonly byInboundSpi = new Map<number, number>();
-  private readonly timers = new TimerQueue();
+  private readonly timers = new DeadlineHeap<() => void>();
   private out: IkeAction[] = [];
   private saSerial = 0;
   private childSerial = 0;
@@ -342,10 +279,9 @@ export class IkeEngine implements EngineContext {
   handleTimer(now: number): IkeAction[] {
     return this.run(now, () => {
       for (;;) {
-        const at = this.timers.peek();
-        if (at === undefined || at > now) break;
-        const t = this.timers.pop();
-        if (t && !t.cancelled) t.fn();
+        const due = this.timers.popDue(now);
+        if (!due) break;
+        due.item();
       }
     });
   }
@@ -756,11 +692,12 @@ export class IkeEngine implements EngineContext {
   }
 
   schedule(at: number, fn: () => void): () => void {
-    return this.timers.add(at, fn);
+    const h = this.timers.push(at, fn);
+    return () => this.timers.cancel(h);
   }
 
   scheduleFor(sa: IkeSa, at: number, fn: () => void): void {
-    const cancel = this.timers.add(at, () => {
+    const cancel = this.schedule(at, () => {
       sa.cancelTimers.delete(cancel);
       fn();
     });

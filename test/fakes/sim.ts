@@ -9,6 +9,7 @@
  * interop tests use; port forwards map an outside port to an inside host. NAT boxes nest
  * (a client behind two NATs). Mappings can be dropped to simulate a NAT rebinding.
  */
+import { DeadlineHeap } from "../../src/base/deadline-heap.js";
 import { rng as xorshift32 } from "../helpers/fuzz.js";
 
 export interface Endpoint {
@@ -18,13 +19,6 @@ export interface Endpoint {
 
 export type DatagramHandler = (data: Buffer, from: Endpoint, to: Endpoint) => void;
 
-interface Timer {
-  readonly at: number;
-  readonly seq: number;
-  readonly fn: () => void;
-  cancelled: boolean;
-}
-
 /** Seeded xorshift32 (test/helpers/fuzz.ts) scaled to [0, 1); seed 0 stands for 1. */
 function rng(seed: number): () => number {
   const next = xorshift32(seed >>> 0 || 1);
@@ -33,8 +27,7 @@ function rng(seed: number): () => number {
 
 export class Simulator {
   private nowMs = 0;
-  private seq = 0;
-  private readonly queue: Timer[] = [];
+  private readonly queue = new DeadlineHeap<() => void>();
   readonly random: () => number;
 
   constructor(seed = 1) {
@@ -45,22 +38,10 @@ export class Simulator {
     return this.nowMs;
   }
 
-  /** Runs `fn` at absolute time `at` (ms). Returns a cancel function. */
+  /** Runs `fn` at absolute time `at` (ms), ties in scheduling order. Returns a cancel function. */
   at(at: number, fn: () => void): () => void {
-    const t: Timer = { at: Math.max(at, this.nowMs), seq: this.seq++, fn, cancelled: false };
-    // Sorted insert (binary search): timers fire in time order, ties in scheduling order.
-    let lo = 0;
-    let hi = this.queue.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      const m = this.queue[mid]!;
-      if (m.at < t.at || (m.at === t.at && m.seq < t.seq)) lo = mid + 1;
-      else hi = mid;
-    }
-    this.queue.splice(lo, 0, t);
-    return () => {
-      t.cancelled = true;
-    };
+    const h = this.queue.push(Math.max(at, this.nowMs), fn);
+    return () => this.queue.cancel(h);
   }
 
   after(ms: number, fn: () => void): () => void {
@@ -70,11 +51,11 @@ export class Simulator {
   /** Processes events up to and including time `until`; returns the number processed. */
   runUntil(until: number): number {
     let n = 0;
-    while (this.queue.length > 0 && this.queue[0]!.at <= until) {
-      const t = this.queue.shift()!;
-      if (t.cancelled) continue;
-      this.nowMs = t.at;
-      t.fn();
+    for (;;) {
+      const due = this.queue.popDue(until);
+      if (!due) break;
+      this.nowMs = due.deadline;
+      due.item();
       n++;
       if (n > 10_000_000) throw new Error("simulator: runaway event loop");
     }
@@ -90,12 +71,12 @@ export class Simulator {
   runUntilTrue(cond: () => boolean, limitMs = 600_000): boolean {
     const deadline = this.nowMs + limitMs;
     while (!cond()) {
-      const next = this.queue.find((t) => !t.cancelled);
-      if (!next || next.at > deadline) {
+      const next = this.queue.peek();
+      if (next === undefined || next > deadline) {
         this.nowMs = deadline;
         return cond();
       }
-      this.runUntil(next.at);
+      this.runUntil(next);
     }
     return true;
   }
