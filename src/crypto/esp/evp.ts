@@ -13,7 +13,8 @@
 import koffi from "koffi";
 import {
   type EspTransform,
-  IvPool,
+  type IvPool,
+  ivPoolFor,
   type SuiteShape,
   suiteShape,
   type TransformParams,
@@ -252,7 +253,7 @@ class EvpTransform implements EspTransform {
       }
       this.hmacAddr = Number(h as bigint);
     }
-    this.ivPool = new IvPool(p.random);
+    this.ivPool = ivPoolFor(p.random);
     finalizer.register(this, this.held, this);
   }
 

@@ -13,7 +13,8 @@ import {
 } from "node:crypto";
 import {
   type EspTransform,
-  IvPool,
+  type IvPool,
+  ivPoolFor,
   icvEqual,
   type SuiteShape,
   suiteShape,
@@ -54,7 +55,7 @@ class NodeTransform implements EspTransform {
     this.salt.copy(this.nonce, 0);
     this.macKey =
       this.shape.integ === undefined ? undefined : createSecretKey(Buffer.from(p.keys.integrity));
-    this.ivPool = new IvPool(p.random);
+    this.ivPool = ivPoolFor(p.random);
   }
 
   private gcmAad(pkt: Uint8Array, seqHi: number): Buffer {

@@ -101,9 +101,13 @@ export function suiteShape(p: TransformParams): SuiteShape {
   };
 }
 
-/** Hands out IVs from batches of random octets. */
+/**
+ * Hands out IVs from batches of random octets. One pool per random source, shared by every
+ * transform drawing from it (`ivPoolFor`): a server with thousands of SAs keeps one 4 KB batch,
+ * not one per SA (inbound transforms never draw IVs at all).
+ */
 export class IvPool {
-  private readonly pool = Buffer.allocUnsafe(4096);
+  private readonly pool = Buffer.alloc(4096);
   private at = this.pool.length;
   constructor(private readonly random: RandomFill) {}
   /** Copies `length` fresh random octets into dst[offset..]. */
@@ -117,6 +121,18 @@ export class IvPool {
     this.pool.fill(0, this.at, this.at + length);
     this.at += length;
   }
+}
+
+const ivPools = new WeakMap<RandomFill, IvPool>();
+
+/** The IV pool of a random source, made on first use. */
+export function ivPoolFor(random: RandomFill): IvPool {
+  let pool = ivPools.get(random);
+  if (!pool) {
+    pool = new IvPool(random);
+    ivPools.set(random, pool);
+  }
+  return pool;
 }
 
 /** Writes the 8-octet GCM explicit IV (the 64-bit sequence number) at dst[offset..]. */
