@@ -94,8 +94,11 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** What a user given by --user/--users-file may use. */
+const FLAG_USER_PROTOCOLS = ["mschapv2", "chap-md5", "pap"] as const;
+
 /** Applies command-line secrets to the store (kept: the next start needs no flags). */
-function applyFlags(
+export function applyFlags(
   store: PolicyStore,
   cfg: ServeConfig,
   random: Random,
@@ -110,10 +113,18 @@ function applyFlags(
   }
   for (const u of cfg.users) {
     const cur = store.users.get(u.name);
+    // Unchanged since the last start: keep the stored record (hashing costs ~0.1 s a user).
+    const had = cur.ok ? cur.value.value : undefined;
+    if (
+      had?.enabled &&
+      had.credentials.cleartext === u.password &&
+      FLAG_USER_PROTOCOLS.every((m) => had.protocols.includes(m))
+    )
+      continue;
     const user = {
       name: u.name,
       enabled: true,
-      protocols: ["mschapv2", "chap-md5", "pap"] as const,
+      protocols: FLAG_USER_PROTOCOLS,
       credentials: makeCredentials(u.password, (n) => random.bytes(n), { allowChapMd5: true }),
     };
     const value = { ...user, protocols: [...user.protocols] };
