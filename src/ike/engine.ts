@@ -20,20 +20,22 @@
  * Rekeying: the side that created a child SA rekeys it `rekeyMargin` before its lifetime ends
  * (new SA installed before the old is removed; the old one is then deleted with a Delete
  * notify), except towards a Windows peer behind NAT (MS NT5 ISAKMPOAKLEY VID: it rekeys
- * itself and refuses server-initiated rekeys, CLIENTS.md 3.1). The initiator of an IKE SA
+ * itself and refuses server-initiated rekeys). The initiator of an IKE SA
  * starts a new Main Mode before the phase-1 lifetime ends; child SAs move to the new IKE SA.
  * Authentication: pre-shared keys or RSA signatures with X.509 certificates (main-mode.ts,
  * exchanges/cert-auth.ts; certificate validity uses config.wallClock, not `now`).
  * Aggressive Mode: responder only, PSK, when config.aggressiveMode is on (exchanges/
  * aggressive-mode.ts; a warning at start); off, AM1 is dropped and counted
  * (ike_drop{reason="aggressive_mode"}).
+ * Child SAs (table, install, KEYMAT, rekey) are in child-sas.ts; an established SA's timers
+ * (lifetime, DPD, keepalives) in sa-timers.ts.
  * Left out: Aggressive Mode initiator, IKE fragmentation.
  */
 import { DeadlineHeap } from "../base/deadline-heap.js";
 import { randomBytes, randomFillSync } from "node:crypto";
-import { type DhGroup, type DhKeyPair, keymat } from "../crypto/index.js";
+import type { DhGroup, DhKeyPair } from "../crypto/index.js";
 import { Counters } from "../obs/counters.js";
-import { type Logger, nullLogger, secret } from "../obs/log.js";
+import { type Logger, nullLogger } from "../obs/log.js";
 import {
   ExchangeType,
   NotifyType,
@@ -43,14 +45,12 @@ import {
 } from "../wire/isakmp/index.js";
 import { AGGRESSIVE_MODE_WARNING, type IkeConfig } from "./config.js";
 import { type CertContext, loadCertContext } from "./exchanges/cert-auth.js";
-import type { EngineContext } from "./context.js";
 import { IkeErrorCode, type IkeFailure, failure } from "./errors.js";
 import {
   handleInformational,
   sendDeleteEsp,
   sendDeleteIke,
   sendProtectedNotify,
-  sendRuThere,
 } from "./exchanges/informational.js";
 import {
   initiatorMm2,
@@ -64,11 +64,18 @@ import {
 import { handleQuickMode, startQuick } from "./exchanges/quick-mode.js";
 import { responderAm1, responderAm3 } from "./exchanges/aggressive-mode.js";
 import { type ChildSa, cookieHex, type IkeSa, type QuickExchange } from "./ike-sa.js";
-import { selectorText } from "./identity.js";
 import { sameMessage } from "./half-open.js";
 import { followPeer, heard } from "./liveness.js";
 import { SaTable } from "./sa-table.js";
-import type { EspCipher, EspIntegrity, Phase2Suite } from "./suites.js";
+import {
+  ChildSaTable,
+  type ChildSaHost,
+  installChild,
+  maybeRekey,
+  suiteName,
+  u32,
+} from "./child-sas.js";
+import { armSaTimers, type SaTimerHost } from "./sa-timers.js";
 import {
   type ChildRequest,
   type Endpoint,
@@ -81,7 +88,6 @@ import {
   type InitiateRequest,
   sameEndpoint,
 } from "./types.js";
-import type { EspEncryption, EspIntegrity as EspIntegrityName } from "../crypto/esp/suites.js";
 
 export interface IkeEngineDeps {
   readonly logger?: Logger;
@@ -95,59 +101,6 @@ export interface IkeEngineDeps {
   readonly newDh?: (g: DhGroup) => DhKeyPair;
 }
 
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-}
-
-const INTEGRITY_KEY: Readonly<Record<EspIntegrity, number>> = {
-  none: 0,
-  "hmac-md5-96": 16,
-  "hmac-sha1-96": 20,
-  "hmac-sha2-256-128": 32,
-  "hmac-sha2-384-192": 48,
-  "hmac-sha2-512-256": 64,
-};
-const INTEGRITY_NAME: Readonly<Record<EspIntegrity, EspIntegrityName>> = {
-  none: "none",
-  "hmac-md5-96": "hmac-md5-96",
-  "hmac-sha1-96": "hmac-sha1-96",
-  "hmac-sha2-256-128": "hmac-sha256-128",
-  "hmac-sha2-384-192": "hmac-sha384-192",
-  "hmac-sha2-512-256": "hmac-sha512-256",
-};
-
-function espEncryptionName(c: EspCipher, bits: number): EspEncryption {
-  switch (c) {
-    case "3des-cbc":
-      return "3des-cbc";
-    case "null":
-      return "null";
-    case "aes-cbc":
-      return `aes${bits}-cbc` as EspEncryption;
-    case "aes-gcm-8":
-      return `aes${bits}-gcm8` as EspEncryption;
-    case "aes-gcm-12":
-      return `aes${bits}-gcm12` as EspEncryption;
-    case "aes-gcm-16":
-      return `aes${bits}-gcm16` as EspEncryption;
-  }
-}
-
-/** Cipher key octets in KEYMAT (RFC 4106 §8.1: AES-GCM takes 4 extra salt octets). */
-function cipherKeyLength(s: Phase2Suite): number {
-  if (s.cipher === "null") return 0;
-  if (s.cipher === "3des-cbc") return 24;
-  return s.keyBits / 8 + (s.cipher.startsWith("aes-gcm") ? 4 : 0);
-}
-
-export function suiteName(s: Phase2Suite): string {
-  const enc = espEncryptionName(s.cipher, s.keyBits);
-  return `ESP ${enc}${s.integrity === "none" ? "" : `/${INTEGRITY_NAME[s.integrity]}`}${s.pfsGroup ? ` PFS group ${s.pfsGroup}` : ""}`;
-}
-
-/** Read-only view of an IKE SA, for the monitor and tests. */
 export interface IkeSaInfo {
   readonly id: number;
   readonly role: "initiator" | "responder";
@@ -202,21 +155,18 @@ function pooledRandom(): (n: number) => Buffer {
 }
 
 /** How long a rekeyed child SA stays installed next to its successor. */
-export const REKEY_OVERLAP_MS = 5_000;
 
-export class IkeEngine implements EngineContext {
+export class IkeEngine implements ChildSaHost, SaTimerHost {
   readonly counters: Counters;
   readonly log: Logger;
   readonly table: SaTable<IkeSa>;
   readonly sas = new Map<number, IkeSa>();
   /** Established SAs by peer identity (INITIAL-CONTACT looks here, not through every SA). */
   private readonly byPeerId = new Map<string, Set<IkeSa>>();
-  readonly children = new Map<number, ChildSa>();
-  private readonly byInboundSpi = new Map<number, number>();
+  readonly childTable = new ChildSaTable();
   private readonly timers = new DeadlineHeap<() => void>();
   private out: IkeAction[] = [];
   private saSerial = 0;
-  private childSerial = 0;
   private readonly rand: (n: number) => Buffer;
   private readonly dh: (g: DhGroup) => DhKeyPair;
   private readonly wall: () => number;
@@ -348,7 +298,7 @@ export class IkeEngine implements EngineContext {
       );
       if (!child) return;
       if (ev.kind === "hard-expire") this.deleteChild(child, `ESP ${ev.kind}`, true);
-      else this.maybeRekey(child);
+      else maybeRekey(this, child);
     });
   }
 
@@ -358,8 +308,7 @@ export class IkeEngine implements EngineContext {
    */
   peerMoved(inboundSpi: number, to: Endpoint, now: number): IkeAction[] {
     return this.run(now, () => {
-      const cid = this.byInboundSpi.get(inboundSpi);
-      const c = cid === undefined ? undefined : this.children.get(cid);
+      const c = this.childTable.byInbound(inboundSpi);
       const sa = c ? this.sas.get(c.ikeSaId) : undefined;
       if (!sa) return;
       heard(this, sa);
@@ -389,8 +338,7 @@ export class IkeEngine implements EngineContext {
 
   /** Traffic arrived on a child SA (authenticated by ESP): the peer is alive (RFC 3706 §5.2). */
   noteActivity(inboundSpi: number, now: number): void {
-    const cid = this.byInboundSpi.get(inboundSpi);
-    const c = cid === undefined ? undefined : this.children.get(cid);
+    const c = this.childTable.byInbound(inboundSpi);
     const sa = c ? this.sas.get(c.ikeSaId) : undefined;
     if (sa) {
       sa.lastHeard = Math.max(sa.lastHeard, now);
@@ -624,7 +572,7 @@ export class IkeEngine implements EngineContext {
     this.counters.incLabeled("ike_drop", "reason", reason);
   }
 
-  private findSaToPeer(address: string, established: boolean): IkeSa | undefined {
+  findSaToPeer(address: string, established: boolean): IkeSa | undefined {
     for (const sa of this.sas.values()) {
       if (sa.peer.address !== address || sa.role !== "initiator" || sa.state === "DELETED")
         continue;
@@ -633,7 +581,8 @@ export class IkeEngine implements EngineContext {
     return undefined;
   }
 
-  private readonly rekeying = new Set<number>();
+  /** IKE SAs being replaced by a new Main Mode (soft lifetime). */
+  readonly rekeying = new Set<number>();
 
   // ----------------------------------------------------------------------------------------
   // EngineContext
@@ -656,16 +605,16 @@ export class IkeEngine implements EngineContext {
   }
 
   newSpi(): number {
-    for (;;) {
-      const spi = this.rand(4).readUInt32BE(0);
-      if (spi >= 256 && !this.byInboundSpi.has(spi) && !this.reservedSpis.has(spi)) {
-        this.reservedSpis.add(spi);
-        return spi;
-      }
-    }
+    return this.childTable.reserveSpi(this.rand);
   }
 
-  private readonly reservedSpis = new Set<number>();
+  get children(): ReadonlyMap<number, ChildSa> {
+    return this.childTable.all;
+  }
+
+  installChild(sa: IkeSa, ex: QuickExchange): void {
+    installChild(this, sa, ex);
+  }
 
   newMessageId(sa: IkeSa): number {
     for (;;) {
@@ -809,11 +758,7 @@ export class IkeEngine implements EngineContext {
       peerVendorIds: sa.vids.names,
     });
     if (sa.initialContact) this.initialContact(sa);
-    this.armLifetime(sa);
-    const d = this.config.dpd;
-    if (d.delaySeconds > 0 && (sa.vids.dpd || d.probeWithoutVid))
-      this.armDpd(sa, this.now + d.delaySeconds * 1000);
-    if (sa.nat.localBehindNat && sa.vids.natt !== "none") this.armKeepalive(sa);
+    armSaTimers(this, sa);
     // A rekeyed IKE SA: take over the children of the SA it replaces.
     for (const id of [...this.rekeying]) {
       const old = this.sas.get(id);
@@ -840,237 +785,6 @@ export class IkeEngine implements EngineContext {
         this.deleteIkeSa(other, "INITIAL-CONTACT", false, true);
       }
     }
-  }
-
-  installChild(sa: IkeSa, ex: QuickExchange): void {
-    const suite = ex.suite!;
-    const c = sa.crypto!;
-    const encLen = cipherKeyLength(suite);
-    const intLen = INTEGRITY_KEY[suite.integrity];
-    const km = (spi: number) =>
-      keymat({
-        prf: c.prf,
-        skeyidD: sa.keys!.skeyidD,
-        protocol: 3,
-        spi: u32(spi),
-        niB: ex.ni,
-        nrB: ex.nr!,
-        ...(ex.gqmxy ? { gqmxy: ex.gqmxy } : {}),
-        length: Math.max(1, encLen + intLen),
-      });
-    const kin = km(ex.ourSpi);
-    const kout = km(ex.peerSpi!);
-    if (!kin.ok || !kout.ok) {
-      this.fail(
-        "quick-mode",
-        failure(IkeErrorCode.Crypto, "KEYMAT derivation failed"),
-        sa.peer,
-        sa,
-        { keepSa: true },
-      );
-      return;
-    }
-    this.reservedSpis.delete(ex.ourSpi);
-    const split = (k: Buffer) => ({
-      encryption: Buffer.from(k.subarray(0, encLen)),
-      integrity: Buffer.from(k.subarray(encLen, encLen + intLen)),
-    });
-    const id = ++this.childSerial;
-    const hardMs = suite.lifeSeconds * 1000;
-    const margin = this.config.phase2.rekeyMargin;
-    // Jitter the soft deadline (up to 1/3 of the margin) so both ends do not rekey at once.
-    const jitter = (this.rand(2).readUInt16BE(0) / 65536) * (margin / 3);
-    const softMs = Math.max(1000, Math.floor(hardMs * (1 - margin - jitter)));
-    const child: ChildSa = {
-      id,
-      ikeSaId: sa.id,
-      initiatedByUs: ex.role === "initiator",
-      mode: suite.mode,
-      suite,
-      inboundSpi: ex.ourSpi,
-      outboundSpi: ex.peerSpi!,
-      selectors: ex.selectors!,
-      request: ex.request ?? { mode: suite.mode },
-      installedAt: this.now,
-      hardAt: this.now + hardMs,
-      rekeyed: false,
-      cancelTimers: [],
-    };
-    this.children.set(id, child);
-    this.byInboundSpi.set(child.inboundSpi, id);
-    sa.children.add(id);
-    const natt = sa.nat.anyNat ? sa.vids.natt : "none";
-    const kb = suite.lifeKilobytes;
-    this.action({
-      kind: "install-child-sa",
-      child: {
-        childId: id,
-        ikeSaId: sa.id,
-        mode: suite.mode,
-        suite,
-        espEncryption: espEncryptionName(suite.cipher, suite.keyBits),
-        espIntegrity: INTEGRITY_NAME[suite.integrity],
-        inbound: { spi: child.inboundSpi, keys: split(kin.value) },
-        outbound: { spi: child.outboundSpi, keys: split(kout.value) },
-        local: sa.local.address,
-        remote: sa.peer.address,
-        ...(natt !== "none"
-          ? {
-              encap: {
-                localPort: 4500 as const,
-                peer: sa.peer,
-                method: natt,
-                natOa: ex.natOa ?? {},
-              },
-            }
-          : {}),
-        selectors: child.selectors,
-        lifetimes: {
-          softSeconds: Math.floor(softMs / 1000),
-          hardSeconds: suite.lifeSeconds,
-          softKilobytes: kb > 0 ? Math.floor(kb * (1 - margin)) : 0,
-          hardKilobytes: kb,
-        },
-        ...(ex.rekeyOf !== undefined ? { replaces: ex.rekeyOf } : {}),
-      },
-    });
-    this.counters.inc("ike_child_installed");
-    sa.log.info("child SA installed", {
-      child: id,
-      mode: suite.mode,
-      suite: suiteName(suite),
-      spiIn: child.inboundSpi.toString(16),
-      spiOut: child.outboundSpi.toString(16),
-      local: selectorText(child.selectors.local),
-      remote: selectorText(child.selectors.remote),
-      natOa: ex.natOa,
-      keyIn: secret(kin.value),
-      keyOut: secret(kout.value),
-    });
-    this.emit({
-      type: "phase2-up",
-      ikeSaId: sa.id,
-      childId: id,
-      role: ex.role,
-      mode: suite.mode,
-      suite: suiteName(suite),
-      inboundSpi: child.inboundSpi,
-      outboundSpi: child.outboundSpi,
-      local: selectorText(child.selectors.local),
-      remote: selectorText(child.selectors.remote),
-      rekey: ex.rekeyOf !== undefined,
-    });
-    child.cancelTimers.push(
-      this.schedule(child.hardAt, () => this.deleteChild(child, "lifetime expired", true)),
-      this.schedule(this.now + softMs, () => this.maybeRekey(child)),
-    );
-    if (ex.rekeyOf !== undefined) {
-      // Rekey without dropping traffic: new traffic takes the new SA at once (the driver moves
-      // outbound to it), but the old SA pair stays installed for REKEY_OVERLAP_MS so packets
-      // the peer sent on it before it switched still arrive; then it is deleted (with a Delete
-      // to the peer), as strongSwan does with its delete-rekeyed delay.
-      const old = this.children.get(ex.rekeyOf);
-      if (old) {
-        old.cancelTimers.push(
-          this.schedule(this.now + REKEY_OVERLAP_MS, () =>
-            this.deleteChild(old, "replaced by a rekeyed SA", true),
-          ),
-        );
-      }
-    }
-  }
-
-  private maybeRekey(child: ChildSa): void {
-    if (child.rekeyed || !this.children.has(child.id)) return;
-    const sa = this.sas.get(child.ikeSaId);
-    if (!child.initiatedByUs) return; // the peer that created it rekeys it
-    if (sa?.vids.windows && sa.nat.anyNat) return; // Windows behind NAT rekeys itself
-    child.rekeyed = true;
-    const target =
-      sa && sa.state === "ESTABLISHED"
-        ? sa
-        : sa
-          ? this.findSaToPeer(sa.peer.address, true)
-          : undefined;
-    if (target) {
-      startQuick(this, target, child.request, child.id);
-      return;
-    }
-    const peerAddress = sa?.peer.address;
-    const local = this.config.localAddress;
-    if (!peerAddress || !local) return;
-    const fresh = startMainMode(
-      this,
-      { address: local, port: 500 },
-      { address: peerAddress, port: 500 },
-    );
-    fresh.waiting.push({ request: child.request, rekeyOf: child.id });
-  }
-
-  private armLifetime(sa: IkeSa): void {
-    const life = Math.min(
-      sa.suite?.lifeSeconds ?? this.config.phase1.lifeSeconds,
-      this.config.phase1.lifeSeconds,
-    );
-    const hardAt = this.now + life * 1000;
-    sa.expiresAt = hardAt;
-    this.scheduleFor(sa, hardAt, () =>
-      this.deleteIkeSa(sa, "IKE SA lifetime expired", true, false),
-    );
-    if (sa.role === "initiator") {
-      const softAt = this.now + Math.floor(life * 1000 * (1 - this.config.phase2.rekeyMargin));
-      this.scheduleFor(sa, softAt, () => {
-        if (sa.state !== "ESTABLISHED" || !this.config.localAddress) return;
-        sa.log.info("IKE SA soft lifetime: starting a new Main Mode");
-        this.rekeying.add(sa.id);
-        startMainMode(
-          this,
-          { address: this.config.localAddress, port: 500 },
-          { address: sa.peer.address, port: 500 },
-        );
-      });
-    }
-  }
-
-  private armDpd(sa: IkeSa, at: number): void {
-    const d = this.config.dpd;
-    this.scheduleFor(sa, at, () => {
-      if (sa.state !== "ESTABLISHED") return;
-      const idle = this.now - sa.lastHeard;
-      if (sa.dpdOutstanding === 0 && idle < d.delaySeconds * 1000) {
-        this.armDpd(sa, sa.lastHeard + d.delaySeconds * 1000);
-        return;
-      }
-      if (sa.dpdOutstanding >= d.maxRetries) {
-        this.fail(
-          "dpd",
-          failure(
-            IkeErrorCode.DeadPeer,
-            `peer ${endpointKey(sa.peer)} did not answer ${sa.dpdOutstanding} R-U-THERE messages: declared dead`,
-          ),
-          sa.peer,
-          sa,
-        );
-        return;
-      }
-      sendRuThere(this, sa);
-      this.armDpd(sa, this.now + d.retrySeconds * 1000);
-    });
-  }
-
-  private armKeepalive(sa: IkeSa): void {
-    const every = this.config.natt.keepaliveSeconds * 1000;
-    if (every <= 0) return;
-    const tick = (): void => {
-      if (sa.state !== "ESTABLISHED") return;
-      this.action({
-        kind: "keepalive",
-        from: { address: sa.local.address, port: 4500 },
-        to: sa.peer,
-      });
-      this.scheduleFor(sa, this.now + every, tick);
-    };
-    this.scheduleFor(sa, this.now + every, tick);
   }
 
   startQuickMode(sa: IkeSa, request: ChildRequest, rekeyOf?: number): void {
@@ -1114,7 +828,7 @@ export class IkeEngine implements EngineContext {
     sa.pending?.cancel();
     for (const q of sa.quick.values()) {
       q.pending?.cancel();
-      this.reservedSpis.delete(q.ourSpi);
+      this.childTable.releaseSpi(q.ourSpi);
     }
     sa.quick.clear();
     this.table.remove(sa);
@@ -1131,8 +845,7 @@ export class IkeEngine implements EngineContext {
   }
 
   deleteChild(child: ChildSa, reason: string, notifyPeer: boolean): void {
-    if (!this.children.delete(child.id)) return;
-    this.byInboundSpi.delete(child.inboundSpi);
+    if (!this.childTable.remove(child)) return;
     for (const cancel of child.cancelTimers) cancel();
     const sa = this.sas.get(child.ikeSaId);
     sa?.children.delete(child.id);

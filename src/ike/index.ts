@@ -26,8 +26,8 @@ export {
   type IkeEngineDeps,
   IkeEngine,
   type IkeSaInfo,
-  suiteName,
 } from "./engine.js";
+export { REKEY_OVERLAP_MS, suiteName } from "./child-sas.js";
 export {
   AGGRESSIVE_MODE_WARNING,
   type AuthMethod,

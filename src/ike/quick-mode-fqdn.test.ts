@@ -1,6 +1,6 @@
 /**
  * Quick Mode with an ID_FQDN client identity (IDci), as Windows XP/2000 with KB 818043 sends
- * (CLIENTS.md 3.1; Libreswan programs/pluto/ikev1_quick.c treats it as the peer's host
+ * (Libreswan programs/pluto/ikev1_quick.c treats it as the peer's host
  * address): Oakley's responder accepts it as the peer's address instead of refusing with
  * INVALID-ID-INFORMATION, keeps the protocol/port, and echoes the ID payloads unchanged.
  * Two Oakley engines on the simulator; the client is made to send ID_FQDN in IDci.

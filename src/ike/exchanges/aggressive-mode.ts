@@ -11,7 +11,7 @@
  * Off by default (config.aggressiveMode): AM2 carries HASH_R, a function of the pre-shared key,
  * to anyone who sends one AM1 with an identity we know — offline dictionary attacks on the PSK
  * become possible, which is why the engine prints AGGRESSIVE_MODE_WARNING at start. Older
- * Android (racoon) uses Aggressive Mode when an "IPsec identifier" is set (CLIENTS.md §3.3).
+ * Android (racoon) uses Aggressive Mode when an "IPsec identifier" is set.
  *
  * The PSK must be chosen before we answer (AM2 is already authenticated): an entry bound to
  * the identity in IDii first, then one bound to the peer's address, then a wildcard entry.

@@ -19,7 +19,7 @@
  * Left out: AH and IPComp proposals (skipped: a proposal group with any protocol other than
  * ESP is not chosen); ID types other than addresses/subnets/ranges in Quick Mode (refused with
  * INVALID-ID-INFORMATION) — except ID_FQDN, which KB 818043 clients send as IDci and which the
- * responder takes as the peer's host address (CLIENTS.md 3.1); lifetimes in kilobytes are carried but only enforced by src/esp.
+ * responder takes as the peer's host address; lifetimes in kilobytes are carried but only enforced by src/esp.
  */
 import { constantTimeEqual, dhGroup, qmHash1, qmHash2, qmHash3 } from "../../crypto/index.js";
 import {
