@@ -1,7 +1,7 @@
 /**
  * What one connected client costs the server, in memory, measured without root or network
- * namespaces: the whole product in one process (test/fakes/product.ts), N clients behind one
- * simulated NAT connecting to one server stack (IKE, ESP, L2TP, PPP up to an address), then the
+ * namespaces: the whole product in one process (test/fakes/product.ts), N clients behind
+ * simulated NATs (250 behind each) connecting to one server stack (IKE, ESP, L2TP, PPP up to an address), then the
  * clients are cut off without a word (their stacks closed, the network dropping everything) so
  * that only the server's state for them is left. Reported, per client, after a full GC:
  * JS heap used and ArrayBuffer memory (server only), and with --by-type the heap snapshot
@@ -48,8 +48,8 @@ function measure(n: number, snapshot: boolean): Run {
     password: `pw-${i}-xyz`,
     protocols: ["mschapv2"],
   }));
-  const server = simServer(sim, net.host(SERVER), { users });
-  const nat = net.nat("198.51.100.1");
+  const server = simServer(sim, net.host(SERVER), { users, pool: "10.64.0.0/16" });
+  let nat = net.nat("198.51.100.1");
   sim.runFor(1000);
   const settle = () => {
     net.log.length = 0; // the simulator keeps every datagram for test oracles
@@ -63,6 +63,8 @@ function measure(n: number, snapshot: boolean): Run {
     // Twenty at a time, as a NAT full of users reconnecting would (the half-open budget per
     // address is 64: a thousand MM1s in the same millisecond would evict each other).
     if (i % 20 === 0) sim.runFor(3000);
+    // 250 hosts behind each NAT (a new NAT every 250 clients), one client per host.
+    if (i > 0 && i % 250 === 0) nat = net.nat(`198.51.100.${1 + i / 250}`);
     const host = net.host(`192.0.2.${(i % 250) + 2}`, nat.inside);
     clients.push(
       simClient(sim, host, SERVER, {

@@ -34,6 +34,7 @@ import { SeededRandom } from "../../src/platform/random.js";
 import { emptyStats } from "../../src/platform/udp.js";
 import {
   createDefaultStore,
+  DEFAULT_POOL,
   DEFAULT_PSK,
   effectivePolicy,
   makeCredentials,
@@ -197,6 +198,8 @@ export interface SimServerOptions {
   readonly ppp?: (clock: Clock) => Partial<L2tpOverIpsecServer>;
   /** PPP LCP echo interval (default 30 s). */
   readonly echoIntervalMs?: number;
+  /** The address pool (default: the store's, 10.8.0.0/24). */
+  readonly pool?: string;
 }
 
 export const ALICE: SimUser = { name: "alice", password: "correct horse battery" };
@@ -215,6 +218,13 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
     store = opened.value.store;
     const psk = store.psks.update(DEFAULT_PSK, { name: DEFAULT_PSK, secret: o.psk ?? SIM_PSK });
     if (!psk.ok) throw new Error(psk.error.message);
+    if (o.pool) {
+      const cur = store.pools.get(DEFAULT_POOL);
+      if (!cur.ok || !cur.value.value) throw new Error("the store has no default pool");
+      const { first: _f, last: _l, ...rest } = cur.value.value;
+      const r = store.pools.update(DEFAULT_POOL, { ...rest, cidr: o.pool });
+      if (!r.ok) throw new Error(r.error.message);
+    }
     for (const u of o.users ?? [ALICE]) {
       const r = store.users.create({
         name: u.name,
