@@ -15,6 +15,12 @@ export interface Ctx {
   readonly st: L2tpState;
   readonly now: number;
   readonly out: L2tpAction[];
+  /**
+   * Tunnels whose deadlines may have moved during this input: every tunnel that sent or
+   * received, was created or whose timer fired (a deadline only moves earlier when something
+   * is sent or received). timers.ts `rearm` recomputes only these.
+   */
+  readonly touched: Set<Tunnel>;
 }
 
 export function log(ctx: Ctx, t?: Tunnel): Logger {
@@ -39,6 +45,7 @@ export function allocateId(
 }
 
 export function emitWire(ctx: Ctx, t: Tunnel, sends: readonly WireSend[]): void {
+  ctx.touched.add(t);
   for (const s of sends) {
     const bytes = serializeL2tpPacket({
       header: controlHeader(s.tunnelId, s.sessionId, s.ns, s.nr),

@@ -47,6 +47,7 @@
  * messages), limits.ts (admission caps and refusals), timers.ts (timeouts, Hello, the one timer),
  * messages.ts (required AVPs, the challenge response).
  */
+import { DeadlineHeap } from "../base/deadline-heap.js";
 import { WireErrorCode } from "../base/errors.js";
 import { nullLogger } from "../obs/log.js";
 import { Counters } from "../obs/counters.js";
@@ -146,6 +147,7 @@ export function createL2tp(config: L2tpConfig): L2tpState {
     byOwner: new Map(),
     limitLog: new Map(),
     counters: new Counters(),
+    deadlines: new DeadlineHeap<Tunnel>(),
     timerAt: null,
     callSerial: 1,
   };
@@ -156,7 +158,7 @@ export function createL2tp(config: L2tpConfig): L2tpState {
  * updated; callers must use the returned one and keep no other reference.
  */
 export function handle(state: L2tpState, input: L2tpInput, now: number): L2tpStep {
-  const ctx: Ctx = { st: state, now, out: [] };
+  const ctx: Ctx = { st: state, now, out: [], touched: new Set() };
   switch (input.kind) {
     case "datagram":
       onDatagram(ctx, input.binding, input.owner ?? input.binding, input.bytes);
@@ -260,6 +262,7 @@ function onDatagram(ctx: Ctx, binding: string, owner: string, bytes: Uint8Array)
     }
   }
   const p2 = ctx.st.config.channel;
+  ctx.touched.add(t);
   t.lastRxAt = ctx.now;
   onAck(t.channel, p2, nr, ctx.now);
   if (pkt.body.length === 0) {

@@ -64,3 +64,4 @@ export {
   listTunnels,
 } from "./engine.js";
 export { challengeResponse } from "./messages.js";
+export { checkDeadlines } from "./timers.js";

@@ -3,8 +3,8 @@
  * peer-dead detection, setup timeouts, Hello) and the computation of the next deadline.
  */
 import { CdnResult, L2tpMessageType, StopCcnResult } from "../registry/l2tp.js";
-import { channelDeadline, channelIdle, onTimer } from "./channel.js";
-import type { Tunnel } from "./types.js";
+import { channelIdle, onTimer } from "./channel.js";
+import type { L2tpState, Tunnel } from "./types.js";
 import { type Ctx, log, emitWire, sendControl, mt } from "./common.js";
 import { closeSession } from "./session.js";
 import { deleteTunnel, announceDown, stopTunnel } from "./tunnel.js";
@@ -47,49 +47,97 @@ function setupTimeouts(ctx: Ctx, t: Tunnel): void {
   }
 }
 
+/** Runs what is due on the tunnels whose deadline has passed (and only those). */
 export function onTimers(ctx: Ctx): void {
+  const due = new Set<Tunnel>();
+  for (;;) {
+    const d = ctx.st.deadlines.popDue(ctx.now);
+    if (!d) break;
+    d.item.deadline = null;
+    due.add(d.item);
+  }
+  for (const t of due) {
+    if (ctx.st.tunnels.get(t.localId) !== t) continue;
+    ctx.touched.add(t);
+    tunnelTimers(ctx, t);
+  }
+}
+
+function tunnelTimers(ctx: Ctx, t: Tunnel): void {
   const p = ctx.st.config.channel;
-  for (const t of [...ctx.st.tunnels.values()]) {
-    if (t.holdUntil !== null && ctx.now >= t.holdUntil) {
-      deleteTunnel(ctx, t);
-      continue;
-    }
-    emitWire(ctx, t, onTimer(t.channel, p, ctx.now, t.peerId));
-    if (t.channel.failed) {
-      log(ctx, t).warn("peer not responding: retransmissions exhausted, clearing the tunnel");
-      ctx.st.counters.inc("l2tp_peer_dead");
-      announceDown(ctx, t, { by: "timeout", message: "no acknowledgement from peer" });
-      deleteTunnel(ctx, t);
-      continue;
-    }
-    setupTimeouts(ctx, t);
-    if (t.state === "established" && t.helloAt !== null && ctx.now >= t.helloAt) {
-      const interval = ctx.st.config.helloIntervalMs;
-      if (ctx.now - t.lastRxAt >= interval) {
-        // nothing heard for a whole interval: HELLO (a reliable message: if it is never acked,
-        // the retransmission limit declares the peer dead)
-        if (channelIdle(t.channel)) sendControl(ctx, t, 0, [mt(L2tpMessageType.HELLO)]);
-        t.helloAt = ctx.now + interval;
-      } else {
-        t.helloAt = t.lastRxAt + interval;
-      }
+  if (t.holdUntil !== null && ctx.now >= t.holdUntil) {
+    deleteTunnel(ctx, t);
+    return;
+  }
+  emitWire(ctx, t, onTimer(t.channel, p, ctx.now, t.peerId));
+  if (t.channel.failed) {
+    log(ctx, t).warn("peer not responding: retransmissions exhausted, clearing the tunnel");
+    ctx.st.counters.inc("l2tp_peer_dead");
+    announceDown(ctx, t, { by: "timeout", message: "no acknowledgement from peer" });
+    deleteTunnel(ctx, t);
+    return;
+  }
+  setupTimeouts(ctx, t);
+  if (t.state === "established" && t.helloAt !== null && ctx.now >= t.helloAt) {
+    const interval = ctx.st.config.helloIntervalMs;
+    if (ctx.now - t.lastRxAt >= interval) {
+      // nothing heard for a whole interval: HELLO (a reliable message: if it is never acked,
+      // the retransmission limit declares the peer dead)
+      if (channelIdle(t.channel)) sendControl(ctx, t, 0, [mt(L2tpMessageType.HELLO)]);
+      t.helloAt = ctx.now + interval;
+    } else {
+      t.helloAt = t.lastRxAt + interval;
     }
   }
 }
 
-export function rearm(ctx: Ctx): void {
+/** The earliest of a tunnel's deadlines (retransmission, delayed ack, Hello, hold, setup). */
+export function tunnelDeadline(t: Tunnel): number | null {
   let at: number | null = null;
-  for (const t of ctx.st.tunnels.values()) {
-    for (const d of [channelDeadline(t.channel), t.helloAt, t.holdUntil, t.setupDeadline]) {
-      if (d !== null && (at === null || d < at)) at = d;
-    }
-    for (const s of t.sessions.values()) {
-      const d = s.setupDeadline;
-      if (d !== null && (at === null || d < at)) at = d;
-    }
+  const consider = (d: number | null): void => {
+    if (d !== null && (at === null || d < at)) at = d;
+  };
+  consider(t.channel.rtoDeadline);
+  consider(t.channel.ackDeadline);
+  consider(t.helloAt);
+  consider(t.holdUntil);
+  consider(t.setupDeadline);
+  for (const s of t.sessions.values()) consider(s.setupDeadline);
+  return at;
+}
+
+/**
+ * Re-files the deadlines of the tunnels this input touched and asks the driver for a timer at
+ * the earliest deadline of all. An entry left earlier than its tunnel's real deadline only
+ * makes that tunnel's timers run early and find nothing due.
+ */
+export function rearm(ctx: Ctx): void {
+  const heap = ctx.st.deadlines;
+  for (const t of ctx.touched) {
+    if (ctx.st.tunnels.get(t.localId) !== t) continue;
+    const d = tunnelDeadline(t);
+    if (t.deadline && !t.deadline.cancelled && t.deadline.deadline === d) continue;
+    if (t.deadline) heap.cancel(t.deadline);
+    t.deadline = d === null ? null : heap.push(d, t);
   }
+  const at = heap.peek() ?? null;
   if (at !== ctx.st.timerAt) {
     ctx.st.timerAt = at;
     ctx.out.push({ kind: "armTimer", at });
   }
+}
+
+/**
+ * For tests: every tunnel's filed deadline is no later than its real one (a later one would be
+ * a timer that never fires). Returns what is wrong, or undefined.
+ */
+export function checkDeadlines(st: L2tpState): string | undefined {
+  for (const t of st.tunnels.values()) {
+    const real = tunnelDeadline(t);
+    if (real === null) continue;
+    const filed = t.deadline && !t.deadline.cancelled ? t.deadline.deadline : null;
+    if (filed === null || filed > real)
+      return `tunnel ${t.localId}: deadline ${real} filed as ${filed ?? "nothing"}`;
+  }
+  return undefined;
 }

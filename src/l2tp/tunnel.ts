@@ -51,8 +51,10 @@ function newTunnel(
     lastRxAt: ctx.now,
     helloAt: null,
     holdUntil: null,
+    deadline: null,
   };
   st.tunnels.set(id, t);
+  ctx.touched.add(t);
   const mine = st.byOwner.get(owner);
   if (mine) mine.add(id);
   else st.byOwner.set(owner, new Set([id]));
@@ -61,6 +63,8 @@ function newTunnel(
 
 export function deleteTunnel(ctx: Ctx, t: Tunnel): void {
   ctx.st.tunnels.delete(t.localId);
+  if (t.deadline) ctx.st.deadlines.cancel(t.deadline);
+  t.deadline = null;
   const mine = ctx.st.byOwner.get(t.owner);
   mine?.delete(t.localId);
   if (mine?.size === 0) ctx.st.byOwner.delete(t.owner);

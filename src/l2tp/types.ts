@@ -2,6 +2,7 @@
  * Types of the L2TPv2 engine: configuration, inputs and actions (the public API, re-exported by
  * index.ts), and the tunnel/session/engine state that the modules of src/l2tp share.
  */
+import type { DeadlineHandle, DeadlineHeap } from "../base/deadline-heap.js";
 import type { Logger } from "../obs/log.js";
 import type { Counters } from "../obs/counters.js";
 import type { L2tpHeader } from "../wire/l2tp/header.js";
@@ -188,6 +189,8 @@ export interface Tunnel {
   lastRxAt: number;
   helloAt: number | null;
   holdUntil: number | null;
+  /** This tunnel's entry in L2tpState.deadlines (timers.ts keeps it current). */
+  deadline: DeadlineHandle | null;
 }
 
 export interface Resolved {
@@ -222,6 +225,8 @@ export interface L2tpState {
   /** Rate limit of the "limit reached" log lines, per limit. */
   readonly limitLog: Map<string, { nextAt: number; suppressed: number }>;
   readonly counters: Counters;
+  /** Each tunnel's earliest deadline, so a timer or an input never scans every tunnel. */
+  readonly deadlines: DeadlineHeap<Tunnel>;
   timerAt: number | null;
   callSerial: number;
 }

@@ -23,6 +23,7 @@ import {
   type Phase1Offer,
 } from "../../src/ike/index.js";
 import {
+  checkDeadlines,
   createL2tp,
   handle as l2tpHandle,
   type L2tpAction,
@@ -305,6 +306,8 @@ function l2tpStep(p: L2tpPeer, input: Parameters<typeof l2tpHandle>[1], now: num
   if (!s || !Array.isArray(s.actions))
     throw new FuzzFailure("invariant", "l2tp handle did not return a step");
   p.st = s.state;
+  const wrong = checkDeadlines(p.st);
+  if (wrong) throw new FuzzFailure("invariant", `l2tp timer bookkeeping: ${wrong}`);
   for (const a of s.actions) if (a.kind === "sessionUp") p.sessionsUp = (p.sessionsUp ?? 0) + 1;
   return s.actions;
 }

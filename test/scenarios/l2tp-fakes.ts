@@ -9,6 +9,7 @@ import {
   type L2tpInput,
   type L2tpState,
   createL2tp,
+  checkDeadlines,
   handle,
 } from "../../src/l2tp/index.js";
 import { rng } from "../helpers/fuzz.js";
@@ -60,6 +61,8 @@ export class Peer {
   input(i: L2tpInput): L2tpAction[] {
     const step = handle(this.state, i, this.net.now);
     this.state = step.state;
+    const wrong = checkDeadlines(this.state);
+    if (wrong) throw new Error(`L2TP timer bookkeeping after ${i.kind}: ${wrong}`);
     for (const a of step.actions) {
       if (a.kind === "send") {
         this.sent.push({ binding: a.binding, bytes: a.bytes });
