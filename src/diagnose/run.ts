@@ -70,8 +70,6 @@ export interface DiagnoseIo {
 
 export interface DiagnoseRun {
   readonly observations: Observations;
-  /** The full exchange could not start (ports): the reason. */
-  readonly setupError?: string;
 }
 
 /** IKE retransmissions whose back-off (1+2+4+8 × first) spans about `timeoutMs`. */
@@ -196,8 +194,13 @@ export async function runDiagnosis(o: DiagnoseOptions, io: DiagnoseIo): Promise<
   const opened = await io.openPorts();
   if (!opened.ok)
     return {
-      observations: { ...base, udp500, udp4500, mtu },
-      setupError: `${opened.error.message} [${opened.error.code}]`,
+      observations: {
+        ...base,
+        udp500,
+        udp4500,
+        mtu,
+        setupError: `${opened.error.message} [${opened.error.code}]`,
+      },
     };
   const waiter = new Waiter(io.clock);
   const psk = o.psk ?? rand(24).toString("hex");

@@ -19,6 +19,8 @@ export interface StepResult {
   readonly title: string;
   readonly status: StepStatus;
   readonly summary: string;
+  /** Which way it went, for the Windows table and scripts (e.g. "no-answer", "refused"). */
+  readonly reason?: string;
   /** What to do (or what it means), when there is something to say. */
   readonly hint?: string;
   /** Facts for `--json` (NAT sides, the Windows rule, MTU numbers...). */
@@ -67,6 +69,8 @@ export interface Observations {
   readonly udp4500?: ProbeOutcome;
   /** Undefined when not attempted. */
   readonly mainMode?: MainModeObservation;
+  /** The full exchange could not start here (UDP 500/4500 in use, not root): why. */
+  readonly setupError?: string;
   readonly pskGiven: boolean;
   readonly user?: string;
   readonly quickMode?: {
@@ -115,12 +119,14 @@ function step(
   summary: string,
   hint?: string,
   data?: StepResult["data"],
+  reason?: string,
 ): StepResult {
   return {
     id,
     title: TITLES[id],
     status,
     summary,
+    ...(reason !== undefined ? { reason } : {}),
     ...(hint !== undefined ? { hint } : {}),
     ...(data !== undefined ? { data } : {}),
   };
@@ -138,6 +144,8 @@ function udp500Step(o: Observations): StepResult {
         "fail",
         `ICMP unreachable (${p.detail}): nothing listens on UDP 500 at ${o.server}`,
         "the server is not running, listens on another address, or a firewall rejects UDP 500",
+        undefined,
+        "unreachable",
       );
     case "no-answer":
       return step(
@@ -145,9 +153,18 @@ function udp500Step(o: Observations): StepResult {
         "fail",
         `no answer to MM1 in ${(p.waitedMs / 1000).toFixed(1)} s`,
         "UDP 500 is dropped on the way (firewall, provider) or the server is down; open UDP 500 to the server",
+        undefined,
+        "no-answer",
       );
     case "error":
-      return step("udp500", "fail", `could not probe: ${p.message}`);
+      return step(
+        "udp500",
+        "fail",
+        `could not probe: ${p.message}`,
+        undefined,
+        undefined,
+        "probe-error",
+      );
     case "answered": {
       const r = p.reply;
       const vids = r.vendorIds.length > 0 ? `; vendor IDs: ${r.vendorIds.join(", ")}` : "";
@@ -161,6 +178,7 @@ function udp500Step(o: Observations): StepResult {
             ? "the server accepts none of the offered phase-1 proposals (AES, SHA-1/SHA-2, MODP-2048/ECP); --allow-legacy also offers 3DES/MODP-1024"
             : "the server refused the first message of Main Mode",
           { ...data, notify: r.notify },
+          r.notify === "NO-PROPOSAL-CHOSEN" ? "refused-proposal" : "refused",
         );
       if (r.malformed)
         return step(
@@ -187,7 +205,17 @@ function isIpv4(s: string): boolean {
 
 function natStep(o: Observations): StepResult {
   const mm = o.mainMode;
-  if (!mm) return step("nat", "skip", "not tested: needs an answer on UDP 500");
+  if (!mm)
+    return step(
+      "nat",
+      "skip",
+      o.setupError !== undefined
+        ? `not tested: the full exchange could not start here: ${o.setupError}`
+        : "not tested: needs an answer on UDP 500",
+      o.setupError !== undefined
+        ? "run as root, with no oakley connect or other IKE daemon holding UDP 500/4500 on this host"
+        : undefined,
+    );
   if (!mm.nat)
     return step(
       "nat",
@@ -196,6 +224,8 @@ function natStep(o: Observations): StepResult {
       mm.reached === "mm2"
         ? "the server answered MM1 but not MM3 (key exchange): a middlebox drops larger IKE packets, or the server failed"
         : undefined,
+      undefined,
+      "stopped-before-mm4",
     );
   const n = mm.nat;
   const rule = natRule(n);
@@ -224,14 +254,21 @@ function natStep(o: Observations): StepResult {
     n.method === "none"
       ? "plain ESP (IP protocol 50) must pass"
       : `NAT-T (${n.method === "rfc3947" ? "RFC 3947" : "draft"}): ESP in UDP 4500`;
-  return step("nat", "pass", `${sides}${pf}; ${transport}`, windows, {
-    localBehindNat: n.localBehindNat,
-    peerBehindNat: n.peerBehindNat,
-    serverBehindPortForward: portForward,
-    nattMethod: n.method,
-    windowsAssumeUdpEncapsulationContextOnSendRule: rule,
-    natPolicy: rule,
-  });
+  return step(
+    "nat",
+    "pass",
+    `${sides}${pf}; ${transport}`,
+    windows,
+    {
+      localBehindNat: n.localBehindNat,
+      peerBehindNat: n.peerBehindNat,
+      serverBehindPortForward: portForward,
+      nattMethod: n.method,
+      windowsAssumeUdpEncapsulationContextOnSendRule: rule,
+      natPolicy: rule,
+    },
+    n.peerBehindNat ? "server-behind-nat" : undefined,
+  );
 }
 
 function udp4500Step(o: Observations): StepResult {
@@ -254,6 +291,8 @@ function udp4500Step(o: Observations): StepResult {
         "fail",
         `ICMP unreachable on UDP 4500 (${p.detail})`,
         `${needed}; the server does not listen on 4500 or a firewall rejects it — open UDP 4500`,
+        undefined,
+        "unreachable",
       );
     case "no-answer":
       return step(
@@ -261,9 +300,18 @@ function udp4500Step(o: Observations): StepResult {
         "fail",
         `no answer on UDP 4500 in ${(p.waitedMs / 1000).toFixed(1)} s${natSeen && mm?.reached === "mm4" ? ", and Main Mode got no MM6 after the float" : ""}`,
         `${needed}; UDP 4500 is dropped on the way (firewall, NAT box) — open UDP 4500 to the server`,
+        undefined,
+        "no-answer",
       );
     case "error":
-      return step("udp4500", "fail", `could not probe: ${p.message}`);
+      return step(
+        "udp4500",
+        "fail",
+        `could not probe: ${p.message}`,
+        undefined,
+        undefined,
+        "probe-error",
+      );
   }
 }
 
@@ -282,9 +330,9 @@ function pskStep(o: Observations, udp4500: StepResult): StepResult {
   const f = mm.failure;
   const wrong = "the pre-shared key differs from the server's: check --psk-file";
   if (f && AUTH_NOTIFIES.test(f.message))
-    return step("psk", "fail", `the server refused MM5: ${f.message}`, wrong);
+    return step("psk", "fail", `the server refused MM5: ${f.message}`, wrong, undefined, "refused");
   if (f?.code === "OAK_E_IKE_AUTH_FAILED")
-    return step("psk", "fail", `MM6 did not verify: ${f.message}`, wrong);
+    return step("psk", "fail", `MM6 did not verify: ${f.message}`, wrong, undefined, "mm6-bad");
   const floated = mm.nat !== undefined && mm.nat.method !== "none";
   if (floated && udp4500.status === "fail")
     return step(
@@ -299,8 +347,17 @@ function pskStep(o: Observations, udp4500: StepResult): StepResult {
       "fail",
       "no MM6: the server stayed silent after MM5",
       `most servers stay silent on a wrong pre-shared key (strongSwan, Windows RRAS); ${wrong}`,
+      undefined,
+      "silent",
     );
-  return step("psk", "fail", `Main Mode failed after MM4: ${f.message}`);
+  return step(
+    "psk",
+    "fail",
+    `Main Mode failed after MM4: ${f.message}`,
+    undefined,
+    undefined,
+    "other",
+  );
 }
 
 function espStep(o: Observations): StepResult {
@@ -316,6 +373,8 @@ function espStep(o: Observations): StepResult {
       qm.failure?.message.includes("NO-PROPOSAL")
         ? "the server accepts none of the offered ESP suites (AES-GCM/AES-CBC with SHA-1/SHA-2) for L2TP (UDP 1701, transport mode)"
         : "the server refused or ignored the phase-2 request for L2TP (UDP 1701, transport mode)",
+      undefined,
+      "qm-failed",
     );
   const how = qm.udpEncap ? "ESP-in-UDP (UDP 4500)" : "plain ESP (IP protocol 50)";
   if (o.l2tp?.up)
@@ -331,6 +390,7 @@ function espStep(o: Observations): StepResult {
       ? "ESP-in-UDP on UDP 4500 is dropped on the way, or the server's L2TP does not answer"
       : "a firewall on the path drops IP protocol 50 (classic error 809): allow ESP to and from the server, or reach it through NAT so that ESP goes in UDP 4500",
     { encapsulation: qm.udpEncap ? "udp" : "esp" },
+    "no-return",
   );
 }
 
@@ -365,6 +425,7 @@ function mtuStep(o: Observations): StepResult {
     `${basis}: the PPP MTU ${m.pppMtu} is too large, larger packets are fragmented`,
     `Oakley clamps TCP MSS to ${mss}; other traffic over ${innerMax} bytes fragments — raise the path MTU or lower the link MTU to ${innerMax}`,
     data,
+    "too-small",
   );
 }
 
@@ -387,6 +448,8 @@ function pppStep(o: Observations): StepResult {
         "fail",
         `the server refused user ${o.user}${p.code !== undefined ? ` (error ${p.code})` : ""}: ${p.message}`,
         "wrong user name or password (Windows: 691); check --user and --password-file",
+        undefined,
+        "refused",
       );
     case "server-not-authenticated":
       return step(
@@ -394,9 +457,18 @@ function pppStep(o: Observations): StepResult {
         "fail",
         p.message,
         "the server did not prove it knows the password: a rogue server holding the PSK, or a server without MS-CHAPv2",
+        undefined,
+        "server-not-authenticated",
       );
     case "no-answer":
-      return step("ppp", "fail", `PPP authentication did not complete: ${p.message}`);
+      return step(
+        "ppp",
+        "fail",
+        `PPP authentication did not complete: ${p.message}`,
+        undefined,
+        undefined,
+        "no-answer",
+      );
   }
 }
 
@@ -419,30 +491,41 @@ export interface WindowsErrorVerdict {
 }
 
 /**
- * The Windows error table against these verdicts: "likely" when a step that confirms one of
- * its causes failed; "cleared" when every step tied to it passed and no cause is a Windows
- * setting; else "open" (untested steps, or only a setting on the Windows side).
+ * The Windows error table against these verdicts: "likely" when a step's result confirms one
+ * of its causes (its `reason`); "cleared" when every step tied to it passed without confirming
+ * and no cause is a Windows setting; else "open" (steps not run or failed for other reasons,
+ * or a setting on the Windows side).
  */
 export function explainWindowsErrors(
   steps: readonly StepResult[],
   table: readonly WindowsErrorEntry[] = WINDOWS_ERRORS,
 ): WindowsErrorVerdict[] {
-  const status = new Map(steps.map((s) => [s.id, s.status]));
+  const byId = new Map(steps.map((s) => [s.id, s]));
   return table.map((e) => {
-    const failed = e.causes.filter((c) => c.step && status.get(c.step) === "fail");
+    const confirmed = e.causes.filter((c) => {
+      const s = c.step ? byId.get(c.step) : undefined;
+      if (!s) return false;
+      return c.reasons
+        ? s.reason !== undefined && c.reasons.includes(s.reason)
+        : s.status === "fail";
+    });
+    // A cause stays open while its step did not run, or failed for another reason.
     const untested = [
       ...new Set(
-        e.causes.flatMap((c) => (c.step && status.get(c.step) !== "pass" ? [c.step] : [])),
+        e.causes.flatMap((c) => {
+          const s = c.step ? byId.get(c.step) : undefined;
+          return c.step && s?.status !== "pass" && !confirmed.includes(c) ? [c.step] : [];
+        }),
       ),
-    ].filter((s) => status.get(s) !== "fail");
+    ];
     const settingOnly = e.causes.some((c) => !c.step);
     const st: ErrorStatus =
-      failed.length > 0 ? "likely" : untested.length === 0 && !settingOnly ? "cleared" : "open";
+      confirmed.length > 0 ? "likely" : untested.length === 0 && !settingOnly ? "cleared" : "open";
     return {
       code: e.code,
       title: e.title,
       status: st,
-      causes: (failed.length > 0 ? failed : e.causes).map((c) => c.cause),
+      causes: (confirmed.length > 0 ? confirmed : e.causes).map((c) => c.cause),
       untested,
     };
   });

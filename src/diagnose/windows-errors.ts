@@ -12,8 +12,10 @@ export interface WindowsErrorEntry {
   readonly title: string;
   readonly causes: readonly {
     readonly cause: string;
-    /** The step whose failure confirms this cause (and whose success clears it); none: a Windows setting. */
+    /** The step that confirms this cause (and whose clean pass clears it); none: a Windows setting. */
     readonly step?: StepId;
+    /** The step results (StepResult.reason) that confirm it; without: any failure of the step. */
+    readonly reasons?: readonly string[];
   }[];
 }
 
@@ -22,17 +24,27 @@ export const WINDOWS_ERRORS: readonly WindowsErrorEntry[] = [
     code: 809,
     title: "the remote server is not responding",
     causes: [
-      { cause: "UDP 500 is blocked or the server is not running", step: "udp500" },
-      { cause: "UDP 4500 is blocked after NAT was detected (NAT-T float)", step: "udp4500" },
+      {
+        cause: "UDP 500 is blocked or the server is not running",
+        step: "udp500",
+        reasons: ["unreachable", "no-answer"],
+      },
+      {
+        cause: "UDP 4500 is blocked after NAT was detected (NAT-T float)",
+        step: "udp4500",
+        reasons: ["unreachable", "no-answer"],
+      },
       {
         cause:
           "plain ESP (IP protocol 50) is dropped by a firewall or a NAT that does not pass it, when no NAT is detected",
         step: "esp",
+        reasons: ["no-return"],
       },
       {
         cause:
           "the server is behind NAT and Windows' AssumeUDPEncapsulationContextOnSendRule is 0 (set it to 2)",
         step: "nat",
+        reasons: ["server-behind-nat"],
       },
     ],
   },
@@ -40,10 +52,15 @@ export const WINDOWS_ERRORS: readonly WindowsErrorEntry[] = [
     code: 789,
     title: "the security layer encountered a processing error during initial negotiations",
     causes: [
-      { cause: "the pre-shared key differs between client and server", step: "psk" },
+      {
+        cause: "the pre-shared key differs between client and server",
+        step: "psk",
+        reasons: ["refused", "mm6-bad", "silent"],
+      },
       {
         cause: "no common phase-1 proposal (e.g. the client offers only 3DES / MODP-1024)",
         step: "udp500",
+        reasons: ["refused-proposal"],
       },
     ],
   },
@@ -51,17 +68,26 @@ export const WINDOWS_ERRORS: readonly WindowsErrorEntry[] = [
     code: 788,
     title: "the security layer could not authenticate the remote computer",
     causes: [
-      { cause: "the pre-shared key (or the server's certificate) is not accepted", step: "psk" },
+      {
+        cause: "the pre-shared key (or the server's certificate) is not accepted",
+        step: "psk",
+        reasons: ["refused", "mm6-bad"],
+      },
     ],
   },
   {
     code: 691,
     title: "access denied: the user name or password is not valid",
     causes: [
-      { cause: "wrong user name or password, or the account is disabled", step: "ppp" },
+      {
+        cause: "wrong user name or password, or the account is disabled",
+        step: "ppp",
+        reasons: ["refused"],
+      },
       {
         cause: "the authentication protocol the client allows is not one the server accepts",
         step: "ppp",
+        reasons: ["no-answer"],
       },
     ],
   },
@@ -73,7 +99,11 @@ export const WINDOWS_ERRORS: readonly WindowsErrorEntry[] = [
         cause:
           "Windows' data encryption setting asks for MPPE or 'maximum strength' the link does not give; set it to 'Require encryption'",
       },
-      { cause: "phase 2 (Quick Mode) did not complete with an encrypting suite", step: "esp" },
+      {
+        cause: "phase 2 (Quick Mode) did not complete with an encrypting suite",
+        step: "esp",
+        reasons: ["qm-failed"],
+      },
     ],
   },
   {

@@ -95,7 +95,7 @@ async function diagnose(c: Case, o: Partial<DiagnoseOptions> = {}): Promise<Diag
     },
   );
   const r = await drive(c.sim, run);
-  assert.equal(r.setupError, undefined);
+  assert.equal(r.observations.setupError, undefined);
   return report(r.observations);
 }
 
