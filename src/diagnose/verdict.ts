@@ -108,8 +108,11 @@ const TITLES: Record<StepId, string> = {
   ppp: "PPP authentication",
 };
 
-/** ESP-in-UDP beyond the inner packet with AES-CBC + HMAC-SHA-256 at worst padding (no SA yet). */
-const ESTIMATED_ESP_OVERHEAD = 8 + 8 + 16 + 15 + 2 + 16;
+/**
+ * ESP-in-UDP beyond the inner packet with AES-GCM-16 (our first phase-2 offer) at worst
+ * padding, when no SA was negotiated: UDP 8, ESP header 8, IV 8, padding 3, trailer 2, ICV 16.
+ */
+const ESTIMATED_ESP_OVERHEAD = 8 + 8 + 8 + 3 + 2 + 16;
 /** UDP (8) + L2TP data header (8) + PPP (4) in front of the inner packet. */
 const L2TP_HEAD = 20;
 
@@ -410,7 +413,7 @@ function mtuStep(o: Observations): StepResult {
     exact,
     ...(m.pathMtuSource ? { pathMtuSource: m.pathMtuSource } : {}),
   };
-  const basis = `path MTU ${m.pathMtu}${m.pathMtuSource ? ` (${m.pathMtuSource})` : ""}; ${exact ? "with the negotiated SA" : "estimated for AES-CBC/SHA-256"} inner packets up to ${innerMax} bytes fit one ESP-in-UDP packet`;
+  const basis = `path MTU ${m.pathMtu}${m.pathMtuSource ? ` (${m.pathMtuSource})` : ""}; ${exact ? "with the negotiated SA" : "estimated for AES-GCM"} inner packets up to ${innerMax} bytes fit one ESP-in-UDP packet`;
   if (innerMax >= m.pppMtu)
     return step(
       "mtu",

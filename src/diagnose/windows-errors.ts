@@ -110,7 +110,11 @@ export const WINDOWS_ERRORS: readonly WindowsErrorEntry[] = [
     code: 768,
     title: "the connection attempt failed because it failed to encrypt data",
     causes: [
-      { cause: "phase 2 (Quick Mode) failed or the ESP SA carries nothing", step: "esp" },
+      {
+        cause: "phase 2 (Quick Mode) failed: no ESP SA to encrypt with",
+        step: "esp",
+        reasons: ["qm-failed"],
+      },
       { cause: "the Windows 'IKE and AuthIP IPsec Keying Modules' service is not running" },
     ],
   },
