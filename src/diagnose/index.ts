@@ -38,7 +38,6 @@ export async function diagnoseServer(
   if (!server.ok) return { ok: false, error: server.error.message };
   const route = await routeTo(server.value);
   if (!route.ok) return { ok: false, error: `no route to ${server.value}: ${route.error.message}` };
-  const mtu = await pathMtuTo(server.value);
   const local = route.value.source;
   const run = await runDiagnosis(
     {
@@ -51,7 +50,6 @@ export async function diagnoseServer(
       allowLegacy: o.allowLegacy ?? false,
       timeoutMs: o.timeoutMs,
       pppMtu: o.pppMtu,
-      ...(mtu.ok ? { pathMtu: mtu.value } : {}),
     },
     {
       clock: systemClock,
@@ -59,6 +57,10 @@ export async function diagnoseServer(
       logs: o.logs,
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       probe: (port, data, timeoutMs) => probeUdp(server.value, port, data, timeoutMs),
+      pathMtu: async () => {
+        const m = await pathMtuTo(server.value);
+        return m.ok ? m.value : undefined;
+      },
       openPorts: async () => {
         const p = await openIpsecPorts({ listen: local, ...(o.ports ? { ports: o.ports } : {}) });
         return p.ok ? { ok: true, value: p.value } : { ok: false, error: p.error };

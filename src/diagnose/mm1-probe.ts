@@ -46,6 +46,31 @@ export function buildMm1(
   return port === 4500 ? Buffer.concat([NON_ESP_MARKER, send.data]) : send.data;
 }
 
+/**
+ * An MM1 of exactly `size` octets of UDP payload (marker included on 4500): our vendor IDs plus
+ * one of padding, so that a full-size packet tests the path (Linux sends UDP with DF set by
+ * default, IP_PMTUDISC_WANT: a smaller hop answers ICMP "fragmentation needed" and the kernel
+ * caches the lower path MTU; a hop that drops it silently is a path-MTU black hole). A
+ * responder ignores a vendor ID it does not know. Returns the plain MM1 when `size` is too small.
+ */
+export function buildPaddedMm1(
+  config: IkeConfig,
+  server: string,
+  random: (n: number) => Buffer,
+  size: number,
+  port: 500 | 4500 = 500,
+): Buffer {
+  const plain = buildMm1(config, server, random, port);
+  const m = parseIsakmpMessage(port === 4500 ? plain.subarray(4) : plain);
+  const room = size - plain.length - 4; // a VID payload header is 4 octets
+  if (!m.ok || m.value.encrypted || room < 1) return plain;
+  const vids = m.value.payloads.flatMap((p) => (p.type === PayloadType.VID ? [p.data] : []));
+  // Padding that no registry entry matches: "oakley-diagnose-pmtu" then zeros.
+  const pad = Buffer.alloc(room);
+  pad.write("oakley-diagnose-pmtu");
+  return buildMm1({ ...config, initiatorVendorIds: [...vids, pad] }, server, random, port);
+}
+
 /** Reads a server's answer to MM1 (with the non-ESP marker when it came on UDP 4500). */
 export function readMm1Answer(data: Uint8Array, nattPort: boolean): ProbeReply {
   let b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);

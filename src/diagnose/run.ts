@@ -25,7 +25,7 @@ import type { LogHub } from "../obs/log.js";
 import type { DatagramHandler, DatagramSocket, Random } from "../platform/index.js";
 import type { PppAuthMethod } from "../ppp/index.js";
 import { IPV4_HEAD_LENGTH } from "../wire/l2tp/data-view.js";
-import { buildMm1, readMm1Answer } from "./mm1-probe.js";
+import { buildMm1, buildPaddedMm1, readMm1Answer } from "./mm1-probe.js";
 import type { MainModeObservation, Observations, ProbeOutcome } from "./verdict.js";
 
 /** What a connected-UDP probe saw (platform/udp-probe.ts, or a simulator in tests). */
@@ -49,8 +49,6 @@ export interface DiagnoseOptions {
   readonly timeoutMs: number;
   /** PPP MTU `oakley connect` uses. */
   readonly pppMtu: number;
-  /** The outer path MTU to the server, when known. */
-  readonly pathMtu?: { readonly mtu: number; readonly source: string };
 }
 
 export interface DiagnoseIo {
@@ -64,6 +62,11 @@ export interface DiagnoseIo {
     | { readonly ok: true; readonly value: IpsecPorts }
     | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } }
   >;
+  /**
+   * The outer path MTU to the server as the host knows it (the kernel's cached path MTU, else
+   * the interface's); asked before and after the full-size probe.
+   */
+  pathMtu(): Promise<{ readonly mtu: number; readonly source: string } | undefined>;
   /** Progress lines while it runs (human output). */
   readonly onProgress?: (text: string) => void;
 }
@@ -166,9 +169,11 @@ class WatchedSocket implements DatagramSocket {
 export async function runDiagnosis(o: DiagnoseOptions, io: DiagnoseIo): Promise<DiagnoseRun> {
   const say = (t: string) => io.onProgress?.(t);
   const rand = (n: number) => io.random.bytes(n);
-  const mtu = {
-    pppMtu: o.pppMtu,
-    ...(o.pathMtu ? { pathMtu: o.pathMtu.mtu, pathMtuSource: o.pathMtu.source } : {}),
+  let mtu: Observations["mtu"] = { pppMtu: o.pppMtu };
+  const readPathMtu = async () => {
+    const p = await io.pathMtu();
+    if (p) mtu = { ...mtu, pathMtu: p.mtu, pathMtuSource: p.source };
+    return p;
   };
   const base = {
     server: o.server,
@@ -183,8 +188,21 @@ export async function runDiagnosis(o: DiagnoseOptions, io: DiagnoseIo): Promise<
     await io.probe(500, buildMm1(probeCfg, o.server, rand, 500), o.timeoutMs),
     false,
   );
+  const before = await readPathMtu();
   if (udp500.kind !== "answered" || udp500.reply.notify !== undefined)
     return { observations: { ...base, udp500, mtu } };
+  // A full-size MM1 with DF: answered, or ICMP lowers the cached path MTU, or a black hole.
+  if (before) {
+    const packetSize = before.mtu;
+    say(`probing the path MTU with a ${packetSize}-byte IKE packet`);
+    const big = await io.probe(
+      500,
+      buildPaddedMm1(probeCfg, o.server, rand, packetSize - 28),
+      o.timeoutMs,
+    );
+    await readPathMtu();
+    mtu = { ...mtu, bigProbe: { packetSize, answered: big.kind === "answered" } };
+  }
   say(`probing UDP 4500 at ${o.server}`);
   const udp4500 = toOutcome(
     await io.probe(4500, buildMm1(probeCfg, o.server, rand, 4500), o.timeoutMs),
@@ -306,8 +324,9 @@ export async function runDiagnosis(o: DiagnoseOptions, io: DiagnoseIo): Promise<
   }
   if (qm?.up) {
     const child = node.childList()[0];
-    if (child && o.pathMtu)
-      innerMax = largestInner(o.pathMtu.mtu, (l) => node.dp.overhead(child.outSa, l));
+    const pathMtu = mtu.pathMtu;
+    if (child && pathMtu !== undefined)
+      innerMax = largestInner(pathMtu, (l) => node.dp.overhead(child.outSa, l));
     say("L2TP SCCRQ through the SA");
     await waiter.until(() => l2tpUp, o.timeoutMs);
   }

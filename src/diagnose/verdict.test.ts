@@ -279,6 +279,32 @@ describe("diagnose verdicts", () => {
     assert.equal(by({ ...healthy(), mtu: { pppMtu: 1400 } }).mtu.status, "skip");
   });
 
+  it("MTU: an unanswered full-size DF probe is a black hole, whatever the interface says", () => {
+    const v = verdicts({
+      ...healthy(),
+      mtu: {
+        pathMtu: 1500,
+        pppMtu: 1400,
+        innerMax: 1418,
+        bigProbe: { packetSize: 1500, answered: false },
+      },
+    }).find((s) => s.id === "mtu")!;
+    assert.equal(v.status, "fail");
+    assert.equal(v.reason, "black-hole");
+    const lowered = verdicts({
+      ...healthy(),
+      mtu: {
+        pathMtu: 1400,
+        pathMtuSource: "cached path MTU",
+        pppMtu: 1400,
+        innerMax: 1318,
+        bigProbe: { packetSize: 1500, answered: true },
+      },
+    }).find((s) => s.id === "mtu")!;
+    assert.equal(lowered.reason, "too-small");
+    assert.match(lowered.summary, /cached path MTU, a 1500-byte DF probe answered/);
+  });
+
   it("PPP: refused is 691; a server that does not prove the password is not a pass", () => {
     const refused: Observations = {
       ...healthy(),

@@ -95,6 +95,11 @@ export interface Observations {
     readonly pppMtu: number;
     /** Largest inner IP packet that fits one ESP packet of the negotiated SA, when there is one. */
     readonly innerMax?: number;
+    /**
+     * A full-size MM1 (IP packet of `packetSize` octets, DF set) sent after the small one was
+     * answered: whether it got an answer too.
+     */
+    readonly bigProbe?: { readonly packetSize: number; readonly answered: boolean };
   };
 }
 
@@ -399,6 +404,18 @@ function espStep(o: Observations): StepResult {
 
 function mtuStep(o: Observations): StepResult {
   const m = o.mtu;
+  if (m.bigProbe && !m.bigProbe.answered)
+    return step(
+      "mtu",
+      "fail",
+      `a full-size IKE packet (${m.bigProbe.packetSize} bytes, DF) got no answer while a small one did, and no ICMP "fragmentation needed" came back: a path-MTU black hole`,
+      "large ESP-in-UDP packets will vanish (connections hang after login); lower the MTU on this side or fix the hop that drops them (it must send ICMP or pass fragments)",
+      {
+        packetSize: m.bigProbe.packetSize,
+        ...(m.pathMtu !== undefined ? { pathMtu: m.pathMtu } : {}),
+      },
+      "black-hole",
+    );
   if (m.pathMtu === undefined)
     return step("mtu", "skip", "not measured: the path MTU to the server is unknown");
   const exact = m.innerMax !== undefined;
@@ -413,7 +430,8 @@ function mtuStep(o: Observations): StepResult {
     exact,
     ...(m.pathMtuSource ? { pathMtuSource: m.pathMtuSource } : {}),
   };
-  const basis = `path MTU ${m.pathMtu}${m.pathMtuSource ? ` (${m.pathMtuSource})` : ""}; ${exact ? "with the negotiated SA" : "estimated for AES-GCM"} inner packets up to ${innerMax} bytes fit one ESP-in-UDP packet`;
+  const probed = m.bigProbe ? `, a ${m.bigProbe.packetSize}-byte DF probe answered` : "";
+  const basis = `path MTU ${m.pathMtu}${m.pathMtuSource ? ` (${m.pathMtuSource}${probed})` : ""}; ${exact ? "with the negotiated SA" : "estimated for AES-GCM"} inner packets up to ${innerMax} bytes fit one ESP-in-UDP packet`;
   if (innerMax >= m.pppMtu)
     return step(
       "mtu",

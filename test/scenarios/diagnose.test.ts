@@ -25,7 +25,7 @@ import { type SimHost, SimNetwork, Simulator, simClock } from "../fakes/sim.js";
 const SERVER = "203.0.113.5";
 
 /** A connected-UDP probe on the simulator: the first answer, or silence. */
-function simProbe(sim: Simulator, host: SimHost, server: string) {
+function simProbe(sim: Simulator, host: SimHost, server: string, blackHoleAbove = Infinity) {
   let nextPort = 50_000;
   return (port: 500 | 4500, data: Buffer, timeoutMs: number) =>
     new Promise<RawProbe>((resolve) => {
@@ -39,7 +39,7 @@ function simProbe(sim: Simulator, host: SimHost, server: string) {
         resolve(r);
       };
       s.onDatagram((d) => finish({ kind: "answered", data: Buffer.from(d) }));
-      s.send(data, server, port);
+      if (data.length <= blackHoleAbove) s.send(data, server, port);
       const cancel = sim.after(timeoutMs, () => finish({ kind: "no-answer", waitedMs: timeoutMs }));
     });
 }
@@ -70,6 +70,8 @@ interface Case {
   readonly server: SimServer;
   readonly target: string;
   readonly ports?: (host: SimHost) => IpsecPorts;
+  /** The path loses UDP payloads larger than this without a word (a path-MTU black hole). */
+  readonly blackHoleAbove?: number;
 }
 
 async function diagnose(c: Case, o: Partial<DiagnoseOptions> = {}): Promise<DiagnoseReport> {
@@ -80,14 +82,14 @@ async function diagnose(c: Case, o: Partial<DiagnoseOptions> = {}): Promise<Diag
       local: c.client.address,
       timeoutMs: 5000,
       pppMtu: 1400,
-      pathMtu: { mtu: 1500, source: "simulated link" },
       ...o,
     },
     {
       clock: simClock(c.sim),
       random: new SeededRandom(`diag-${c.client.address}`),
       logs,
-      probe: simProbe(c.sim, c.client, c.target),
+      probe: simProbe(c.sim, c.client, c.target, c.blackHoleAbove),
+      pathMtu: async () => ({ mtu: 1500, source: "simulated link" }),
       openPorts: async () => ({
         ok: true as const,
         value: c.ports ? c.ports(c.client) : simIpsecPorts(c.client),
@@ -143,6 +145,7 @@ describe("oakley diagnose against oakley serve (simulator)", () => {
     assert.match(stepOf(r, "udp500").summary, /chose AES-CBC-\d+\/SHA/);
     assert.match(stepOf(r, "udp500").summary, /RFC 3947/);
     assert.equal(stepOf(r, "mtu").data?.exact, true);
+    assert.match(stepOf(r, "mtu").summary, /a 1500-byte DF probe answered/);
     assert.ok(r.windowsErrors.every((e) => e.status !== "likely"));
     // Torn down: the server holds no IKE SA, channel or PPP session of ours afterwards.
     w.sim.runFor(2000);
@@ -298,5 +301,19 @@ describe("oakley diagnose against oakley serve (simulator)", () => {
     assert.equal(s.ppp, "skip");
     assert.ok(r.windowsErrors.find((e) => e.code === 809)?.status === "likely");
     server.dispose();
+  });
+
+  it("a path-MTU black hole: the full-size probe vanishes, the MTU step says so", async () => {
+    const w = natWorld(8);
+    const r = await diagnose(
+      { ...w, target: SERVER, blackHoleAbove: 1400 },
+      { psk: SIM_PSK, user: ALICE.name, password: ALICE.password },
+    );
+    const m = stepOf(r, "mtu");
+    assert.equal(m.status, "fail");
+    assert.equal(m.reason, "black-hole");
+    assert.equal(m.data?.packetSize, 1500);
+    assert.equal(stepOf(r, "ppp").status, "pass", "the rest still runs");
+    w.server.dispose();
   });
 });
