@@ -160,7 +160,8 @@ function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
 
-export function register(program: Command, io: CliIo = processIo()): void {
+export function register(program: Command, given?: CliIo): void {
+  const io = given ?? processIo();
   program
     .command("diagnose")
     .description(
@@ -190,8 +191,10 @@ export function register(program: Command, io: CliIo = processIo()): void {
     .option("--recent", "(server side) explain recent failures")
     .option("--log-level <level>", "also log the stack's messages to stderr (debug, info, warn)")
     .action(
-      action(io, async (server: string | undefined, f: DiagnoseFlags) =>
-        runDiagnoseCommand(server, f, io),
-      ),
+      action(io, async (server: string | undefined, f: DiagnoseFlags) => {
+        await runDiagnoseCommand(server, f, io);
+        // As a process: leave now rather than wait for the last socket or timer to let go.
+        if (given === undefined) process.exit(process.exitCode ?? 0);
+      }),
     );
 }
