@@ -10,7 +10,7 @@
  *
  *   cl 192.0.2.2/26 --in0-- nat (MASQUERADE) out0 198.51.100.1 ---- srv 198.51.100.2
  *                                            out1 198.51.100.129 -- pfw 198.51.100.130 --DNAT 500/4500--> srv2 192.0.2.130
- * Case (c) runs diagnose in the NAT box itself (198.51.100.1, no NAT towards srv).
+ * Case (c) runs diagnose in the NAT box itself (198.51.100.1, no NAT towards srv), first.
  * Needs root, iproute2, nft.
  */
 import assert from "node:assert/strict";
@@ -152,6 +152,35 @@ describe("oakley diagnose against oakley serve (namespaces)", {
     await server2.waitFor(/ready: listening/, 60_000);
   });
 
+  // First: the NAT box's own UDP 500 must not meet a conntrack entry of a client it masqueraded
+  // (source port 500 kept), or the kernel would move it to another port — a NAT after all.
+  it("(c) no NAT, plain ESP dropped on the path: Quick Mode up, ESP fails (809)", async () => {
+    await nft(nat, [
+      "add table ip diagdrop",
+      "add chain ip diagdrop dropesp { type filter hook output priority 0; }",
+      "add rule ip diagdrop dropesp ip protocol esp drop",
+    ]);
+    try {
+      const { code, report } = await diagnose(nat, "198.51.100.2", {
+        psk: PSK,
+        user: "alice",
+        password: "alice-pass-1",
+      });
+      const s = statuses(report);
+      assert.equal(s.nat, "pass");
+      assert.equal(stepOf(report, "nat").data?.nattMethod, "none");
+      assert.equal(s.psk, "pass");
+      assert.equal(s.esp, "fail");
+      assert.equal(stepOf(report, "esp").reason, "no-return");
+      assert.equal(stepOf(report, "esp").data?.encapsulation, "esp");
+      assert.equal(s.ppp, "skip");
+      assert.equal(code, 1);
+      assert.deepEqual(likely(report), [809]);
+    } finally {
+      await nft(nat, ["delete table ip diagdrop"]);
+    }
+  });
+
   it("(a) a healthy server, client behind NAT: every step passes, exit 0", async () => {
     const { code, report } = await diagnose(cl, "198.51.100.2", {
       psk: PSK,
@@ -177,8 +206,8 @@ describe("oakley diagnose against oakley serve (namespaces)", {
   it("(b) the NAT box drops UDP 4500: UDP 4500 fails, the PSK is not blamed, 809 likely", async () => {
     await nft(nat, [
       "add table ip diagdrop",
-      "add chain ip diagdrop fwd { type filter hook forward priority 0; }",
-      "add rule ip diagdrop fwd udp dport 4500 drop",
+      "add chain ip diagdrop drop4500 { type filter hook forward priority 0; }",
+      "add rule ip diagdrop drop4500 udp dport 4500 drop",
     ]);
     try {
       const { code, report } = await diagnose(cl, "198.51.100.2", {
@@ -192,33 +221,6 @@ describe("oakley diagnose against oakley serve (namespaces)", {
       assert.equal(s.udp4500, "fail");
       assert.equal(stepOf(report, "udp4500").reason, "no-answer");
       assert.equal(s.psk, "skip");
-      assert.equal(code, 1);
-      assert.deepEqual(likely(report), [809]);
-    } finally {
-      await nft(nat, ["delete table ip diagdrop"]);
-    }
-  });
-
-  it("(c) no NAT, plain ESP dropped on the path: Quick Mode up, ESP fails (809)", async () => {
-    await nft(nat, [
-      "add table ip diagdrop",
-      "add chain ip diagdrop out { type filter hook output priority 0; }",
-      "add rule ip diagdrop out ip protocol esp drop",
-    ]);
-    try {
-      const { code, report } = await diagnose(nat, "198.51.100.2", {
-        psk: PSK,
-        user: "alice",
-        password: "alice-pass-1",
-      });
-      const s = statuses(report);
-      assert.equal(s.nat, "pass");
-      assert.equal(stepOf(report, "nat").data?.nattMethod, "none");
-      assert.equal(s.psk, "pass");
-      assert.equal(s.esp, "fail");
-      assert.equal(stepOf(report, "esp").reason, "no-return");
-      assert.equal(stepOf(report, "esp").data?.encapsulation, "esp");
-      assert.equal(s.ppp, "skip");
       assert.equal(code, 1);
       assert.deepEqual(likely(report), [809]);
     } finally {
