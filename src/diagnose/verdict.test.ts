@@ -73,6 +73,10 @@ describe("diagnose verdicts", () => {
       13801: "open",
       13806: "open",
     });
+    // 741 stays open only for its Windows-side setting: the Quick Mode cause is cleared.
+    const e741 = r.windowsErrors.find((e) => e.code === 741)!;
+    assert.equal(e741.causes.length, 1);
+    assert.match(e741.causes[0]!, /data encryption setting/);
   });
 
   it("UDP 500: ICMP unreachable, silence and a local error are told apart; later steps skip", () => {
@@ -213,7 +217,7 @@ describe("diagnose verdicts", () => {
     assert.deepEqual(likely(silent), [789], "silence is 789, not 788");
   });
 
-  it("without a PSK or user the steps that need them are skipped (not passed): not ok", () => {
+  it("without a PSK or user the steps that need them are skipped (not passed), so report.ok is false", () => {
     const o: Observations = {
       server: SERVER,
       udp500: MM2,

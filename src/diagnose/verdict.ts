@@ -505,7 +505,7 @@ export interface WindowsErrorVerdict {
   readonly code: number;
   readonly title: string;
   readonly status: ErrorStatus;
-  /** The causes whose step failed (likely), else all causes. */
+  /** Likely: the confirmed causes; open: those no passing step cleared; cleared: all. */
   readonly causes: readonly string[];
   /** Steps that would confirm or clear it and did not run. */
   readonly untested: readonly StepId[];
@@ -546,7 +546,13 @@ export function explainWindowsErrors(
       code: e.code,
       title: e.title,
       status: st,
-      causes: (confirmed.length > 0 ? confirmed : e.causes).map((c) => c.cause),
+      // Likely: the confirmed causes; open: those not cleared by a passing step.
+      causes: (confirmed.length > 0
+        ? confirmed
+        : st === "open"
+          ? e.causes.filter((c) => !c.step || byId.get(c.step)?.status !== "pass")
+          : e.causes
+      ).map((c) => c.cause),
       untested,
     };
   });
