@@ -33,6 +33,8 @@ export const ALLOWED: Record<string, readonly string[]> = {
   control: [...engines, "ike", "policy"],
   daemon: [...engines, "ike", "l2tp-ipsec", "policy", "control", "platform", "radius"],
   monitor: [...data, "obs", "control"],
+  // `oakley diagnose` (client side): probes and a diagnose-only run of the client stack.
+  diagnose: [...engines, "ike", "l2tp-ipsec", "policy", "platform", "daemon"],
   cli: [
     ...engines,
     "ike",
@@ -43,5 +45,6 @@ export const ALLOWED: Record<string, readonly string[]> = {
     "daemon",
     "monitor",
     "radius",
+    "diagnose",
   ],
 };

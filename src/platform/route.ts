@@ -108,3 +108,36 @@ export async function defaultRouteSource(): Promise<Result<RouteInfo, PlatformEr
   }
   return routeTo(first.gateway);
 }
+
+/**
+ * The MTU towards `destination`: the kernel's cached path MTU for it when one is known
+ * (`ip -j route get`, metrics.mtu, learnt from ICMP "fragmentation needed"), else the outgoing
+ * interface's MTU (`ip -j link show`).
+ */
+export async function pathMtuTo(
+  destination: string,
+): Promise<Result<{ mtu: number; source: string }, PlatformError>> {
+  const r = await runIp(["-j", "route", "get", destination]);
+  if (!r.ok) return r;
+  let dev: string | undefined;
+  try {
+    const first = (
+      JSON.parse(r.value) as Array<{ dev?: string; metrics?: Array<{ mtu?: number }> }>
+    )[0];
+    const cached = first?.metrics?.find((m) => typeof m.mtu === "number")?.mtu;
+    if (cached !== undefined) return ok({ mtu: cached, source: "cached path MTU" });
+    dev = first?.dev;
+  } catch {
+    return err(platformError(PlatformErrorCode.Command, "ip route get: unreadable output"));
+  }
+  if (!dev) return err(platformError(PlatformErrorCode.Command, `no route to ${destination}`));
+  const l = await runIp(["-j", "link", "show", "dev", dev]);
+  if (!l.ok) return l;
+  try {
+    const mtu = (JSON.parse(l.value) as Array<{ mtu?: number }>)[0]?.mtu;
+    if (typeof mtu === "number") return ok({ mtu, source: `interface ${dev}` });
+  } catch {
+    // fall through
+  }
+  return err(platformError(PlatformErrorCode.Command, `ip link show ${dev}: no MTU`));
+}

@@ -1,13 +1,14 @@
 /**
  * The management commands of `oakley`:
  * status, sa list|delete, policy ..., users ..., log ..., monitor, control token, profile ...,
- * client-config. src/cli/main.ts calls
+ * client-config, diagnose. src/cli/main.ts calls
  * `registerManagementCommands(program)` once; each module also exports its own `register`.
  */
 import type { Command } from "commander";
 import type { CliIo } from "./common.js";
 import { register as registerClientConfig } from "./client-config.js";
 import { register as registerControl } from "./control.js";
+import { register as registerDiagnose } from "./diagnose.js";
 import { register as registerLog } from "./log.js";
 import { register as registerMonitor } from "./monitor.js";
 import { register as registerPolicy } from "./policy.js";
@@ -26,4 +27,5 @@ export function registerManagementCommands(program: Command, io?: CliIo): void {
   registerControl(program, io);
   registerProfile(program, io);
   registerClientConfig(program, io);
+  registerDiagnose(program, io);
 }
