@@ -656,6 +656,11 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
     }
   }
 
+  /** Fragmented messages being reassembled (for tests and the monitor). */
+  fragmentsPending(): number {
+    return this.fragments.pendingReassemblies;
+  }
+
   fragmentationHint(sa: IkeSa, sentBytes: number | undefined): string {
     return this.fragments.hint(sa, sentBytes);
   }
