@@ -13,6 +13,7 @@
  */
 import type { IdentificationValue } from "../wire/isakmp/index.js";
 import type { NatPolicy } from "../natt/nat-policy.js";
+import type { FragmentationConfig } from "./fragments.js";
 import type { Phase1Offer, Phase2Offer } from "./proposals.js";
 import type { SaTableLimits } from "./sa-table.js";
 import type { Endpoint, TrafficSelector } from "./types.js";
@@ -155,6 +156,8 @@ export interface IkeConfig {
    * for emulating other clients in tests (e.g. Windows' set, which has no DPD VID).
    */
   readonly initiatorVendorIds?: readonly Buffer[];
+  /** IKEv1 fragmentation (fragments.ts); default DEFAULT_FRAGMENTATION: on, 1280-byte datagrams. */
+  readonly fragmentation?: Partial<FragmentationConfig>;
 }
 
 /** Cartesian product helper: every encryption × hash × group, in the given orders. */

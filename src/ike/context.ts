@@ -40,7 +40,8 @@ export interface EngineContext {
   emit(e: IkeEvent): void;
   /** Sends from the SA's local endpoint to its peer's current endpoint. */
   send(sa: IkeSa, bytes: Buffer): void;
-  sendFrom(from: Endpoint, to: Endpoint, bytes: Buffer): void;
+  /** With `sa`, a large message goes in IKE fragments when the peer supports them. */
+  sendFrom(from: Endpoint, to: Endpoint, bytes: Buffer, sa?: IkeSa): void;
   /** Calls fn at `at`; returns a cancel function. */
   schedule(at: number, fn: () => void): () => void;
   /** A timer owned by an SA: cancelled when the SA is deleted, forgotten once it fired. */
@@ -67,4 +68,9 @@ export interface EngineContext {
   deleteIkeSa(sa: IkeSa, reason: string, notifyPeer: boolean, withChildren: boolean): void;
   /** Deletes a child SA locally (and optionally tells the peer). */
   deleteChild(child: ChildSa, reason: string, notifyPeer: boolean): void;
+  /**
+   * Why a large message may have been lost (IP fragments dropped; fragmentation off or not
+   * announced), as " (…)" to append to a failure; empty when that is not the likely cause.
+   */
+  fragmentationHint(sa: IkeSa, sentBytes: number | undefined): string;
 }

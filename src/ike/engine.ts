@@ -29,7 +29,9 @@
  * (ike_drop{reason="aggressive_mode"}).
  * Child SAs (table, install, KEYMAT, rekey) are in child-sas.ts; an established SA's timers
  * (lifetime, DPD, keepalives) in sa-timers.ts.
- * Left out: Aggressive Mode initiator, IKE fragmentation.
+ * IKEv1 fragmentation (fragments.ts): carriers are reassembled before dispatch; large messages
+ * to peers that announced it leave in fragments (send/sendFrom).
+ * Left out: Aggressive Mode initiator.
  */
 import { DeadlineHeap } from "../base/deadline-heap.js";
 import { randomBytes, randomFillSync } from "node:crypto";
@@ -38,12 +40,15 @@ import { Counters } from "../obs/counters.js";
 import { type Logger, nullLogger } from "../obs/log.js";
 import {
   ExchangeType,
+  isFragmentCarrier,
   NotifyType,
   ProtocolId,
   parseIsakmpMessage,
   ZERO_COOKIE,
 } from "../wire/isakmp/index.js";
 import { AGGRESSIVE_MODE_WARNING, type IkeConfig } from "./config.js";
+import { FragmentHandler, fragmentationProblems } from "./fragments.js";
+
 import { type CertContext, loadCertContext } from "./exchanges/cert-auth.js";
 import { IkeErrorCode, type IkeFailure, failure } from "./errors.js";
 import {
@@ -179,6 +184,7 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
   readonly startupWarnings: readonly string[];
 
   private currentConfig: IkeConfig;
+  private readonly fragments: FragmentHandler;
 
   /** The configuration new exchanges use (see reconfigure). */
   get config(): IkeConfig {
@@ -203,7 +209,8 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
     this.wall = config.wallClock ?? (() => Date.now());
     this.table = new SaTable<IkeSa>(config.table);
     this.certs = loadCertContext(config);
-    const warnings: string[] = [];
+    this.fragments = new FragmentHandler(this);
+    const warnings: string[] = [...fragmentationProblems(config)];
     if (config.aggressiveMode) warnings.push(AGGRESSIVE_MODE_WARNING);
     if (this.certs && this.certs.problems.length > 0)
       warnings.push(
@@ -411,11 +418,17 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
     return out;
   }
 
-  private dispatch(dg: IkeDatagram): void {
+  private dispatch(received: IkeDatagram): void {
     this.counters.inc("ike_rx");
-    if (dg.local.port !== 500 && dg.local.port !== 4500) {
+    if (received.local.port !== 500 && received.local.port !== 4500) {
       this.counters.incLabeled("ike_drop", "reason", "bad_port");
       return;
+    }
+    let dg = received;
+    if (isFragmentCarrier(dg.data)) {
+      const whole = this.fragments.receive(dg, (i, r) => this.table.byCookiePair(i, r));
+      if (!whole) return;
+      dg = { ...dg, data: whole };
     }
     const p = parseIsakmpMessage(dg.data);
     if (!p.ok) {
@@ -562,7 +575,8 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
     }
     if (sa.role === "responder" && sameMessage(sa.lastIn, dg.data) && sa.lastOut) {
       this.counters.inc("ike_retransmit_answered");
-      this.sendFrom(dg.local, dg.remote, sa.lastOut);
+      this.fragments.peerRetransmits(sa, sa.lastOut.length);
+      this.sendFrom(dg.local, dg.remote, sa.lastOut, sa);
       return;
     }
     this.drop("duplicate");
@@ -632,12 +646,23 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
   }
 
   send(sa: IkeSa, bytes: Buffer): void {
-    this.sendFrom(sa.local, sa.peer, bytes);
+    this.sendFrom(sa.local, sa.peer, bytes, sa);
   }
 
-  sendFrom(from: Endpoint, to: Endpoint, bytes: Buffer): void {
-    this.counters.inc("ike_tx");
-    this.out.push({ kind: "send", data: bytes, from, to });
+  sendFrom(from: Endpoint, to: Endpoint, bytes: Buffer, sa?: IkeSa): void {
+    for (const data of this.fragments.outgoing(sa, from, to, bytes)) {
+      this.counters.inc("ike_tx");
+      this.out.push({ kind: "send", data, from, to });
+    }
+  }
+
+  /** Fragmented messages being reassembled (for tests and the monitor). */
+  fragmentsPending(): number {
+    return this.fragments.pendingReassemblies;
+  }
+
+  fragmentationHint(sa: IkeSa, sentBytes: number | undefined): string {
+    return this.fragments.hint(sa, sentBytes);
   }
 
   schedule(at: number, fn: () => void): () => void {
@@ -832,6 +857,7 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
     }
     sa.quick.clear();
     this.table.remove(sa);
+    this.fragments.forget(sa);
     this.sas.delete(sa.id);
     const same = this.byPeerId.get(sa.peerIdText);
     if (same?.delete(sa) && same.size === 0) this.byPeerId.delete(sa.peerIdText);

@@ -64,6 +64,8 @@ export interface PeerVendorIds {
   /** Windows' "Vid-Initial-Contact" VID: same meaning as the INITIAL-CONTACT notify. */
   initialContact: boolean;
   natt: NattMethod;
+  /** FRAGMENTATION VID (without capabilities, or with the IKE bit 0x80000000): IKEv1 fragments. */
+  fragmentation?: boolean;
   /** The draft VID to echo (when natt is "draft"). */
   nattDraftVid?: Buffer;
 }

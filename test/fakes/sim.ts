@@ -205,6 +205,12 @@ export class SimNetwork {
   readonly log: Array<{ t: number; realm: string; from: Endpoint; to: Endpoint; data: Buffer }> =
     [];
   dropped = 0;
+  /**
+   * A path that drops IP fragments: datagrams whose IPv4 packet (payload + 28 bytes of IP and
+   * UDP headers) exceeds this size are lost (counted in `tooBig`). Undefined: no limit.
+   */
+  pathMtu: number | undefined;
+  tooBig = 0;
 
   constructor(
     readonly sim: Simulator,
@@ -235,6 +241,11 @@ export class SimNetwork {
   /** @internal Route a datagram from a realm, translating through NATs as needed. */
   transmit(realm: Realm, from: Endpoint, to: Endpoint, data: Buffer): void {
     const p = this.profile;
+    if (this.pathMtu !== undefined && data.length + 28 > this.pathMtu) {
+      this.tooBig++;
+      this.dropped++;
+      return;
+    }
     if (this.sim.random() < p.loss) {
       this.dropped++;
       return;

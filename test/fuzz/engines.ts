@@ -36,6 +36,7 @@ import {
   type PppAuthMethod,
   PppSession,
 } from "../../src/ppp/index.js";
+import { splitIntoFragments } from "../../src/wire/isakmp/index.js";
 import { isakmpDatagrams } from "../helpers/pcap.js";
 import { l2tpCaptureMessages } from "../vectors/l2tp/captures.js";
 import type { Rand, Shape } from "./mutate.js";
@@ -168,7 +169,12 @@ export function ikeSeeds(): Buffer[] {
     (b) => b,
     () => {},
   );
-  ikeSeedCache = [...legs.map((l) => l.data), ...strongswanIsakmp()];
+  const whole = [...legs.map((l) => l.data), ...strongswanIsakmp()];
+  // IKE fragment carriers (payload 132) of the larger messages: three pieces each.
+  const carriers = whole
+    .filter((m) => m.length >= 200 && m.length <= 20_000)
+    .flatMap((m) => splitIntoFragments(m, 1, Math.ceil(m.length / 3)));
+  ikeSeedCache = [...whole, ...carriers];
   return ikeSeedCache;
 }
 
@@ -279,6 +285,11 @@ export const ikeResponder: FuzzTarget = {
           now = Math.min(end, Math.max(now + 1000, resp.nextDeadline() ?? end));
           timers();
         }
+        if (resp.fragmentsPending() > 0)
+          throw new FuzzFailure(
+            "unbounded",
+            `${resp.fragmentsPending()} IKE fragment reassemblies left after two idle days`,
+          );
         const left = resp.ikeSas().length + resp.childSas().length;
         if (left > 0)
           throw new FuzzFailure(

@@ -50,6 +50,7 @@ import {
   decodeIpsecAttributes,
   parseDataAttributeList,
   parseIdentificationData,
+  parseIkeFragment,
   parseIsakmpHeader,
   parseIsakmpMessage,
   parsePayloadChain,
@@ -57,7 +58,9 @@ import {
   PayloadType,
   serializeDataAttributes,
   serializeIdentificationData,
+  serializeIkeFragment,
   serializeIsakmpHeader,
+  splitIntoFragments,
   serializeParsedIsakmpMessage,
   serializePayloadBody,
   serializePayloadChain,
@@ -157,6 +160,16 @@ const isakmp: FuzzTarget[] = [
     roundTrip: (v, b) => same(serializeIsakmpHeader(v), b.subarray(0, 28)),
     seeds: ikeSeeds,
     shape: S.isakmpMessage,
+  }),
+  parserTarget({
+    name: "isakmp:fragment",
+    parse: parseIkeFragment,
+    roundTrip: (v, b) => same(serializeIkeFragment(v), b.subarray(0, v.header.length)),
+    // Every captured message cut into 100-byte pieces: carriers as peers send them.
+    seeds: () =>
+      ikeSeeds().flatMap((m) =>
+        m.length >= 28 && m.length <= 25_500 ? splitIntoFragments(m, 1, 100) : [],
+      ),
   }),
   parserTarget({
     name: "isakmp:payload-chain",

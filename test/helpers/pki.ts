@@ -26,6 +26,8 @@ export interface LeafSpec {
   /** Extension lines (openssl x509v3_config), e.g. "subjectAltName=DNS:a.example". */
   readonly ext: readonly string[];
   readonly days?: number;
+  /** RSA key size (default 2048). */
+  readonly bits?: number;
 }
 
 export class TestPki {
@@ -57,7 +59,7 @@ export class TestPki {
       "-algorithm",
       "RSA",
       "-pkeyopt",
-      "rsa_keygen_bits:2048",
+      `rsa_keygen_bits:${spec.bits ?? 2048}`,
       "-out",
       `${name}.key`,
     ]);
@@ -109,9 +111,16 @@ export class TestPki {
     return item;
   }
 
-  ca(name: string, cn: string, issuer = "self", extra: readonly string[] = []): PkiItem {
+  ca(
+    name: string,
+    cn: string,
+    issuer = "self",
+    extra: readonly string[] = [],
+    bits?: number,
+  ): PkiItem {
     return this.add({
       name,
+      ...(bits ? { bits } : {}),
       subj: `/O=Oakley Test/CN=${cn}`,
       issuer,
       ext: ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign", ...extra],

@@ -39,8 +39,16 @@ export function vid(bytes: Buffer): VendorIdPayload {
   return { type: PayloadType.VID, reserved: 0, data: bytes };
 }
 
-/** Initiator MM1: every NAT-T method we speak (RFC first), and DPD. */
-export function initiatorVids(natt: boolean): VendorIdPayload[] {
+/**
+ * The FRAGMENTATION VID as strongSwan and racoon send it: MD5("FRAGMENTATION") + capabilities
+ * 0x80000000 (fragments of Main and Aggressive Mode messages).
+ */
+export function fragmentationVid(): VendorIdPayload {
+  return vid(Buffer.concat([vendorIdBytes("FRAGMENTATION"), Buffer.from("80000000", "hex")]));
+}
+
+/** Initiator MM1: every NAT-T method we speak (RFC first), DPD, and fragmentation when on. */
+export function initiatorVids(natt: boolean, fragmentation = false): VendorIdPayload[] {
   const out: VendorIdPayload[] = [];
   if (natt) {
     out.push(vid(vendorIdBytes("RFC3947")));
@@ -49,15 +57,20 @@ export function initiatorVids(natt: boolean): VendorIdPayload[] {
     out.push(vid(vendorIdBytes("NATT_DRAFT_02")));
   }
   out.push(vid(vendorIdBytes("DPD")));
+  if (fragmentation) out.push(fragmentationVid());
   return out;
 }
 
-/** Responder MM2: the NAT-T method chosen (echoing the peer's draft VID) and DPD. */
-export function responderVids(v: PeerVendorIds): VendorIdPayload[] {
+/**
+ * Responder MM2: the NAT-T method chosen (echoing the peer's draft VID), DPD, and
+ * fragmentation when on and the peer announced it (as strongSwan answers).
+ */
+export function responderVids(v: PeerVendorIds, fragmentation = false): VendorIdPayload[] {
   const out: VendorIdPayload[] = [];
   if (v.natt === "rfc3947") out.push(vid(vendorIdBytes("RFC3947")));
   else if (v.natt === "draft" && v.nattDraftVid) out.push(vid(Buffer.from(v.nattDraftVid)));
   out.push(vid(vendorIdBytes("DPD")));
+  if (fragmentation && v.fragmentation) out.push(fragmentationVid());
   return out;
 }
 
@@ -118,6 +131,13 @@ export function readVendorIds(payloads: readonly Payload[], nattEnabled: boolean
         break;
       case "MS_VID_INITIAL_CONTACT":
         v.initialContact = true;
+        break;
+      case "FRAGMENTATION":
+        // Windows sends the bare hash; others add capabilities, of which 0x80000000 means
+        // "fragments of Main/Aggressive Mode messages" (strongSwan isakmp_vendor.c reads it so).
+        v.fragmentation =
+          p.data.length === 16 ||
+          (p.data.length === 20 && (p.data.readUInt32BE(16) & 0x80000000) !== 0);
         break;
       default: {
         const rank = (DRAFT_ORDER as readonly string[]).indexOf(m.id);

@@ -306,7 +306,7 @@ export function startMainMode(ctx: EngineContext, local: Endpoint, peer: Endpoin
   const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, [
     saPayload,
     ...(ctx.config.initiatorVendorIds?.map((b) => vid(b)) ??
-      initiatorVids(ctx.config.natt.enabled)),
+      initiatorVids(ctx.config.natt.enabled, ctx.config.fragmentation?.enabled !== false)),
   ]);
   sa.log.info("Main Mode: sending MM1", { transforms: saPayload.proposals[0]?.transforms.length });
   ctx.send(sa, bytes);
@@ -322,7 +322,7 @@ function armRetransmit(ctx: EngineContext, sa: IkeSa, bytes: Buffer): void {
       sa.lastError ??
         failure(
           IkeErrorCode.Timeout,
-          `no answer from ${endpointKey(sa.peer)} in Main Mode (${sa.state})`,
+          `no answer from ${endpointKey(sa.peer)} in Main Mode (${sa.state})${sa.state === "I_MM5" ? ctx.fragmentationHint(sa, bytes.length) : ""}`,
         ),
       sa.peer,
       sa,
@@ -691,7 +691,7 @@ export function responderMm1(
   ctx.registerSa(sa);
   const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, [
     pick.reply,
-    ...responderVids(sa.vids),
+    ...responderVids(sa.vids, ctx.config.fragmentation?.enabled !== false),
   ]);
   sa.lastIn = messageDigest(dg.data);
   sa.lastOut = bytes;
@@ -703,6 +703,13 @@ export function responderMm1(
   });
   ctx.send(sa, bytes);
   armHalfOpenTimeout(ctx, sa);
+}
+
+/** R_MM4 timed out: the peer's MM5 never arrived complete — maybe lost as IP fragments. */
+function mm5Missing(ctx: EngineContext, sa: IkeSa): string {
+  if (sa.state !== "R_MM4") return "";
+  const hint = ctx.fragmentationHint(sa, undefined);
+  return hint ? `: the peer's MM5 never arrived complete${hint}` : "";
 }
 
 export function armHalfOpenTimeout(ctx: EngineContext, sa: IkeSa): void {
@@ -717,7 +724,7 @@ export function armHalfOpenTimeout(ctx: EngineContext, sa: IkeSa): void {
         "main-mode",
         failure(
           IkeErrorCode.Timeout,
-          `half-open SA from ${endpointKey(sa.peer)} timed out in ${sa.state}`,
+          `half-open SA from ${endpointKey(sa.peer)} timed out in ${sa.state}${mm5Missing(ctx, sa)}`,
         ),
         sa.peer,
         sa,

@@ -31,6 +31,8 @@
  * describeIsakmpMessage / describePayload give one-line log summaries.
  * Errors: WireError with codes OAK_E_WIRE_TRUNCATED / BAD_LENGTH / BAD_VALUE / BAD_NESTING /
  * UNSUPPORTED_CRITICAL / TOO_MANY; limits are in DEFAULT_LIMITS (override per call).
+ * IKEv1 fragments (payload 132): parseIkeFragment / serializeIkeFragment / splitIntoFragments
+ * (fragment.ts); reassembly is ike/fragments.ts.
  * The UDP/4500 non-ESP marker is not handled here (wire/udpencap).
  */
 export * from "./types.js";
@@ -55,6 +57,16 @@ export {
   type ChainOptions,
 } from "./payloads.js";
 export { describeIsakmpMessage, describePayload } from "./describe.js";
+export {
+  FRAGMENT_FLAG_LAST,
+  FRAGMENT_PAYLOAD_HEADER_LENGTH,
+  MAX_FRAGMENT_NUMBER,
+  isFragmentCarrier,
+  parseIkeFragment,
+  serializeIkeFragment,
+  splitIntoFragments,
+  type IkeFragment,
+} from "./fragment.js";
 export { parseSaPayloadBody, serializeSaBody, type SaBody } from "./sa.js";
 export {
   attr,

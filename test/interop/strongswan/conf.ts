@@ -168,6 +168,8 @@ export interface IkeConnConf {
   readonly dpdDelay?: string;
   /** Force UDP encapsulation (RFC 3948) even without a NAT. */
   readonly encap?: boolean;
+  /** IKE fragmentation (swanctl.conf(5)): yes (default), accept, force, no. */
+  readonly fragmentation?: "yes" | "accept" | "force" | "no";
   readonly children: readonly ChildConf[];
 }
 
@@ -188,6 +190,7 @@ export function swanctlConf(conns: readonly IkeConnConf[]): string {
     out.push(`        proposals = ${c.proposals.join(",")}`);
     out.push(`        encap = ${c.encap ? "yes" : "no"}`);
     out.push(`        dpd_delay = ${c.dpdDelay ?? "0s"}`);
+    if (c.fragmentation) out.push(`        fragmentation = ${c.fragmentation}`);
     out.push("        local {");
     if (c.auth.kind === "psk") {
       out.push("            auth = psk");
