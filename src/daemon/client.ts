@@ -92,7 +92,7 @@ export async function startClient(
   const log = deps.logs.logger("daemon");
   const mtu = deps.mtu ?? 1400;
   const progress = (p: ClientProgress) => {
-    log.info(p.text);
+    log.info(p.text, { step: p.stage });
     deps.onProgress?.(p);
   };
 
@@ -151,7 +151,8 @@ export async function startClient(
   const down = (e: ClientError) => {
     if (finished) return;
     finished = true;
-    log.warn(`connection ended: ${e.message}`);
+    // The caller (keeper.ts) says it, with what happens next.
+    log.debug(`connection ended: ${e.message}`, { code: e.code });
     settle.reject(Object.assign(new Error(e.message), { code: e.code }));
     deps.onDown?.(e);
   };
@@ -310,8 +311,10 @@ export async function startClient(
   );
   l2tp = stack.l2tp;
   const running = stack.node;
+  log.info(`connecting to ${server.value} from ${local} (nat-policy ${cfg.natPolicy})`, {
+    event: "connecting",
+  });
   running.initiate(l2tpRequest(local, server.value, deps.ports?.ike ?? 500));
-  log.info(`connecting to ${server.value} from ${local} (nat-policy ${cfg.natPolicy})`);
 
   return ok({
     node: running,

@@ -144,6 +144,20 @@ describe("oakley connect --persist: profile from the server, survives restart, N
         "--profile-store",
         store,
       ]);
+      const clientSock = join(topo.dir, "client.sock");
+      const clientStatus = async () =>
+        JSON.parse(await oakley(c, ["status", "--socket", clientSock, "--json"])) as {
+          role: string;
+          mode: string;
+          connection: {
+            profile: string;
+            state: string;
+            attempts: number;
+            uptimeSeconds?: number;
+            totalBytesIn: string;
+            lastFailure?: { message: string };
+          };
+        };
       client = watch(
         topo.spawn(c, [
           ...node,
@@ -154,6 +168,8 @@ describe("oakley connect --persist: profile from the server, survives restart, N
           store,
           "--status-file",
           join(topo.dir, "client.status.json"),
+          "--control-socket",
+          clientSock,
           "--log-format",
           "text",
         ]),
@@ -195,7 +211,14 @@ describe("oakley connect --persist: profile from the server, survives restart, N
       // (c) The client's way to the server is gone for 20 s.
       began.routeDown = now();
       await topo.exec(c, ["ip", "route", "del", "default"]);
-      await new Promise((r) => setTimeout(r, 20_000));
+      await new Promise((r) => setTimeout(r, 19_000));
+      // Down by now (DPD gives up 16 s after the last word from the server at the latest):
+      // `oakley status` says so, why, and that VPN traffic is blocked.
+      const down = await clientStatus();
+      assert.equal(down.mode, "block");
+      assert.match(down.connection.state, /^(waiting|connecting)$/);
+      assert.match(down.connection.lastFailure?.message ?? "", /R-U-THERE|no route/);
+      await new Promise((r) => setTimeout(r, 1000));
       await topo.route(c, "default", { gateway: "192.0.2.1" });
       began.routeBack = now();
       measured.routeDown = await secondsUntilPing(30);
@@ -224,6 +247,19 @@ describe("oakley connect --persist: profile from the server, survives restart, N
         "the pings went out inside ESP",
       );
       for (const [k, s] of Object.entries(measured)) assert.ok(s <= 30, `${k}: ${s} s`);
+
+      const st = await clientStatus();
+      assert.equal(st.role, "client");
+      assert.equal(st.mode, "protected");
+      assert.equal(st.connection.profile, "office");
+      assert.equal(st.connection.state, "up");
+      assert.ok(st.connection.attempts >= 3, `attempts: ${st.connection.attempts}`);
+      assert.ok(BigInt(st.connection.totalBytesIn) > 0n, "bytes counted");
+      assert.match(st.connection.lastFailure?.message ?? "", /R-U-THERE|no route/);
+      const text = await oakley(c, ["status", "--socket", clientSock]);
+      assert.match(text, /^Profile: +office$/m);
+      assert.match(text, /^State: +up since /m);
+      assert.match(text, /^Last failure: /m);
 
       assert.equal(await stop(client), 0, "Ctrl-C ends the kept connection cleanly");
       await assert.rejects(
