@@ -269,7 +269,9 @@ describe("oakley connect --persist: profile from the server, survives restart, N
       assert.equal(st.mode, "protected");
       assert.equal(st.connection.profile, "office");
       assert.equal(st.connection.state, "up");
-      assert.ok(st.connection.attempts >= 3, `attempts: ${st.connection.attempts}`);
+      // (a) always dials again; in (c) the client may also ride out the 20 s (the server's
+      // ESP still reaches it, which counts as liveness), so 2 or more.
+      assert.ok(st.connection.attempts >= 2, `attempts: ${st.connection.attempts}`);
       assert.ok(BigInt(st.connection.totalBytesIn) > 0n, "bytes counted");
       assert.match(st.connection.lastFailure?.message ?? "", /R-U-THERE|no route/);
       const text = await oakley(c, ["status", "--socket", clientSock]);
