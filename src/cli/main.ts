@@ -4,7 +4,10 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import { reconnectDelayMs, type RunningClient, startClient } from "../daemon/client.js";
+import { ControlServer } from "../control/index.js";
+import { startClient } from "../daemon/client.js";
+import { ConnectionKeeper } from "../daemon/keeper.js";
+import { systemClock } from "../platform/index.js";
 import {
   connectWarnings,
   commandLineSecretWarnings,
@@ -15,7 +18,9 @@ import {
 import { type RunningServer, startServer } from "../daemon/server.js";
 import { LogHub, type LogLevel } from "../obs/log.js";
 import { registerManagementCommands } from "./commands/index.js";
+import { clientSocketPath } from "./commands/common.js";
 import { profileForConnect } from "./commands/profile.js";
+import { ConnectView } from "./progress.js";
 import { jsonSink, textSink } from "../obs/sinks.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -24,6 +29,32 @@ const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.ur
 
 function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
+}
+
+/**
+ * `oakley connect`'s output: readable lines (progress.ts; a spinner on a terminal) unless JSON
+ * lines are asked for with --log-format json or OAKLEY_LOG_FORMAT=json.
+ */
+function connectLogs(
+  level: string,
+  given: string | undefined,
+): { logs: LogHub; view?: ConnectView } {
+  const env = process.env.OAKLEY_LOG_FORMAT;
+  const format = given ?? (env === "text" || env === "json" ? env : undefined);
+  if (format === "json") {
+    return {
+      logs: new LogHub(
+        jsonSink((s) => process.stdout.write(s)),
+        level as LogLevel,
+      ),
+    };
+  }
+  // On a terminal the steps only (the protocol groups' info lines with --log-level debug);
+  // elsewhere (a pipe, the journal) every line, readable.
+  const view = new ConnectView(process.stdout, {
+    verbose: !process.stdout.isTTY || level === "debug" || level === "private",
+  });
+  return { logs: new LogHub(view, level as LogLevel), view };
 }
 
 function makeLogs(level: string, given: string | undefined): LogHub {
@@ -201,6 +232,10 @@ export function buildCli(): Command {
       "--persist",
       "stay connected: reconnect after the connection drops (back-off 1 s doubling to 60 s, with jitter); VPN traffic stays blocked in between",
     )
+    .option(
+      "--control-socket <path>",
+      "where `oakley status` asks about this connection (default /run/oakley/connect-NAME.sock; off)",
+    )
     .option("--config <file>", "settings file (YAML or JSON)")
     .option(
       "--profile-store <file>",
@@ -214,6 +249,8 @@ export function buildCli(): Command {
       // --persist is about this process, not a connection setting.
       const persist = given.persist === true;
       delete given.persist;
+      const controlSocket = given.controlSocket as string | undefined;
+      delete given.controlSocket;
       // SERVER may name a saved profile; flags and OAKLEY_* given now override its fields.
       const prof = profileForConnect(server, given);
       if (!prof.ok) {
@@ -229,72 +266,65 @@ export function buildCli(): Command {
       }
       // Only what was typed now is in /proc/PID/cmdline (not the saved profile's fields).
       for (const w of commandLineSecretWarnings("connect", given)) process.stderr.write(`${w}\n`);
-      const logs = makeLogs(cfg.value.logLevel, opts.logFormat as string | undefined);
+      const { logs, view } = connectLogs(cfg.value.logLevel, opts.logFormat as string | undefined);
       for (const w of connectWarnings(cfg.value)) logs.logger("daemon").warn(w);
       const log = logs.logger("daemon");
-      let client: RunningClient | undefined;
+      const keeper = new ConnectionKeeper({
+        dial: (hooks) =>
+          startClient(cfg.value, { logs, allowLegacy: opts.allowLegacy === true, ...hooks }),
+        persist,
+        log,
+        logs,
+        ...(prof.value.profile !== undefined ? { profile: prof.value.profile } : {}),
+        server: cfg.value.server,
+        software: `oakley ${pkg.version}`,
+        clock: systemClock,
+        failClosed: cfg.value.failClosed,
+        random: Math.random,
+        setTimer: (fn, ms) => {
+          const t = setTimeout(fn, ms);
+          return { cancel: () => clearTimeout(t) };
+        },
+        exit: (code, why) => {
+          // JSON readers get the record; a person (and scripts reading stderr) the line.
+          if (!view)
+            log.error(`connection ended: ${why.message}`, { event: "failed", code: why.code });
+          view?.close();
+          process.stderr.write(`oakley connect: ${why.message} [${why.code}]\n`);
+          void control?.close().finally(() => process.exit(code));
+          if (!control) process.exit(code);
+        },
+      });
+      // `oakley status` on this host finds the connection through its control socket.
+      const socketPath = controlSocket ?? clientSocketPath(prof.value.profile ?? cfg.value.server);
+      let control: ControlServer | undefined;
+      if (socketPath !== "off") {
+        try {
+          control = await ControlServer.start({
+            target: keeper.controlTarget(),
+            software: `oakley ${pkg.version}`,
+            logger: logs.logger("ctl"),
+            unix: { path: socketPath },
+          });
+        } catch (e) {
+          log.warn(
+            `oakley status will not see this connection: ${(e as Error).message} (--control-socket PATH or off)`,
+          );
+        }
+      }
       let stopping = false;
-      let retry: NodeJS.Timeout | undefined;
-      const stop = async (sig: string, code = 0) => {
+      const stop = async (sig: string) => {
         if (stopping) return;
         stopping = true;
-        if (retry) clearTimeout(retry);
-        if (code === 0) log.info(`${sig}: disconnecting (PPP, L2TP, IPsec deletes, TUN removed)`);
-        await client?.stop();
-        process.exit(code);
+        log.info(`${sig}: disconnecting (PPP, L2TP, IPsec deletes, TUN removed)`);
+        await keeper.stop();
+        await control?.close();
+        view?.close();
+        process.exit(0);
       };
       process.on("SIGINT", () => void stop("SIGINT"));
       process.on("SIGTERM", () => void stop("SIGTERM"));
-      let attempt = 0;
-      let upSince = 0;
-      const connect = async (): Promise<void> => {
-        const r = await startClient(cfg.value, {
-          logs,
-          allowLegacy: opts.allowLegacy === true,
-          onProgress: (p) => {
-            if (p.stage === "address") upSince = Date.now();
-          },
-          onDown: (e) => {
-            if (stopping) return;
-            process.stderr.write(`oakley connect: ${e.message} [${e.code}]\n`);
-            if (!persist) {
-              void stop("down", 1);
-              return;
-            }
-            void again(e.message);
-          },
-        });
-        if (!r.ok) {
-          process.stderr.write(
-            `oakley connect: cannot start: ${r.error.message} [${r.error.code}]\n`,
-          );
-          if (!persist) process.exit(1);
-          client = undefined;
-          void again(r.error.message);
-          return;
-        }
-        client = r.value;
-        if (stopping) await client.stop();
-      };
-      // --persist: tear down what is left, keep VPN traffic blocked, wait, dial again.
-      const again = async (why: string): Promise<void> => {
-        const old = client;
-        client = undefined;
-        await old?.stop({ keepBlocked: `reconnecting: ${why}` });
-        if (stopping) return;
-        // A connection that stayed up a minute starts the back-off afresh.
-        attempt = upSince > 0 && Date.now() - upSince > 60_000 ? 1 : attempt + 1;
-        upSince = 0;
-        const wait = reconnectDelayMs(attempt, Math.random());
-        log.warn(
-          `connection down (${why}); reconnecting in ${(wait / 1000).toFixed(1)} s (attempt ${attempt})`,
-        );
-        retry = setTimeout(() => {
-          retry = undefined;
-          if (!stopping) void connect();
-        }, wait);
-      };
-      await connect();
+      await keeper.start();
     });
 
   registerManagementCommands(program);

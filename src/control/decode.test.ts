@@ -43,6 +43,43 @@ test("decodeStatus carries the L2TP counts when a daemon gives them, and refuses
   assert.match(bad.error.message, /pppSessions/);
 });
 
+const CLIENT_CONNECTION = {
+  profile: "office",
+  server: "198.51.100.2",
+  persist: true,
+  state: "waiting" as const,
+  since: "2026-12-07T16:00:05.000Z",
+  attempts: 3,
+  nextAttemptAt: "2026-12-07T16:00:09.000Z",
+  bytesIn: 0n,
+  bytesOut: 0n,
+  totalBytesIn: 18_446_744_073_709_551_615n,
+  totalBytesOut: 5n,
+  lastFailure: {
+    at: "2026-12-07T16:00:05.000Z",
+    code: "OAK_E_IKE_DEAD_PEER",
+    message: "dpd failed: peer declared dead",
+  },
+};
+
+test("decodeStatus carries a client's connection (oakley connect), and names a bad field", () => {
+  const t = new FakeControlTarget();
+  const status = { ...t.status(), role: "client" as const, connection: CLIENT_CONNECTION };
+  const s = decodeStatus(wire(status));
+  assert.ok(s.ok);
+  assert.deepEqual(s.value, status);
+  const bad = decodeStatus(
+    wire({ ...status, connection: { ...CLIENT_CONNECTION, state: "gone" } }),
+  );
+  assert.ok(!bad.ok);
+  assert.match(bad.error.message, /connection\.state/);
+  const badFailure = decodeStatus(
+    wire({ ...status, connection: { ...CLIENT_CONNECTION, lastFailure: { at: 1 } } }),
+  );
+  assert.ok(!badFailure.ok);
+  assert.match(badFailure.error.message, /lastFailure/);
+});
+
 test("malformed answers name the field", () => {
   const t = new FakeControlTarget();
   const l = wire(t.listSas()) as { ike: { natt: { behindNat: string } }[] };
@@ -56,9 +93,11 @@ test("malformed answers name the field", () => {
 
 test("fuzz: decoders never throw on mutated daemon answers", () => {
   const t = new FakeControlTarget();
-  const seeds = [encodeLine(t.listSas() as never), encodeLine(t.status() as never)].map((s) =>
-    Buffer.from(s),
-  );
+  const seeds = [
+    encodeLine(t.listSas() as never),
+    encodeLine(t.status() as never),
+    encodeLine({ ...t.status(), role: "client", connection: CLIENT_CONNECTION } as never),
+  ].map((s) => Buffer.from(s));
   const parse = (b: Uint8Array) => {
     let v: Json;
     try {

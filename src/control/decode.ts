@@ -9,6 +9,7 @@ import { type ControlError, ControlErrorCode, controlError } from "./errors.js";
 import type { Json } from "./protocol.js";
 import type {
   ChildSaRecord,
+  ClientConnectionStatus,
   DaemonStatus,
   DeletedSa,
   Endpoint,
@@ -236,8 +237,45 @@ export function decodeStatus(v: Json): Result<DaemonStatus, ControlError> {
       ...opt("pppSessions", optInt(o, "pppSessions", p)),
       ...opt("addressesInUse", optInt(o, "addressesInUse", p)),
       warnings: strings("warnings"),
+      ...opt(
+        "connection",
+        o.connection === undefined || o.connection === null
+          ? undefined
+          : connection(o.connection, "result.connection"),
+      ),
     };
   });
+}
+
+function connection(v: unknown, p: string): ClientConnectionStatus {
+  const o = obj(v, p);
+  const f =
+    o.lastFailure === undefined || o.lastFailure === null
+      ? undefined
+      : obj(o.lastFailure, `${p}.lastFailure`);
+  const fp = `${p}.lastFailure`;
+  return {
+    ...opt("profile", optStr(o, "profile", p)),
+    server: str(o, "server", p),
+    persist: bool(o, "persist", p),
+    state: oneOf(o, "state", p, ["connecting", "up", "waiting", "stopped"] as const),
+    since: str(o, "since", p),
+    ...opt("upSince", optStr(o, "upSince", p)),
+    ...opt("uptimeSeconds", optInt(o, "uptimeSeconds", p)),
+    ...opt("address", optStr(o, "address", p)),
+    attempts: int(o, "attempts", p),
+    ...opt("nextAttemptAt", optStr(o, "nextAttemptAt", p)),
+    bytesIn: big(o, "bytesIn", p),
+    bytesOut: big(o, "bytesOut", p),
+    totalBytesIn: big(o, "totalBytesIn", p),
+    totalBytesOut: big(o, "totalBytesOut", p),
+    ...opt(
+      "lastFailure",
+      f
+        ? { at: str(f, "at", fp), code: str(f, "code", fp), message: str(f, "message", fp) }
+        : undefined,
+    ),
+  };
 }
 
 export function decodeMetrics(v: Json): Result<MetricsSnapshot, ControlError> {

@@ -150,6 +150,34 @@ export interface DaemonStatus {
   readonly pppSessions?: number;
   readonly addressesInUse?: number;
   readonly warnings: readonly string[];
+  /** `oakley connect` (role client): the connection it keeps. */
+  readonly connection?: ClientConnectionStatus;
+}
+
+/** What a client (`oakley connect`, with or without --persist) says about its connection. */
+export interface ClientConnectionStatus {
+  /** The saved profile, when connected by name. */
+  readonly profile?: string;
+  readonly server: string;
+  readonly persist: boolean;
+  /** connecting (an attempt under way), up, waiting (for the next attempt), stopped. */
+  readonly state: "connecting" | "up" | "waiting" | "stopped";
+  /** When the state last changed. */
+  readonly since: string;
+  readonly upSince?: string;
+  readonly uptimeSeconds?: number;
+  /** The address PPP gave us. */
+  readonly address?: string;
+  /** Connection attempts since the process started. */
+  readonly attempts: number;
+  readonly nextAttemptAt?: string;
+  /** ESP bytes of the current connection. */
+  readonly bytesIn: bigint;
+  readonly bytesOut: bigint;
+  /** ESP bytes since the process started (all connections). */
+  readonly totalBytesIn: bigint;
+  readonly totalBytesOut: bigint;
+  readonly lastFailure?: { readonly at: string; readonly code: string; readonly message: string };
 }
 
 export interface MetricsSnapshot {

@@ -33,7 +33,14 @@ import type { ConnectConfig } from "./config.js";
 import type { L2tpOverIpsec, L2tpOverIpsecEvent } from "../l2tp-ipsec/index.js";
 import { L2TP_PORT } from "../wire/l2tp/data-view.js";
 import { type IpsecNode, openIpsecPorts } from "./ipsec-node.js";
-import { blockSetFromPolicy, describeStartFailure, FailClosedGuard } from "./fail-closed/index.js";
+import {
+  type BlockSet,
+  blockSetFromPolicy,
+  describeStartFailure,
+  type FailClosedError,
+  FailClosedGuard,
+  type FailClosedStatus,
+} from "./fail-closed/index.js";
 import { buildStack } from "./stack.js";
 
 export type ClientProgress =
@@ -69,6 +76,7 @@ export interface ClientDeps {
 export interface RunningClient {
   readonly node: IpsecNode;
   readonly l2tp: L2tpOverIpsec;
+  readonly counters: Counters;
   /** Resolves once an address is assigned (or rejects with the reason the connection failed). */
   readonly ready: Promise<{ address: string; peer: string; dns: readonly string[] }>;
   /** Disconnects in order; `keepBlocked` (a reason) leaves the fail-closed rules blocking. */
@@ -84,7 +92,7 @@ export async function startClient(
   const log = deps.logs.logger("daemon");
   const mtu = deps.mtu ?? 1400;
   const progress = (p: ClientProgress) => {
-    log.info(p.text);
+    log.info(p.text, { step: p.stage });
     deps.onProgress?.(p);
   };
 
@@ -102,6 +110,7 @@ export async function startClient(
   // everything with --default-route) is dropped in the clear from now on — also if this
   // process dies — until a clean disconnect removes the rules.
   const guard = cfg.failClosed ? new FailClosedGuard({ statusPath: cfg.statusFile }) : undefined;
+  let set: BlockSet | undefined;
   if (guard) {
     const b = await guard.begin();
     if (!b.ok)
@@ -110,14 +119,15 @@ export async function startClient(
         message: `fail-closed: ${b.error.message} (or use --no-fail-closed)`,
       });
     if (b.value.previous) log.warn(b.value.previous);
-    const set = blockSetFromPolicy(null, {
+    const s = blockSetFromPolicy(null, {
       role: "client",
       server: server.value,
       defaultRoute: cfg.defaultRoute,
       routes: cfg.routes,
     });
-    if (!set.ok) return err({ code: set.error.code, message: set.error.message });
-    const p = await guard.enterProtectedMode(set.value);
+    if (!s.ok) return err({ code: s.error.code, message: s.error.message });
+    set = s.value;
+    const p = await guard.enterProtectedMode(set);
     if (!p.ok)
       return err({
         code: p.error.code,
@@ -141,7 +151,8 @@ export async function startClient(
   const down = (e: ClientError) => {
     if (finished) return;
     finished = true;
-    log.warn(`connection ended: ${e.message}`);
+    // The caller (keeper.ts) says it, with what happens next.
+    log.debug(`connection ended: ${e.message}`, { code: e.code });
     settle.reject(Object.assign(new Error(e.message), { code: e.code }));
     deps.onDown?.(e);
   };
@@ -274,11 +285,12 @@ export async function startClient(
         code: ports.error.code,
         message: ports.error.message,
       };
-      await guard.enterBlockMode(why);
+      await guard.enterBlockMode(why, set);
       return err({ code: ports.error.code, message: describeStartFailure(why) });
     }
     return err({ code: ports.error.code, message: ports.error.message });
   }
+  const counters = new Counters();
   const stack = buildStack(
     {
       role: "lac",
@@ -287,7 +299,7 @@ export async function startClient(
       clock,
       random,
       logs: deps.logs,
-      counters: new Counters(),
+      counters,
       mtu,
       ...(deps.ports ? { ports: deps.ports } : {}),
       client: { user: cfg.user, password: cfg.password, authMethods: cfg.authMethods },
@@ -299,12 +311,15 @@ export async function startClient(
   );
   l2tp = stack.l2tp;
   const running = stack.node;
+  log.info(`connecting to ${server.value} from ${local} (nat-policy ${cfg.natPolicy})`, {
+    event: "connecting",
+  });
   running.initiate(l2tpRequest(local, server.value, deps.ports?.ike ?? 500));
-  log.info(`connecting to ${server.value} from ${local} (nat-policy ${cfg.natPolicy})`);
 
   return ok({
     node: running,
     l2tp: stack.l2tp,
+    counters,
     ready,
     async stop(o: { readonly keepBlocked?: string } = {}) {
       finished = true;
@@ -318,11 +333,7 @@ export async function startClient(
       for (const u of undo.reverse()) await u();
       if (guard && o.keepBlocked !== undefined) {
         // Reconnecting (--persist): what must go through the VPN stays blocked in between.
-        const r = await guard.enterBlockMode({
-          kind: "runtime",
-          code: "OAK_E_CONNECT_DOWN",
-          message: o.keepBlocked,
-        });
+        const r = await blockBetweenAttempts(guard, set, o.keepBlocked);
         if (!r.ok) log.error(`block mode could not be entered: ${r.error.message}`);
       } else if (guard) {
         const r = await guard.cleanStop({ unblock: true });
@@ -330,6 +341,22 @@ export async function startClient(
       }
     },
   });
+}
+
+/**
+ * Between two attempts of `--persist`: block mode, with the rules of the connection that just
+ * went down — passed explicitly, never re-read from the saved file, which another Oakley on the
+ * same host (sharing the status directory) may have rewritten since.
+ */
+export function blockBetweenAttempts(
+  guard: FailClosedGuard,
+  set: BlockSet | undefined,
+  reason: string,
+): Promise<Result<FailClosedStatus, FailClosedError>> {
+  return guard.enterBlockMode(
+    { kind: "runtime", code: "OAK_E_CONNECT_DOWN", message: reason },
+    set,
+  );
 }
 
 /**
@@ -372,8 +399,15 @@ export function clientIkeConfig(
       ],
     },
     natt: { policy: cfg.natPolicy },
+    // A client notices a server that vanished (restart, lost path) in about 16 s instead of
+    // the server's 55 s, so that `--persist` dials again soon: one R-U-THERE after 10 s without
+    // word from the server, then every 2 s, dead after 3 unanswered.
+    dpd: CLIENT_DPD,
   });
 }
+
+/** The client's dead-peer detection (RFC 3706): idle 10 s, then 3 probes 2 s apart. */
+export const CLIENT_DPD = { delaySeconds: 10, retrySeconds: 2, maxRetries: 3 } as const;
 
 /** Main Mode + Quick Mode for L2TP: UDP 1701 between our address and the server's. */
 export function l2tpRequest(local: string, server: string, ikePort = 500): InitiateRequest {

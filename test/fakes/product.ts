@@ -15,7 +15,7 @@ import { clientIkeConfig, l2tpRequest } from "../../src/daemon/client.js";
 import type { IpsecPorts } from "../../src/daemon/ipsec-node.js";
 import { serverPlan } from "../../src/daemon/server.js";
 import { buildStack, type Stack } from "../../src/daemon/stack.js";
-import type { IkeConfigInput } from "../../src/ike/index.js";
+import type { IkeConfigInput, IkeEvent } from "../../src/ike/index.js";
 import type { Clock } from "../../src/base/clock.js";
 import type { L2tpOverIpsecEvent, L2tpOverIpsecServer } from "../../src/l2tp-ipsec/index.js";
 import type { NatPolicy } from "../../src/natt/nat-policy.js";
@@ -320,6 +320,8 @@ export interface SimClient {
   readonly stack: Stack;
   readonly tun: FakeTun;
   readonly events: L2tpOverIpsecEvent[];
+  /** The IKE engine's events (phase 1/2 up, failures such as DPD death). */
+  readonly ikeEvents: IkeEvent[];
   readonly counters: Counters;
   readonly logs: MemorySink;
   /** The address PPP gave us, once up. */
@@ -356,6 +358,7 @@ export function simClient(
   const logs = new LogHub(sink, o.logLevel ?? "warn", () => sim.now());
   const counters = new Counters();
   const events: L2tpOverIpsecEvent[] = [];
+  const ikeEvents: IkeEvent[] = [];
   const tun = new FakeTun();
   const ike = clientIkeConfig(
     { psk: o.psk ?? SIM_PSK, natPolicy: o.natPolicy ?? 1 },
@@ -384,6 +387,7 @@ export function simClient(
       ...(o.echoIntervalMs !== undefined ? { echoIntervalMs: o.echoIntervalMs } : {}),
       ...(o.ports ? { ports: o.ports } : {}),
       onEvent: (e) => events.push(e),
+      onIkeEvent: (e) => ikeEvents.push(e),
     },
     { ipsec: simIpsecPorts(host, o.ports), tun },
   );
@@ -395,6 +399,7 @@ export function simClient(
     stack,
     tun,
     events,
+    ikeEvents,
     counters,
     logs: sink,
     address: () => {

@@ -249,6 +249,31 @@ describe("the product in one process (simulator)", () => {
     server.dispose();
   });
 
+  it("server restart: a client whose server vanished notices within 20 s, so --persist can dial again soon", () => {
+    const { sim, net, serverHost } = world(7);
+    let server = simServer(sim, serverHost);
+    const nat = net.nat("198.51.100.1");
+    const host = net.host("192.0.2.2", nat.inside);
+    const client = simClient(sim, host, SERVER);
+    waitUp(sim, [client]);
+    // Steady traffic (a ping a second) that the new server cannot decrypt.
+    server = restartSimServer(sim, serverHost, server);
+    const restartedAt = sim.now();
+    const addr = client.address()!;
+    const down = () =>
+      client.events.some((e) => e.type === "session-down" || e.type === "channel-down") ||
+      client.ikeEvents.some((e) => e.type === "failed");
+    for (let i = 0; i < 40 && !down(); i++) {
+      client.tun.inject(ipv4(addr, "10.8.0.1", `ping-${i}`));
+      sim.runFor(500);
+    }
+    assert.ok(down(), "the client saw the connection end");
+    const took = (sim.now() - restartedAt) / 1000;
+    assert.ok(took <= 20, `noticed after ${took} s`);
+    client.stop();
+    server.dispose();
+  });
+
   it("one connection, one L2TP tunnel: a second child SA (the server's own Quick Mode) opens none", () => {
     const { sim, net, serverHost } = world(7);
     const server = simServer(sim, serverHost);

@@ -53,6 +53,12 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, notRunning: 3 } as const;
 
 export const DEFAULT_STORE_PATH = "/var/lib/oakley/oakley.db";
 
+/** Where `oakley connect` listens for `oakley status`: one socket per profile (or server). */
+export const CLIENT_SOCKET_DIR = "/run/oakley";
+export function clientSocketPath(name: string, dir = CLIENT_SOCKET_DIR): string {
+  return `${dir}/connect-${name.replace(/[^A-Za-z0-9._-]/g, "_")}.sock`;
+}
+
 export interface ConnOpts {
   socket?: string;
   host?: string;

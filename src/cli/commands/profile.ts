@@ -654,6 +654,8 @@ export interface ProfileUse {
   readonly flags: Record<string, unknown>;
   /** What was used, for a person (absent: SERVER was not a profile). */
   readonly message?: string;
+  /** The profile's name, when SERVER named one. */
+  readonly profile?: string;
 }
 
 /**
@@ -726,6 +728,7 @@ export function profileForConnect(
     }
     return ok({
       flags: out,
+      profile: server,
       message:
         `using profile '${server}' from ${path} (server ${prof.server}, user ${prof.user})` +
         (overridden.length > 0 ? `; overridden by ${overridden.join(", ")}` : ""),

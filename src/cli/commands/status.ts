@@ -5,7 +5,8 @@
  * whether the block rules are enforced, or a clean stop.
  */
 import type { Command } from "commander";
-import type { DaemonStatus } from "../../control/index.js";
+import { readdirSync } from "node:fs";
+import type { ClientConnectionStatus, DaemonStatus } from "../../control/index.js";
 import {
   DEFAULT_STATUS_PATH,
   type FailClosedStatus,
@@ -13,6 +14,7 @@ import {
 } from "../../daemon/fail-closed/status.js";
 import {
   action,
+  CLIENT_SOCKET_DIR,
   type CliIo,
   type ConnOpts,
   connect,
@@ -25,7 +27,59 @@ import {
   toJson,
 } from "./common.js";
 
+const human = (n: bigint): string => {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = Number(n);
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+};
+
+const duration = (s: number): string => {
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const parts = [d ? `${d}d` : "", h ? `${h}h` : "", m ? `${m}m` : "", `${s % 60}s`];
+  return parts.filter(Boolean).join(" ");
+};
+
+/** `oakley status` against `oakley connect`: the connection it keeps. */
+export function formatClientStatus(
+  s: DaemonStatus,
+  c: ClientConnectionStatus,
+  via: string,
+): string {
+  const lines: string[] = [];
+  lines.push(`Client:      ${s.software}, ${via}`);
+  lines.push(`Profile:     ${c.profile ?? "(none: connected by address)"}`);
+  lines.push(`Server:      ${c.server}${c.persist ? " (--persist: reconnects)" : ""}`);
+  const state =
+    c.state === "up"
+      ? `up since ${c.upSince ?? c.since} (${duration(c.uptimeSeconds ?? 0)})${c.address ? `, address ${c.address}` : ""}`
+      : c.state === "waiting"
+        ? `down, reconnecting${c.nextAttemptAt ? ` at ${c.nextAttemptAt}` : ""}`
+        : c.state === "connecting"
+          ? `connecting (attempt ${c.attempts}) since ${c.since}`
+          : `stopped since ${c.since}`;
+  lines.push(`State:       ${state}`);
+  lines.push(
+    `Fail-closed: ${s.mode === "block" ? "BLOCKING VPN traffic until the connection is back" : s.mode === "protected" ? "protected" : s.mode}`,
+  );
+  lines.push(
+    `Bytes:       ${human(c.bytesIn)} in, ${human(c.bytesOut)} out (this connection); ${human(c.totalBytesIn)} in, ${human(c.totalBytesOut)} out since ${s.startedAt}`,
+  );
+  lines.push(`Attempts:    ${c.attempts}`);
+  lines.push(
+    `Last failure: ${c.lastFailure ? `${c.lastFailure.at}: ${c.lastFailure.message} [${c.lastFailure.code}]` : "(none)"}`,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
 export function formatStatus(s: DaemonStatus, via: string): string {
+  if (s.connection) return formatClientStatus(s, s.connection, via);
   const lines: string[] = [];
   lines.push(`Daemon:      ${s.software} (${s.role}), ${via}`);
   lines.push(
@@ -79,6 +133,10 @@ export function register(program: Command, io: CliIo = processIo()): void {
       const ep = endpointFromFlags(o);
       const c = await connect(o);
       if (!c.ok) {
+        // No server daemon here: the connections `oakley connect` keeps on this host.
+        if (isNotRunning(c.error, ep) && o.socket === undefined && o.host === undefined) {
+          if (await showClients(io, o)) return;
+        }
         if (isNotRunning(c.error, ep)) {
           const f = readFailClosedStatus(o.statusFile ?? DEFAULT_STATUS_PATH);
           if (o.json) {
@@ -118,4 +176,35 @@ export function register(program: Command, io: CliIo = processIo()): void {
       }
     }),
   );
+}
+
+/** Sockets of `oakley connect` processes (connect-NAME.sock) in `dir`. */
+export function clientSockets(dir = CLIENT_SOCKET_DIR): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((n) => n.startsWith("connect-") && n.endsWith(".sock"))
+      .sort()
+      .map((n) => `${dir}/${n}`);
+  } catch {
+    return [];
+  }
+}
+
+/** Shows every client that answers; false when none does. */
+async function showClients(io: CliIo, o: ConnOpts, dir = CLIENT_SOCKET_DIR): Promise<boolean> {
+  const found: Array<{ path: string; status: DaemonStatus }> = [];
+  for (const path of clientSockets(dir)) {
+    const c = await connect({ ...o, socket: path });
+    if (!c.ok) continue;
+    try {
+      const s = await c.value.status();
+      if (s.ok) found.push({ path, status: s.value });
+    } finally {
+      await c.value.close();
+    }
+  }
+  if (found.length === 0) return false;
+  if (o.json) io.out(toJson({ running: true, clients: found.map((f) => f.status) }));
+  else io.out(found.map((f) => formatStatus(f.status, `via unix:${f.path}`)).join("\n"));
+  return true;
 }

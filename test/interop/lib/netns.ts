@@ -281,15 +281,24 @@ export class Topology {
     await this.exec(ns, ["sysctl", "-qw", `net.ipv4.ip_forward=${on ? 1 : 0}`]);
   }
 
-  /** Source NAT box: packets from `srcCidr` leaving `outIface` get `outIface`'s address. */
-  async masquerade(ns: Namespace, outIface: string, srcCidr: string): Promise<void> {
+  /**
+   * Source NAT box: packets from `srcCidr` leaving `outIface` get `outIface`'s address.
+   * `randomPorts`: every new mapping gets a random source port (as a carrier-grade NAT does)
+   * instead of keeping the inside port, so a flushed mapping comes back as a different one.
+   */
+  async masquerade(
+    ns: Namespace,
+    outIface: string,
+    srcCidr: string,
+    opts: { randomPorts?: boolean } = {},
+  ): Promise<void> {
     assertDocAddress(srcCidr);
     await this.forwarding(ns);
     if (await hasCommand("nft")) {
       await this.nft(ns, [
         "add table ip oaknat",
         "add chain ip oaknat post { type nat hook postrouting priority srcnat; }",
-        `add rule ip oaknat post ip saddr ${srcCidr} oifname "${outIface}" masquerade`,
+        `add rule ip oaknat post ip saddr ${srcCidr} oifname "${outIface}" masquerade${opts.randomPorts ? " random" : ""}`,
       ]);
     } else {
       await this.exec(ns, [
@@ -304,6 +313,7 @@ export class Topology {
         outIface,
         "-j",
         "MASQUERADE",
+        ...(opts.randomPorts ? ["--random"] : []),
       ]);
     }
   }
