@@ -138,9 +138,11 @@ export class StorePolicyOps implements PolicyOps {
     const asg = this.store.assigned();
     if (!asg.ok) return wrap(asg);
     const eff = effectivePolicy(this.store);
+    const settings = this.store.settings();
     const base = {
       persistent: pers.value.map(detail),
       ...(asg.value ? { assigned: detail(asg.value) } : {}),
+      fips: (settings.ok ? settings.value.value?.fips : undefined) ?? ("off" as const),
     };
     if (!eff.ok) return ok({ ...base, rules: [], warnings: [], unusable: eff.error.message });
     return ok({

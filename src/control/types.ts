@@ -149,6 +149,8 @@ export interface DaemonStatus {
   readonly l2tpTunnels?: number;
   readonly pppSessions?: number;
   readonly addressesInUse?: number;
+  /** FIPS mode: "provider" (OpenSSL's FIPS provider active), "policy-only" or "off". */
+  readonly fips?: { readonly mode: "off" | "policy-only" | "provider"; readonly text: string };
   readonly warnings: readonly string[];
 }
 
@@ -199,6 +201,8 @@ export interface PolicyShow {
   readonly warnings: readonly string[];
   /** Why nothing is in force (OAK_E_POLICY_UNUSABLE message), if so. */
   readonly unusable?: string;
+  /** The store's FIPS setting (settings.fips), used by `oakley serve` without --fips. */
+  readonly fips?: "off" | "policy-only" | "provider";
 }
 
 export interface UserSummary {

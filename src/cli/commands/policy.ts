@@ -109,6 +109,8 @@ export function formatPolicyShow(s: PolicyShow): string {
   out += `Assigned policy:${s.assigned ? "" : " none"}\n`;
   if (s.assigned) out += describePolicy(s.assigned, "  ");
   if (s.unusable !== undefined) out += `NOT IN FORCE: ${s.unusable}\n`;
+  if (typeof s.fips === "string")
+    out += `FIPS mode (store setting, used by \`oakley serve\` without --fips): ${s.fips}\n`;
   if (s.rules.length > 0) {
     out += "Rules in effect (first match wins):\n";
     s.rules.forEach((r, i) => {
