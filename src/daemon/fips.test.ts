@@ -28,7 +28,11 @@ function tempStore(allowLegacyCrypto = false): { store: PolicyStore; done: () =>
   );
   if (!opened.ok) throw new Error(opened.error.message);
   const store = opened.value.store;
-  return { store, done: () => (store.close(), rmSync(dir, { recursive: true, force: true })) };
+  const done = (): void => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { store, done };
 }
 
 describe("--fips on the command line", () => {
