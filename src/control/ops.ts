@@ -214,6 +214,18 @@ export class StorePolicyOps implements PolicyOps {
     return wrap(this.store.setPersistent(name, persistent, order));
   }
 
+  setFips(mode: "off" | "policy-only" | "provider"): Result<void, ControlError> {
+    const cur = this.store.settings();
+    if (!cur.ok) return wrap(cur);
+    const doc: Record<string, Json> = { ...cur.value.document };
+    if (mode === "off") delete doc.fips;
+    else doc.fips = mode;
+    const r = this.store.transaction(`set fips ${mode}`, () => {
+      this.store.putInTxn("settings", doc, "upsert");
+    });
+    return r.ok ? ok(undefined) : wrap(r);
+  }
+
   exportText(format: "yaml" | "json", includeSecrets: boolean): Result<string, ControlError> {
     return wrap(
       format === "yaml"

@@ -241,6 +241,8 @@ export interface PolicyOps {
   remove(name: string): Result<void, ControlError>;
   assign(name: string | null): Result<void, ControlError>;
   setPersistent(name: string, persistent: boolean, order: number): Result<void, ControlError>;
+  /** The store's FIPS setting (settings.fips), used by `oakley serve` at its next start. */
+  setFips(mode: "off" | "policy-only" | "provider"): Result<void, ControlError>;
   exportText(format: "yaml" | "json", includeSecrets: boolean): Result<string, ControlError>;
   importText(
     text: string,

@@ -326,6 +326,25 @@ export function register(program: Command, io: CliIo = processIo()): void {
       }),
     );
 
+  sub(
+    "fips",
+    "set the store's FIPS mode for `oakley serve` without --fips (takes effect at its next start)",
+  )
+    .argument("<off|policy-only|provider>")
+    .action(
+      withBackend(async (b, _o, word) => {
+        if (word !== "off" && word !== "policy-only" && word !== "provider")
+          throw new UsageError(
+            `'${word}' must be off, policy-only or provider: 'oakley policy fips policy-only'`,
+          );
+        const r = await b.ops.setFips(word);
+        if (!r.ok) return fail(io, r.error);
+        io.out(
+          `FIPS mode in the store is now ${word} (${b.where}); \`oakley serve\` uses it at its next start\n`,
+        );
+      }),
+    );
+
   sub("export", "write the whole store as YAML or JSON (secrets redacted unless --include-secrets)")
     .option("--format <yaml|json>", "output format", "yaml")
     .option("--include-secrets", "include PSKs, private keys and password verifiers")
