@@ -261,7 +261,10 @@ export async function startServer(
           .slice(0, 20)
           .join(", ")} (oakley users edit NAME --protocol pap)`,
       );
-    fipsWarnings.push(...problems.warnings);
+    fipsWarnings.push(
+      ...problems.warnings,
+      "FIPS mode: clients must use PAP for PPP (e.g. Windows Add-VpnConnection -AuthenticationMethod Pap, `oakley connect --fips --allow-auth pap`); the connection instructions and `oakley client-config` files name MS-CHAPv2",
+    );
     log.info(`FIPS: ${fipsStatusText(fips)}`);
     for (const w of fipsWarnings) log.warn(w);
   }

@@ -4,10 +4,10 @@
  * --fips=policy-only` builds (serverPlan from a real SQLite store whose settings allow legacy
  * crypto, so that without FIPS mode 3DES/MD5/MODP-1024 would be accepted); strongSwan 5.9.8
  * charon initiates from behind the lab NAT (test/interop/strongswan):
- *  - offering only 3DES/MD5/MODP-1024 (and 3DES/HMAC-MD5 for ESP): refused with
- *    NO-PROPOSAL-CHOSEN; the same peer against the same store without FIPS mode connects
- *    (so the refusal is FIPS mode's, not a missing algorithm);
- *  - offering AES-128/SHA-256/MODP-2048 (ESP AES-128/HMAC-SHA-256): established.
+ *  - offering only 3DES with MD5 or SHA-1 and MODP-1024 (ESP 3DES/HMAC-MD5 or SHA-1): refused
+ *    with NO-PROPOSAL-CHOSEN; the same peer against the same store without FIPS mode connects
+ *    (on the store's legacy 3DES/SHA-1/MODP-1024 offer), so the refusal is FIPS mode's;
+ *  - offering AES-256/SHA-256/MODP-2048 (ESP AES-128/HMAC-SHA-256): established.
  * Oracles: swanctl --initiate's result and --list-sas, and Oakley's events.
  * Tunnel-mode children (kernel-libipsec in the lab cannot install transport mode), so the
  * L2TP child policy is left out of the driver's configuration; the algorithm rules are the same.
@@ -63,7 +63,7 @@ function serveIkeConfig(fips: boolean): object {
   }
 }
 
-async function attempt(o: { fips: boolean; ike: string; esp: string }) {
+async function attempt(o: { fips: boolean; ike: string[]; esp: string[] }) {
   let lab: Lab | undefined;
   let oak: IkeDriverPeer | undefined;
   let cli: Charon | undefined;
@@ -72,9 +72,7 @@ async function attempt(o: { fips: boolean; ike: string; esp: string }) {
     oak = await IkeDriverPeer.start(lab.ns.server, LAB_ADDR.server, serveIkeConfig(o.fips));
     cli = await startInitiator({
       ns: lab.ns.client,
-      conf: swanctlConf([
-        labTunnelInitiator({ proposals: [o.ike], espProposals: [o.esp], auth: psk }),
-      ]),
+      conf: swanctlConf([labTunnelInitiator({ proposals: o.ike, espProposals: o.esp, auth: psk })]),
     });
     const r = await cli.initiate({ ike: "oak-cli", child: "net", timeoutS: 20 });
     let tunnel = false;
@@ -98,8 +96,13 @@ async function attempt(o: { fips: boolean; ike: string; esp: string }) {
 }
 
 describe("FIPS mode (policy-only) <-> strongSwan 5.9.8 across the lab NAT", { skip }, () => {
-  it("a strongSwan peer offering only 3DES/MD5/MODP-1024 is refused; without FIPS mode the same peer connects", async () => {
-    const legacy = { ike: "3des-md5-modp1024", esp: "3des-md5" };
+  it("a strongSwan peer offering only 3DES (with MD5 or SHA-1) and MODP-1024 is refused; without FIPS mode the same peer connects", async () => {
+    // 3DES/SHA-1/MODP-1024 is the store's legacy offer: the control run shows it is accepted
+    // when FIPS mode is off, so the refusal below is FIPS mode's.
+    const legacy = {
+      ike: ["3des-md5-modp1024", "3des-sha1-modp1024"],
+      esp: ["3des-md5", "3des-sha1"],
+    };
     const refused = await attempt({ fips: true, ...legacy });
     assert.notEqual(refused.code, 0, `strongSwan must not establish:\n${refused.out}`);
     assert.equal(refused.phase1.length, 0, refused.log);
@@ -117,12 +120,16 @@ describe("FIPS mode (policy-only) <-> strongSwan 5.9.8 across the lab NAT", { sk
     assert.ok(open.tunnel);
   });
 
-  it("a strongSwan peer offering AES-128/SHA-256/MODP-2048 connects to FIPS mode", async () => {
-    const r = await attempt({ fips: true, ike: "aes128-sha256-modp2048", esp: "aes128-sha256" });
+  it("a strongSwan peer offering AES/SHA-256/MODP-2048 connects to FIPS mode", async () => {
+    const r = await attempt({
+      fips: true,
+      ike: ["aes256-sha256-modp2048"],
+      esp: ["aes128-sha256"],
+    });
     assert.equal(r.code, 0, `swanctl --initiate:\n${r.out}\n--- Oakley:\n${r.log}`);
     assert.ok(r.tunnel);
     assert.equal(r.phase1.length, 1, r.log);
-    assert.match(String(r.phase1[0]!.suite), /AES-CBC-128.*SHA2-256.*2048/i);
+    assert.match(String(r.phase1[0]!.suite), /AES-CBC-256.*SHA2-256.*2048/i);
     assert.equal(r.failed.length, 0, r.log);
   });
 });
