@@ -99,6 +99,10 @@ export function buildCli(): Command {
     .option("--mtu <bytes>", "MTU of the PPP link and TUN (default 1400)")
     .option("--allow-legacy", "also accept 3DES and MODP-1024 (old Android/macOS clients)")
     .option(
+      "--fips [mode]",
+      "FIPS mode: only approved algorithms (AES, HMAC-SHA-1/SHA-2, MODP >= 2048, ECP 19-21), PSKs of 14+ bytes, PPP with PAP only; bare --fips needs OpenSSL's FIPS provider, --fips=policy-only restricts algorithms without it, --fips=off overrides the store's setting",
+    )
+    .option(
       "--no-negotiate-dh2048",
       "do not offer or accept MODP-2048 (Windows' NegotiateDH2048=0)",
     )
@@ -223,6 +227,10 @@ export function buildCli(): Command {
     .option("--status-file <file>", "where protected/block mode is recorded")
     .option("--tun <name>", "TUN device name (default oakc0)")
     .option("--allow-legacy", "also offer 3DES and MODP-1024 (old servers)")
+    .option(
+      "--fips [mode]",
+      "FIPS mode: only approved algorithms, PSK of 14+ bytes, PPP with PAP (needs --allow-auth pap); bare --fips needs OpenSSL's FIPS provider, --fips=policy-only restricts algorithms without it",
+    )
     .option(
       "--allow-auth <methods>",
       "also accept weaker PPP authentication: chap (CHAP-MD5), pap (comma-separated); the server does not prove it knows your password (default: MS-CHAPv2 only)",

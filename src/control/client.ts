@@ -85,6 +85,7 @@ export function asyncOps(ops: PolicyOps): AsyncPolicyOps {
     remove: async (n) => ops.remove(n),
     assign: async (n) => ops.assign(n),
     setPersistent: async (n, p, o) => ops.setPersistent(n, p, o),
+    setFips: async (m) => ops.setFips(m),
     exportText: async (f, s) => ops.exportText(f, s),
     importText: async (t, f, m) => ops.importText(t, f, m),
     usersList: async () => ops.usersList(),
@@ -382,6 +383,7 @@ export class ControlClient {
       assign: async (name) => none(await c("policy.assign", { name })),
       setPersistent: async (name, persistent, order) =>
         none(await c("policy.persistent", { name, persistent, order })),
+      setFips: async (mode) => none(await c("policy.fips", { mode })),
       exportText: async (format, includeSecrets) => {
         const r = await c("policy.export", { format, includeSecrets });
         if (!r.ok) return r;

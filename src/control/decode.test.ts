@@ -111,3 +111,18 @@ test("fuzz: decoders never throw on mutated daemon answers", () => {
   };
   fuzzParser("decodeSaList/decodeStatus", parse, seeds, { iterations: 20_000, maxLength: 4096 });
 });
+
+test("decodeStatus carries the FIPS mode; `oakley status` shows it (off when a daemon says nothing)", async () => {
+  const { formatStatus } = await import("../cli/commands/status.js");
+  const t = new FakeControlTarget();
+  const fips = { mode: "policy-only" as const, text: "policy only - approved algorithms only" };
+  const status = { ...t.status(), fips };
+  const s = decodeStatus(wire(status));
+  assert.ok(s.ok);
+  assert.deepEqual(s.value, status);
+  assert.match(formatStatus(s.value, "test"), /^FIPS: +policy only - approved algorithms only$/m);
+  assert.match(formatStatus(t.status(), "test"), /^FIPS: +off$/m);
+  const bad = decodeStatus(wire({ ...status, fips: { mode: "maybe", text: "x" } }));
+  assert.ok(!bad.ok);
+  assert.match(bad.error.message, /mode/);
+});

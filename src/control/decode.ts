@@ -236,6 +236,18 @@ export function decodeStatus(v: Json): Result<DaemonStatus, ControlError> {
       ...opt("l2tpTunnels", optInt(o, "l2tpTunnels", p)),
       ...opt("pppSessions", optInt(o, "pppSessions", p)),
       ...opt("addressesInUse", optInt(o, "addressesInUse", p)),
+      ...opt(
+        "fips",
+        o.fips === undefined
+          ? undefined
+          : (() => {
+              const q = obj(o.fips, "fips");
+              return {
+                mode: oneOf(q, "mode", "fips", ["off", "policy-only", "provider"] as const),
+                text: str(q, "text", "fips"),
+              };
+            })(),
+      ),
       warnings: strings("warnings"),
       ...opt(
         "connection",

@@ -138,9 +138,11 @@ export class StorePolicyOps implements PolicyOps {
     const asg = this.store.assigned();
     if (!asg.ok) return wrap(asg);
     const eff = effectivePolicy(this.store);
+    const settings = this.store.settings();
     const base = {
       persistent: pers.value.map(detail),
       ...(asg.value ? { assigned: detail(asg.value) } : {}),
+      fips: (settings.ok ? settings.value.value?.fips : undefined) ?? ("off" as const),
     };
     if (!eff.ok) return ok({ ...base, rules: [], warnings: [], unusable: eff.error.message });
     return ok({
@@ -210,6 +212,18 @@ export class StorePolicyOps implements PolicyOps {
 
   setPersistent(name: string, persistent: boolean, order: number): Result<void, ControlError> {
     return wrap(this.store.setPersistent(name, persistent, order));
+  }
+
+  setFips(mode: "off" | "policy-only" | "provider"): Result<void, ControlError> {
+    const cur = this.store.settings();
+    if (!cur.ok) return wrap(cur);
+    const doc: Record<string, Json> = { ...cur.value.document };
+    if (mode === "off") delete doc.fips;
+    else doc.fips = mode;
+    const r = this.store.transaction(`set fips ${mode}`, () => {
+      this.store.putInTxn("settings", doc, "upsert");
+    });
+    return r.ok ? ok(undefined) : wrap(r);
   }
 
   exportText(format: "yaml" | "json", includeSecrets: boolean): Result<string, ControlError> {

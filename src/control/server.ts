@@ -724,6 +724,10 @@ export class ControlServer {
         if (!order.ok) return order;
         return j(ops.setPersistent(n.value, on.value, order.value ?? 0));
       }
+      case "policy.fips": {
+        const m = p.oneOf("mode", ["off", "policy-only", "provider"] as const);
+        return m.ok ? j(ops.setFips(m.value as "off" | "policy-only" | "provider")) : m;
+      }
       case "policy.export": {
         const f = p.oneOf("format", ["yaml", "json"] as const);
         if (!f.ok) return f;

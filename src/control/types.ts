@@ -149,6 +149,8 @@ export interface DaemonStatus {
   readonly l2tpTunnels?: number;
   readonly pppSessions?: number;
   readonly addressesInUse?: number;
+  /** FIPS mode: "provider" (OpenSSL's FIPS provider active), "policy-only" or "off". */
+  readonly fips?: { readonly mode: "off" | "policy-only" | "provider"; readonly text: string };
   readonly warnings: readonly string[];
   /** `oakley connect` (role client): the connection it keeps. */
   readonly connection?: ClientConnectionStatus;
@@ -227,6 +229,8 @@ export interface PolicyShow {
   readonly warnings: readonly string[];
   /** Why nothing is in force (OAK_E_POLICY_UNUSABLE message), if so. */
   readonly unusable?: string;
+  /** The store's FIPS setting (settings.fips), used by `oakley serve` without --fips. */
+  readonly fips?: "off" | "policy-only" | "provider";
 }
 
 export interface UserSummary {
@@ -265,6 +269,8 @@ export interface PolicyOps {
   remove(name: string): Result<void, ControlError>;
   assign(name: string | null): Result<void, ControlError>;
   setPersistent(name: string, persistent: boolean, order: number): Result<void, ControlError>;
+  /** The store's FIPS setting (settings.fips), used by `oakley serve` at its next start. */
+  setFips(mode: "off" | "policy-only" | "provider"): Result<void, ControlError>;
   exportText(format: "yaml" | "json", includeSecrets: boolean): Result<string, ControlError>;
   importText(
     text: string,

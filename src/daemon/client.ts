@@ -42,6 +42,8 @@ import {
   type FailClosedStatus,
 } from "./fail-closed/index.js";
 import { buildStack } from "./stack.js";
+import { fipsStatusText, startFips } from "./fips.js";
+import { fipsPhase1, fipsPhase2, type Phase2Offer } from "../ike/index.js";
 
 export type ClientProgress =
   | { readonly stage: "phase1"; readonly text: string }
@@ -95,6 +97,11 @@ export async function startClient(
     log.info(p.text, { step: p.stage });
     deps.onProgress?.(p);
   };
+
+  // FIPS mode first: the provider must be in place before any crypto runs.
+  const fips = startFips(cfg.fips);
+  if (!fips.ok) return err(fips.error);
+  if (fips.value.mode !== "off") log.info(`FIPS: ${fipsStatusText(fips.value)}`);
 
   const server = await resolveIpv4(cfg.server);
   if (!server.ok) return err({ code: server.error.code, message: server.error.message });
@@ -371,32 +378,37 @@ export function reconnectDelayMs(attempt: number, random: number, capMs = 60_000
 
 /** The client's IKE settings: our offers (modern first; legacy only when asked), the PSK. */
 export function clientIkeConfig(
-  cfg: Pick<ConnectConfig, "psk" | "natPolicy">,
+  cfg: Pick<ConnectConfig, "psk" | "natPolicy"> & { readonly fips?: ConnectConfig["fips"] },
   local: string,
   server: string,
   allowLegacy: boolean,
 ): IkeConfig {
+  const fips = cfg.fips !== undefined && cfg.fips !== "off";
   const groups = allowLegacy ? [14, 19, 20, 2] : [14, 19, 20];
   const ciphers = [
     { encryption: "aes-cbc" as const, keyBits: 256 },
     { encryption: "aes-cbc" as const, keyBits: 128 },
     ...(allowLegacy ? [{ encryption: "3des-cbc" as const, keyBits: 192 }] : []),
   ];
+  const p1 = phase1Offers(ciphers, ["sha2-256", "sha1"], groups);
   return ikeConfig({
     localAddress: local,
     psks: [{ secret: cfg.psk, address: server, name: "server" }],
-    phase1: { offers: phase1Offers(ciphers, ["sha2-256", "sha1"], groups) },
+    ...(fips ? { fips } : {}),
+    phase1: { offers: fips ? p1.filter((o) => fipsPhase1(o)) : p1 },
     phase2: {
-      offers: [
-        { cipher: "aes-gcm-16", keyBits: 256, integrity: "none" },
-        { cipher: "aes-gcm-16", keyBits: 128, integrity: "none" },
-        { cipher: "aes-cbc", keyBits: 256, integrity: "hmac-sha2-256-128" },
-        { cipher: "aes-cbc", keyBits: 256, integrity: "hmac-sha1-96" },
-        { cipher: "aes-cbc", keyBits: 128, integrity: "hmac-sha1-96" },
-        ...(allowLegacy
-          ? [{ cipher: "3des-cbc" as const, keyBits: 192, integrity: "hmac-sha1-96" as const }]
-          : []),
-      ],
+      offers: (
+        [
+          { cipher: "aes-gcm-16", keyBits: 256, integrity: "none" },
+          { cipher: "aes-gcm-16", keyBits: 128, integrity: "none" },
+          { cipher: "aes-cbc", keyBits: 256, integrity: "hmac-sha2-256-128" },
+          { cipher: "aes-cbc", keyBits: 256, integrity: "hmac-sha1-96" },
+          { cipher: "aes-cbc", keyBits: 128, integrity: "hmac-sha1-96" },
+          ...(allowLegacy
+            ? [{ cipher: "3des-cbc" as const, keyBits: 192, integrity: "hmac-sha1-96" as const }]
+            : []),
+        ] as Phase2Offer[]
+      ).filter((o) => !fips || fipsPhase2(o)),
     },
     natt: { policy: cfg.natPolicy },
     // A client notices a server that vanished (restart, lost path) in about 16 s instead of

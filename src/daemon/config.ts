@@ -17,7 +17,8 @@ import { parse as parseYaml } from "yaml";
 import { err, ok, type Result } from "../base/result.js";
 import { type NatPolicy, parseNatPolicy } from "../natt/nat-policy.js";
 import type { PppAuthMethod } from "../ppp/index.js";
-import { MIN_PSK_LENGTH } from "../policy/index.js";
+import { fipsPskProblem } from "../ike/index.js";
+import { type FipsMode, MIN_PSK_LENGTH } from "../policy/index.js";
 import { parseRadiusSettings, type RadiusSettings } from "./radius-config.js";
 
 export type Source = "flag" | "env" | "file" | "default";
@@ -73,6 +74,8 @@ export interface ServeConfig {
   readonly metricsListen: string;
   /** RADIUS servers, secret and NAS identity (radius-config.ts); absent: local users only. */
   readonly radius: RadiusSettings | undefined;
+  /** --fips / --fips=policy-only; absent: the store's setting decides (default off). */
+  readonly fips: FipsMode | undefined;
 }
 
 export interface ConnectConfig {
@@ -96,6 +99,8 @@ export interface ConnectConfig {
    * proves it knows the password); CHAP-MD5 and PAP only when named in --allow-auth.
    */
   readonly authMethods: readonly PppAuthMethod[];
+  /** FIPS mode (fips.ts): approved algorithms only; PPP authenticates with PAP inside ESP. */
+  readonly fips: FipsMode;
 }
 
 export const SERVE_DEFAULTS = {
@@ -416,6 +421,44 @@ export function formatIssues(issues: readonly ConfigIssue[]): string {
   return issues.map((i) => `  ${i.field} (${where(i.source)}): ${i.message}`).join("\n");
 }
 
+const FIPS_HINT =
+  "use --fips (OpenSSL's FIPS provider), --fips=policy-only (approved algorithms without a validated module) or --fips=off";
+
+/** --fips [provider|policy-only|off]: the bare flag (true) means the provider. */
+function parseFips(l: Layers): FipsMode | undefined {
+  const v = l.get("fips");
+  if (!v) return undefined;
+  if (v.value === true) return "provider";
+  if (v.value === false) return "off";
+  const s = typeof v.value === "string" ? v.value.trim().toLowerCase() : "";
+  if (["provider", "on", "yes", "true", "1"].includes(s)) return "provider";
+  if (s === "policy-only") return "policy-only";
+  if (["off", "no", "false", "0"].includes(s)) return "off";
+  return l.fail(
+    "fips",
+    v.source,
+    `"${String(v.value).slice(0, 20)}" is not a FIPS mode: ${FIPS_HINT}`,
+  );
+}
+
+/** Settings FIPS mode rules out, each with the fix (shared by serve and connect). */
+function checkFipsConflicts(
+  l: Layers,
+  fips: FipsMode | undefined,
+  psk: { value: string; source: Source } | undefined,
+): void {
+  if (fips === undefined || fips === "off") return;
+  if (l.bool("allowLegacy", false))
+    l.fail(
+      "allow-legacy",
+      l.get("allowLegacy")?.source ?? "flag",
+      "3DES and MODP-1024 are not FIPS-approved: remove --allow-legacy or run without --fips",
+    );
+  const problem = psk === undefined ? undefined : fipsPskProblem(psk.value);
+  if (psk !== undefined && problem !== undefined)
+    l.fail("psk", psk.source, `${problem} (--allow-weak-psk does not apply in FIPS mode)`);
+}
+
 export function loadServeConfig(
   flags: Raw,
   env: NodeJS.ProcessEnv = process.env,
@@ -512,7 +555,9 @@ export function loadServeConfig(
     ),
     metricsListen: l.string("metricsListen", SERVE_DEFAULTS.metricsListen),
     radius,
+    fips: parseFips(l),
   };
+  checkFipsConflicts(l, cfg.fips, pskSetting);
   if (
     cfg.controlListen !== undefined &&
     (cfg.controlCert === undefined || cfg.controlKey === undefined)
@@ -533,10 +578,37 @@ const ALLOW_AUTH_WORDS: Record<string, PppAuthMethod> = {
 };
 const AUTH_STRENGTH: readonly PppAuthMethod[] = ["mschapv2", "chap-md5", "pap"];
 
-/** --allow-auth: comma-separated words (the flag may be repeated); MS-CHAPv2 is always in. */
-function parseAllowAuth(l: Layers): PppAuthMethod[] {
+/**
+ * --allow-auth: comma-separated words (the flag may be repeated); MS-CHAPv2 is always in, except
+ * in FIPS mode: MS-CHAPv2 (MD4, DES) and CHAP-MD5 are not approved, so PPP uses PAP inside the
+ * ESP-protected link, and the person must say so (--allow-auth pap) because the server then
+ * proves nothing about the password.
+ */
+function parseAllowAuth(l: Layers, fips: FipsMode): PppAuthMethod[] {
   const v = l.get("allowAuth");
   const allowed = new Set<PppAuthMethod>(["mschapv2"]);
+  if (fips !== "off") {
+    const words = !v
+      ? []
+      : (Array.isArray(v.value) ? v.value : [v.value])
+          .flatMap((x) => (typeof x === "string" ? x.split(",") : [String(x)]))
+          .map((x) => x.trim().toLowerCase())
+          .filter((x) => x !== "");
+    const notApproved = words.filter((w) => w !== "pap");
+    if (notApproved.length > 0)
+      l.fail(
+        "allow-auth",
+        v?.source ?? "flag",
+        `${notApproved.join(", ").slice(0, 40)} cannot be used in FIPS mode (MS-CHAPv2 needs MD4 and DES, CHAP-MD5 needs MD5); use --allow-auth pap`,
+      );
+    else if (!words.includes("pap"))
+      l.fail(
+        "allow-auth",
+        v?.source ?? "flag",
+        "FIPS mode cannot use MS-CHAPv2 (MD4 and DES are not approved); PPP then authenticates with PAP inside the ESP-protected link: add --allow-auth pap (the server does not prove it knows your password; see the warning)",
+      );
+    return ["pap"];
+  }
   if (!v) return ["mschapv2"];
   const items = Array.isArray(v.value) ? v.value : [v.value];
   const hint = "use mschapv2, chap or pap (comma-separated), e.g. --allow-auth chap";
@@ -610,6 +682,8 @@ export function loadConnectConfig(
   const routes = l.list("route");
   for (const r of routes) checkCidr(l, "route", r, l.get("route")?.source);
   const tun = l.string("tun", "oakc0");
+  const fips = parseFips(l) ?? "off";
+  checkFipsConflicts(l, fips, pskSetting);
   const cfg: ConnectConfig = {
     server: server ?? "",
     psk: psk ?? "",
@@ -624,7 +698,8 @@ export function loadConnectConfig(
     statusFile: l.string("statusFile", "/run/oakley/client-status.json"),
     tun,
     logLevel: l.string("logLevel", "info"),
-    authMethods: parseAllowAuth(l),
+    authMethods: parseAllowAuth(l, fips),
+    fips,
   };
   return l.issues.length > 0 ? err(l.issues) : ok(cfg);
 }

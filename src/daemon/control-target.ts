@@ -42,6 +42,8 @@ export interface TargetState {
   readonly warnings: string[];
   mode: DaemonStatus["mode"];
   blockReason?: string;
+  /** FIPS mode and what backs it ("provider active - ...", "policy only - ...", "off"). */
+  readonly fips?: NonNullable<DaemonStatus["fips"]>;
 }
 
 export interface DaemonTargetDeps {
@@ -238,6 +240,7 @@ export function daemonTarget(d: DaemonTargetDeps): ControlTarget {
               addressesInUse: d.l2tp.poolInUse(),
             }
           : {}),
+        ...(d.state.fips ? { fips: d.state.fips } : {}),
         warnings: d.state.warnings,
       };
     },

@@ -11,7 +11,7 @@ import type {
   IkeConfigInput,
   PskEntry,
 } from "../ike/index.js";
-import { ikeConfig } from "../ike/index.js";
+import { fipsPhase1, fipsPhase2, ikeConfig } from "../ike/index.js";
 import type { Phase1Offer, Phase2Offer } from "../ike/index.js";
 import type { NatPolicy } from "../natt/nat-policy.js";
 import { DH_GROUP, type EffectivePolicy, type QuickModeOffer } from "../policy/index.js";
@@ -36,6 +36,11 @@ export interface IkeFromPolicyOptions {
   readonly extraPsks?: readonly PskEntry[];
   /** Overrides of the engine defaults (timers in tests). */
   readonly overrides?: Partial<IkeConfigInput>;
+  /**
+   * FIPS mode: the policy's offers are filtered to approved suites (a PFS group must be approved
+   * too) and the engine refuses unapproved proposals from peers.
+   */
+  readonly fips?: boolean;
 }
 
 function uniq<T>(xs: readonly T[]): T[] {
@@ -112,22 +117,27 @@ export function l2tpChildPolicy(p: ChildProposal): ChildDecision {
 }
 
 export function ikeConfigFromPolicy(eff: EffectivePolicy, o: IkeFromPolicyOptions): IkeConfig {
+  const fips = o.fips === true;
   const qm = negotiateOffersOf(eff);
   const firstMm = eff.policies.flatMap((p) => p.mainModeOffers)[0];
   const firstQm = qm[0];
+  const pfsGroup = firstQm && firstQm.pfs !== "none" ? DH_GROUP[firstQm.pfs] : 0;
   const input: IkeConfigInput = {
     ...(o.localAddress ? { localAddress: o.localAddress } : {}),
     psks: [...psksOf(eff), ...(o.extraPsks ?? [])],
+    ...(fips ? { fips } : {}),
     phase1: {
-      offers: phase1OffersOf(eff),
+      offers: fips ? phase1OffersOf(eff).filter((x) => fipsPhase1(x)) : phase1OffersOf(eff),
       negotiateDh2048: o.negotiateDh2048 ?? eff.settings.negotiateDh2048,
       lifeSeconds: firstMm?.lifetimeSeconds ?? 28800,
     },
     phase2: {
-      offers: phase2OffersOf(eff),
+      offers: fips
+        ? phase2OffersOf(eff).filter((x) => fipsPhase2({ ...x, pfsGroup }))
+        : phase2OffersOf(eff),
       lifeSeconds: firstQm?.lifetimeSeconds ?? 3600,
       lifeKilobytes: firstQm?.lifetimeKilobytes ?? 0,
-      pfsGroup: firstQm && firstQm.pfs !== "none" ? DH_GROUP[firstQm.pfs] : 0,
+      pfsGroup,
     },
     natt: {
       windowsFriendlyResponder: o.windowsNatFriendly,

@@ -62,6 +62,7 @@ import type { IkeConfig } from "../ike/index.js";
 import { buildStack, describeIkeEvent } from "./stack.js";
 import { ikeConfigFromPolicy } from "./policy-to-ike.js";
 import { AuthAttemptLimiter, storePasswordVerifier } from "./ppp-password.js";
+import { type FipsState, fipsPolicyProblems, fipsStatusText, startFips } from "./fips.js";
 import { userSecret } from "./users.js";
 
 export interface ServerError {
@@ -200,6 +201,11 @@ export async function startServer(
     return { code: "code" in f && f.code ? f.code : "OAK_E_SERVE_START", message };
   };
 
+  // FIPS mode from the command line: the provider is loaded before any other crypto runs
+  // (node:crypto keeps algorithm objects it fetched earlier).
+  const early = cfg.fips !== undefined ? startFips(cfg.fips) : undefined;
+  if (early && !early.ok) return err(await block({ kind: "crypto", ...early.error }));
+
   try {
     mkdirSync(dirname(cfg.store), { recursive: true, mode: 0o700 });
   } catch (e) {
@@ -232,6 +238,36 @@ export async function startServer(
   const eff = effectivePolicy(store);
   if (!eff.ok) return fail(fromStoreError(eff.error));
   for (const w of eff.value.warnings) log.warn(w);
+  // Without a flag, the store's setting decides (and its provider is loaded now).
+  const fipsR = early ?? startFips(eff.value.settings.fips ?? "off");
+  if (!fipsR.ok) return fail({ kind: "crypto", ...fipsR.error });
+  const fips: FipsState = fipsR.value;
+  const fipsWarnings: string[] = [];
+  if (fips.mode !== "off") {
+    const problems = fipsPolicyProblems(eff.value);
+    if (problems.errors.length > 0)
+      return fail({
+        code: "OAK_E_SERVE_CONFIG",
+        message: `FIPS mode: ${problems.errors.join("; ")}`,
+      });
+    const users = store.users.list();
+    const noPap = users.ok
+      ? users.value.filter((u) => u.value?.enabled && !u.value.protocols.includes("pap"))
+      : [];
+    if (noPap.length > 0)
+      problems.warnings.push(
+        `FIPS mode: PPP authenticates with PAP only (MS-CHAPv2 needs MD4 and DES); these users may not use PAP and cannot log in: ${noPap
+          .map((u) => u.name)
+          .slice(0, 20)
+          .join(", ")} (oakley users edit NAME --protocol pap)`,
+      );
+    fipsWarnings.push(
+      ...problems.warnings,
+      "FIPS mode: clients must use PAP for PPP (e.g. Windows Add-VpnConnection -AuthenticationMethod Pap, `oakley connect --fips --allow-auth pap`); the connection instructions and `oakley client-config` files name MS-CHAPv2",
+    );
+    log.info(`FIPS: ${fipsStatusText(fips)}`);
+    for (const w of fipsWarnings) log.warn(w);
+  }
   if (guard) {
     const set = blockSetFromPolicy(eff.value, { role: "server", listen: cfg.listen });
     if (!set.ok) return fail({ code: set.error.code, message: set.error.message });
@@ -245,6 +281,7 @@ export async function startServer(
 
   const planned = serverPlan(store, eff.value, cfg, {
     clock,
+    fips: fips.mode !== "off",
     ...(deps.ikeOverrides ? { ikeOverrides: deps.ikeOverrides } : {}),
   });
   if (!planned.ok) return fail(planned.error);
@@ -333,8 +370,9 @@ export async function startServer(
     startedAt: clock.wallNow(),
     storePath: cfg.store,
     listen: cfg.listen,
-    warnings: [...eff.value.warnings],
+    warnings: [...eff.value.warnings, ...fipsWarnings],
     mode: "protected",
+    fips: { mode: fips.mode, text: fipsStatusText(fips) },
   };
   const target = daemonTarget({
     node: running,
@@ -423,8 +461,13 @@ export async function startServer(
         windowsNatFriendly: cfg.windowsNatFriendly,
         negotiateDh2048: cfg.negotiateDh2048,
         ...(deps.ikeOverrides ? { overrides: deps.ikeOverrides } : {}),
+        fips: fips.mode !== "off",
       }),
     );
+    if ((next.value.settings.fips ?? "off") !== fips.mode && cfg.fips === undefined)
+      log.warn(
+        `the store's FIPS setting is now '${next.value.settings.fips ?? "off"}'; FIPS mode stays '${fips.mode}' until the next start`,
+      );
     if (guard) {
       const set = blockSetFromPolicy(next.value, { role: "server", listen: cfg.listen });
       const p = set.ok ? await guard.enterProtectedMode(set.value) : set;
@@ -510,7 +553,12 @@ export function serverPlan(
   store: PolicyStore,
   eff: EffectivePolicy,
   cfg: Pick<ServeConfig, "windowsNatFriendly" | "negotiateDh2048">,
-  o: { readonly clock: Clock; readonly ikeOverrides?: ServerDeps["ikeOverrides"] },
+  o: {
+    readonly clock: Clock;
+    readonly ikeOverrides?: ServerDeps["ikeOverrides"];
+    /** FIPS mode: approved IKE/ESP suites only, PPP with PAP only. */
+    readonly fips?: boolean;
+  },
 ): Result<ServerPlan, ServerError> {
   const ikeOverrides = o.ikeOverrides;
   const poolObj = store.pools.get(eff.settings.defaultPool ?? DEFAULT_POOL);
@@ -528,13 +576,15 @@ export function serverPlan(
     windowsNatFriendly: cfg.windowsNatFriendly,
     negotiateDh2048: cfg.negotiateDh2048,
     ...(ikeOverrides ? { overrides: ikeOverrides } : {}),
+    ...(o.fips ? { fips: true } : {}),
   });
   return ok({
     ike,
     me,
     poolDef,
     server: {
-      authMethods: ["mschapv2", "chap-md5", "pap"],
+      // FIPS mode: PAP only, inside ESP (daemon/fips.ts says why).
+      authMethods: o.fips ? ["pap"] : ["mschapv2", "chap-md5", "pap"],
       users: (name) => {
         const u = store.users.get(name);
         return u.ok ? userSecret(u.value.value) : undefined;

@@ -149,6 +149,12 @@ export interface IkeConfig {
   /** Half-open SAs die after this long without progress. */
   readonly halfOpenTimeoutSeconds: number;
   readonly table?: SaTableLimits;
+  /**
+   * FIPS mode (fips.ts): only approved suites are offered, and a peer's unapproved proposal is
+   * refused (NO-PROPOSAL-CHOSEN) even when an offer above would match it; PSK authentication
+   * only. Default off.
+   */
+  readonly fips?: boolean;
   /** Responder: which Quick Mode proposals to accept. Default: any. */
   readonly childPolicy?: (p: ChildProposal) => ChildDecision;
   /**

@@ -44,6 +44,14 @@ export {
   type PskEntry,
 } from "./config.js";
 export { IkeErrorCode, type IkeFailure } from "./errors.js";
+export {
+  FIPS_GROUPS,
+  FIPS_MIN_PSK_BYTES,
+  fipsGroup,
+  fipsPhase1,
+  fipsPhase2,
+  fipsPskProblem,
+} from "./fips.js";
 export { addressSelector, idText, selectorText } from "./identity.js";
 export type { Phase1Offer, Phase2Offer } from "./proposals.js";
 export type {

@@ -204,6 +204,13 @@ export interface Pool {
 }
 
 export type NatPolicy = 0 | 1 | 2;
+/**
+ * FIPS mode: "provider" = approved algorithms only, through OpenSSL's FIPS provider (the
+ * daemon refuses to start without it); "policy-only" = approved algorithms only, without a
+ * validated module; "off".
+ */
+export type FipsMode = "off" | "policy-only" | "provider";
+export const FIPS_MODES: readonly FipsMode[] = ["off", "policy-only", "provider"];
 export interface Settings {
   /**
    * Client NAT policy, Windows' AssumeUDPEncapsulationContextOnSendRule:
@@ -223,6 +230,11 @@ export interface Settings {
    * by an Oakley that does not know the field.
    */
   readonly allowWeakPsk?: boolean;
+  /**
+   * FIPS mode for `oakley serve` when no --fips flag is given. Written only when not "off" (a
+   * store without it stays readable by an Oakley that does not know the field).
+   */
+  readonly fips?: FipsMode;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -833,6 +845,7 @@ export function checkSettings(c: Checker, v: unknown): Settings | undefined {
       "windowsNatCompat",
       "defaultPool",
       "allowWeakPsk",
+      "fips",
     ],
   );
   if (!o) return undefined;
@@ -850,6 +863,8 @@ export function checkSettings(c: Checker, v: unknown): Settings | undefined {
   const defaultPool = o.defaultPool === undefined ? undefined : c.name(o, "defaultPool", []);
   const allowWeakPsk = c.boolean(o, "allowWeakPsk", [], false);
   if (allowWeakPsk === undefined) return undefined;
+  const fips = c.oneOf(o, "fips", [], FIPS_MODES, { default: "off" });
+  if (fips === undefined) return undefined;
   if (natPolicy === undefined || negotiateDh2048 === undefined || allowLegacyCrypto === undefined)
     return undefined;
   if (windowsNatCompat === undefined) return undefined;
@@ -860,6 +875,7 @@ export function checkSettings(c: Checker, v: unknown): Settings | undefined {
     windowsNatCompat,
     ...(defaultPool !== undefined ? { defaultPool } : {}),
     ...(allowWeakPsk ? { allowWeakPsk } : {}),
+    ...(fips !== "off" ? { fips } : {}),
   };
 }
 

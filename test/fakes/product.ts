@@ -200,6 +200,8 @@ export interface SimServerOptions {
   readonly echoIntervalMs?: number;
   /** The address pool (default: the store's, 10.8.0.0/24). */
   readonly pool?: string;
+  /** FIPS mode's algorithm and PPP rules (the module itself is not loaded here). */
+  readonly fips?: boolean;
 }
 
 export const ALICE: SimUser = { name: "alice", password: "correct horse battery" };
@@ -246,7 +248,7 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
     store,
     eff.value,
     { windowsNatFriendly: true, negotiateDh2048: true },
-    { clock },
+    { clock, ...(o.fips ? { fips: true } : {}) },
   );
   if (!plan.ok) throw new Error(plan.error.message);
   const sink = new MemorySink();
@@ -343,6 +345,10 @@ export interface SimClientOptions {
   readonly echoIntervalMs?: number;
   /** Local UDP ports other than 500/4500 (many clients on one host, as bench:sessions runs). */
   readonly ports?: { readonly ike: number; readonly natt: number };
+  /** FIPS mode's algorithm rules on the client's offers (policy-only: no module loaded). */
+  readonly fips?: boolean;
+  /** Also offer 3DES and MODP-1024 (connect --allow-legacy). */
+  readonly allowLegacy?: boolean;
 }
 
 /** `oakley connect`'s stack on `host`, dialling `server` (Main Mode, Quick Mode, L2TP, PPP). */
@@ -361,10 +367,14 @@ export function simClient(
   const ikeEvents: IkeEvent[] = [];
   const tun = new FakeTun();
   const ike = clientIkeConfig(
-    { psk: o.psk ?? SIM_PSK, natPolicy: o.natPolicy ?? 1 },
+    {
+      psk: o.psk ?? SIM_PSK,
+      natPolicy: o.natPolicy ?? 1,
+      ...(o.fips ? { fips: "policy-only" } : {}),
+    },
     host.address,
     server,
-    false,
+    o.allowLegacy === true,
   );
   const stack = buildStack(
     {

@@ -683,6 +683,37 @@ describe("oakley management commands", () => {
     assert.match(r.err, /there is no policy named 'nope' \[OAK_E_POLICY_NOT_FOUND\]/);
   });
 
+  test("policy fips: set through the daemon (live store) and on a store file; policy show says it; other settings kept", async () => {
+    let r = await oakley(["policy", "fips", "policy-only", "--socket", sock]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /FIPS mode in the store is now policy-only \(daemon at unix:/);
+    const s = store.settings();
+    assert.ok(s.ok);
+    assert.equal(s.value.value?.fips, "policy-only");
+    r = await oakley(["policy", "show", "--socket", sock]);
+    assert.match(r.out, /^FIPS mode \(store setting.*\): policy-only$/m);
+    r = await oakley(["policy", "fips", "off", "--socket", sock]);
+    assert.equal(r.code, 0, r.err);
+    const off = store.settings();
+    assert.ok(off.ok);
+    assert.equal(off.value.value?.fips, undefined, "off is not written");
+
+    const file = join(dir, "offline-fips.db");
+    const made = createDefaultStore(file, (n) => randomBytes(n));
+    assert.ok(made.ok);
+    made.value.store.putInTxn("settings", { natPolicy: 2 }, "upsert");
+    made.value.store.close();
+    r = await oakley(["policy", "fips", "provider", "--store", file]);
+    assert.equal(r.code, 0, r.err);
+    r = await oakley(["policy", "show", "--store", file, "--json"]);
+    assert.equal((JSON.parse(r.out) as { fips: string }).fips, "provider");
+    r = await oakley(["policy", "export", "--store", file]);
+    assert.match(r.out, /natPolicy: 2/, "the other settings are kept");
+    r = await oakley(["policy", "fips", "strict", "--store", file]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /'strict' must be off, policy-only or provider/);
+  });
+
   test("control token: printed once, only the hash stored, and it opens the TLS port", async () => {
     const file = join(dir, "tokens");
     const r = await oakley(["control", "token", "laptop", "--tokens-file", file]);

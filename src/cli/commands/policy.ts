@@ -109,6 +109,8 @@ export function formatPolicyShow(s: PolicyShow): string {
   out += `Assigned policy:${s.assigned ? "" : " none"}\n`;
   if (s.assigned) out += describePolicy(s.assigned, "  ");
   if (s.unusable !== undefined) out += `NOT IN FORCE: ${s.unusable}\n`;
+  if (typeof s.fips === "string")
+    out += `FIPS mode (store setting, used by \`oakley serve\` without --fips): ${s.fips}\n`;
   if (s.rules.length > 0) {
     out += "Rules in effect (first match wins):\n";
     s.rules.forEach((r, i) => {
@@ -320,6 +322,25 @@ export function register(program: Command, io: CliIo = processIo()): void {
         if (!r.ok) return fail(io, r.error);
         io.out(
           `policy '${name}' is ${word === "on" ? "persistent" : "no longer persistent"} (${b.where})\n`,
+        );
+      }),
+    );
+
+  sub(
+    "fips",
+    "set the store's FIPS mode for `oakley serve` without --fips (takes effect at its next start)",
+  )
+    .argument("<off|policy-only|provider>")
+    .action(
+      withBackend(async (b, _o, word) => {
+        if (word !== "off" && word !== "policy-only" && word !== "provider")
+          throw new UsageError(
+            `'${word}' must be off, policy-only or provider: 'oakley policy fips policy-only'`,
+          );
+        const r = await b.ops.setFips(word);
+        if (!r.ok) return fail(io, r.error);
+        io.out(
+          `FIPS mode in the store is now ${word} (${b.where}); \`oakley serve\` uses it at its next start\n`,
         );
       }),
     );

@@ -88,6 +88,7 @@ export function formatStatus(s: DaemonStatus, via: string): string {
       : `Mode:        ${s.mode}`,
   );
   lines.push(`Started:     ${s.startedAt}`);
+  lines.push(`FIPS:        ${s.fips?.text ?? "off"}`);
   if (s.store !== undefined) lines.push(`Store:       ${s.store}`);
   lines.push(`Policy:      ${s.assignedPolicy ?? "(none assigned)"}`);
   lines.push(

@@ -77,7 +77,7 @@ import {
   toAttribute,
   toDataAttribute,
 } from "../identity.js";
-import { acceptedGroups, phase1Matches, selectPhase1 } from "../proposals.js";
+import { selectPhase1, usablePhase1Offers } from "../proposals.js";
 import { type Phase1Suite, phase1SuiteFromAttributes, phase1SuiteToAttributes } from "../suites.js";
 import { type Endpoint, endpointKey, type IkeDatagram, type IkeRole } from "../types.js";
 import {
@@ -150,14 +150,21 @@ function ourIdentity(ctx: EngineContext, sa: IkeSa) {
 
 /** The configured authentication methods we can actually perform (rsa-sig needs credentials). */
 export function usableAuth(ctx: EngineContext): AuthMethod[] {
-  return authMethodsOf(ctx.config).filter((m) => m === "psk" || certUsable(ctx.certs));
+  // FIPS mode: PSK only (IKEv1 RSA signatures are not an approved scheme, see fips.ts).
+  return authMethodsOf(ctx.config).filter(
+    (m) => m === "psk" || (!ctx.config.fips && certUsable(ctx.certs)),
+  );
+}
+
+function groupPolicy(ctx: EngineContext): { negotiateDh2048: boolean; fips: boolean } {
+  return { negotiateDh2048: ctx.config.phase1.negotiateDh2048, fips: ctx.config.fips === true };
 }
 
 function offeredSaPayload(ctx: EngineContext): SaPayload {
   const c = ctx.config.phase1;
-  const groups = acceptedGroups(c.offers, { negotiateDh2048: c.negotiateDh2048 });
+  const offers = usablePhase1Offers(c.offers, groupPolicy(ctx));
   const transforms = usableAuth(ctx)
-    .flatMap((auth) => c.offers.filter((o) => groups.has(o.group)).map((o) => ({ o, auth })))
+    .flatMap((auth) => offers.map((o) => ({ o, auth })))
     .slice(0, 255)
     .map(({ o, auth }, i) => ({
       reserved: 0,
@@ -367,12 +374,10 @@ export function initiatorMm2(
     return;
   }
   const s = phase1SuiteFromAttributes(t.attributes.map(toAttribute));
-  const c = ctx.config.phase1;
-  const groups = acceptedGroups(c.offers, { negotiateDh2048: c.negotiateDh2048 });
+  const gp = groupPolicy(ctx);
   if (
     !s.ok ||
-    !groups.has(s.value.group) ||
-    !c.offers.some((o) => phase1Matches(s.value, o)) ||
+    selectPhase1([s.value], ctx.config.phase1.offers, gp) !== 0 ||
     !usableAuth(ctx).includes(s.value.auth)
   ) {
     ctx.fail(
@@ -626,7 +631,7 @@ export function chooseProposal(
       ? selectPhase1(
           candidates.map((x) => x.suite),
           c.offers,
-          { negotiateDh2048: c.negotiateDh2048 },
+          groupPolicy(ctx),
         )
       : -1;
   const pick = candidates[idx];

@@ -67,7 +67,8 @@ import {
   toAttribute,
   toDataAttribute,
 } from "../identity.js";
-import { effectiveLifetime, phase2Matches } from "../proposals.js";
+import { fipsPhase2 } from "../fips.js";
+import { effectiveLifetime, phase2Acceptable } from "../proposals.js";
 import { type Phase2Suite, phase2SuiteFromTransform, phase2SuiteToTransform } from "../suites.js";
 import {
   type ChildRequest,
@@ -163,7 +164,10 @@ export function startQuick(
   const ourSpi = ctx.newSpi();
   const p2 = ctx.config.phase2;
   const natt = sa.nat.anyNat ? sa.vids.natt : "none";
-  const transforms = p2.offers.slice(0, 255).map((o, i) => {
+  const offers = ctx.config.fips
+    ? p2.offers.filter((o) => fipsPhase2({ ...o, pfsGroup: p2.pfsGroup }))
+    : p2.offers;
+  const transforms = offers.slice(0, 255).map((o, i) => {
     const t = phase2SuiteToTransform(
       {
         cipher: o.cipher,
@@ -314,7 +318,7 @@ function initiatorQm2(
   const s = phase2SuiteFromTransform(t.transformId, t.attributes.map(toAttribute));
   if (
     !s.ok ||
-    !ctx.config.phase2.offers.some((x) => phase2Matches(s.value.suite, x)) ||
+    !phase2Acceptable(s.value.suite, ctx.config.phase2.offers, ctx.config.fips) ||
     s.value.suite.mode !== ex.request?.mode
   ) {
     endInitiator(
@@ -407,7 +411,7 @@ function choose(ctx: EngineContext, sa: IkeSa, saP: SaPayload, hasKe: boolean): 
       if (!s.ok) continue;
       const encapOk = sa.nat.anyNat ? s.value.natt !== "none" : s.value.natt === "none";
       if (!encapOk) continue;
-      if (!ctx.config.phase2.offers.some((x) => phase2Matches(s.value.suite, x))) continue;
+      if (!phase2Acceptable(s.value.suite, ctx.config.phase2.offers, ctx.config.fips)) continue;
       const pfs = s.value.suite.pfsGroup;
       if (pfs !== 0 && (!hasKe || !dhGroup(pfs).ok)) continue;
       if (pfs === 0 && hasKe) continue;
