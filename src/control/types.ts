@@ -149,7 +149,20 @@ export interface DaemonStatus {
   readonly l2tpTunnels?: number;
   readonly pppSessions?: number;
   readonly addressesInUse?: number;
+  /** RADIUS (servers configured): each server's reachability, and accounting records queued. */
+  readonly radius?: {
+    readonly servers: readonly RadiusServerState[];
+    readonly accountingQueued: number;
+  };
   readonly warnings: readonly string[];
+}
+
+export interface RadiusServerState {
+  /** "192.0.2.10:1812". */
+  readonly server: string;
+  readonly state: "reachable" | "unreachable" | "bad-replies" | "untested";
+  /** Milliseconds since its last verified reply. */
+  readonly lastReplyAgoMs?: number;
 }
 
 export interface MetricsSnapshot {

@@ -465,6 +465,7 @@ export function loadServeConfig(
     "radius-secret-file": "radiusSecretFile",
     "radius-nas-identifier": "radiusNasIdentifier",
     "radius-dae-listen": "radiusDaeListen",
+    "radius-interim-interval": "radiusInterimInterval",
   };
   const radius = parseRadiusSettings(
     {
@@ -472,6 +473,7 @@ export function loadServeConfig(
       secretFile: l.string("radiusSecretFile", undefined),
       nasIdentifier: l.string("radiusNasIdentifier", undefined),
       daeListen: l.string("radiusDaeListen", undefined),
+      interimInterval: l.string("radiusInterimInterval", undefined),
       store,
     },
     (field, message) => l.fail(field, l.get(radiusKeys[field] ?? field)?.source ?? "flag", message),

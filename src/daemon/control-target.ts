@@ -54,6 +54,8 @@ export interface DaemonTargetDeps {
   readonly store?: PolicyStore;
   /** The L2TP-over-IPsec component, for its tunnel, session and address counts. */
   readonly l2tp?: L2tpOverIpsec;
+  /** RADIUS servers' reachability and the accounting queue, when configured. */
+  readonly radius?: () => NonNullable<DaemonStatus["radius"]>;
 }
 
 function attr(
@@ -238,6 +240,7 @@ export function daemonTarget(d: DaemonTargetDeps): ControlTarget {
               addressesInUse: d.l2tp.poolInUse(),
             }
           : {}),
+        ...(d.radius ? { radius: d.radius() } : {}),
         warnings: d.state.warnings,
       };
     },
