@@ -14,6 +14,7 @@ import { AcctStatusType, MsAttr, RadiusAttr, VENDOR_MICROSOFT } from "../../src/
 import { addressBytes, attr, attrU32, vendorAttr } from "../../src/wire/radius/packet.js";
 import { FakeRadiusServer } from "../fakes/radius-server.js";
 import {
+  ipv4,
   type SimRadiusOptions,
   runUntilAsync,
   simClient,
@@ -128,6 +129,46 @@ describe("oakley serve --radius (simulator)", () => {
     assert.ok((FakeRadiusServer.u32Of(stop, RadiusAttr.AcctInputPackets) ?? -1) >= 0);
     assert.deepEqual(FakeRadiusServer.classes(stop), ["c1"]);
     assert.equal(w.server.stack.l2tp.poolInUse(), 0, "address given back");
+    client.stop();
+    w.server.dispose();
+  });
+
+  it("Acct-Interim-Interval: Interim-Updates at that interval with the traffic so far", async () => {
+    const w = await world({}, [attrU32(RadiusAttr.AcctInterimInterval, 60)]);
+    const client = simClient(w.sim, w.clientHost, SERVER, { user: USER });
+    assert.ok(await runUntilAsync(w.sim, () => client.up(), 60_000));
+    const addr = client.address()!;
+    for (let i = 0; i < 3; i++) client.tun.inject(ipv4(addr, w.server.address, `hello ${i}`));
+    assert.ok(
+      await runUntilAsync(
+        w.sim,
+        () => w.rad.records(AcctStatusType.InterimUpdate).length >= 2,
+        200_000,
+      ),
+    );
+    const [first, second] = w.rad.records(AcctStatusType.InterimUpdate);
+    const t1 = FakeRadiusServer.u32Of(first!.attrs, RadiusAttr.AcctSessionTime) ?? 0;
+    const t2 = FakeRadiusServer.u32Of(second!.attrs, RadiusAttr.AcctSessionTime) ?? 0;
+    assert.ok(t1 >= 59 && t1 <= 61 && t2 - t1 >= 59 && t2 - t1 <= 61, `${t1} s, ${t2} s`);
+    const inPackets = FakeRadiusServer.u32Of(first!.attrs, RadiusAttr.AcctInputPackets) ?? 0;
+    assert.ok(inPackets >= 3, `Acct-Input-Packets ${inPackets}`);
+    assert.equal(first!.sessionId, w.rad.records(AcctStatusType.Start)[0]?.sessionId);
+    client.stop();
+    w.server.dispose();
+  });
+
+  it("Idle-Timeout ends a session with no traffic; Stop says Idle-Timeout", async () => {
+    const w = await world({}, [attrU32(RadiusAttr.IdleTimeout, 60)]);
+    const client = simClient(w.sim, w.clientHost, SERVER, { user: USER });
+    assert.ok(await runUntilAsync(w.sim, () => client.up(), 60_000));
+    const upAt = w.sim.now();
+    assert.ok(
+      await runUntilAsync(w.sim, () => w.rad.records(AcctStatusType.Stop).length === 1, 300_000),
+    );
+    const took = w.sim.now() - upAt;
+    assert.ok(took >= 60_000 && took <= 125_000, `ended ${took} ms after IP up`);
+    const stop = w.rad.records(AcctStatusType.Stop)[0]!.attrs;
+    assert.equal(FakeRadiusServer.u32Of(stop, RadiusAttr.AcctTerminateCause), 4);
     client.stop();
     w.server.dispose();
   });
