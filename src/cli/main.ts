@@ -113,6 +113,10 @@ export function buildCli(): Command {
       "accept RFC 5176 Disconnect/CoA from the RADIUS servers (port 3799)",
     )
     .option(
+      "--auth-methods <methods>",
+      "PPP authentication offered, most preferred first: mschapv2, chap, pap (default mschapv2,chap,pap)",
+    )
+    .option(
       "--radius-interim-interval <seconds>",
       "accounting Interim-Update interval when RADIUS sends no Acct-Interim-Interval (>= 60)",
     )

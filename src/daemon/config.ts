@@ -73,6 +73,8 @@ export interface ServeConfig {
   readonly metricsListen: string;
   /** RADIUS servers, secret and NAS identity (radius-config.ts); absent: local users only. */
   readonly radius: RadiusSettings | undefined;
+  /** PPP authentication methods offered, most preferred first (default MS-CHAPv2, CHAP, PAP). */
+  readonly pppAuthMethods?: readonly PppAuthMethod[];
 }
 
 export interface ConnectConfig {
@@ -514,6 +516,7 @@ export function loadServeConfig(
     ),
     metricsListen: l.string("metricsListen", SERVE_DEFAULTS.metricsListen),
     radius,
+    ...(l.get("authMethods") ? { pppAuthMethods: parseServeAuthMethods(l) } : {}),
   };
   if (
     cfg.controlListen !== undefined &&
@@ -536,6 +539,35 @@ const ALLOW_AUTH_WORDS: Record<string, PppAuthMethod> = {
 const AUTH_STRENGTH: readonly PppAuthMethod[] = ["mschapv2", "chap-md5", "pap"];
 
 /** --allow-auth: comma-separated words (the flag may be repeated); MS-CHAPv2 is always in. */
+/** `oakley serve --auth-methods`: the methods offered, in order; no duplicates. */
+function parseServeAuthMethods(l: Layers): PppAuthMethod[] {
+  const v = l.get("authMethods");
+  const out: PppAuthMethod[] = [];
+  if (!v) return out;
+  const hint =
+    "use mschapv2, chap or pap (comma-separated, most preferred first), e.g. --auth-methods mschapv2,chap";
+  const items = Array.isArray(v.value) ? v.value : [v.value];
+  for (const item of items) {
+    if (typeof item !== "string") {
+      l.fail("auth-methods", v.source, `must be text: ${hint}`);
+      continue;
+    }
+    for (const w of item.split(",").map((x) => x.trim().toLowerCase())) {
+      if (w === "") continue;
+      const m = ALLOW_AUTH_WORDS[w];
+      if (!m)
+        l.fail(
+          "auth-methods",
+          v.source,
+          `"${w.slice(0, 20)}" is not an authentication method: ${hint}`,
+        );
+      else if (!out.includes(m)) out.push(m);
+    }
+  }
+  if (out.length === 0) l.fail("auth-methods", v.source, `names no method: ${hint}`);
+  return out;
+}
+
 function parseAllowAuth(l: Layers): PppAuthMethod[] {
   const v = l.get("allowAuth");
   const allowed = new Set<PppAuthMethod>(["mschapv2"]);

@@ -564,7 +564,7 @@ export interface ServerPlan {
 export function serverPlan(
   store: PolicyStore,
   eff: EffectivePolicy,
-  cfg: Pick<ServeConfig, "windowsNatFriendly" | "negotiateDh2048">,
+  cfg: Pick<ServeConfig, "windowsNatFriendly" | "negotiateDh2048" | "pppAuthMethods">,
   o: { readonly clock: Clock; readonly ikeOverrides?: ServerDeps["ikeOverrides"] },
 ): Result<ServerPlan, ServerError> {
   const ikeOverrides = o.ikeOverrides;
@@ -589,7 +589,7 @@ export function serverPlan(
     me,
     poolDef,
     server: {
-      authMethods: ["mschapv2", "chap-md5", "pap"],
+      authMethods: cfg.pppAuthMethods ?? ["mschapv2", "chap-md5", "pap"],
       users: (name) => {
         const u = store.users.get(name);
         return u.ok ? userSecret(u.value.value) : undefined;
