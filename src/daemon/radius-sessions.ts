@@ -168,6 +168,12 @@ export class RadiusSessions {
       o.acctInterimInterval !== undefined && o.acctInterimInterval > 0
         ? Math.max(MIN_INTERIM_S, o.acctInterimInterval)
         : (this.opts.interimIntervalS ?? 0);
+    // The call may have gone while RADIUS answered: nothing to track then.
+    if (
+      this.closed ||
+      (this.control && !this.control.list().some((x) => x.key === req.session.key))
+    )
+      return { ok: false, reason: "error", message: "the session ended before the verdict" };
     const old = this.byKey.get(req.session.key);
     old?.interim?.disarm();
     this.byKey.set(req.session.key, {
@@ -185,9 +191,10 @@ export class RadiusSessions {
       ...(o.framedIpAddress !== undefined ? { address: o.framedIpAddress } : {}),
       ...(o.dnsServers.length > 0 ? { dns: o.dnsServers } : {}),
     };
+    // 0 means no limit (as pppd's radius plugin reads it), not "end at once".
     const limits = {
-      ...(o.sessionTimeout !== undefined ? { sessionTimeoutS: o.sessionTimeout } : {}),
-      ...(o.idleTimeout !== undefined ? { idleTimeoutS: o.idleTimeout } : {}),
+      ...(o.sessionTimeout ? { sessionTimeoutS: o.sessionTimeout } : {}),
+      ...(o.idleTimeout ? { idleTimeoutS: o.idleTimeout } : {}),
     };
     return {
       ok: true,
@@ -295,8 +302,10 @@ export class RadiusSessions {
         control.disconnect(s.key, "admin-reset", "disconnected by the RADIUS server");
       } else {
         const limits = {
-          ...(req.sessionTimeout !== undefined ? { sessionTimeoutS: req.sessionTimeout } : {}),
-          ...(req.idleTimeout !== undefined ? { idleTimeoutS: req.idleTimeout } : {}),
+          ...(req.sessionTimeout !== undefined
+            ? { sessionTimeoutS: req.sessionTimeout || null }
+            : {}),
+          ...(req.idleTimeout !== undefined ? { idleTimeoutS: req.idleTimeout || null } : {}),
         };
         this.log.info(
           `RADIUS CoA-Request from ${req.from.address}: session ${s.key} of ${s.user} limits ${JSON.stringify(limits)}`,

@@ -371,7 +371,8 @@ describe("oakley connect -> oakley serve --radius -> FreeRADIUS 3.2 (namespaces)
       assert.equal(await stop(c), 0);
     }
     const log = fr?.out.join("\n") ?? "";
-    assert.match(log, /Auth: \(\d+\) Login OK: \[chapuser/);
+    assert.match(log, /chap: CHAP user "chapuser" authenticated successfully/);
+    assert.match(log, /Login OK: \[chapuser\] \(from client gw1 /);
   });
 
   it("a wrong password is refused by FreeRADIUS: a clear PPP failure", async () => {
@@ -427,16 +428,20 @@ describe("oakley connect -> oakley serve --radius -> FreeRADIUS 3.2 (namespaces)
     }
     const st = JSON.parse(
       (
-        await topo.exec(gw1, [
-          process.execPath,
-          "--import",
-          "tsx",
-          CLI,
-          "status",
-          "--socket",
-          join(topo.dir, "gw1.sock"),
-          "--json",
-        ])
+        await topo.exec(
+          gw1,
+          [
+            process.execPath,
+            "--import",
+            "tsx",
+            CLI,
+            "status",
+            "--socket",
+            join(topo.dir, "gw1.sock"),
+            "--json",
+          ],
+          60_000,
+        )
       ).stdout,
     ) as { radius?: { servers: { server: string; state: string }[]; accountingQueued: number } };
     assert.deepEqual(
