@@ -300,7 +300,7 @@ export class RadiusClient {
       return {
         server: `${s.address}:${s.authPort}`,
         state,
-        ...(reply !== undefined ? { lastReplyAgoMs: now - reply } : {}),
+        ...(reply !== undefined ? { lastReplyAgoMs: Math.round(now - reply) } : {}),
       };
     });
   }

@@ -133,6 +133,16 @@ describe("oakley serve --radius (simulator)", () => {
     w.server.dispose();
   });
 
+  it("Session-Timeout 0 is no limit, not an immediate hang-up", async () => {
+    const w = await world({}, [attrU32(RadiusAttr.SessionTimeout, 0)]);
+    const client = simClient(w.sim, w.clientHost, SERVER, { user: USER });
+    assert.ok(await runUntilAsync(w.sim, () => client.up(), 60_000));
+    await runUntilAsync(w.sim, () => false, 120_000, 5_000);
+    assert.ok(client.up(), "still up after 120 s");
+    client.stop();
+    w.server.dispose();
+  });
+
   it("Acct-Interim-Interval: Interim-Updates at that interval with the traffic so far", async () => {
     const w = await world({}, [attrU32(RadiusAttr.AcctInterimInterval, 60)]);
     const client = simClient(w.sim, w.clientHost, SERVER, { user: USER });
