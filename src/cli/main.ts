@@ -147,6 +147,14 @@ export function buildCli(): Command {
       "--radius-dae-listen <addr[:port]>",
       "accept RFC 5176 Disconnect/CoA from the RADIUS servers (port 3799)",
     )
+    .option(
+      "--auth-methods <methods>",
+      "PPP authentication offered, most preferred first: mschapv2, chap, pap (default mschapv2,chap,pap)",
+    )
+    .option(
+      "--radius-interim-interval <seconds>",
+      "accounting Interim-Update interval when RADIUS sends no Acct-Interim-Interval (>= 60)",
+    )
     .option("--log-level <level>", "debug, info, warn, error (private also logs keys)")
     .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]))
     .action(async (opts: Record<string, unknown>) => {
@@ -161,14 +169,6 @@ export function buildCli(): Command {
         process.exit(2);
       }
       for (const w of commandLineSecretWarnings("serve", flags)) process.stderr.write(`${w}\n`);
-      if (cfg.value.radius) {
-        // Fail closed until PPP authenticates through daemon/radius.ts: silently falling back to
-        // local users would not be what the operator asked for.
-        process.stderr.write(
-          "oakley serve: invalid settings:\n  radius (command line): this build cannot yet authenticate PPP logins through RADIUS; remove --radius and its options\n",
-        );
-        process.exit(2);
-      }
       const logs = makeLogs(cfg.value.logLevel, opts.logFormat as string | undefined);
       // Signals are taken from the start: one that arrives while starting stops the server as
       // soon as it is up, with the same orderly teardown.

@@ -80,6 +80,28 @@ test("decodeStatus carries a client's connection (oakley connect), and names a b
   assert.match(badFailure.error.message, /lastFailure/);
 });
 
+test("decodeStatus carries RADIUS servers' reachability and the accounting queue, and refuses bad ones", () => {
+  const t = new FakeControlTarget();
+  const status = {
+    ...t.status(),
+    radius: {
+      servers: [
+        { server: "192.0.2.10:1812", state: "reachable" as const, lastReplyAgoMs: 1200 },
+        { server: "192.0.2.11:1812", state: "untested" as const },
+      ],
+      accountingQueued: 3,
+    },
+  };
+  const s = decodeStatus(wire(status));
+  assert.ok(s.ok);
+  assert.deepEqual(s.value, status);
+  const bad = decodeStatus(
+    wire({ ...status, radius: { ...status.radius, servers: [{ server: "x", state: "asleep" }] } }),
+  );
+  assert.ok(!bad.ok);
+  assert.match(bad.error.message, /radius\.servers\[0\]/);
+});
+
 test("malformed answers name the field", () => {
   const t = new FakeControlTarget();
   const l = wire(t.listSas()) as { ike: { natt: { behindNat: string } }[] };

@@ -202,6 +202,28 @@ export function decodeSaList(v: Json): Result<SaList, ControlError> {
   });
 }
 
+function decodeRadiusStatus(v: unknown): NonNullable<DaemonStatus["radius"]> {
+  const o = obj(v, "result.radius");
+  const p = "result.radius";
+  return {
+    servers: arr(o, "servers", p, 64).map((x, i) => {
+      const q = obj(x, `${p}.servers[${i}]`);
+      const pp = `${p}.servers[${i}]`;
+      return {
+        server: str(q, "server", pp),
+        state: oneOf(q, "state", pp, [
+          "reachable",
+          "unreachable",
+          "bad-replies",
+          "untested",
+        ] as const),
+        ...opt("lastReplyAgoMs", optInt(q, "lastReplyAgoMs", pp)),
+      };
+    }),
+    accountingQueued: int(o, "accountingQueued", p),
+  };
+}
+
 export function decodeStatus(v: Json): Result<DaemonStatus, ControlError> {
   return run("status", () => {
     const o = obj(v, "result");
@@ -248,6 +270,7 @@ export function decodeStatus(v: Json): Result<DaemonStatus, ControlError> {
               };
             })(),
       ),
+      ...(o.radius !== undefined ? { radius: decodeRadiusStatus(o.radius) } : {}),
       warnings: strings("warnings"),
       ...opt(
         "connection",

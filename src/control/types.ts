@@ -151,6 +151,11 @@ export interface DaemonStatus {
   readonly addressesInUse?: number;
   /** FIPS mode: "provider" (OpenSSL's FIPS provider active), "policy-only" or "off". */
   readonly fips?: { readonly mode: "off" | "policy-only" | "provider"; readonly text: string };
+  /** RADIUS (servers configured): each server's reachability, and accounting records queued. */
+  readonly radius?: {
+    readonly servers: readonly RadiusServerState[];
+    readonly accountingQueued: number;
+  };
   readonly warnings: readonly string[];
   /** `oakley connect` (role client): the connection it keeps. */
   readonly connection?: ClientConnectionStatus;
@@ -180,6 +185,14 @@ export interface ClientConnectionStatus {
   readonly totalBytesIn: bigint;
   readonly totalBytesOut: bigint;
   readonly lastFailure?: { readonly at: string; readonly code: string; readonly message: string };
+}
+
+export interface RadiusServerState {
+  /** "192.0.2.10:1812". */
+  readonly server: string;
+  readonly state: "reachable" | "unreachable" | "bad-replies" | "untested";
+  /** Milliseconds since its last verified reply. */
+  readonly lastReplyAgoMs?: number;
 }
 
 export interface MetricsSnapshot {

@@ -121,3 +121,18 @@ test("serve: management connection limits from flags or env, range-checked", () 
   assert.ok(!bad.ok);
   assert.match(formatIssues(bad.error), /1 to 4096/);
 });
+
+test("serve --auth-methods: the PPP methods offered, in order; mistakes name the flag and the words", () => {
+  const r = loadServeConfig({ authMethods: "pap,chap" }, {});
+  assert.ok(r.ok);
+  assert.deepEqual(r.value.pppAuthMethods, ["pap", "chap-md5"]);
+  const d = loadServeConfig({}, {});
+  assert.ok(d.ok);
+  assert.equal(d.value.pppAuthMethods, undefined, "default: the server's own order");
+  const bad = loadServeConfig({ authMethods: "eap" }, {});
+  assert.ok(!bad.ok);
+  assert.match(
+    formatIssues(bad.error),
+    /auth-methods.*"eap" is not an authentication method.*mschapv2, chap or pap/,
+  );
+});

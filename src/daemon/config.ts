@@ -76,6 +76,8 @@ export interface ServeConfig {
   readonly radius: RadiusSettings | undefined;
   /** --fips / --fips=policy-only; absent: the store's setting decides (default off). */
   readonly fips: FipsMode | undefined;
+  /** PPP authentication methods offered, most preferred first (default MS-CHAPv2, CHAP, PAP). */
+  readonly pppAuthMethods?: readonly PppAuthMethod[];
 }
 
 export interface ConnectConfig {
@@ -508,6 +510,7 @@ export function loadServeConfig(
     "radius-secret-file": "radiusSecretFile",
     "radius-nas-identifier": "radiusNasIdentifier",
     "radius-dae-listen": "radiusDaeListen",
+    "radius-interim-interval": "radiusInterimInterval",
   };
   const radius = parseRadiusSettings(
     {
@@ -515,6 +518,7 @@ export function loadServeConfig(
       secretFile: l.string("radiusSecretFile", undefined),
       nasIdentifier: l.string("radiusNasIdentifier", undefined),
       daeListen: l.string("radiusDaeListen", undefined),
+      interimInterval: l.string("radiusInterimInterval", undefined),
       store,
     },
     (field, message) => l.fail(field, l.get(radiusKeys[field] ?? field)?.source ?? "flag", message),
@@ -556,6 +560,7 @@ export function loadServeConfig(
     metricsListen: l.string("metricsListen", SERVE_DEFAULTS.metricsListen),
     radius,
     fips: parseFips(l),
+    ...(l.get("authMethods") ? { pppAuthMethods: parseServeAuthMethods(l) } : {}),
   };
   checkFipsConflicts(l, cfg.fips, pskSetting);
   if (
@@ -577,6 +582,35 @@ const ALLOW_AUTH_WORDS: Record<string, PppAuthMethod> = {
   pap: "pap",
 };
 const AUTH_STRENGTH: readonly PppAuthMethod[] = ["mschapv2", "chap-md5", "pap"];
+
+/** `oakley serve --auth-methods`: the methods offered, in order; no duplicates. */
+function parseServeAuthMethods(l: Layers): PppAuthMethod[] {
+  const v = l.get("authMethods");
+  const out: PppAuthMethod[] = [];
+  if (!v) return out;
+  const hint =
+    "use mschapv2, chap or pap (comma-separated, most preferred first), e.g. --auth-methods mschapv2,chap";
+  const items = Array.isArray(v.value) ? v.value : [v.value];
+  for (const item of items) {
+    if (typeof item !== "string") {
+      l.fail("auth-methods", v.source, `must be text: ${hint}`);
+      continue;
+    }
+    for (const w of item.split(",").map((x) => x.trim().toLowerCase())) {
+      if (w === "") continue;
+      const m = ALLOW_AUTH_WORDS[w];
+      if (!m)
+        l.fail(
+          "auth-methods",
+          v.source,
+          `"${w.slice(0, 20)}" is not an authentication method: ${hint}`,
+        );
+      else if (!out.includes(m)) out.push(m);
+    }
+  }
+  if (out.length === 0) l.fail("auth-methods", v.source, `names no method: ${hint}`);
+  return out;
+}
 
 /**
  * --allow-auth: comma-separated words (the flag may be repeated); MS-CHAPv2 is always in, except

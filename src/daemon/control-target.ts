@@ -56,6 +56,8 @@ export interface DaemonTargetDeps {
   readonly store?: PolicyStore;
   /** The L2TP-over-IPsec component, for its tunnel, session and address counts. */
   readonly l2tp?: L2tpOverIpsec;
+  /** RADIUS servers' reachability and the accounting queue, when configured. */
+  readonly radius?: () => NonNullable<DaemonStatus["radius"]>;
 }
 
 function attr(
@@ -241,6 +243,7 @@ export function daemonTarget(d: DaemonTargetDeps): ControlTarget {
             }
           : {}),
         ...(d.state.fips ? { fips: d.state.fips } : {}),
+        ...(d.radius ? { radius: d.radius() } : {}),
         warnings: d.state.warnings,
       };
     },

@@ -2,8 +2,8 @@
  * PAP password checks for the LNS, off the event loop, and a per-channel limit on
  * authentication attempts.
  *
- * The PPP engine does not check PAP passwords itself: it asks (action check-password) and the
- * driver answers (input password-checked). `storePasswordVerifier` is the answer the daemon
+ * The PPP engine does not check PAP passwords itself: it asks (action verify-credentials) and the
+ * driver answers (input credentials-verified). `storePasswordVerifier` is the answer the daemon
  * injects: the user's scrypt verifier is run with node:crypto's asynchronous scrypt (libuv
  * threadpool), so a ~100 ms KDF never stalls IKE, ESP or other sessions. A user that does not
  * exist, is disabled, or may not use PAP costs the same KDF run (against a dummy record), so

@@ -1,7 +1,9 @@
 /**
  * RADIUS settings of `oakley serve`: `--radius HOST[:PORT]` (repeatable; tried in order),
  * `--radius-secret-file FILE`, `--radius-nas-identifier NAME`, `--radius-dae-listen ADDR[:PORT]`
- * (RFC 5176 Disconnect/CoA from the same servers with the same secret; off unless given).
+ * (RFC 5176 Disconnect/CoA from the same servers with the same secret; off unless given),
+ * `--radius-interim-interval SECONDS` (accounting Interim-Update when the server sends no
+ * Acct-Interim-Interval; default none, at least 60).
  *
  * PORT is the authentication port (default 1812); accounting uses PORT + 1 (1813), the
  * convention every server follows. Servers are IPv4 addresses (the client socket is IPv4).
@@ -26,6 +28,8 @@ export interface RadiusSettings {
   readonly secret: Buffer;
   readonly nasIdentifier: string;
   readonly daeListen: { readonly address: string; readonly port: number } | undefined;
+  /** Seconds between Interim-Updates unless the server says; 0: none. */
+  readonly interimIntervalS: number;
   readonly queuePath: string;
 }
 
@@ -34,6 +38,7 @@ export interface RadiusInput {
   readonly secretFile: string | undefined;
   readonly nasIdentifier: string | undefined;
   readonly daeListen: string | undefined;
+  readonly interimInterval?: string | undefined;
   /** The policy store path: the queue goes beside it. */
   readonly store: string;
 }
@@ -52,7 +57,8 @@ function endpoint(s: string, defaultPort: number): { address: string; port: numb
 
 /** Undefined when RADIUS is not configured (or on mistakes, which are reported through `fail`). */
 export function parseRadiusSettings(input: RadiusInput, fail: Fail): RadiusSettings | undefined {
-  const others = input.secretFile ?? input.nasIdentifier ?? input.daeListen;
+  const others =
+    input.secretFile ?? input.nasIdentifier ?? input.daeListen ?? input.interimInterval;
   if (input.servers.length === 0) {
     if (others !== undefined) {
       fail("radius", "RADIUS options were given without a server; add --radius HOST[:PORT]");
@@ -115,6 +121,17 @@ export function parseRadiusSettings(input: RadiusInput, fail: Fail): RadiusSetti
       ok = false;
     } else daeListen = e;
   }
+  let interimIntervalS = 0;
+  if (input.interimInterval !== undefined) {
+    const n = Number(input.interimInterval);
+    if (!Number.isInteger(n) || n < 60 || n > 86_400) {
+      fail(
+        "radius-interim-interval",
+        `"${input.interimInterval}" must be whole seconds from 60 to 86400 (e.g. 300)`,
+      );
+      ok = false;
+    } else interimIntervalS = n;
+  }
   if (!ok || !secret) return undefined;
   return {
     servers,
@@ -122,6 +139,7 @@ export function parseRadiusSettings(input: RadiusInput, fail: Fail): RadiusSetti
     secret,
     nasIdentifier,
     daeListen,
+    interimIntervalS,
     queuePath: join(dirname(input.store), "radius-accounting.db"),
   };
 }

@@ -28,6 +28,7 @@ import {
   type RadiusAction,
   RadiusClient,
   type RadiusClientOptions,
+  type RadiusServerStatus,
   type RadiusRequestId,
 } from "../radius/client.js";
 import {
@@ -187,6 +188,11 @@ export class RadiusService {
     );
     this.perform(actions);
     return result.ok ? ok(undefined) : result;
+  }
+
+  /** Each server's reachability (oakley status). */
+  serverStatus(): RadiusServerStatus[] {
+    return this.client.serverStatus(this.deps.clock.now());
   }
 
   /** Unsent accounting records. */

@@ -63,6 +63,9 @@ import { buildStack, describeIkeEvent } from "./stack.js";
 import { ikeConfigFromPolicy } from "./policy-to-ike.js";
 import { AuthAttemptLimiter, storePasswordVerifier } from "./ppp-password.js";
 import { type FipsState, fipsPolicyProblems, fipsStatusText, startFips } from "./fips.js";
+import { RadiusService } from "./radius.js";
+import { radiusServiceOptions } from "./radius-config.js";
+import { RadiusSessions, stackControl } from "./radius-sessions.js";
 import { userSecret } from "./users.js";
 
 export interface ServerError {
@@ -227,9 +230,11 @@ export async function startServer(
   }
   const store = opened.value.store;
   const initial: InitialSecrets | undefined = opened.value.initial;
+  let radius: RadiusService | undefined;
   const fail = async (
     e: ServerError | StartFailure,
   ): Promise<Result<RunningServer, ServerError>> => {
+    radius?.close();
     store.close();
     return err("kind" in e ? await block(e) : e);
   };
@@ -285,7 +290,33 @@ export async function startServer(
     ...(deps.ikeOverrides ? { ikeOverrides: deps.ikeOverrides } : {}),
   });
   if (!planned.ok) return fail(planned.error);
-  const { me, poolDef, ike, server: serverSide } = planned.value;
+  const { me, poolDef, ike } = planned.value;
+  let serverSide = planned.value.server;
+
+  // RADIUS: every PPP login is checked by the RADIUS servers (no fallback to local users),
+  // accounting goes through the durable queue beside the store.
+  let radiusSessions: RadiusSessions | undefined;
+  if (cfg.radius) {
+    const radiusLog = deps.logs.logger("radius");
+    const started = await RadiusService.start(radiusServiceOptions(cfg.radius), {
+      clock,
+      random,
+      log: radiusLog,
+      counters,
+    });
+    if (!started.ok)
+      return fail({ code: started.error.code, message: `RADIUS: ${started.error.message}` });
+    radius = started.value;
+    radiusSessions = new RadiusSessions(radius, clock, radiusLog, {
+      interimIntervalS: cfg.radius.interimIntervalS,
+      poolCidr: poolDef.cidr,
+      newSessionId: () => Buffer.from(random.bytes(8)).toString("hex"),
+    });
+    serverSide = { ...serverSide, authenticator: radiusSessions.authenticator };
+    log.info(
+      `PPP logins are checked by RADIUS: ${cfg.radius.servers.map((x) => `${x.address}:${x.authPort}`).join(", ")}`,
+    );
+  }
 
   // TUN for PPP traffic: our PPP address with the pool's prefix routes every client to it.
   // Offloads on: the kernel hands TCP super-packets and takes merged ones (tun.ts).
@@ -341,10 +372,18 @@ export async function startServer(
         e.type === "failed"
           ? log.warn(describeIkeEvent(e, "server"))
           : log.info(describeIkeEvent(e, "server")),
-      onEvent: (e) => logSessionEvent(log, e),
+      onEvent: (e) => {
+        logSessionEvent(log, e);
+        radiusSessions?.onEvent(e);
+      },
     },
     { ipsec: ports.value, tun },
   );
+  if (radius && radiusSessions) {
+    const sessions = radiusSessions;
+    sessions.attach(stackControl(l2tp, running, clock));
+    radius.onDynamicAuthorization((req) => sessions.onDynamicAuthorization(req));
+  }
   tun.onPackets((packets) => l2tp.ipPackets(packets));
   for (const w of running.engine.startupWarnings) log.warn(w);
 
@@ -383,6 +422,14 @@ export async function startServer(
     state,
     store,
     l2tp,
+    ...(radius
+      ? {
+          radius: () => ({
+            servers: radius?.serverStatus() ?? [],
+            accountingQueued: radius?.queued() ?? 0,
+          }),
+        }
+      : {}),
   });
   let control: ControlServer | undefined;
   let metrics: MetricsServer | undefined;
@@ -503,6 +550,14 @@ export async function startServer(
       await metrics?.close();
       l2tp.close();
       await new Promise((r) => setTimeout(r, 200)); // let Terminate/CDN/StopCCN leave
+      if (radius) {
+        // Stop records for what is still up; a second for the queue to drain (what is left is
+        // sent after the next start: the queue is on disk).
+        radiusSessions?.close();
+        for (let i = 0; i < 10 && radius.queued() > 0; i++)
+          await new Promise((r) => setTimeout(r, 100));
+        radius.close();
+      }
       running.deleteAll();
       await new Promise((r) => setTimeout(r, 100));
       l2tp.dispose();
@@ -552,7 +607,7 @@ export interface ServerPlan {
 export function serverPlan(
   store: PolicyStore,
   eff: EffectivePolicy,
-  cfg: Pick<ServeConfig, "windowsNatFriendly" | "negotiateDh2048">,
+  cfg: Pick<ServeConfig, "windowsNatFriendly" | "negotiateDh2048" | "pppAuthMethods">,
   o: {
     readonly clock: Clock;
     readonly ikeOverrides?: ServerDeps["ikeOverrides"];
@@ -584,7 +639,7 @@ export function serverPlan(
     poolDef,
     server: {
       // FIPS mode: PAP only, inside ESP (daemon/fips.ts says why).
-      authMethods: o.fips ? ["pap"] : ["mschapv2", "chap-md5", "pap"],
+      authMethods: o.fips ? ["pap"] : (cfg.pppAuthMethods ?? ["mschapv2", "chap-md5", "pap"]),
       users: (name) => {
         const u = store.users.get(name);
         return u.ok ? userSecret(u.value.value) : undefined;

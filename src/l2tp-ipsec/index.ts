@@ -8,12 +8,17 @@ export { type Binding, Channel, ChannelTable } from "./channel.js";
 export type { EspPayloadPort, IpPacketPort, TransportChild } from "./ports.js";
 export {
   type AuthLimiter,
+  type Authenticator,
+  type AuthenticatorRequest,
+  type AuthenticatorVerdict,
   L2tpOverIpsec,
   type L2tpOverIpsecClient,
   type L2tpOverIpsecEvent,
   type L2tpOverIpsecOptions,
   type L2tpOverIpsecServer,
   type PasswordVerifier,
+  type SessionEndCause,
   type SessionInfo,
+  type SessionLimits,
   type SessionStats,
 } from "./service.js";

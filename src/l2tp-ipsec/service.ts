@@ -39,6 +39,8 @@ import {
   type PppAction,
   type PasswordRefusal,
   type PppAuthMethod,
+  type PppAuthVerdict,
+  type PppCredentials,
   PppSession,
   type UserSecret,
 } from "../ppp/index.js";
@@ -66,6 +68,35 @@ export interface PasswordVerifier {
   ): Promise<{ readonly ok: true } | { readonly ok: false; readonly reason: PasswordRefusal }>;
 }
 
+/** Limits an authentication server sets on a session (RADIUS Session-/Idle-Timeout). */
+export interface SessionLimits {
+  /** Seconds from IPCP up until the session is ended; null: none. */
+  readonly sessionTimeoutS: number | null;
+  /** Seconds without a packet either way until the session is ended; null: none. */
+  readonly idleTimeoutS: number | null;
+}
+
+/** What an external authenticator is asked: one login of one session. */
+export interface AuthenticatorRequest {
+  readonly user: string;
+  readonly credentials: PppCredentials;
+  readonly session: SessionInfo;
+}
+
+/** Its answer: the PPP verdict (with grant) and, on accept, the session's limits. */
+export type AuthenticatorVerdict = PppAuthVerdict & { readonly limits?: Partial<SessionLimits> };
+
+/**
+ * An external authenticator (the daemon's RADIUS glue): every method's credentials, checked
+ * asynchronously. Never rejects: failures are verdicts ({ok: false, reason: "error"}).
+ */
+export interface Authenticator {
+  authenticate(req: AuthenticatorRequest): Promise<AuthenticatorVerdict>;
+}
+
+/** Why the service itself ended a session (for accounting's terminate cause). */
+export type SessionEndCause = "session-timeout" | "idle-timeout" | "admin-reset" | "nas-request";
+
 /** Authentication attempts per channel (one per PPP session). */
 export interface AuthLimiter {
   take(channel: string): boolean;
@@ -77,6 +108,11 @@ export interface L2tpOverIpsecServer {
   readonly users: (name: string) => string | UserSecret | undefined;
   /** PAP password checks, run off the event loop. */
   readonly verifier: PasswordVerifier;
+  /**
+   * External authentication (RADIUS): when present, every method's credentials go to it and
+   * `users`/`verifier` are not asked; its grant may set the address, DNS servers and limits.
+   */
+  readonly authenticator?: Authenticator;
   /** Attempts allowed per channel; absent: no limit. */
   readonly authLimiter?: AuthLimiter;
   readonly pool: AddressAllocator;
@@ -126,6 +162,11 @@ export interface SessionInfo {
   dns: readonly string[];
   up: boolean;
   readonly stats: SessionStats;
+  /** Clock time IPCP came up (ms, the service's clock); null before. */
+  upAt: number | null;
+  limits: SessionLimits;
+  /** Set when the service ended the session itself (timeouts, disconnect). */
+  endCause: SessionEndCause | null;
 }
 
 export interface SessionStats {
@@ -179,9 +220,15 @@ interface Session {
   peerAddr: number;
   localAddr: number;
   timer: TimerId | undefined;
+  /** The Session-/Idle-Timeout check. */
+  readonly limitKey: { readonly limitOf: Session };
+  limitTimer: TimerId | undefined;
+  /** Packets seen at the last idle check, and since when the count stood still. */
+  idleMark: number;
+  idleSince: number;
 }
 
-type TimerKey = "l2tp" | Session;
+type TimerKey = "l2tp" | Session | { readonly limitOf: Session };
 
 export class L2tpOverIpsec {
   readonly channels: ChannelTable;
@@ -485,6 +532,11 @@ export class L2tpOverIpsec {
       this.stepL2tp({ kind: "timer" });
       return;
     }
+    if ("limitOf" in k) {
+      k.limitOf.limitTimer = undefined;
+      this.checkLimits(k.limitOf);
+      return;
+    }
     k.timer = undefined;
     this.stepPpp(k, { type: "timer" });
   }
@@ -590,6 +642,7 @@ export class L2tpOverIpsec {
           ? {
               authMethods: s.authMethods,
               users: s.users,
+              ...(s.authenticator ? { authBackend: "external" as const } : {}),
               pool: s.pool,
               localAddress: s.localAddress,
               dns: s.dns,
@@ -622,7 +675,12 @@ export class L2tpOverIpsec {
       peerAddr: 0,
       localAddr: 0,
       timer: undefined,
+      limitKey: { limitOf: undefined as unknown as Session },
+      limitTimer: undefined,
+      idleMark: 0,
+      idleSince: now,
     };
+    (session.limitKey as { limitOf: Session }).limitOf = session;
     this.sessions.set((tunnelId << 16) | sessionId, session);
     this.o.onEvent?.({ type: "session-up", session: info });
     this.stepPpp(session, { type: "start" });
@@ -654,30 +712,121 @@ export class L2tpOverIpsec {
       case "event":
         this.onPppEvent(s, a.event);
         break;
-      case "check-password":
-        this.checkPassword(s, a.requestId, a.user, a.password);
+      case "verify-credentials":
+        this.verifyCredentials(s, a.requestId, a.user, a.credentials);
         break;
     }
   }
 
-  /** Runs a PAP check off the event loop; the verdict goes to the session if it still exists. */
-  private checkPassword(s: Session, requestId: number, user: string, password: Uint8Array): void {
-    const verifier = this.o.server?.verifier;
+  /**
+   * Runs a credentials check off the event loop (the external authenticator, else the PAP
+   * verifier); the verdict goes to the session if it still exists.
+   */
+  private verifyCredentials(
+    s: Session,
+    requestId: number,
+    user: string,
+    credentials: PppCredentials,
+  ): void {
+    const server = this.o.server;
     const key = (s.info.tunnelId << 16) | s.info.sessionId;
-    const pending = verifier
-      ? verifier.verify(user, Buffer.from(password).toString("utf8"))
-      : Promise.resolve({ ok: false as const, reason: "error" as const });
+    const refused = { ok: false as const, reason: "error" as const };
+    let pending: Promise<AuthenticatorVerdict>;
+    if (server?.authenticator) {
+      pending = server.authenticator.authenticate({ user, credentials, session: s.info });
+    } else if (server && credentials.method === "pap") {
+      pending = server.verifier.verify(user, Buffer.from(credentials.password).toString("utf8"));
+    } else {
+      pending = Promise.resolve(refused);
+    }
     pending
-      .catch(() => ({ ok: false as const, reason: "error" as const }))
+      .catch((): AuthenticatorVerdict => refused)
       .then((v) => {
         if (this.closed || this.sessions.get(key) !== s) return;
-        this.stepPpp(s, {
-          type: "password-checked",
-          requestId,
-          ok: v.ok,
-          ...(v.ok ? {} : { reason: v.reason }),
-        });
+        if (v.ok && v.limits) {
+          s.info.limits = {
+            sessionTimeoutS: v.limits.sessionTimeoutS ?? s.info.limits.sessionTimeoutS,
+            idleTimeoutS: v.limits.idleTimeoutS ?? s.info.limits.idleTimeoutS,
+          };
+        }
+        const { limits: _limits, ...verdict } = v;
+        this.stepPpp(s, { type: "credentials-verified", requestId, verdict });
       });
+  }
+
+  // ------------------------------------------------------------------ session limits, hang-up
+
+  /**
+   * Ends a session from this side (RADIUS Disconnect-Request, an administrator): LCP
+   * Terminate, then the L2TP call is hung up. False when there is no such session.
+   */
+  disconnect(key: string, cause: SessionEndCause, message: string): boolean {
+    const s = [...this.sessions.values()].find((x) => x.info.key === key);
+    if (s === undefined || this.closed) return false;
+    s.info.endCause ??= cause;
+    this.stepPpp(s, { type: "close", message });
+    this.o.esp.flush();
+    return true;
+  }
+
+  /** Changes a session's limits (RADIUS CoA); a Session-Timeout counts from IPCP up. */
+  setLimits(key: string, limits: Partial<SessionLimits>): boolean {
+    const s = [...this.sessions.values()].find((x) => x.info.key === key);
+    if (s === undefined || this.closed) return false;
+    s.info.limits = {
+      sessionTimeoutS:
+        limits.sessionTimeoutS !== undefined
+          ? limits.sessionTimeoutS
+          : s.info.limits.sessionTimeoutS,
+      idleTimeoutS:
+        limits.idleTimeoutS !== undefined ? limits.idleTimeoutS : s.info.limits.idleTimeoutS,
+    };
+    if (s.ipUp) this.checkLimits(s);
+    return true;
+  }
+
+  private packetsOf(s: Session): number {
+    return s.info.stats.rxPackets + s.info.stats.txPackets;
+  }
+
+  /**
+   * Ends the session past its Session-Timeout or Idle-Timeout, else arms the next check.
+   * Idle time is measured between checks (packet counts standing still): an idle session ends
+   * between one and two Idle-Timeouts after its last packet.
+   */
+  private checkLimits(s: Session): void {
+    if (s.limitTimer !== undefined) this.timers.cancel(s.limitTimer);
+    s.limitTimer = undefined;
+    if (!s.ipUp || s.info.upAt === null) return;
+    const now = this.o.clock.now();
+    const { sessionTimeoutS, idleTimeoutS } = s.info.limits;
+    const end = sessionTimeoutS !== null ? s.info.upAt + sessionTimeoutS * 1000 : null;
+    if (end !== null && now >= end) {
+      this.endByLimit(s, "session-timeout", `session timeout (${sessionTimeoutS} s) reached`);
+      return;
+    }
+    let idleAt: number | null = null;
+    if (idleTimeoutS !== null) {
+      const seen = this.packetsOf(s);
+      if (seen !== s.idleMark) {
+        s.idleMark = seen;
+        s.idleSince = now;
+      }
+      idleAt = s.idleSince + idleTimeoutS * 1000;
+      if (now >= idleAt) {
+        this.endByLimit(s, "idle-timeout", `idle for ${idleTimeoutS} s`);
+        return;
+      }
+    }
+    const next = [end, idleAt].filter((x): x is number => x !== null);
+    if (next.length > 0) s.limitTimer = this.timers.set(Math.min(...next), s.limitKey);
+  }
+
+  private endByLimit(s: Session, cause: SessionEndCause, message: string): void {
+    s.info.endCause ??= cause;
+    this.o.pppLog.info(`ending session ${s.info.key}: ${message}`, { user: s.info.user });
+    this.stepPpp(s, { type: "close", message });
+    this.o.esp.flush();
   }
 
   /** A channel past its authentication limit: the call is hung up before PPP starts. */
@@ -725,7 +874,10 @@ export class L2tpOverIpsec {
         info.localAddress = e.localAddress;
         info.dns = e.dns;
         info.up = true;
+        info.upAt = this.o.clock.now();
         s.ipUp = true;
+        s.idleMark = this.packetsOf(s);
+        s.idleSince = info.upAt;
         s.peerAddr = u32Of(e.peerAddress);
         s.localAddr = u32Of(e.localAddress);
         if (this.o.role === "lns") {
@@ -736,6 +888,7 @@ export class L2tpOverIpsec {
           this.lacSession = s;
         }
         this.o.onEvent?.({ type: "ip-up", session: info });
+        this.checkLimits(s);
         break;
       }
       case "ip-down":
@@ -744,6 +897,8 @@ export class L2tpOverIpsec {
       case "link-down":
         this.unroute(s);
         if (s.timer !== undefined) this.timers.cancel(s.timer);
+        if (s.limitTimer !== undefined) this.timers.cancel(s.limitTimer);
+        s.limitTimer = undefined;
         this.sessions.delete((info.tunnelId << 16) | info.sessionId);
         this.o.onEvent?.({
           type: "session-down",
@@ -786,6 +941,9 @@ function newSessionInfo(channelId: number, tunnelId: number, sessionId: number):
     dns: [],
     up: false,
     stats: { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, spoofedDrops: 0 },
+    upAt: null,
+    limits: { sessionTimeoutS: null, idleTimeoutS: null },
+    endCause: null,
   };
 }
 

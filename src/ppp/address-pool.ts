@@ -41,6 +41,11 @@ function toStr(n: number): string {
 export interface AddressAllocator {
   allocate(user: string, owner: string): Result<string, PoolError>;
   release(address: string, owner: string): void;
+  /**
+   * Gives `owner` this very address (one an authentication server assigned), unless another
+   * owner holds it. It may lie outside the block.
+   */
+  claim?(address: string, owner: string): Result<string, PoolError>;
   /** Addresses handed out and not released (status, leak checks). */
   inUseCount?(): number;
 }
@@ -97,6 +102,21 @@ export class AddressPool implements AddressAllocator {
       return ok(toStr(a));
     }
     return err({ code: PoolErrorCode.Exhausted, message: "address pool exhausted" });
+  }
+
+  claim(address: string, owner: string): Result<string, PoolError> {
+    const n = ipv4FromString(address)?.readUInt32BE(0);
+    if (n === undefined)
+      return err({ code: PoolErrorCode.StaticInUse, message: `not an IPv4 address: ${address}` });
+    const holder = this.inUse.get(n);
+    if (holder !== undefined && holder !== owner) {
+      return err({
+        code: PoolErrorCode.StaticInUse,
+        message: `address ${address} is already in use by another session`,
+      });
+    }
+    this.inUse.set(n, owner);
+    return ok(toStr(n));
   }
 
   release(address: string, owner: string): void {

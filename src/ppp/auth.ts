@@ -11,11 +11,18 @@
  *    verdict again (as pppd does), so a lost Success costs no link.
  *  - PAP (RFC 1334): waits authTimeoutMs for an Authenticate-Request; the password is not
  *    checked here (a slow KDF would stall the event loop) but by the driver: action
- *    check-password, answered by input password-checked. One check per session: requests
+ *    verify-credentials, answered by input credentials-verified. One check per session: requests
  *    that arrive while it runs only update the Identifier the verdict answers; requests after
  *    the verdict are never checked again (counted; the verdict is repeated at most
  *    Max-Configure times, for a peer whose Ack was lost). Ack "Login ok" or Nak "Login
  *    incorrect" then LCP Terminate.
+ *  - External verdicts (authBackend "external", e.g. RADIUS): CHAP-MD5 and MS-CHAPv2 Responses
+ *    go to the driver too (identifier, challenge and response; for MS-CHAPv2 the peer challenge
+ *    and NT-Response), one check per session. An MS-CHAPv2 accept must carry the authenticator
+ *    response computed by whoever holds the password; it is relayed in Success, so the peer
+ *    still verifies the server. An accept without one is turned into a Failure: we cannot
+ *    prove anything for a server that did not. A verdict that does not come within
+ *    authTimeoutMs ends the link.
  * Peer (client):
  *  - PAP: Authenticate-Request resent every restart interval (new Identifier each time, RFC
  *    1334 §2.2.1) up to Max-Configure times.
@@ -55,7 +62,14 @@ import {
   ntPasswordHash,
   stripDomain,
 } from "./mschapv2.js";
-import type { AuthSessionState, PasswordRefusal, PppAuthMethod, UserSecret } from "./types.js";
+import type {
+  AuthSessionState,
+  PasswordRefusal,
+  PppAuthMethod,
+  PppAuthVerdict,
+  PppCredentials,
+  UserSecret,
+} from "./types.js";
 
 const latin1 = (s: string) => Buffer.from(s, "latin1");
 const text = (b: Uint8Array) => Buffer.from(b).toString("latin1");
@@ -87,11 +101,12 @@ export function newAuthState(): AuthSessionState {
     check: null,
     checks: 0,
     repeats: 0,
+    grant: null,
   };
 }
 
-/** PAP password checks a session may ask of the driver, over all its LCP negotiations. */
-const MAX_PAP_CHECKS = 1;
+/** Credential checks a session may ask of the driver, over all its LCP negotiations. */
+const MAX_CHECKS = 1;
 
 export function authStart(e: Engine, method: PppAuthMethod): void {
   const a = e.st.auth;
@@ -99,6 +114,7 @@ export function authStart(e: Engine, method: PppAuthMethod): void {
   a.done = false;
   a.result = null;
   a.check = null;
+  a.grant = null;
   a.repeats = 0;
   a.transmits = 0;
   e.log.info(
@@ -193,6 +209,11 @@ export function authTimer(e: Engine): void {
   if (a.done || !a.method || e.st.phase !== "Authenticate") return;
   const max = e.cfg.timing.maxConfigure;
   if (isAuthenticator(e)) {
+    if (a.check) {
+      e.setReason("auth-timeout", "no verdict on the credentials in time");
+      fail(e, `no verdict on the credentials of ${a.check.user} in time`);
+      return;
+    }
     if (a.method !== "pap" && a.transmits < max) {
       sendChallenge(e);
       return;
@@ -291,7 +312,7 @@ function papServer(e: Engine, info: Uint8Array): void {
     return;
   }
   const user = text(p.peerId);
-  if (a.checks >= MAX_PAP_CHECKS) {
+  if (a.checks >= MAX_CHECKS) {
     // A new LCP negotiation in the same session does not buy another guess.
     const message = Uint8Array.from(latin1("Login incorrect"));
     a.result = { id: p.identifier, code: 3, message };
@@ -299,44 +320,78 @@ function papServer(e: Engine, info: Uint8Array): void {
     fail(e, `PAP: a second password attempt in one session, for ${user}`, { user });
     return;
   }
+  askDriver(e, p.identifier, user, { method: "pap", password: Uint8Array.from(p.password) });
+}
+
+/** Hands the credentials to the driver (one check per session, over all LCP negotiations). */
+function askDriver(e: Engine, identifier: number, user: string, credentials: PppCredentials): void {
+  const a = e.st.auth;
   a.checks++;
-  a.check = { requestId: a.checks, identifier: p.identifier, user };
-  e.log.debug("PAP: password check asked of the driver", { user, requestId: a.checks });
-  e.actions.push({
-    type: "check-password",
-    requestId: a.checks,
+  a.check = { requestId: a.checks, identifier, user };
+  // A verdict that never comes must not hold the link: the auth timeout still ends it.
+  a.deadline = e.now + e.cfg.authTimeoutMs;
+  e.log.debug(`${pppAuthMethodName(credentials.method)}: credentials check asked of the driver`, {
     user,
-    password: Uint8Array.from(p.password),
+    requestId: a.checks,
   });
+  e.actions.push({ type: "verify-credentials", requestId: a.checks, user, credentials });
 }
 
 const refusalText: Record<PasswordRefusal, string> = {
   "unknown-user": "unknown user",
   "wrong-password": "wrong password for",
-  "not-allowed": "PAP not allowed (or account disabled) for",
-  error: "the password check failed for",
+  "not-allowed": "login not allowed (or account disabled) for",
+  error: "the credentials check failed for",
 };
 
-/** The driver's answer to our check-password action. */
-export function passwordChecked(
-  e: Engine,
-  requestId: number,
-  good: boolean,
-  reason: PasswordRefusal = "wrong-password",
-): void {
+const AUTHENTICATOR_RESPONSE = /^S=[0-9A-F]{40}$/;
+
+/** The driver's answer to our verify-credentials action. */
+export function credentialsVerified(e: Engine, requestId: number, verdict: PppAuthVerdict): void {
   const a = e.st.auth;
   const c = a.check;
   if (!c || c.requestId !== requestId || a.done || e.st.phase !== "Authenticate") {
-    e.count("rx_drop_password_checked");
-    e.log.debug("PAP: stale password-check answer dropped", { requestId });
+    e.count("rx_drop_credentials_verified");
+    e.log.debug("stale credentials-check answer dropped", { requestId });
     return;
   }
   a.check = null;
-  const message = Uint8Array.from(latin1(good ? "Login ok" : "Login incorrect"));
-  a.result = { id: c.identifier, code: good ? 2 : 3, message };
-  sendPapVerdict(e, a.result.code, c.identifier, message);
-  if (good) succeed(e, c.user);
-  else fail(e, `PAP: ${refusalText[reason]} ${c.user}`, { user: c.user });
+  const said = verdict.message !== undefined ? ` (${verdict.message})` : "";
+  if (a.method === "pap") {
+    const message = Uint8Array.from(latin1(verdict.ok ? "Login ok" : "Login incorrect"));
+    a.result = { id: c.identifier, code: verdict.ok ? 2 : 3, message };
+    sendPapVerdict(e, a.result.code, c.identifier, message);
+    if (verdict.ok) {
+      a.grant = verdict.grant ?? null;
+      succeed(e, c.user);
+    } else fail(e, `PAP: ${refusalText[verdict.reason]} ${c.user}${said}`, { user: c.user });
+    return;
+  }
+  if (!verdict.ok) {
+    chapRefuse(e, c.identifier, c.user, `${refusalText[verdict.reason]} ${c.user}${said}`);
+    return;
+  }
+  let success: Uint8Array = latin1("Access granted");
+  if (a.method === "mschapv2") {
+    // The peer checks S= to know the server holds its password: relay it, never invent one.
+    const s = verdict.authenticatorResponse?.toUpperCase();
+    if (s === undefined || !AUTHENTICATOR_RESPONSE.test(s)) {
+      e.count("auth_verdict_without_authenticator_response");
+      chapRefuse(
+        e,
+        c.identifier,
+        c.user,
+        `the authentication server accepted ${c.user} but sent no usable MS-CHAPv2 authenticator response (S=), so the peer could not verify the server`,
+      );
+      return;
+    }
+    success = serializeMsChapV2Success({
+      authenticatorResponse: Buffer.from(s.slice(2), "hex"),
+      message: "Access granted",
+    });
+  }
+  a.grant = verdict.grant ?? null;
+  chapAccept(e, c.identifier, c.user, success);
 }
 
 function papClient(e: Engine, info: Uint8Array): void {
@@ -368,8 +423,40 @@ function chapServer(e: Engine, info: Uint8Array): void {
     }
     return;
   }
-  if (p.identifier !== a.id || !a.challenge) return;
+  if (p.identifier !== a.id || !a.challenge || a.done) return;
+  if (a.check) {
+    e.count("rx_chap_while_checking"); // a resent Response: the verdict answers it
+    return;
+  }
   const user = text(p.name);
+  if (e.cfg.raw.authBackend === "external") {
+    if (a.checks >= MAX_CHECKS) {
+      chapRefuse(e, p.identifier, user, `a second attempt in one session, for ${user}`);
+      return;
+    }
+    if (a.method === "chap-md5") {
+      askDriver(e, p.identifier, user, {
+        method: "chap-md5",
+        identifier: p.identifier,
+        challenge: Uint8Array.from(a.challenge),
+        response: Uint8Array.from(p.value),
+      });
+      return;
+    }
+    const v = parseMsChapV2ResponseValue(p.value);
+    if (!v.ok) {
+      chapRefuse(e, p.identifier, user, `malformed MS-CHAPv2 Response from ${user}`);
+      return;
+    }
+    askDriver(e, p.identifier, user, {
+      method: "mschapv2",
+      identifier: p.identifier,
+      authenticatorChallenge: Uint8Array.from(a.challenge),
+      peerChallenge: Uint8Array.from(v.value.peerChallenge),
+      ntResponse: Uint8Array.from(v.value.ntResponse),
+    });
+    return;
+  }
   const pw = lookup(e, user);
   let good = false;
   let success: Uint8Array = latin1("Access granted");
@@ -401,14 +488,29 @@ function chapServer(e: Engine, info: Uint8Array): void {
     }
   }
   if (good) {
-    a.result = { id: p.identifier, code: 3, message: Uint8Array.from(success) };
-    e.sendFrame(
-      PppProtocol.CHAP,
-      serializeChapPacket({ kind: "Success", identifier: p.identifier, message: success }),
-    );
-    succeed(e, user);
+    chapAccept(e, p.identifier, user, success);
     return;
   }
+  chapRefuse(
+    e,
+    p.identifier,
+    user,
+    pw === undefined ? `unknown user ${user}` : `wrong password for ${user}`,
+  );
+}
+
+function chapAccept(e: Engine, identifier: number, user: string, success: Uint8Array): void {
+  const a = e.st.auth;
+  a.result = { id: identifier, code: 3, message: Uint8Array.from(success) };
+  e.sendFrame(
+    PppProtocol.CHAP,
+    serializeChapPacket({ kind: "Success", identifier, message: success }),
+  );
+  succeed(e, user);
+}
+
+function chapRefuse(e: Engine, identifier: number, user: string, why: string): void {
+  const a = e.st.auth;
   const failure =
     a.method === "mschapv2"
       ? serializeMsChapV2Failure({
@@ -419,12 +521,11 @@ function chapServer(e: Engine, info: Uint8Array): void {
           message: "Access denied",
         })
       : latin1("Access denied");
-  a.result = { id: p.identifier, code: 4, message: Uint8Array.from(failure) };
+  a.result = { id: identifier, code: 4, message: Uint8Array.from(failure) };
   e.sendFrame(
     PppProtocol.CHAP,
-    serializeChapPacket({ kind: "Failure", identifier: p.identifier, message: failure }),
+    serializeChapPacket({ kind: "Failure", identifier, message: failure }),
   );
-  const why = pw === undefined ? `unknown user ${user}` : `wrong password for ${user}`;
   fail(e, `${pppAuthMethodName(a.method ?? "chap-md5")}: ${why}`, {
     user,
     ...(a.method === "mschapv2" ? { code: MsChapError.AuthenticationFailure } : {}),

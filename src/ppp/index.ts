@@ -16,10 +16,11 @@
  *   act(s.handle({ type: "send-ip", packet }, now));     // IPv4 from the TUN device
  *   act(s.handle({ type: "close" }, now));               // hang up (LCP Terminate)
  *   act(s.handle({ type: "lower-down" }, now));          // L2TP session gone
- *   act(s.handle({ type: "password-checked", requestId, ok }, now)); // answer to check-password
+ *   act(s.handle({ type: "credentials-verified", requestId, verdict }, now)); // answer to verify-credentials
  * Actions: send-frame (a PPP frame for the L2TP data channel), set-timer (absolute ms or null),
- * deliver-ip (IPv4 packet for the TUN device), check-password (server, PAP: run the slow KDF
- * off the event loop, then answer with password-checked), event (link-up, auth-ok, auth-failed, ip-up,
+ * deliver-ip (IPv4 packet for the TUN device), verify-credentials (server: PAP always, every
+ * method with authBackend "external"; check off the event loop — a KDF, a RADIUS round trip —
+ * then answer with credentials-verified), event (link-up, auth-ok, auth-failed, ip-up,
  * ip-down, link-down with reason). After link-down the session is finished and ignores input.
  * The functional form is `handle(config, state, input, now) -> { state, actions }`.
  */
@@ -39,5 +40,8 @@ export type {
   PppInput,
   PppState,
   PasswordRefusal,
+  PppAuthVerdict,
+  PppCredentials,
+  PppGrant,
   UserSecret,
 } from "./types.js";

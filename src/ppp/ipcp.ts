@@ -37,15 +37,20 @@ export function initialIpcpWant(e: Engine): IpcpWantOption[] {
   return w;
 }
 
+/** Server: the DNS servers of the login's grant, else the configured ones. */
+function dnsOf(e: Engine): readonly string[] {
+  return e.st.auth.grant?.dns ?? e.cfg.raw.dns ?? [];
+}
+
 function serverValue(e: Engine, kind: IpcpWantOption["kind"]): string | undefined {
   const r = e.cfg.raw;
   switch (kind) {
     case "ip-address":
       return e.st.ipcp.peerAddress ?? undefined;
     case "primary-dns":
-      return r.dns?.[0];
+      return dnsOf(e)[0];
     case "secondary-dns":
-      return r.dns?.[1];
+      return dnsOf(e)[1];
     case "primary-nbns":
       return r.nbns?.[0];
     case "secondary-nbns":
@@ -134,7 +139,7 @@ function ipUp(e: Engine): void {
       type: "ip-up",
       localAddress: e.cfg.raw.localAddress ?? ZERO,
       peerAddress: st.ipcp.peerAddress ?? ZERO,
-      dns: [...(e.cfg.raw.dns ?? [])].slice(0, 2),
+      dns: [...dnsOf(e)].slice(0, 2),
       nbns: [...(e.cfg.raw.nbns ?? [])].slice(0, 2),
     });
     return;

@@ -326,7 +326,14 @@ export function enterNetwork(e: Engine): void {
       linkClose(e, "pool-exhausted", "no address pool configured");
       return;
     }
-    const r = pool.allocate(st.auth.user ?? "", e.cfg.sessionId);
+    const granted = st.auth.grant?.address;
+    let r: ReturnType<typeof pool.allocate>;
+    if (granted === undefined) r = pool.allocate(st.auth.user ?? "", e.cfg.sessionId);
+    else if (pool.claim) r = pool.claim(granted, e.cfg.sessionId);
+    else {
+      linkClose(e, "pool-exhausted", `cannot give the granted address ${granted}: no claim`);
+      return;
+    }
     if (!r.ok) {
       linkClose(e, "pool-exhausted", r.error.message);
       return;

@@ -1,7 +1,7 @@
 /**
  * The PPP session engine, sans-IO (DESIGN rule 4): `handle(config, state, input, now)` returns
  * the next state and the actions to perform (send a frame, set the timer, deliver an IPv4
- * packet, report an event, ask the driver to check a PAP password). The input state is never modified: each call works on a
+ * packet, report an event, ask the driver to verify credentials). The input state is never modified: each call works on a
  * structuredClone of it. Time comes in as `now` (ms); randomness, users, the address pool
  * and the logger through the config. The one shared mutable thing is the address pool
  * (allocation at the Network phase, release at link down).
@@ -15,7 +15,7 @@
  */
 import { PppProtocol, pppProtocolName } from "../registry/ppp.js";
 import { parsePppFrame } from "../wire/ppp/frame.js";
-import { authReceive, authTimer, newAuthState, passwordChecked } from "./auth.js";
+import { authReceive, authTimer, credentialsVerified, newAuthState } from "./auth.js";
 import { cpEvent, cpTimeout, newCp } from "./cp.js";
 import { Engine, PPP_DEFAULT_MRU, resolveConfig } from "./engine.js";
 import { initialIpcpWant, ipcpHost, ipcpReceive } from "./ipcp.js";
@@ -117,8 +117,8 @@ export function handle(config: PppConfig, state: PppState, input: PppInput, now:
         linkClose(e, "admin-close", input.message ?? "closed by the administrator");
       }
       break;
-    case "password-checked":
-      passwordChecked(e, input.requestId, input.ok, input.reason);
+    case "credentials-verified":
+      credentialsVerified(e, input.requestId, input.verdict);
       break;
     case "lower-down":
       e.setReason("lower-down", "the L2TP session went down");

@@ -24,9 +24,16 @@ export interface PppConfig {
    * Server, CHAP-MD5 and MS-CHAPv2: a user's secret, or undefined if there is no such user. A
    * plain string is the password; a UserSecret lets the store keep only what each method needs
    * (NT hash for MS-CHAPv2, the cleartext only for CHAP-MD5). PAP passwords are not checked
-   * here but by the driver (action check-password), off the engine's thread.
+   * here but by the driver (action verify-credentials), off the engine's thread.
    */
   readonly users?: (userName: string) => string | UserSecret | undefined;
+  /**
+   * Server: "external" sends every method's credentials to the driver (action
+   * verify-credentials, e.g. for RADIUS) instead of checking CHAP-MD5 and MS-CHAPv2 against
+   * `users`; the verdict may carry the MS-CHAP2-Success authenticator response and an address
+   * and DNS servers for IPCP. Default "local".
+   */
+  readonly authBackend?: "local" | "external";
   /** Server: where peer addresses come from. */
   readonly pool?: AddressAllocator;
   /** Server: its own PPP address (the IPCP peer address seen by the client). */
@@ -77,8 +84,52 @@ export interface UserSecret {
   readonly cleartext?: string;
 }
 
-/** Why a PAP password check said no (for the log; the peer sees one Nak for all). */
+/** Why a credential check said no (for the log; the peer sees one Nak/Failure for all). */
 export type PasswordRefusal = "unknown-user" | "wrong-password" | "not-allowed" | "error";
+
+/** What the peer sent, per method, for a driver that checks it (verify-credentials). */
+export type PppCredentials =
+  | { readonly method: "pap"; readonly password: Uint8Array }
+  | {
+      readonly method: "chap-md5";
+      /** CHAP Identifier of the Challenge/Response exchange. */
+      readonly identifier: number;
+      readonly challenge: Uint8Array;
+      /** The 16-octet MD5 response. */
+      readonly response: Uint8Array;
+    }
+  | {
+      readonly method: "mschapv2";
+      readonly identifier: number;
+      /** The 16-octet challenge we sent. */
+      readonly authenticatorChallenge: Uint8Array;
+      readonly peerChallenge: Uint8Array;
+      /** The 24-octet NT-Response. */
+      readonly ntResponse: Uint8Array;
+    };
+
+/** Server: what an accepted login brings for IPCP (from an external authenticator). */
+export interface PppGrant {
+  /** The peer's address instead of one from the pool (claimed in the pool: no duplicates). */
+  readonly address?: string;
+  /** DNS servers instead of the configured ones (at most two used). */
+  readonly dns?: readonly string[];
+}
+
+/** The driver's verdict on verify-credentials. */
+export type PppAuthVerdict =
+  | {
+      readonly ok: true;
+      /**
+       * MS-CHAPv2: the authenticator response ("S=" and 40 hex digits, RFC 2759 §5) computed by
+       * whoever knows the password; required, so that the peer can still verify the server.
+       */
+      readonly authenticatorResponse?: string;
+      /** Text for the peer and the log (e.g. RADIUS Reply-Message). */
+      readonly message?: string;
+      readonly grant?: PppGrant;
+    }
+  | { readonly ok: false; readonly reason: PasswordRefusal; readonly message?: string };
 
 /** One RFC 1661 automaton instance (LCP or IPCP) as data. */
 export interface CpState {
@@ -170,10 +221,12 @@ export interface AuthSessionState {
   lastSent: Uint8Array | null;
   /** Peer, MS-CHAPv2: the authenticator response the server must prove. */
   expected: Uint8Array | null;
-  /** Authenticator, PAP: the password check the driver runs (one per session), while pending. */
+  /** Authenticator: the credential check the driver runs (one per session), while pending. */
   check: { requestId: number; identifier: number; user: string } | null;
-  /** Authenticator, PAP: checks asked of the driver (the next request id). */
+  /** Authenticator: checks asked of the driver (the next request id). */
   checks: number;
+  /** Authenticator: what the accepted login brings for IPCP (external verdicts). */
+  grant: PppGrant | null;
   /** Authenticator, PAP: verdicts resent for requests after the verdict (bounded). */
   repeats: number;
 }
@@ -204,12 +257,11 @@ export type PppInput =
   | { readonly type: "close"; readonly message?: string }
   /** The lower layer went away: no more frames can be sent. */
   | { readonly type: "lower-down" }
-  /** The driver's answer to a check-password action. */
+  /** The driver's answer to a verify-credentials action. */
   | {
-      readonly type: "password-checked";
+      readonly type: "credentials-verified";
       readonly requestId: number;
-      readonly ok: boolean;
-      readonly reason?: PasswordRefusal;
+      readonly verdict: PppAuthVerdict;
     };
 
 export type PppEvent =
@@ -243,13 +295,14 @@ export type PppAction =
   | { readonly type: "deliver-ip"; readonly packet: Uint8Array }
   | { readonly type: "event"; readonly event: PppEvent }
   /**
-   * Server, PAP: check this password (a slow KDF: run it off the event loop) and answer with
-   * {type: "password-checked", requestId}. Asked at most once per session. The password is a
-   * secret: never log it.
+   * Server: check these credentials (PAP always; CHAP-MD5 and MS-CHAPv2 with authBackend
+   * "external") off the event loop — a slow KDF, a RADIUS round trip — and answer with
+   * {type: "credentials-verified", requestId, verdict}. Asked at most once per session. The
+   * credentials are secrets: never log them.
    */
   | {
-      readonly type: "check-password";
+      readonly type: "verify-credentials";
       readonly requestId: number;
       readonly user: string;
-      readonly password: Uint8Array;
+      readonly credentials: PppCredentials;
     };

@@ -544,3 +544,19 @@ test("a server that answers without Message-Authenticator gets its own clear err
   assert.deepEqual(r.ok ? "accepted" : r.error.code, RadiusErrorCode.MissingMessageAuthenticator);
   if (!r.ok) assert.match(r.error.message, /Blast-RADIUS/);
 });
+
+test("serverStatus: each server's reachability, ages in whole milliseconds (what the control protocol carries)", () => {
+  const c = client();
+  assert.equal(c.serverStatus(0)[0]?.state, "untested");
+  const { actions } = c.authenticate(
+    { userName: "alice", credentials: { method: "pap", password: Buffer.from("x") } },
+    0.25,
+  );
+  const [s] = sends(actions);
+  assert.ok(s);
+  const { bytes } = reply(s.bytes, S1, RadiusCode.AccessAccept, []);
+  c.handleDatagram(fromA, bytes, 10.7);
+  const st = c.serverStatus(1000.2)[0];
+  assert.equal(st?.state, "reachable");
+  assert.equal(st?.lastReplyAgoMs, 990);
+});

@@ -242,6 +242,20 @@ function high32(n: bigint | undefined): number {
   return Number(((n ?? 0n) >> 32n) & MAX_U32);
 }
 
+/** What `oakley status` shows of one server. */
+export interface RadiusServerStatus {
+  /** "192.0.2.10:1812". */
+  readonly server: string;
+  /**
+   * reachable: its last verified reply is the latest news; unreachable: it timed out (skipped
+   * for the dead time); bad-replies: its replies fail verification (a wrong shared secret, or
+   * forgeries); untested: no request yet.
+   */
+  readonly state: "reachable" | "unreachable" | "bad-replies" | "untested";
+  /** Milliseconds since its last verified reply, when it sent one. */
+  readonly lastReplyAgoMs?: number;
+}
+
 export class RadiusClient {
   private readonly timeoutMs: number;
   private readonly retries: number;
@@ -250,6 +264,8 @@ export class RadiusClient {
   private readonly byKey = new Map<string, RadiusRequestId>();
   private readonly nextIdentifier = new Map<string, number>();
   private readonly deadUntil: number[];
+  private readonly lastReplyAt: (number | undefined)[];
+  private readonly lastBadAt: (number | undefined)[];
   private nextRequestId = 1;
 
   constructor(
@@ -263,6 +279,30 @@ export class RadiusClient {
     this.retries = opts.retries ?? 2;
     this.deadTimeMs = opts.deadTimeMs ?? 30_000;
     this.deadUntil = opts.servers.map(() => Number.NEGATIVE_INFINITY);
+    this.lastReplyAt = opts.servers.map(() => undefined);
+    this.lastBadAt = opts.servers.map(() => undefined);
+  }
+
+  /** Each server's reachability as this client saw it (status). */
+  serverStatus(now: number): RadiusServerStatus[] {
+    return this.opts.servers.map((s, i) => {
+      const reply = this.lastReplyAt[i];
+      const bad = this.lastBadAt[i];
+      // A server whose latest replies fail verification does answer: say that, not "down".
+      const state =
+        bad !== undefined && (reply === undefined || bad > reply)
+          ? "bad-replies"
+          : (this.deadUntil[i] ?? 0) > now
+            ? "unreachable"
+            : reply !== undefined
+              ? "reachable"
+              : "untested";
+      return {
+        server: `${s.address}:${s.authPort}`,
+        state,
+        ...(reply !== undefined ? { lastReplyAgoMs: Math.round(now - reply) } : {}),
+      };
+    });
   }
 
   /** Number of requests waiting for a reply. */
@@ -373,7 +413,7 @@ export class RadiusClient {
   }
 
   /** A datagram from `from` on the client socket. */
-  handleDatagram(from: RadiusEndpoint, bytes: Uint8Array, _now: number): RadiusAction[] {
+  handleDatagram(from: RadiusEndpoint, bytes: Uint8Array, now: number): RadiusAction[] {
     const parsed = parseRadiusPacket(bytes);
     if (!parsed.ok) {
       this.drop("malformed", from, parsed.error.message);
@@ -408,12 +448,14 @@ export class RadiusClient {
     const v = verifyResponse(bytes, p, req.authenticator, server.secret);
     if (!v.ok) {
       req.badReplies++;
+      this.lastBadAt[req.order[req.pos] ?? 0] = now;
       req.lastBad = v.error.message;
       req.lastBadCode = v.error.code;
       this.drop("bad_authenticator", from, v.error.message);
       return [];
     }
     this.deadUntil[req.order[req.pos] ?? 0] = Number.NEGATIVE_INFINITY;
+    this.lastReplyAt[req.order[req.pos] ?? 0] = now;
     this.release(req);
     this.pending.delete(req.id);
     const at = `${from.address}:${from.port}`;

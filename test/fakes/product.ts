@@ -13,6 +13,8 @@ import { join } from "node:path";
 import { ok, type Result } from "../../src/base/result.js";
 import { clientIkeConfig, l2tpRequest } from "../../src/daemon/client.js";
 import type { IpsecPorts } from "../../src/daemon/ipsec-node.js";
+import { RadiusService } from "../../src/daemon/radius.js";
+import { RadiusSessions, stackControl } from "../../src/daemon/radius-sessions.js";
 import { serverPlan } from "../../src/daemon/server.js";
 import { buildStack, type Stack } from "../../src/daemon/stack.js";
 import type { IkeConfigInput, IkeEvent } from "../../src/ike/index.js";
@@ -202,6 +204,8 @@ export interface SimServerOptions {
   readonly pool?: string;
   /** FIPS mode's algorithm and PPP rules (the module itself is not loaded here). */
   readonly fips?: boolean;
+  /** Also called with every L2TP/PPP event (after it is recorded). */
+  readonly onEvent?: (e: L2tpOverIpsecEvent) => void;
 }
 
 export const ALICE: SimUser = { name: "alice", password: "correct horse battery" };
@@ -276,7 +280,10 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
       mtu: 1400,
       server: { ...plan.value.server, ...o.ppp?.(clock) },
       ...(o.echoIntervalMs !== undefined ? { echoIntervalMs: o.echoIntervalMs } : {}),
-      onEvent: (e) => events.push(e),
+      onEvent: (e) => {
+        events.push(e);
+        o.onEvent?.(e);
+      },
     },
     { ipsec: simIpsecPorts(host), tun },
   );
@@ -304,6 +311,100 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
     // For restarts: the store and its folder.
     ...{ storeRef: { store, dir } },
   } as SimServer & { storeRef: { store: PolicyStore; dir: string } };
+}
+
+/** A UDP socket whose port 0 means "some free port" (port 0 itself is the simulated ESP's). */
+class SimEphemeralUdpSocket extends SimUdpSocket {
+  private static next = 40_000;
+  override bind(address: string, port: number) {
+    return super.bind(address, port === 0 ? SimEphemeralUdpSocket.next++ : port);
+  }
+}
+
+export interface SimRadiusOptions {
+  /** The RADIUS server's address (auth 1812, accounting 1813). */
+  readonly server: string;
+  readonly secret: Uint8Array;
+  /** Accept Disconnect/CoA from the server on UDP 3799. */
+  readonly dae?: boolean;
+  readonly interimIntervalS?: number;
+  readonly timeoutMs?: number;
+  readonly retries?: number;
+}
+
+export interface SimRadiusServer extends SimServer {
+  readonly radius: RadiusService;
+  readonly radiusSessions: RadiusSessions;
+}
+
+/** `oakley serve --radius …` on `host`: the real RADIUS service on simulated sockets. */
+export async function simServerWithRadius(
+  sim: Simulator,
+  host: SimHost,
+  o: SimServerOptions & { readonly radius: SimRadiusOptions },
+): Promise<SimRadiusServer> {
+  const clock = simClock(sim);
+  const random = new SeededRandom(`radius-${o.seed ?? 1}-${host.address}`);
+  const dir = mkdtempSync(join(tmpdir(), "oakley-sim-radius-"));
+  const sink = new MemorySink();
+  const log = new LogHub(sink, o.logLevel ?? "warn", () => sim.now()).logger("radius");
+  const r = o.radius;
+  const started = await RadiusService.start(
+    {
+      client: {
+        servers: [{ address: r.server, authPort: 1812, acctPort: 1813, secret: r.secret }],
+        nasIdentifier: `sim-${host.address}`,
+        ...(r.timeoutMs !== undefined ? { timeoutMs: r.timeoutMs } : {}),
+        ...(r.retries !== undefined ? { retries: r.retries } : {}),
+      },
+      queuePath: join(dir, "radius-accounting.db"),
+      bindAddress: host.address,
+      acctRetryMinMs: 1000,
+      ...(r.dae
+        ? {
+            dae: {
+              address: host.address,
+              port: 3799,
+              clients: [{ address: r.server, secret: r.secret }],
+            },
+          }
+        : {}),
+    },
+    { clock, random, log, socket: () => new SimEphemeralUdpSocket(host) },
+  );
+  if (!started.ok) throw new Error(started.error.message);
+  const radius = started.value;
+  const sessions = new RadiusSessions(radius, clock, log, {
+    interimIntervalS: r.interimIntervalS ?? 0,
+    poolCidr: "10.8.0.0/24",
+    newSessionId: () => Buffer.from(random.bytes(8)).toString("hex"),
+  });
+  const server = simServer(sim, host, {
+    ...o,
+    ppp: (c) => ({ ...o.ppp?.(c), authenticator: sessions.authenticator }),
+    onEvent: (e) => {
+      sessions.onEvent(e);
+      o.onEvent?.(e);
+    },
+  });
+  sessions.attach(stackControl(server.stack.l2tp, server.stack.node, clock));
+  radius.onDynamicAuthorization((req) => sessions.onDynamicAuthorization(req));
+  return {
+    ...server,
+    radius,
+    radiusSessions: sessions,
+    stop() {
+      sessions.close();
+      radius.close();
+      server.stop();
+    },
+    dispose() {
+      sessions.close();
+      radius.close();
+      server.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Restarts a simulated server on the same host and store (a daemon restart). */

@@ -2,13 +2,21 @@
  * In-process harness for PPP scenarios: two engines joined by an in-memory link with a fake
  * clock and scripted loss. Frames are delivered in order; when nothing is in flight the clock
  * jumps to the earliest armed timer. Everything is deterministic (seeded randomness).
- * The harness also plays the driver's part for PAP: a check-password action is answered (by
+ * The harness also plays the driver's part: a verify-credentials action is answered (by
+ * `verify` when set — an external authenticator such as RADIUS — else for PAP by
  * `checkPassword`, default: the server's cleartext users) once no frame is in flight, as an
- * asynchronous check would be; `checkPassword = undefined` leaves checks pending for `answer`.
+ * asynchronous check would be; returning undefined leaves the check pending for `answer`.
  */
 import { createHash } from "node:crypto";
 import { PppSession } from "../../src/ppp/index.js";
-import type { PppAction, PppConfig, PppEvent, PppInput } from "../../src/ppp/index.js";
+import type {
+  PppAction,
+  PppAuthVerdict,
+  PppConfig,
+  PppCredentials,
+  PppEvent,
+  PppInput,
+} from "../../src/ppp/index.js";
 
 export type Side = "server" | "client";
 
@@ -53,11 +61,15 @@ export class Link {
   drop: (from: Side, frame: Buffer, n: number) => boolean = () => false;
   private readonly counts: Record<Side, number> = { server: 0, client: 0 };
   readonly started: Record<Side, boolean> = { server: false, client: false };
-  /** Every check-password action, in order. */
+  /** Every verify-credentials action, in order (password empty for CHAP methods). */
   readonly checks: PasswordCheck[] = [];
   private readonly answers: { side: Side; input: PppInput }[] = [];
   /** Answers a PAP password check; undefined (or a function returning undefined): left pending. */
   checkPassword: ((user: string, password: string) => boolean | undefined) | undefined;
+  /** An external authenticator: every method's credentials; undefined leaves it pending. */
+  verify: ((user: string, c: PppCredentials) => PppAuthVerdict | undefined) | undefined;
+  /** Every credentials object the driver was asked about, in order. */
+  readonly credentials: PppCredentials[] = [];
   /** Changes a frame on the wire (a rogue peer); default: untouched. */
   rewrite: (from: Side, frame: Buffer) => Buffer = (_from, f) => f;
 
@@ -70,9 +82,13 @@ export class Link {
     };
   }
 
-  /** The driver's answer to a pending check-password. */
+  /** The driver's answer to a pending verify-credentials. */
   answer(side: Side, requestId: number, ok: boolean): void {
-    this.feed(side, { type: "password-checked", requestId, ok });
+    this.feed(side, {
+      type: "credentials-verified",
+      requestId,
+      verdict: ok ? { ok: true } : { ok: false, reason: "wrong-password" },
+    });
   }
 
   feed(side: Side, input: Parameters<PppSession["handle"]>[0]): void {
@@ -92,14 +108,22 @@ export class Link {
           if (!dropped) this.queue.push({ to: other, frame });
           break;
         }
-        case "check-password": {
-          const password = Buffer.from(a.password).toString("utf8");
+        case "verify-credentials": {
+          const c = a.credentials;
+          const password = c.method === "pap" ? Buffer.from(c.password).toString("utf8") : "";
           this.checks.push({ side, requestId: a.requestId, user: a.user, password });
-          const ok = this.checkPassword?.(a.user, password);
-          if (ok !== undefined)
+          this.credentials.push(c);
+          let verdict: PppAuthVerdict | undefined;
+          if (this.verify) verdict = this.verify(a.user, c);
+          else if (c.method === "pap") {
+            const ok = this.checkPassword?.(a.user, password);
+            if (ok !== undefined)
+              verdict = ok ? { ok: true } : { ok: false, reason: "wrong-password" };
+          }
+          if (verdict !== undefined)
             this.answers.push({
               side,
-              input: { type: "password-checked", requestId: a.requestId, ok },
+              input: { type: "credentials-verified", requestId: a.requestId, verdict },
             });
           break;
         }

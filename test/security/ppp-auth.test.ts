@@ -480,7 +480,11 @@ test("a genuine MS-CHAPv2 server (right S=) is accepted by the default client", 
 });
 
 // Type-level guard: the driver's answer is an input of the engine.
-const _answer: PppInput = { type: "password-checked", requestId: 1, ok: false };
+const _answer: PppInput = {
+  type: "credentials-verified",
+  requestId: 1,
+  verdict: { ok: false, reason: "wrong-password" },
+};
 void _answer;
 
 // ---- Item B: configuration of `oakley connect` ----

@@ -105,6 +105,22 @@ export function formatStatus(s: DaemonStatus, via: string): string {
     lines.push(
       `L2TP/PPP:    ${s.l2tpTunnels ?? 0} tunnels, ${s.pppSessions} sessions, ${s.addressesInUse ?? 0} addresses given out`,
     );
+  if (s.radius) {
+    for (const r of s.radius.servers) {
+      const ago =
+        r.lastReplyAgoMs !== undefined
+          ? `, last reply ${Math.round(r.lastReplyAgoMs / 1000)} s ago`
+          : "";
+      const what =
+        r.state === "bad-replies"
+          ? "replies fail verification (wrong shared secret?)"
+          : r.state === "untested"
+            ? "no request sent yet"
+            : r.state;
+      lines.push(`RADIUS:      ${r.server} ${what}${ago}`);
+    }
+    lines.push(`Accounting:  ${s.radius.accountingQueued} records queued`);
+  }
   for (const w of s.warnings) lines.push(`Warning:     ${w}`);
   return `${lines.join("\n")}\n`;
 }
