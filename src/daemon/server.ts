@@ -60,6 +60,8 @@ import type {
 } from "../l2tp-ipsec/index.js";
 import type { IkeConfig } from "../ike/index.js";
 import { buildStack, describeIkeEvent } from "./stack.js";
+import { acceptedDhGroups, FailureRecorder } from "./diagnostics.js";
+import { FailureRing } from "./failure-ring.js";
 import { ikeConfigFromPolicy } from "./policy-to-ike.js";
 import { AuthAttemptLimiter, storePasswordVerifier } from "./ppp-password.js";
 import { userSecret } from "./users.js";
@@ -288,6 +290,13 @@ export async function startServer(
     }
     return fail({ kind: "runtime", code: ports.error.code, message: ports.error.message });
   }
+  // Recent failures per peer, explained (oakley diagnose --recent, the monitor, the warn lines).
+  let allowLegacy = eff.value.settings.allowLegacyCrypto;
+  const failures = new FailureRecorder({
+    ring: new FailureRing({ counters }),
+    context: () => ({ allowLegacy, groups: acceptedDhGroups(running.engine.config) }),
+    wallNow: () => clock.wallNow(),
+  });
   const { node: running, l2tp } = buildStack(
     {
       role: "lns",
@@ -300,11 +309,12 @@ export async function startServer(
       mtu: cfg.mtu,
       ...(deps.ports ? { ports: deps.ports } : {}),
       server: serverSide,
-      onIkeEvent: (e) =>
+      failures,
+      onIkeEvent: (e, why) =>
         e.type === "failed"
-          ? log.warn(describeIkeEvent(e, "server"))
+          ? log.warn(`${describeIkeEvent(e, "server")}${why ? ` — ${why}` : ""}`)
           : log.info(describeIkeEvent(e, "server")),
-      onEvent: (e) => logSessionEvent(log, e),
+      onEvent: (e, why) => logSessionEvent(log, e, why),
     },
     { ipsec: ports.value, tun },
   );
@@ -345,6 +355,7 @@ export async function startServer(
     state,
     store,
     l2tp,
+    failures: failures.ring,
   });
   let control: ControlServer | undefined;
   let metrics: MetricsServer | undefined;
@@ -418,6 +429,7 @@ export async function startServer(
       );
       return;
     }
+    allowLegacy = next.value.settings.allowLegacyCrypto;
     running.engine.reconfigure(
       ikeConfigFromPolicy(next.value, {
         windowsNatFriendly: cfg.windowsNatFriendly,
@@ -475,7 +487,11 @@ export async function startServer(
 }
 
 /** Session milestones in the server's log, one line each. */
-function logSessionEvent(log: ReturnType<LogHub["logger"]>, e: L2tpOverIpsecEvent): void {
+function logSessionEvent(
+  log: ReturnType<LogHub["logger"]>,
+  e: L2tpOverIpsecEvent,
+  why?: string,
+): void {
   switch (e.type) {
     case "tunnel-up":
       log.info(`L2TP tunnel up with ${e.peerHostName || "client"} (channel ${e.channelId})`);
@@ -484,13 +500,17 @@ function logSessionEvent(log: ReturnType<LogHub["logger"]>, e: L2tpOverIpsecEven
       log.info(`PPP authenticated: user ${e.session.user} (${e.method})`);
       break;
     case "auth-failed":
-      log.warn(`PPP authentication failed: ${e.message}`);
+      log.warn(`PPP authentication failed: ${e.message}${why ? ` — ${why}` : ""}`);
       break;
     case "ip-up":
       log.info(`address assigned: ${e.session.peerAddress} to user ${e.session.user}`);
       break;
     case "session-down":
       log.info(`PPP session ${e.session.key} down: ${e.reason}`);
+      break;
+    case "tunnel-down":
+      if (why) log.warn(`L2TP tunnel ${e.tunnelId} down: ${e.reason} — ${why}`);
+      else log.info(`L2TP tunnel ${e.tunnelId} down: ${e.reason}`);
       break;
     default:
       break;
