@@ -268,7 +268,8 @@ export function decodeDeleted(v: Json): Result<DeletedSa, ControlError> {
 
 function strList(o: O, k: string, path: string, max: number): string[] {
   return arr(o, k, path, max).map((x, i) => {
-    if (typeof x !== "string" || x.length > 4096) throw new Bad(`${path}.${k}[${i}] is not a string`);
+    if (typeof x !== "string" || x.length > 4096)
+      throw new Bad(`${path}.${k}[${i}] is not a string`);
     return x;
   });
 }

@@ -286,7 +286,12 @@ export class FakeControlTarget implements ControlTarget {
               "AES-CBC-256/SHA/MODP-1024 (group 2)/pre-shared key",
               "3DES-CBC/SHA/MODP-1024 (group 2)/pre-shared key",
             ],
-            vendorIds: ["RFC 3947", "draft-ietf-ipsec-nat-t-ike-02\\n", "FRAGMENTATION +80000000", "RFC 3706 DPD"],
+            vendorIds: [
+              "RFC 3947",
+              "draft-ietf-ipsec-nat-t-ike-02\\n",
+              "FRAGMENTATION +80000000",
+              "RFC 3706 DPD",
+            ],
             client: "the racoon family (ipsec-tools: Android ≤ 11, macOS, iOS)",
             explanation:
               "offered only MODP-1024 (group 2) — typical of Android ≤ 11 and old macOS/iOS; enable `--allow-legacy` or ask for a newer client",

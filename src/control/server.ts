@@ -662,9 +662,7 @@ export class ControlServer {
             ),
           );
         }
-        return ok(
-          toJson(await t.failures(peer.value !== undefined ? { peer: peer.value } : {})),
-        );
+        return ok(toJson(await t.failures(peer.value !== undefined ? { peer: peer.value } : {})));
       }
       default:
         if (m.startsWith("policy.") || m.startsWith("users.")) return this.policyMethod(m, p);

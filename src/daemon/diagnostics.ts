@@ -7,7 +7,13 @@
 import type { FailureStep } from "../control/index.js";
 import type { IkeConfig, IkeEvent } from "../ike/index.js";
 import type { L2tpOverIpsecEvent } from "../l2tp-ipsec/index.js";
-import { clientHint, type ExplainContext, explain, L2TP_TUNNEL_DOWN, PPP_AUTH_FAILED } from "./explain.js";
+import {
+  clientHint,
+  type ExplainContext,
+  explain,
+  L2TP_TUNNEL_DOWN,
+  PPP_AUTH_FAILED,
+} from "./explain.js";
 import type { FailureRing } from "./failure-ring.js";
 
 /** The IKE side of a channel's peer, when its IKE SA is still known. */
@@ -82,7 +88,10 @@ export class FailureRecorder {
   }
 
   /** Records a PPP or L2TP failure of the channel's peer; returns its explanation. */
-  l2tp(e: L2tpOverIpsecEvent, peerOf: (channelId: number) => ChannelPeer | undefined): string | undefined {
+  l2tp(
+    e: L2tpOverIpsecEvent,
+    peerOf: (channelId: number) => ChannelPeer | undefined,
+  ): string | undefined {
     let step: FailureStep;
     let code: string;
     let reason: string;
@@ -90,7 +99,8 @@ export class FailureRecorder {
     let channelId: number;
     if (e.type === "auth-failed") {
       step = "ppp";
-      code = e.code !== undefined ? `${PPP_AUTH_FAILED} (MS-CHAP error ${e.code})` : PPP_AUTH_FAILED;
+      code =
+        e.code !== undefined ? `${PPP_AUTH_FAILED} (MS-CHAP error ${e.code})` : PPP_AUTH_FAILED;
       reason = e.message;
       user = e.session.user ?? undefined;
       channelId = e.session.channelId;

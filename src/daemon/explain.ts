@@ -14,7 +14,12 @@
  * Left out: failures no event reports (ESP dropped on the way after Quick Mode, a client that
  * never sends L2TP after IPsec is up); `oakley diagnose SERVER` on the client checks the path.
  */
-import { IkeErrorCode, LEGACY_GROUPS, type OfferedPhase1, type OfferedPhase2 } from "../ike/index.js";
+import {
+  IkeErrorCode,
+  LEGACY_GROUPS,
+  type OfferedPhase1,
+  type OfferedPhase2,
+} from "../ike/index.js";
 import { ikeGroupName } from "../registry/ike.js";
 import type { FailureStep } from "../control/index.js";
 
@@ -145,7 +150,8 @@ function noProposal1(f: FailureFacts, ctx: ExplainContext): string {
       ? `offered only ${only} — this server's policy has no Main Mode offer with it although legacy crypto is allowed; add one to the policy or ask for a newer client`
       : `offered only ${only} — typical of Android ≤ 11 and old macOS/iOS; enable \`--allow-legacy\` or ask for a newer client`;
   }
-  const weak = (o: OfferedPhase1) => o.encryption === "DES-CBC" || o.encryption === "3DES-CBC" || o.hash === "MD5";
+  const weak = (o: OfferedPhase1) =>
+    o.encryption === "DES-CBC" || o.encryption === "3DES-CBC" || o.hash === "MD5";
   if (psk.every(weak)) {
     const what = list(unique(psk.map((o) => `${o.encryption}/${o.hash}`)));
     return psk.some((o) => o.encryption === "DES-CBC")
@@ -155,7 +161,10 @@ function noProposal1(f: FailureFacts, ctx: ExplainContext): string {
         : `offered only ${what} (legacy 3DES/MD5) — enable \`--allow-legacy\` or configure AES/SHA on the client`;
   }
   const ours = ctx.groups.map((g) => ikeGroupName(g));
-  return `NO-PROPOSAL in Main Mode: none of the client's proposals (${list(offers.map((o) => o.text), 3)}) matches this server's (DH groups ${list(ours, 6)}) — align the client's IKE proposals`;
+  return `NO-PROPOSAL in Main Mode: none of the client's proposals (${list(
+    offers.map((o) => o.text),
+    3,
+  )}) matches this server's (DH groups ${list(ours, 6)}) — align the client's IKE proposals`;
 }
 
 function noProposal2(f: FailureFacts, ctx: ExplainContext): string {
@@ -168,12 +177,17 @@ function noProposal2(f: FailureFacts, ctx: ExplainContext): string {
     return "NO-PROPOSAL in Quick Mode: the client is behind NAT but asked for plain ESP (not UDP-encapsulated) — its NAT traversal is off or broken; plain ESP cannot cross the NAT";
   if (f.nat === false && offers.every((o) => o.udpEncapsulated))
     return "NO-PROPOSAL in Quick Mode: the client asked for UDP-encapsulated ESP though no NAT was detected between us";
-  const weak = offers.every((o) => o.encryption === "ESP_3DES" || o.integrity === "HMAC-MD5" || o.encryption === "ESP_DES");
+  const weak = offers.every(
+    (o) => o.encryption === "ESP_3DES" || o.integrity === "HMAC-MD5" || o.encryption === "ESP_DES",
+  );
   if (weak && !ctx.allowLegacy)
     return `NO-PROPOSAL in Quick Mode: offered only ${list(unique(offers.map((o) => `${o.encryption}/${o.integrity}`)))} (legacy) — enable \`--allow-legacy\` or configure AES on the client`;
   if (offers.every((o) => o.pfsGroup !== 0))
     return `NO-PROPOSAL in Quick Mode: the client requires PFS (${list(unique(offers.map((o) => ikeGroupName(o.pfsGroup))))}) and this server's policy offers no matching PFS — turn PFS off on the client or add it to the policy`;
-  return `NO-PROPOSAL in Quick Mode: none of the client's ESP proposals (${list(offers.map((o) => o.text), 3)}) matches this server's policy`;
+  return `NO-PROPOSAL in Quick Mode: none of the client's ESP proposals (${list(
+    offers.map((o) => o.text),
+    3,
+  )}) matches this server's policy`;
 }
 
 function explainPhase2(f: FailureFacts, ctx: ExplainContext): string {

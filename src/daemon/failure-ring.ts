@@ -54,7 +54,8 @@ const MAX_ITEM = 120;
 const MAX_ITEMS = 16;
 
 const cut = (s: string, n: number): string => (s.length <= n ? s : `${s.slice(0, n - 1)}…`);
-const cutList = (xs: readonly string[]): string[] => xs.slice(0, MAX_ITEMS).map((x) => cut(x, MAX_ITEM));
+const cutList = (xs: readonly string[]): string[] =>
+  xs.slice(0, MAX_ITEMS).map((x) => cut(x, MAX_ITEM));
 
 export class FailureRing {
   readonly maxPeers: number;

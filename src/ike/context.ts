@@ -11,14 +11,7 @@ import type { IkeFailure } from "./errors.js";
 import type { CertContext } from "./exchanges/cert-auth.js";
 import type { ChildSa, IkeSa, QuickExchange } from "./ike-sa.js";
 import type { SaTable } from "./sa-table.js";
-import type {
-  ChildRequest,
-  Endpoint,
-  IkeAction,
-  IkeEvent,
-  IkeStage,
-  PeerOffer,
-} from "./types.js";
+import type { ChildRequest, Endpoint, IkeAction, IkeEvent, IkeStage, PeerOffer } from "./types.js";
 
 export interface EngineContext {
   readonly config: IkeConfig;
