@@ -196,10 +196,9 @@ function explainPhase2(f: FailureFacts, ctx: ExplainContext): string {
       return noProposal2(f, ctx);
     case IkeErrorCode.IdRefused: {
       const sel = f.selectors ? ` (client ${f.selectors.remote}, server ${f.selectors.local})` : "";
-      const tunnel = (f.phase2 ?? []).some((o) => o.tunnel);
-      return `Quick Mode refused: the client asked for a selector we do not serve${sel}${
-        tunnel ? " in tunnel mode" : ""
-      } — L2TP/IPsec protects UDP 1701 between the client's and the server's own addresses; the client is set up for a subnet VPN`;
+      if ((f.phase2 ?? []).some((o) => o.tunnel) || /tunnel mode/.test(f.reason))
+        return `Quick Mode refused: client asked for tunnel mode${sel} — L2TP/IPsec uses transport mode; the client is set up for a plain IPsec tunnel VPN, not L2TP/IPsec`;
+      return `Quick Mode refused: client asked for a selector we do not serve${sel} — L2TP/IPsec protects only UDP 1701 between the client's and the server's own addresses`;
     }
     case IkeErrorCode.Timeout:
       return `Quick Mode did not finish: ${f.reason} — the client stopped answering (a firewall dropping UDP 4500, or it rejected our answer)`;

@@ -59,7 +59,7 @@ import type {
   L2tpOverIpsecServer,
 } from "../l2tp-ipsec/index.js";
 import type { IkeConfig } from "../ike/index.js";
-import { buildStack, describeIkeEvent } from "./stack.js";
+import { buildStack, logServerIkeEvent } from "./stack.js";
 import { acceptedDhGroups, FailureRecorder } from "./diagnostics.js";
 import { FailureRing } from "./failure-ring.js";
 import { ikeConfigFromPolicy } from "./policy-to-ike.js";
@@ -310,10 +310,7 @@ export async function startServer(
       ...(deps.ports ? { ports: deps.ports } : {}),
       server: serverSide,
       failures,
-      onIkeEvent: (e, why) =>
-        e.type === "failed"
-          ? log.warn(`${describeIkeEvent(e, "server")}${why ? ` — ${why}` : ""}`)
-          : log.info(describeIkeEvent(e, "server")),
+      onIkeEvent: (e, why) => logServerIkeEvent(log, e, why),
       onEvent: (e, why) => logSessionEvent(log, e, why),
     },
     { ipsec: ports.value, tun },

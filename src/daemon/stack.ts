@@ -22,7 +22,7 @@ import {
   type L2tpOverIpsecServer,
 } from "../l2tp-ipsec/index.js";
 import type { Counters } from "../obs/counters.js";
-import type { LogHub } from "../obs/log.js";
+import type { LogHub, Logger } from "../obs/log.js";
 import type { Random } from "../platform/index.js";
 import type { ChannelPeer, FailureRecorder } from "./diagnostics.js";
 import { IpsecNode, type IpsecPorts } from "./ipsec-node.js";
@@ -145,4 +145,14 @@ export function describeIkeEvent(e: IkeEvent, role: "server" | "client"): string
     case "children-adopted":
       return `IKE SA ${e.from} replaced by IKE SA ${e.ikeSaId} (phase-1 rekey); it keeps ${e.childIds.length} child SA(s)`;
   }
+}
+
+/**
+ * The server's log line for an IKE event: failures at warn level with their explanation (the
+ * hint `oakley diagnose` shows), the rest at info.
+ */
+export function logServerIkeEvent(log: Logger, e: IkeEvent, explanation?: string): void {
+  if (e.type === "failed")
+    log.warn(`${describeIkeEvent(e, "server")}${explanation ? ` — ${explanation}` : ""}`);
+  else log.info(describeIkeEvent(e, "server"));
 }

@@ -14,8 +14,10 @@ import { ok, type Result } from "../../src/base/result.js";
 import { clientIkeConfig, l2tpRequest } from "../../src/daemon/client.js";
 import type { IpsecPorts } from "../../src/daemon/ipsec-node.js";
 import { serverPlan } from "../../src/daemon/server.js";
-import { buildStack, type Stack } from "../../src/daemon/stack.js";
-import type { IkeConfigInput } from "../../src/ike/index.js";
+import { acceptedDhGroups, FailureRecorder } from "../../src/daemon/diagnostics.js";
+import { FailureRing } from "../../src/daemon/failure-ring.js";
+import { buildStack, logServerIkeEvent, type Stack } from "../../src/daemon/stack.js";
+import type { IkeConfig, IkeConfigInput, InitiateRequest } from "../../src/ike/index.js";
 import type { Clock } from "../../src/base/clock.js";
 import type { L2tpOverIpsecEvent, L2tpOverIpsecServer } from "../../src/l2tp-ipsec/index.js";
 import type { NatPolicy } from "../../src/natt/nat-policy.js";
@@ -178,6 +180,8 @@ export interface SimServer {
   readonly events: L2tpOverIpsecEvent[];
   readonly counters: Counters;
   readonly logs: MemorySink;
+  /** The server's failure records (what `oakley diagnose --recent` reads). */
+  readonly failures: FailureRecorder;
   /** The server's own PPP address. */
   readonly address: string;
   /** Closes the stack (sockets unbound, timers stopped); the store stays for a restart. */
@@ -254,6 +258,15 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
   const counters = new Counters();
   const events: L2tpOverIpsecEvent[] = [];
   const tun = new FakeTun();
+  const failures = new FailureRecorder({
+    ring: new FailureRing({ counters }),
+    context: () => ({
+      allowLegacy: eff.value.settings.allowLegacyCrypto,
+      groups: acceptedDhGroups(stack.node.engine.config),
+    }),
+    wallNow: () => Date.UTC(2026, 0, 1) + sim.now(),
+  });
+  const daemonLog = logs.logger("daemon");
   const ike = o.ike
     ? {
         ...plan.value.ike,
@@ -274,6 +287,8 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
       mtu: 1400,
       server: { ...plan.value.server, ...o.ppp?.(clock) },
       ...(o.echoIntervalMs !== undefined ? { echoIntervalMs: o.echoIntervalMs } : {}),
+      failures,
+      onIkeEvent: (e, why) => logServerIkeEvent(daemonLog, e, why),
       onEvent: (e) => events.push(e),
     },
     { ipsec: simIpsecPorts(host), tun },
@@ -287,6 +302,7 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
     events,
     counters,
     logs: sink,
+    failures,
     address: plan.value.me.address,
     stop() {
       if (stopped) return;
@@ -341,6 +357,10 @@ export interface SimClientOptions {
   readonly echoIntervalMs?: number;
   /** Local UDP ports other than 500/4500 (many clients on one host, as bench:sessions runs). */
   readonly ports?: { readonly ike: number; readonly natt: number };
+  /** Changes the client's IKE settings (e.g. offer only MODP-1024), as a misconfigured client. */
+  readonly ike?: (c: IkeConfig) => IkeConfig;
+  /** Changes what the client asks for in Quick Mode (tunnel mode, other selectors). */
+  readonly request?: (r: InitiateRequest) => InitiateRequest;
 }
 
 /** `oakley connect`'s stack on `host`, dialling `server` (Main Mode, Quick Mode, L2TP, PPP). */
@@ -357,12 +377,13 @@ export function simClient(
   const counters = new Counters();
   const events: L2tpOverIpsecEvent[] = [];
   const tun = new FakeTun();
-  const ike = clientIkeConfig(
+  const base = clientIkeConfig(
     { psk: o.psk ?? SIM_PSK, natPolicy: o.natPolicy ?? 1 },
     host.address,
     server,
     false,
   );
+  const ike = o.ike ? o.ike(base) : base;
   const stack = buildStack(
     {
       role: "lac",
@@ -388,7 +409,8 @@ export function simClient(
     { ipsec: simIpsecPorts(host, o.ports), tun },
   );
   tun.onPackets((p) => stack.l2tp.ipPackets(p));
-  stack.node.initiate(l2tpRequest(host.address, server));
+  const request = l2tpRequest(host.address, server);
+  stack.node.initiate(o.request ? o.request(request) : request);
   let stopped = false;
   const ipUp = () => events.findLast((e) => e.type === "ip-up" || e.type === "session-down");
   return {
