@@ -99,10 +99,13 @@ export interface RunningServer {
 /** What a user given by --user/--users-file may use. */
 const FLAG_USER_PROTOCOLS = ["mschapv2", "chap-md5", "pap"] as const;
 
-/** Applies command-line secrets to the store (kept: the next start needs no flags). */
+/**
+ * Applies command-line secrets, and `--allow-legacy`, to the store at every start (kept: the
+ * next start needs no flags).
+ */
 export function applyFlags(
   store: PolicyStore,
-  cfg: ServeConfig,
+  cfg: Pick<ServeConfig, "psk" | "users" | "pool" | "dns" | "allowLegacy">,
   random: Random,
 ): Result<void, ServerError> {
   const fail = (what: string, e: { message: string }) =>
@@ -132,6 +135,18 @@ export function applyFlags(
     const value = { ...user, protocols: [...user.protocols] };
     const r = cur.ok ? store.users.update(u.name, value) : store.users.create(value);
     if (!r.ok) return fail(`--user ${u.name}`, r.error);
+  }
+  // --allow-legacy turns the setting on in an existing store too (the first start seeds it);
+  // without the flag a setting made in the store is left as it is.
+  if (cfg.allowLegacy) {
+    const cur = store.settings();
+    if (!cur.ok) return fail("--allow-legacy", cur.error);
+    const st = cur.value.value;
+    if (!st) return fail("--allow-legacy", { message: "the store's settings do not validate" });
+    if (!st.allowLegacyCrypto) {
+      const r = store.setSettings({ ...st, allowLegacyCrypto: true });
+      if (!r.ok) return fail("--allow-legacy", r.error);
+    }
   }
   if (cfg.pool !== undefined || cfg.dns.length > 0) {
     const cur = store.pools.get(DEFAULT_POOL);
