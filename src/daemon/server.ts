@@ -346,6 +346,7 @@ export async function startServer(
       dns: poolDef.dns,
       storePath: cfg.store,
       windowsNatFriendly: cfg.windowsNatFriendly,
+      allowLegacy: eff.value.settings.allowLegacyCrypto,
     }),
   );
   // Management: local socket, optional TLS for remote tools/monitors, Prometheus metrics.
