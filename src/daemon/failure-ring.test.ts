@@ -91,3 +91,14 @@ test("hostile sizes: long lists and names are cut", () => {
   assert.equal(f?.vendorIds.length, 16);
   assert.ok(f?.offered.every((x) => x.length <= 120));
 });
+
+test("a hostile PPP user name cannot put terminal escapes into `oakley diagnose` output", () => {
+  const r = new FailureRing();
+  const user = "alice\u001b]0;owned\u0007\u001b[2J";
+  r.record(
+    entry("192.0.2.10", { step: "ppp", user, reason: `MS-CHAP-v2: wrong password for ${user}` }),
+  );
+  const f = r.report().peers[0]?.failures[0];
+  assert.equal(f?.user, "alice?]0;owned??[2J");
+  assert.equal(f?.reason, "MS-CHAP-v2: wrong password for alice?]0;owned??[2J");
+});

@@ -4,7 +4,7 @@
  * `oakley diagnose --recent | --peer ADDRESS` and the monitor.
  *
  * Bounded whatever the peers send: at most `maxPeers` addresses and `perPeer` records each,
- * every string and list cut to a fixed size, and identical failures in a row folded into one
+ * every string and list cut to a fixed size (control characters replaced), and identical failures in a row folded into one
  * record with a count (a client retrying the same offer every few seconds fills nothing). When
  * full, the peer heard from least recently goes first — preferring one whose failures all came
  * from a first message (an MM1 with no SA behind it, whose source address may be spoofed) over
@@ -53,7 +53,14 @@ const MAX_TEXT = 400;
 const MAX_ITEM = 120;
 const MAX_ITEMS = 16;
 
-const cut = (s: string, n: number): string => (s.length <= n ? s : `${s.slice(0, n - 1)}…`);
+// Peer-chosen text (PPP user names, in reasons too) must not carry terminal escapes to
+// `oakley diagnose`: control characters become "?".
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const cut = (s: string, n: number): string => {
+  const t = s.replace(CONTROL, "?");
+  return t.length <= n ? t : `${t.slice(0, n - 1)}…`;
+};
 const cutList = (xs: readonly string[]): string[] =>
   xs.slice(0, MAX_ITEMS).map((x) => cut(x, MAX_ITEM));
 
