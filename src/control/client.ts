@@ -16,7 +16,13 @@ import net from "node:net";
 import tls from "node:tls";
 import { err, ok, type Result } from "../base/result.js";
 import type { LogGroup, LogLevel } from "../obs/log.js";
-import { decodeDeleted, decodeMetrics, decodeSaList, decodeStatus } from "./decode.js";
+import {
+  decodeDeleted,
+  decodeFailureReport,
+  decodeMetrics,
+  decodeSaList,
+  decodeStatus,
+} from "./decode.js";
 import { type ControlError, ControlErrorCode, controlError } from "./errors.js";
 import {
   DEFAULT_MAX_RESPONSE_LINE,
@@ -34,6 +40,7 @@ import {
 import type {
   DaemonStatus,
   DeletedSa,
+  FailureReport,
   ImportResult,
   MetricsSnapshot,
   PolicyDetail,
@@ -324,6 +331,11 @@ export class ControlClient {
   async metrics(): Promise<Result<MetricsSnapshot, ControlError>> {
     const r = await this.call("metrics");
     return r.ok ? decodeMetrics(r.value) : r;
+  }
+  /** Recent failures with explanations (`peer`: one address only). */
+  async failures(peer?: string): Promise<Result<FailureReport, ControlError>> {
+    const r = await this.call("diagnose.failures", peer !== undefined ? { peer } : {});
+    return r.ok ? decodeFailureReport(r.value) : r;
   }
   async logLevels(): Promise<Result<Record<LogGroup, LogLevel>, ControlError>> {
     const r = await this.call("log.get");

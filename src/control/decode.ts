@@ -13,6 +13,8 @@ import type {
   DaemonStatus,
   DeletedSa,
   Endpoint,
+  FailureRecord,
+  FailureReport,
   IkeSaRecord,
   MetricsSnapshot,
   NattState,
@@ -23,6 +25,7 @@ import type {
   SaState,
   TrafficCounters,
 } from "./types.js";
+import { FAILURE_STEPS } from "./types.js";
 
 class Bad extends Error {}
 
@@ -332,6 +335,61 @@ export function decodeDeleted(v: Json): Result<DeletedSa, ControlError> {
       id: str(o, "id", "result"),
       phase: oneOf(o, "phase", "result", ["main-mode", "quick-mode"] as const),
       alsoDeleted: arr(o, "alsoDeleted", "result").map((x) => String(x)),
+    };
+  });
+}
+
+function strList(o: O, k: string, path: string, max: number): string[] {
+  return arr(o, k, path, max).map((x, i) => {
+    if (typeof x !== "string" || x.length > 4096)
+      throw new Bad(`${path}.${k}[${i}] is not a string`);
+    return x;
+  });
+}
+
+function failureRecord(v: unknown, path: string): FailureRecord {
+  const o = obj(v, path);
+  const count = int(o, "count", path);
+  if (count < 1) throw new Bad(`${path}.count must be at least 1`);
+  return {
+    at: str(o, "at", path),
+    firstAt: str(o, "firstAt", path),
+    count,
+    peer: endpoint(o.peer, `${path}.peer`),
+    step: oneOf(o, "step", path, FAILURE_STEPS),
+    code: str(o, "code", path),
+    reason: str(o, "reason", path),
+    offered: strList(o, "offered", path, 64),
+    vendorIds: strList(o, "vendorIds", path, 64),
+    ...opt("client", optStr(o, "client", path)),
+    ...opt("user", optStr(o, "user", path)),
+    explanation: str(o, "explanation", path),
+  };
+}
+
+export function decodeFailureReport(v: Json): Result<FailureReport, ControlError> {
+  return run("diagnose.failures", () => {
+    const o = obj(v, "result");
+    const limits = obj(o.limits, "result.limits");
+    const evicted = obj(o.evicted, "result.evicted");
+    return {
+      peers: arr(o, "peers", "result", 100_000).map((x, i) => {
+        const p = obj(x, `peers[${i}]`);
+        return {
+          address: str(p, "address", `peers[${i}]`),
+          failures: arr(p, "failures", `peers[${i}]`, 10_000).map((f, j) =>
+            failureRecord(f, `peers[${i}].failures[${j}]`),
+          ),
+        };
+      }),
+      limits: {
+        peers: int(limits, "peers", "result.limits"),
+        perPeer: int(limits, "perPeer", "result.limits"),
+      },
+      evicted: {
+        peers: int(evicted, "peers", "result.evicted"),
+        records: int(evicted, "records", "result.evicted"),
+      },
     };
   });
 }

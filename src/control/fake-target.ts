@@ -24,6 +24,7 @@ import type {
   ControlTarget,
   DaemonStatus,
   DeletedSa,
+  FailureReport,
   IkeSaRecord,
   MetricsSnapshot,
   PolicyOps,
@@ -261,6 +262,70 @@ export class FakeControlTarget implements ControlTarget {
 
   metrics(): MetricsSnapshot {
     return { counters: this.counters.snapshot() };
+  }
+
+  /**
+   * Recent failures as the daemon records them: an Android ≤ 11 phone offering only MODP-1024
+   * (retrying), and a Windows client with a wrong pre-shared key.
+   */
+  failureReport: FailureReport = {
+    peers: [
+      {
+        address: "198.51.100.23",
+        failures: [
+          {
+            at: iso(T0 + 95_000),
+            firstAt: iso(T0 + 90_000),
+            count: 3,
+            peer: { address: "198.51.100.23", port: 500 },
+            step: "phase1",
+            code: "OAK_E_IKE_NO_PROPOSAL_CHOSEN",
+            reason:
+              "no acceptable phase-1 proposal from 198.51.100.23:500 (offered: aes-cbc-256/sha1/2, 3des-cbc-192/sha1/2)",
+            offered: [
+              "AES-CBC-256/SHA/MODP-1024 (group 2)/pre-shared key",
+              "3DES-CBC/SHA/MODP-1024 (group 2)/pre-shared key",
+            ],
+            vendorIds: [
+              "RFC 3947",
+              "draft-ietf-ipsec-nat-t-ike-02\\n",
+              "FRAGMENTATION +80000000",
+              "RFC 3706 DPD",
+            ],
+            client: "the racoon family (ipsec-tools: Android ≤ 11, macOS, iOS)",
+            explanation:
+              "offered only MODP-1024 (group 2) — typical of Android ≤ 11 and old macOS/iOS; enable `--allow-legacy` or ask for a newer client",
+          },
+        ],
+      },
+      {
+        address: "192.0.2.50",
+        failures: [
+          {
+            at: iso(T0 + 60_000),
+            firstAt: iso(T0 + 60_000),
+            count: 1,
+            peer: { address: "192.0.2.50", port: 4500 },
+            step: "phase1",
+            code: "OAK_E_IKE_AUTH_FAILED",
+            reason:
+              "authentication of 192.0.2.50:4500 failed: HASH_I does not verify (wrong pre-shared key?)",
+            offered: [],
+            vendorIds: ["MS NT5 ISAKMPOAKLEY v9", "RFC 3947", "FRAGMENTATION"],
+            client: "Windows 8/10/11 built-in client (MS NT5 ISAKMPOAKLEY VID)",
+            explanation:
+              "HASH_I did not verify with any configured PSK — the client's pre-shared key differs (re-enter it on the client)",
+          },
+        ],
+      },
+    ],
+    limits: { peers: 256, perPeer: 8 },
+    evicted: { peers: 0, records: 0 },
+  };
+
+  failures(q: { readonly peer?: string }): FailureReport {
+    const r = this.failureReport;
+    return q.peer === undefined ? r : { ...r, peers: r.peers.filter((p) => p.address === q.peer) };
   }
 
   /** Adds traffic to a child SA (tests of live updates). */

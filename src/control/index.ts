@@ -59,7 +59,7 @@ export {
   hostAllowed,
   isLoopbackHost,
 } from "./http-guard.js";
-export { decodeMetrics, decodeSaList, decodeStatus } from "./decode.js";
+export { decodeFailureReport, decodeMetrics, decodeSaList, decodeStatus } from "./decode.js";
 export { type ControlError, ControlErrorCode, type ControlIssue, controlError } from "./errors.js";
 export {
   DEFAULT_METRICS_LISTEN,

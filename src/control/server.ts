@@ -651,6 +651,19 @@ export class ControlServer {
       }
       case "metrics":
         return ok(toJson(await t.metrics()));
+      case "diagnose.failures": {
+        const peer = p.optStr("peer");
+        if (!peer.ok) return peer;
+        if (!t.failures) {
+          return err(
+            controlError(
+              ControlErrorCode.Unsupported,
+              "this daemon keeps no failure records (only `oakley serve` does)",
+            ),
+          );
+        }
+        return ok(toJson(await t.failures(peer.value !== undefined ? { peer: peer.value } : {})));
+      }
       default:
         if (m.startsWith("policy.") || m.startsWith("users.")) return this.policyMethod(m, p);
         return err(

@@ -207,6 +207,54 @@ export interface DeletedSa {
   readonly alsoDeleted: readonly string[];
 }
 
+// ------------------------------------------------------------------ failure records
+
+/** Where a connection attempt failed. */
+export type FailureStep = "phase1" | "phase2" | "l2tp" | "ppp";
+export const FAILURE_STEPS: readonly FailureStep[] = ["phase1", "phase2", "l2tp", "ppp"];
+
+/**
+ * One failure of one peer, explained (`oakley diagnose --recent | --peer ADDRESS`). Identical
+ * failures in a row are one record with `count` > 1 (a client retrying the same offer).
+ */
+export interface FailureRecord {
+  /** When it last happened, and first (ISO 8601). */
+  readonly at: string;
+  readonly firstAt: string;
+  readonly count: number;
+  /** The peer as packets reach us (after its NAT). */
+  readonly peer: Endpoint;
+  readonly step: FailureStep;
+  /** Stable error code (OAK_E_…) or the protocol's result code as text. */
+  readonly code: string;
+  /** What failed, as the engine said it. */
+  readonly reason: string;
+  /** What the peer offered (proposals decoded to names), in its order. */
+  readonly offered: readonly string[];
+  /** The peer's vendor IDs decoded ("MS NT5 ISAKMPOAKLEY v9", "RFC 3947", ...). */
+  readonly vendorIds: readonly string[];
+  /** Which client this probably is, from its vendor IDs ("Windows (built-in client)", ...). */
+  readonly client?: string;
+  /** PPP user name, when the failure is PPP authentication. */
+  readonly user?: string;
+  /** Why it failed and what to do, for a person. */
+  readonly explanation: string;
+}
+
+export interface PeerFailures {
+  readonly address: string;
+  /** Oldest first. */
+  readonly failures: readonly FailureRecord[];
+}
+
+/** The failure ring: per peer, newest peers first, and what it had to forget. */
+export interface FailureReport {
+  readonly peers: readonly PeerFailures[];
+  readonly limits: { readonly peers: number; readonly perPeer: number };
+  /** Peers and records dropped to stay within the limits since the daemon started. */
+  readonly evicted: { readonly peers: number; readonly records: number };
+}
+
 // ------------------------------------------------------------------ policy and users
 
 /** One stored policy as the tool shows it. */
@@ -311,6 +359,11 @@ export interface ControlTarget {
   setLogLevel(group: LogGroup, level: LogLevel): Maybe<void>;
   logLevels(): Maybe<Record<LogGroup, LogLevel>>;
   metrics(): Maybe<MetricsSnapshot>;
+  /**
+   * Recent connection failures with explanations (servers); `peer` limits it to one address.
+   * Absent: the daemon keeps none (OAK_E_CTL_UNSUPPORTED).
+   */
+  failures?(query: { readonly peer?: string }): Maybe<FailureReport>;
   /** Absent on a daemon without a store (then policy/users methods answer OAK_E_CTL_UNSUPPORTED). */
   readonly policy?: PolicyOps;
 }

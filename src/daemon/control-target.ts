@@ -31,6 +31,7 @@ import type { Counters } from "../obs/counters.js";
 import type { LogHub } from "../obs/log.js";
 import type { PolicyStore } from "../policy/index.js";
 import type { L2tpOverIpsec } from "../l2tp-ipsec/index.js";
+import type { FailureRing } from "./failure-ring.js";
 import type { IpsecNode } from "./ipsec-node.js";
 
 export interface TargetState {
@@ -58,6 +59,8 @@ export interface DaemonTargetDeps {
   readonly l2tp?: L2tpOverIpsec;
   /** RADIUS servers' reachability and the accounting queue, when configured. */
   readonly radius?: () => NonNullable<DaemonStatus["radius"]>;
+  /** The server's recent failures (diagnostics.ts); absent on the client. */
+  readonly failures?: FailureRing;
 }
 
 function attr(
@@ -278,6 +281,7 @@ export function daemonTarget(d: DaemonTargetDeps): ControlTarget {
     logLevels: () => d.logs.levelsSnapshot(),
     metrics: () => ({ counters: d.counters.snapshot() }),
     ...(d.store ? { policy: new StorePolicyOps(d.store) } : {}),
+    ...(d.failures ? { failures: (q: { peer?: string }) => d.failures!.report(q) } : {}),
   };
   return target;
 }

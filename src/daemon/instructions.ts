@@ -40,6 +40,8 @@ export interface StartupInfo {
   readonly dns: readonly string[];
   readonly storePath: string;
   readonly windowsNatFriendly: boolean;
+  /** settings.allowLegacyCrypto: whether clients that offer only legacy crypto are accepted. */
+  readonly allowLegacy?: boolean;
   /** Why the address may not be the one clients use (detected; private; unknown). */
   readonly serverAddressNote?: string;
 }
@@ -131,6 +133,8 @@ export function connectSteps(i: {
   readonly serverAddress: string;
   readonly windowsNatFriendly: boolean;
   readonly user?: string;
+  /** The server's legacy-crypto setting; undefined when not known (client-config). */
+  readonly allowLegacy?: boolean;
 }): string[] {
   const lines: string[] = [];
   lines.push(
@@ -156,9 +160,27 @@ export function connectSteps(i: {
   lines.push(
     '  Android (up to 11): Settings > Network > VPN > add, type "L2TP/IPSec PSK"; leave "IPSec identifier" empty.',
   );
+  // Android's racoon offers only MODP-1024 in Main Mode (with AES/3DES, SHA1/MD5); the default
+  // policy has MODP-1024 offers, but the evaluator keeps them only with allowLegacyCrypto.
+  lines.push(
+    i.allowLegacy === true
+      ? "    Its built-in client offers only MODP-1024 (DH group 2): accepted: this server runs with --allow-legacy."
+      : i.allowLegacy === false
+        ? "    Its built-in client offers only MODP-1024 (DH group 2), which this server REFUSES: restart it with\n" +
+          "    --allow-legacy to accept it (also 3DES, MD5 and MODP-768/1536: weaker, for such clients only)."
+        : "    Its built-in client offers only MODP-1024 (DH group 2): refused unless the server runs with --allow-legacy.",
+  );
+  lines.push(
+    "    (Android 12 and later have no L2TP/IPsec client; older macOS/iOS releases that offer only MODP-1024 are",
+    "    in the same case as Android up to 11.)",
+  );
   lines.push(
     `  Linux: oakley connect ${i.serverAddress} --psk-file KEYFILE --user ${i.user ?? "NAME"} --password-file PWFILE`,
   );
   lines.push("    (or NetworkManager-l2tp / strongSwan + xl2tpd).");
+  lines.push("  Windows 10/11, current macOS/iOS and Linux need no --allow-legacy.");
+  lines.push(
+    "  When a client fails to connect, `oakley diagnose --recent` says why (proposals, pre-shared key, password).",
+  );
   return lines;
 }

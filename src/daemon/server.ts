@@ -59,7 +59,9 @@ import type {
   L2tpOverIpsecServer,
 } from "../l2tp-ipsec/index.js";
 import type { IkeConfig } from "../ike/index.js";
-import { buildStack, describeIkeEvent } from "./stack.js";
+import { buildStack, logServerIkeEvent } from "./stack.js";
+import { acceptedDhGroups, FailureRecorder } from "./diagnostics.js";
+import { FailureRing } from "./failure-ring.js";
 import { ikeConfigFromPolicy } from "./policy-to-ike.js";
 import { AuthAttemptLimiter, storePasswordVerifier } from "./ppp-password.js";
 import { type FipsState, fipsPolicyProblems, fipsStatusText, startFips } from "./fips.js";
@@ -101,10 +103,13 @@ export interface RunningServer {
 /** What a user given by --user/--users-file may use. */
 const FLAG_USER_PROTOCOLS = ["mschapv2", "chap-md5", "pap"] as const;
 
-/** Applies command-line secrets to the store (kept: the next start needs no flags). */
+/**
+ * Applies command-line secrets, and `--allow-legacy`, to the store at every start (kept: the
+ * next start needs no flags).
+ */
 export function applyFlags(
   store: PolicyStore,
-  cfg: ServeConfig,
+  cfg: Pick<ServeConfig, "psk" | "users" | "pool" | "dns" | "allowLegacy">,
   random: Random,
 ): Result<void, ServerError> {
   const fail = (what: string, e: { message: string }) =>
@@ -134,6 +139,18 @@ export function applyFlags(
     const value = { ...user, protocols: [...user.protocols] };
     const r = cur.ok ? store.users.update(u.name, value) : store.users.create(value);
     if (!r.ok) return fail(`--user ${u.name}`, r.error);
+  }
+  // --allow-legacy turns the setting on in an existing store too (the first start seeds it);
+  // without the flag a setting made in the store is left as it is.
+  if (cfg.allowLegacy) {
+    const cur = store.settings();
+    if (!cur.ok) return fail("--allow-legacy", cur.error);
+    const st = cur.value.value;
+    if (!st) return fail("--allow-legacy", { message: "the store's settings do not validate" });
+    if (!st.allowLegacyCrypto) {
+      const r = store.setSettings({ ...st, allowLegacyCrypto: true });
+      if (!r.ok) return fail("--allow-legacy", r.error);
+    }
   }
   if (cfg.pool !== undefined || cfg.dns.length > 0) {
     const cur = store.pools.get(DEFAULT_POOL);
@@ -356,6 +373,13 @@ export async function startServer(
     }
     return fail({ kind: "runtime", code: ports.error.code, message: ports.error.message });
   }
+  // Recent failures per peer, explained (oakley diagnose --recent, the monitor, the warn lines).
+  let allowLegacy = eff.value.settings.allowLegacyCrypto;
+  const failures = new FailureRecorder({
+    ring: new FailureRing({ counters }),
+    context: () => ({ allowLegacy, groups: acceptedDhGroups(running.engine.config) }),
+    wallNow: () => clock.wallNow(),
+  });
   const { node: running, l2tp } = buildStack(
     {
       role: "lns",
@@ -368,12 +392,10 @@ export async function startServer(
       mtu: cfg.mtu,
       ...(deps.ports ? { ports: deps.ports } : {}),
       server: serverSide,
-      onIkeEvent: (e) =>
-        e.type === "failed"
-          ? log.warn(describeIkeEvent(e, "server"))
-          : log.info(describeIkeEvent(e, "server")),
-      onEvent: (e) => {
-        logSessionEvent(log, e);
+      failures,
+      onIkeEvent: (e, why) => logServerIkeEvent(log, e, why),
+      onEvent: (e, why) => {
+        logSessionEvent(log, e, why);
         radiusSessions?.onEvent(e);
       },
     },
@@ -400,6 +422,7 @@ export async function startServer(
       dns: poolDef.dns,
       storePath: cfg.store,
       windowsNatFriendly: cfg.windowsNatFriendly,
+      allowLegacy: eff.value.settings.allowLegacyCrypto,
     }),
   );
   // Management: local socket, optional TLS for remote tools/monitors, Prometheus metrics.
@@ -430,6 +453,7 @@ export async function startServer(
           }),
         }
       : {}),
+    failures: failures.ring,
   });
   let control: ControlServer | undefined;
   let metrics: MetricsServer | undefined;
@@ -503,6 +527,7 @@ export async function startServer(
       );
       return;
     }
+    allowLegacy = next.value.settings.allowLegacyCrypto;
     running.engine.reconfigure(
       ikeConfigFromPolicy(next.value, {
         windowsNatFriendly: cfg.windowsNatFriendly,
@@ -573,7 +598,11 @@ export async function startServer(
 }
 
 /** Session milestones in the server's log, one line each. */
-function logSessionEvent(log: ReturnType<LogHub["logger"]>, e: L2tpOverIpsecEvent): void {
+function logSessionEvent(
+  log: ReturnType<LogHub["logger"]>,
+  e: L2tpOverIpsecEvent,
+  why?: string,
+): void {
   switch (e.type) {
     case "tunnel-up":
       log.info(`L2TP tunnel up with ${e.peerHostName || "client"} (channel ${e.channelId})`);
@@ -582,13 +611,17 @@ function logSessionEvent(log: ReturnType<LogHub["logger"]>, e: L2tpOverIpsecEven
       log.info(`PPP authenticated: user ${e.session.user} (${e.method})`);
       break;
     case "auth-failed":
-      log.warn(`PPP authentication failed: ${e.message}`);
+      log.warn(`PPP authentication failed: ${e.message}${why ? ` — ${why}` : ""}`);
       break;
     case "ip-up":
       log.info(`address assigned: ${e.session.peerAddress} to user ${e.session.user}`);
       break;
     case "session-down":
       log.info(`PPP session ${e.session.key} down: ${e.reason}`);
+      break;
+    case "tunnel-down":
+      if (why) log.warn(`L2TP tunnel ${e.tunnelId} down: ${e.reason} — ${why}`);
+      else log.info(`L2TP tunnel ${e.tunnelId} down: ${e.reason}`);
       break;
     default:
       break;

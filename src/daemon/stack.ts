@@ -22,8 +22,9 @@ import {
   type L2tpOverIpsecServer,
 } from "../l2tp-ipsec/index.js";
 import type { Counters } from "../obs/counters.js";
-import type { LogHub } from "../obs/log.js";
+import type { LogHub, Logger } from "../obs/log.js";
 import type { Random } from "../platform/index.js";
+import type { ChannelPeer, FailureRecorder } from "./diagnostics.js";
 import { IpsecNode, type IpsecPorts } from "./ipsec-node.js";
 
 export interface StackOptions {
@@ -42,8 +43,13 @@ export interface StackOptions {
   readonly server?: L2tpOverIpsecServer;
   readonly client?: L2tpOverIpsecClient;
   readonly echoIntervalMs?: number;
-  readonly onIkeEvent?: (e: IkeEvent) => void;
-  readonly onEvent?: (e: L2tpOverIpsecEvent) => void;
+  /**
+   * Server: records failures with explanations (diagnostics.ts); the explanation is also passed
+   * to onIkeEvent / onEvent for the log line.
+   */
+  readonly failures?: FailureRecorder;
+  readonly onIkeEvent?: (e: IkeEvent, explanation?: string) => void;
+  readonly onEvent?: (e: L2tpOverIpsecEvent, explanation?: string) => void;
 }
 
 export interface StackPorts {
@@ -69,7 +75,14 @@ export function buildStack(o: StackOptions, ports: StackPorts): Stack {
       espLog: o.logs.logger("esp"),
       counters: o.counters,
       ...(o.ports ? { ports: o.ports } : {}),
-      ...(o.onIkeEvent ? { onIkeEvent: o.onIkeEvent } : {}),
+      ...(o.onIkeEvent || o.failures
+        ? {
+            onIkeEvent: (e: IkeEvent) => {
+              const why = o.failures?.ike(e);
+              o.onIkeEvent?.(e, why);
+            },
+          }
+        : {}),
       onChildUp: (c) => l2tp?.childUp(c),
       onChildDown: (c) => l2tp?.childDown(c.childId),
       onChildrenAdopted: (from, to) => l2tp?.childrenAdopted(from, to),
@@ -92,8 +105,23 @@ export function buildStack(o: StackOptions, ports: StackPorts): Stack {
     ...(o.server ? { server: o.server } : {}),
     ...(o.client ? { client: o.client } : {}),
     ...(o.echoIntervalMs !== undefined ? { echoIntervalMs: o.echoIntervalMs } : {}),
-    ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+    ...(o.onEvent || o.failures
+      ? {
+          onEvent: (e: L2tpOverIpsecEvent) => {
+            const why = o.failures?.l2tp(e, peerOf);
+            o.onEvent?.(e, why);
+          },
+        }
+      : {}),
   });
+  /** A channel's peer, through its IKE SA (diagnostics of PPP/L2TP failures). */
+  function peerOf(channelId: number): ChannelPeer | undefined {
+    const ch = l2tp?.channels.list().find((c) => c.id === channelId);
+    const sa = ch?.ikeSaId !== undefined ? node.engine.sas.get(ch.ikeSaId) : undefined;
+    return sa
+      ? { address: sa.peer.address, port: sa.peer.port, vendorIds: sa.vids.names }
+      : undefined;
+  }
   return { node, l2tp };
 }
 
@@ -117,4 +145,14 @@ export function describeIkeEvent(e: IkeEvent, role: "server" | "client"): string
     case "children-adopted":
       return `IKE SA ${e.from} replaced by IKE SA ${e.ikeSaId} (phase-1 rekey); it keeps ${e.childIds.length} child SA(s)`;
   }
+}
+
+/**
+ * The server's log line for an IKE event: failures at warn level with their explanation (the
+ * hint `oakley diagnose` shows), the rest at info.
+ */
+export function logServerIkeEvent(log: Logger, e: IkeEvent, explanation?: string): void {
+  if (e.type === "failed")
+    log.warn(`${describeIkeEvent(e, "server")}${explanation ? ` — ${explanation}` : ""}`);
+  else log.info(describeIkeEvent(e, "server"));
 }

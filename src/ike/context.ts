@@ -11,7 +11,7 @@ import type { IkeFailure } from "./errors.js";
 import type { CertContext } from "./exchanges/cert-auth.js";
 import type { ChildSa, IkeSa, QuickExchange } from "./ike-sa.js";
 import type { SaTable } from "./sa-table.js";
-import type { ChildRequest, Endpoint, IkeAction, IkeEvent, IkeStage } from "./types.js";
+import type { ChildRequest, Endpoint, IkeAction, IkeEvent, IkeStage, PeerOffer } from "./types.js";
 
 export interface EngineContext {
   readonly config: IkeConfig;
@@ -52,7 +52,7 @@ export interface EngineContext {
     f: IkeFailure,
     peer: Endpoint,
     sa?: IkeSa,
-    opts?: { keepSa?: boolean },
+    opts?: { keepSa?: boolean; offer?: PeerOffer },
   ): void;
   /** INITIAL-CONTACT from this SA's peer: drop older SAs of the same identity and endpoint. */
   initialContact(sa: IkeSa): void;

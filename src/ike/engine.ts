@@ -91,6 +91,7 @@ import {
   type IkeEvent,
   type IkeStage,
   type InitiateRequest,
+  type PeerOffer,
   sameEndpoint,
 } from "./types.js";
 
@@ -717,10 +718,19 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
     f: IkeFailure,
     peer: Endpoint,
     sa?: IkeSa,
-    opts?: { keepSa?: boolean },
+    opts?: { keepSa?: boolean; offer?: PeerOffer },
   ): void {
     this.counters.incLabeled("ike_fail", "reason", f.code);
     (sa?.log ?? this.log).warn(f.message, { code: f.code, stage });
+    // Diagnostics: what the peer offered (given by the exchange) and its vendor IDs / NAT state.
+    const offer: PeerOffer | undefined =
+      opts?.offer || sa
+        ? {
+            ...opts?.offer,
+            ...(sa && !opts?.offer?.vendorIds ? { vendorIds: sa.vids.names } : {}),
+            ...(sa && stage === "quick-mode" ? { nat: sa.nat.anyNat } : {}),
+          }
+        : undefined;
     this.emit({
       type: "failed",
       stage,
@@ -728,6 +738,7 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
       message: f.message,
       peer,
       ...(sa ? { ikeSaId: sa.id } : {}),
+      ...(offer ? { offer } : {}),
     });
     if (sa && !opts?.keepSa) this.deleteIkeSa(sa, f.message, false, true);
   }

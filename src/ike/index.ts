@@ -75,5 +75,13 @@ export type {
   IkeRole,
   IkeStage,
   InitiateRequest,
+  PeerOffer,
   TrafficSelector,
 } from "./types.js";
+export {
+  describePhase1Offer,
+  describePhase2Offer,
+  LEGACY_GROUPS,
+  type OfferedPhase1,
+  type OfferedPhase2,
+} from "./offer.js";

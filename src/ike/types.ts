@@ -14,6 +14,7 @@
 import type { EspEncryption, EspIntegrity as EspIntegrityName } from "../crypto/esp/suites.js";
 import type { IdentificationValue } from "../wire/isakmp/index.js";
 import type { IkeErrorCode } from "./errors.js";
+import type { OfferedPhase1, OfferedPhase2 } from "./offer.js";
 import type { EspMode, NattMethod, Phase2Suite } from "./suites.js";
 
 export interface Endpoint {
@@ -98,6 +99,20 @@ export type IkeRole = "initiator" | "responder";
 
 export type IkeStage = "main-mode" | "quick-mode" | "informational" | "dpd";
 
+/**
+ * A failing peer's side of the negotiation, decoded (offer.ts): its proposals, vendor IDs,
+ * whether NAT was detected, and the Quick Mode identities it asked for.
+ */
+export interface PeerOffer {
+  readonly phase1?: readonly OfferedPhase1[];
+  readonly phase2?: readonly OfferedPhase2[];
+  readonly vendorIds?: readonly string[];
+  /** NAT-D found a NAT between us (phase 2 only: known once Main Mode ran). */
+  readonly nat?: boolean;
+  /** Quick Mode: the traffic selectors the peer asked for (its side, ours). */
+  readonly selectors?: { readonly remote: string; readonly local: string };
+}
+
 export type IkeEvent =
   | {
       readonly type: "phase1-up";
@@ -142,6 +157,8 @@ export type IkeEvent =
       readonly message: string;
       readonly peer: Endpoint;
       readonly ikeSaId?: number;
+      /** What the peer offered and said about itself, for diagnostics (when known). */
+      readonly offer?: PeerOffer;
     }
   | {
       readonly type: "deleted";

@@ -2,7 +2,8 @@
  * The monitor's one page: HTML, CSS and JavaScript inline (no build step, no CDN, nothing
  * fetched but /api/state and /api/events from the same origin). It renders, per daemon: whether
  * it is reachable (and why not), its mode, Main Mode and Quick Mode SAs with algorithm names,
- * NAT-T state, addresses before/after NAT, per-SA traffic, and failures/drops by reason.
+ * NAT-T state, addresses before/after NAT, per-SA traffic, failures/drops by reason, and the
+ * server's recent connection failures with their explanations.
  * Live updates come over server-sent events; if the event stream fails the page polls.
  *
  * All daemon-supplied text is put into the DOM with textContent (never innerHTML), so a hostile
@@ -95,6 +96,23 @@ function render(state) {
           {text: bytes(x.traffic.bytesIn), num: true, attrs: {"data-bytes-in": x.traffic.bytesIn}},
           {text: bytes(x.traffic.bytesOut), num: true, attrs: {"data-bytes-out": x.traffic.bytesOut}},
           {text: x.traffic.packetsIn + " / " + x.traffic.packetsOut, num: true},{text: x.drops, num: true}]}; }), "qm"));
+    }
+    if (d.recentFailures && d.recentFailures.length) {
+      var rows = [];
+      d.recentFailures.forEach(function (p) {
+        p.failures.slice().reverse().forEach(function (f) {
+          rows.push({attrs: {"data-recent-failure": p.address, "data-step": f.step}, cells: [
+            {text: f.at + (f.count > 1 ? " (" + f.count + "x)" : "")},
+            {text: f.peer.address + ":" + f.peer.port + (f.user ? " user " + f.user : "")},
+            {text: f.step},
+            {text: f.explanation, attrs: {"data-field": "explanation"}},
+            {text: f.client || "-"},
+            {text: f.offered.length ? f.offered.join("; ") : "-"},
+            {text: f.reason + " [" + f.code + "]"}]});
+        });
+      });
+      s.appendChild(el("h3", "Recent connection failures, explained (oakley diagnose --recent)"));
+      s.appendChild(table(["When","Client address","Step","Why / what to do","Client (from VIDs)","Offered","Failure"], rows, "recent-failures"));
     }
     if (d.failures && d.failures.length) {
       s.appendChild(el("h3", "Failures and drops by reason" + (d.reachable ? "" : " (last known)")));

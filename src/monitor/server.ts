@@ -36,6 +36,7 @@ import {
   exposureWarning,
   hashToken,
   hostAllowed,
+  type PeerFailures,
   type SaList,
   type TokenRecord,
 } from "../control/index.js";
@@ -58,6 +59,8 @@ export interface DaemonView {
   readonly status?: DaemonStatus;
   readonly sas?: SaList;
   readonly failures: readonly FailureCount[];
+  /** The daemon's recent connection failures with explanations (servers only). */
+  readonly recentFailures?: readonly PeerFailures[];
 }
 
 export interface MonitorState {
@@ -80,6 +83,9 @@ export interface MonitorOptions {
   readonly logger?: Logger;
   readonly now?: () => Date;
 }
+
+/** Peers whose failures the page shows (newest first); `oakley diagnose --recent` has all. */
+const MAX_FAILURE_PEERS = 50;
 
 export const SESSION_COOKIE = "oakley_monitor_session";
 const MAX_SESSIONS = 1000;
@@ -187,10 +193,16 @@ export class Monitor {
       w.client = c.value;
     }
     const c = w.client;
-    const [st, sas, m] = await Promise.all([c.status(), c.listSas(), c.metrics()]);
+    const [st, sas, m, rf] = await Promise.all([
+      c.status(),
+      c.listSas(),
+      c.metrics(),
+      c.failures(),
+    ]);
     if (!st.ok) return down(st.error);
     if (!sas.ok) return down(sas.error);
     if (!m.ok) return down(m.error);
+    // Failure records are optional: clients and older daemons have none (that is not "down").
     w.view = {
       name: w.view.name,
       endpoint: w.view.endpoint,
@@ -199,6 +211,7 @@ export class Monitor {
       status: st.value,
       sas: sas.value,
       failures: failuresOf(m.value.counters),
+      ...(rf.ok ? { recentFailures: rf.value.peers.slice(0, MAX_FAILURE_PEERS) } : {}),
     };
   }
 

@@ -16,8 +16,10 @@ import type { IpsecPorts } from "../../src/daemon/ipsec-node.js";
 import { RadiusService } from "../../src/daemon/radius.js";
 import { RadiusSessions, stackControl } from "../../src/daemon/radius-sessions.js";
 import { serverPlan } from "../../src/daemon/server.js";
-import { buildStack, type Stack } from "../../src/daemon/stack.js";
-import type { IkeConfigInput, IkeEvent } from "../../src/ike/index.js";
+import { acceptedDhGroups, FailureRecorder } from "../../src/daemon/diagnostics.js";
+import { FailureRing } from "../../src/daemon/failure-ring.js";
+import { buildStack, logServerIkeEvent, type Stack } from "../../src/daemon/stack.js";
+import type { IkeConfig, IkeConfigInput, IkeEvent, InitiateRequest } from "../../src/ike/index.js";
 import type { Clock } from "../../src/base/clock.js";
 import type { L2tpOverIpsecEvent, L2tpOverIpsecServer } from "../../src/l2tp-ipsec/index.js";
 import type { NatPolicy } from "../../src/natt/nat-policy.js";
@@ -180,6 +182,8 @@ export interface SimServer {
   readonly events: L2tpOverIpsecEvent[];
   readonly counters: Counters;
   readonly logs: MemorySink;
+  /** The server's failure records (what `oakley diagnose --recent` reads). */
+  readonly failures: FailureRecorder;
   /** The server's own PPP address. */
   readonly address: string;
   /** Closes the stack (sockets unbound, timers stopped); the store stays for a restart. */
@@ -260,6 +264,15 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
   const counters = new Counters();
   const events: L2tpOverIpsecEvent[] = [];
   const tun = new FakeTun();
+  const failures = new FailureRecorder({
+    ring: new FailureRing({ counters }),
+    context: () => ({
+      allowLegacy: eff.value.settings.allowLegacyCrypto,
+      groups: acceptedDhGroups(stack.node.engine.config),
+    }),
+    wallNow: () => Date.UTC(2026, 0, 1) + sim.now(),
+  });
+  const daemonLog = logs.logger("daemon");
   const ike = o.ike
     ? {
         ...plan.value.ike,
@@ -280,6 +293,8 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
       mtu: 1400,
       server: { ...plan.value.server, ...o.ppp?.(clock) },
       ...(o.echoIntervalMs !== undefined ? { echoIntervalMs: o.echoIntervalMs } : {}),
+      failures,
+      onIkeEvent: (e, why) => logServerIkeEvent(daemonLog, e, why),
       onEvent: (e) => {
         events.push(e);
         o.onEvent?.(e);
@@ -296,6 +311,7 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
     events,
     counters,
     logs: sink,
+    failures,
     address: plan.value.me.address,
     stop() {
       if (stopped) return;
@@ -450,6 +466,10 @@ export interface SimClientOptions {
   readonly fips?: boolean;
   /** Also offer 3DES and MODP-1024 (connect --allow-legacy). */
   readonly allowLegacy?: boolean;
+  /** Changes the client's IKE settings (e.g. offer only MODP-1024), as a misconfigured client. */
+  readonly ike?: (c: IkeConfig) => IkeConfig;
+  /** Changes what the client asks for in Quick Mode (tunnel mode, other selectors). */
+  readonly request?: (r: InitiateRequest) => InitiateRequest;
 }
 
 /** `oakley connect`'s stack on `host`, dialling `server` (Main Mode, Quick Mode, L2TP, PPP). */
@@ -467,7 +487,7 @@ export function simClient(
   const events: L2tpOverIpsecEvent[] = [];
   const ikeEvents: IkeEvent[] = [];
   const tun = new FakeTun();
-  const ike = clientIkeConfig(
+  const base = clientIkeConfig(
     {
       psk: o.psk ?? SIM_PSK,
       natPolicy: o.natPolicy ?? 1,
@@ -477,6 +497,7 @@ export function simClient(
     server,
     o.allowLegacy === true,
   );
+  const ike = o.ike ? o.ike(base) : base;
   const stack = buildStack(
     {
       role: "lac",
@@ -503,7 +524,8 @@ export function simClient(
     { ipsec: simIpsecPorts(host, o.ports), tun },
   );
   tun.onPackets((p) => stack.l2tp.ipPackets(p));
-  stack.node.initiate(l2tpRequest(host.address, server));
+  const request = l2tpRequest(host.address, server);
+  stack.node.initiate(o.request ? o.request(request) : request);
   let stopped = false;
   const ipUp = () => events.findLast((e) => e.type === "ip-up" || e.type === "session-down");
   return {

@@ -26,6 +26,7 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
+import type { FailureReport } from "../../src/control/index.js";
 import { interopSkipReason, Topology } from "./lib/netns.js";
 import {
   buildLab,
@@ -469,6 +470,32 @@ if (!PROBE)
       );
       assert.deepEqual(ikeDebug(mark2), [], "no ike debug lines after 'log ike off'");
       assert.equal(await stop(bob), 0);
+    });
+
+    it("oakley diagnose --recent over --host: a real client's wrong password is recorded and explained (PPP 691)", async () => {
+      const mark = daemon.out.length;
+      const bad = connect(T(), lab.cb, gw.addr, "bob", "not-bobs-password");
+      // The warn line at the moment of failure carries the explanation.
+      await daemon.waitFor(
+        /PPP authentication failed: .*wrong password for bob — PPP authentication failed \(691: wrong user name or password\)/,
+        90_000,
+        mark,
+      );
+      await stop(bad);
+      const rep = JSON.parse(
+        await oakleyOk(lab.mon, ["diagnose", "--recent", "--json", ...viaToken]),
+      ) as FailureReport;
+      const f = rep.peers
+        .flatMap((p) => p.failures)
+        .find((x) => x.step === "ppp" && x.user === "bob");
+      assert.ok(f, JSON.stringify(rep));
+      assert.match(
+        f.explanation,
+        /691: wrong user name or password\): wrong password for user 'bob'/,
+      );
+      assert.ok(f.vendorIds.includes("RFC 3947"), "the client's VIDs, from its IKE SA");
+      const one = await oakleyOk(lab.mon, ["diagnose", "--peer", f.peer.address, ...viaToken]);
+      assert.match(one, /why: +PPP authentication failed \(691/);
     });
 
     it("policy show; policy add --persistent: listed persistent, enforced first, and still so after a restart", async () => {

@@ -80,6 +80,7 @@ interface PageView {
     algorithms: string[];
     bytesIn: Record<string, string>;
     failures: string[];
+    explained: { address: string; step: string; why: string }[];
     text: string;
   }[];
 }
@@ -93,6 +94,7 @@ const READ_PAGE = `(() => ({
     algorithms: [...s.querySelectorAll('[data-field="algorithms"]')].map((e) => e.textContent),
     bytesIn: Object.fromEntries([...s.querySelectorAll("table.qm tr[data-sa]")].map((r) => [r.dataset.sa, r.querySelector("[data-bytes-in]").dataset.bytesIn])),
     failures: [...s.querySelectorAll("tr[data-failure]")].map((r) => r.dataset.failure),
+    explained: [...s.querySelectorAll("tr[data-recent-failure]")].map((r) => ({ address: r.dataset.recentFailure, step: r.dataset.step, why: r.querySelector('[data-field="explanation"]').textContent })),
     text: s.textContent,
   })),
 }))()`;
@@ -306,6 +308,17 @@ test("monitor page in headless Chromium: several daemons, names not numbers, liv
       assert.match(d.text, /rfc3947, peer behind NAT, port 4500, UDP-encap/);
       assert.match(d.text, /192\.168\.1\.20:500/, "peer address before NAT");
       assert.ok(d.failures.includes("ike_fail:no-proposal-chosen"));
+      // Recent failures with their explanations (the daemon's diagnose.failures records).
+      const modp = d.explained.find((x) => x.address === "198.51.100.23");
+      assert.equal(modp?.step, "phase1");
+      assert.match(
+        modp?.why ?? "",
+        /^offered only MODP-1024 \(group 2\) — typical of Android ≤ 11/,
+      );
+      assert.ok(
+        d.explained.some((x) => x.address === "192.0.2.50" && /pre-shared key differs/.test(x.why)),
+      );
+      assert.match(d.text, /Windows 8\/10\/11 built-in client/);
     }
     assert.match(by["gw-b"]?.text ?? "", /198\.51\.100\.1:4500/);
     assert.match(by["gw-b"]?.text ?? "", /<img id="xss"/, "hostile text shown as text");

@@ -14,12 +14,15 @@ describe("oakley diagnose (command line)", () => {
     assert.equal(data.windowsErrors.length, 8);
   });
 
-  it("--peer / --recent (server side) say plainly that they are not available in this build", async () => {
+  it("--peer / --recent (server side) ask the server's control channel; no daemon: exit 3, said plainly", async () => {
     for (const args of [["--peer", "192.0.2.7"], ["--recent"]]) {
-      const r = await runOakley(["diagnose", ...args]);
-      assert.equal(r.code, 1);
-      assert.match(r.err, /not available yet/);
+      const r = await runOakley(["diagnose", ...args, "--socket", "/nonexistent/oakley.sock"]);
+      assert.equal(r.code, 3, r.err);
+      assert.match(r.err, /^oakley: .*\/nonexistent\/oakley\.sock/);
     }
+    const both = await runOakley(["diagnose", "192.0.2.1", "--recent"]);
+    assert.equal(both.code, 2);
+    assert.match(both.err, /give no SERVER with them/);
   });
 
   it("usage mistakes name the flag and exit 2", async () => {

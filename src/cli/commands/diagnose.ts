@@ -5,8 +5,9 @@
  * every step passed, 1 otherwise, 2 for usage mistakes. `oakley diagnose --errors` prints the
  * Windows error table alone.
  *
- * `--peer ADDRESS` / `--recent` (the server's own failure records) are dispatched at the branch
- * marked below; this build does not have them yet.
+ * `--peer ADDRESS` / `--recent [--json]` explain the failures a running `oakley serve` recorded
+ * (diagnose-server.ts), from the local control socket or a remote daemon (`--host`, token or
+ * certificate flags as for `oakley status`).
  */
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
@@ -20,6 +21,7 @@ import { LogHub } from "../../obs/log.js";
 import { jsonSink } from "../../obs/sinks.js";
 import type { PppAuthMethod } from "../../ppp/index.js";
 import { action, type CliIo, EXIT, processIo, toJson, UsageError } from "./common.js";
+import { runServerDiagnose } from "./diagnose-server.js";
 
 export interface DiagnoseFlags {
   psk?: string;
@@ -35,6 +37,15 @@ export interface DiagnoseFlags {
   errors?: boolean;
   peer?: string;
   recent?: boolean;
+  /** Where the server's control channel is, for --peer/--recent (as in ConnOpts). */
+  socket?: string;
+  host?: string;
+  token?: string;
+  tokenFile?: string;
+  cert?: string;
+  key?: string;
+  ca?: string;
+  servername?: string;
   logLevel?: string;
   ikePort?: string;
   nattPort?: string;
@@ -92,12 +103,14 @@ export async function runDiagnoseCommand(
     io.setExitCode(EXIT.ok);
     return;
   }
-  // Branch point for the server side (failure records of a running `oakley serve`).
+  // The server side: failure records of a running `oakley serve` (diagnose-server.ts).
   if (f.peer !== undefined || f.recent) {
-    io.err(
-      "oakley diagnose: --peer/--recent (the server's failure records) are not available yet in this build\n",
-    );
-    io.setExitCode(EXIT.failed);
+    if (server !== undefined)
+      throw new UsageError(
+        "--peer/--recent ask the local (or --host) server: give no SERVER with them",
+      );
+    const { timeout: _seconds, ...conn } = f;
+    await runServerDiagnose(io, conn);
     return;
   }
   if (server === undefined)
@@ -189,6 +202,17 @@ export function register(program: Command, given?: CliIo): void {
     .option("--errors", "print the Windows error table and exit")
     .option("--peer <address>", "(server side) explain a peer's recent failures")
     .option("--recent", "(server side) explain recent failures")
+    .option("--socket <path>", "(server side) control socket of the local daemon")
+    .option("--host <host[:port]>", "(server side) a remote daemon over TLS")
+    .option(
+      "--token <token>",
+      "(server side) bearer token for --host (visible in the process list)",
+    )
+    .option("--token-file <file>", "(server side) file holding the bearer token for --host")
+    .option("--cert <file>", "(server side) client certificate (PEM) for --host")
+    .option("--key <file>", "(server side) client private key (PEM) for --host")
+    .option("--ca <file>", "(server side) CA (PEM) of the remote daemon's certificate")
+    .option("--servername <name>", "(server side) name to check in the remote daemon's certificate")
     .option("--log-level <level>", "also log the stack's messages to stderr (debug, info, warn)")
     .action(
       action(io, async (server: string | undefined, f: DiagnoseFlags) => {

@@ -23,6 +23,7 @@
  * Left out: Aggressive Mode as initiator; signatures in Aggressive Mode (PSK only); the
  * commit bit.
  */
+import { describePhase1Offer } from "../offer.js";
 import { constantTimeEqual, hashI, hashR } from "../../crypto/index.js";
 import { detectNat, natdToSend } from "../../natt/nat-detect.js";
 import {
@@ -96,6 +97,13 @@ export function responderAm1(
       "main-mode",
       failure(code, `Aggressive Mode from ${endpointKey(dg.remote)}: ${message}`, notify),
       dg.remote,
+      undefined,
+      {
+        offer: {
+          phase1: describePhase1Offer(find(msg.payloads, PayloadType.SA)!),
+          vendorIds: readVendorIds(msg.payloads, ctx.config.natt.enabled).names,
+        },
+      },
     );
     sendClearNotify(ctx, ckyI, ckyR, dg.local, dg.remote, notify);
   };

@@ -78,6 +78,7 @@ import {
   toDataAttribute,
 } from "../identity.js";
 import { selectPhase1, usablePhase1Offers } from "../proposals.js";
+import { describePhase1Offer } from "../offer.js";
 import { type Phase1Suite, phase1SuiteFromAttributes, phase1SuiteToAttributes } from "../suites.js";
 import { type Endpoint, endpointKey, type IkeDatagram, type IkeRole } from "../types.js";
 import {
@@ -685,6 +686,13 @@ export function responderMm1(
         NotifyType.NO_PROPOSAL_CHOSEN,
       ),
       dg.remote,
+      undefined,
+      {
+        offer: {
+          phase1: describePhase1Offer(saP),
+          vendorIds: readVendorIds(msg.payloads, ctx.config.natt.enabled).names,
+        },
+      },
     );
     sendClearNotify(ctx, ckyI, ckyR, dg.local, dg.remote, NotifyType.NO_PROPOSAL_CHOSEN);
     return;

@@ -73,9 +73,11 @@ import { type Phase2Suite, phase2SuiteFromTransform, phase2SuiteToTransform } fr
 import {
   type ChildRequest,
   type IkeDatagram,
+  type PeerOffer,
   sameEndpoint,
   type TrafficSelector,
 } from "../types.js";
+import { describePhase2Offer } from "../offer.js";
 import { find, findAll, natoaPayloadType, notifyPayload, rules } from "./common.js";
 import { sendProtectedNotify } from "./informational.js";
 
@@ -120,8 +122,24 @@ function hashPayload(data: Buffer): Payload {
   return { type: PayloadType.HASH, reserved: 0, data };
 }
 
-function qmFail(ctx: EngineContext, sa: IkeSa, f: IkeFailure): void {
-  ctx.fail("quick-mode", f, sa.peer, sa, { keepSa: true });
+function qmFail(ctx: EngineContext, sa: IkeSa, f: IkeFailure, offer?: PeerOffer): void {
+  ctx.fail("quick-mode", f, sa.peer, sa, { keepSa: true, ...(offer ? { offer } : {}) });
+}
+
+/** Names of the Quick Mode identities a QM1 asked for (diagnostics). */
+function requestedSelectors(
+  ids: readonly Payload[],
+  sa: IkeSa,
+): { readonly remote: string; readonly local: string } {
+  const text = (p: Payload | undefined, dflt: string): string => {
+    if (p?.type !== PayloadType.ID) return dflt;
+    const s = selectorFromPayload(p);
+    return s ? selectorText(s) : `unsupported ID type ${p.idType}`;
+  };
+  return {
+    remote: text(ids[0], `${sa.peer.address} (no IDs sent)`),
+    local: text(ids[1], `${sa.local.address} (no IDs sent)`),
+  };
 }
 
 function linger(ctx: EngineContext, sa: IkeSa, ex: QuickExchange): void {
@@ -477,6 +495,10 @@ function responderQm1(
         `no acceptable Quick Mode proposal from ${sa.peerIdText || sa.peer.address} (NAT ${sa.nat.anyNat ? "detected" : "not detected"})`,
         NotifyType.NO_PROPOSAL_CHOSEN,
       ),
+      {
+        phase2: describePhase2Offer(saP),
+        selectors: requestedSelectors(findAll(ps, PayloadType.ID), sa),
+      },
     );
     return;
   }
@@ -532,6 +554,7 @@ function responderQm1(
         `Quick Mode identities refused: ${decision.accept ? "" : decision.reason}`,
         18,
       ),
+      { phase2: describePhase2Offer(saP), selectors: requestedSelectors(ids, sa) },
     );
     return;
   }
