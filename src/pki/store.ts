@@ -424,7 +424,7 @@ function subjectNames(
         shown: [`email:${o.name}`],
       });
     }
-    if (o.name.includes(".") && DNS_RE.test(o.name) && !isIP(o.name))
+    if (o.name.includes(".") && DNS_RE.test(o.name) && !/\.\d+$/.test(o.name))
       return ok({
         kind: "client",
         cn: o.name,
@@ -440,13 +440,14 @@ function subjectNames(
     if (ip) {
       sans.push({ type: "ip", value: ip });
       shown.push(`IP:${n}`);
-    } else if (DNS_RE.test(n)) {
+    } else if (DNS_RE.test(n) && !/(^|\.)\d+$/.test(n)) {
       sans.push({ type: "dns", value: n.toLowerCase() });
       shown.push(`DNS:${n.toLowerCase()}`);
     } else {
       return err(
         pkiError(
           PkiErrorCode.BadInput,
+          // A name ending in a number is a mistyped address (no top-level domain is numeric).
           `--server-name '${n}' is neither a DNS name nor an IP address (e.g. --server-name vpn.example.org --server-name 198.51.100.7)`,
         ),
       );
