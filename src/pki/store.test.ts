@@ -34,7 +34,13 @@ const DAY = 86_400_000;
 
 function env(at = new Date()): PkiEnv & { set(d: Date): void } {
   let now = at;
-  return { now: () => now, random: (n) => randomBytes(n), set: (d) => void (now = d) };
+  return {
+    now: () => now,
+    random: (n) => randomBytes(n),
+    set: (d) => {
+      now = d;
+    },
+  };
 }
 
 function fresh(): string {
