@@ -16,12 +16,14 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { fuzzParser } from "../../test/helpers/fuzz.js";
 import { PkiErrorCode } from "../base/errors.js";
 import {
   caFiles,
   initCa,
   issueCert,
   listCerts,
+  parseIndex,
   type PkiEnv,
   pkcs12For,
   pkiDirFor,
@@ -348,4 +350,55 @@ test("pkcs12For: the current valid certificate only; revoked, expired and unknow
   assert.ok(!revoked.ok);
   assert.match(revoked.error.message, /revoked/);
   assert.deepEqual(readdirSync(join(dir, "private")).length, 1);
+});
+
+test("a damaged index.json is a clear error naming the file, never a crash; entries cannot point outside the directory", async () => {
+  const dir = fresh();
+  const e = env();
+  assert.ok((await initCa(dir, INIT, e)).ok);
+  assert.ok(
+    (await issueCert(dir, { name: "a", serverNames: [], keyType: "ecdsa-p256", days: 5 }, e)).ok,
+  );
+  assert.ok((await revokeCert(dir, "a", { reason: "superseded", crlDays: 1 }, e)).ok);
+  const good = readFileSync(caFiles(dir).index, "utf8");
+  assert.ok(parseIndex(good).ok);
+  const idx = JSON.parse(good);
+  const damaged: [string, unknown][] = [
+    ["crlNumber", { ...idx, crlNumber: "abc" }],
+    ["certs[0].cert", { ...idx, certs: [{ ...idx.certs[0], cert: "../../../etc/shadow" }] }],
+    ["certs[0].key", { ...idx, certs: [{ ...idx.certs[0], key: "/etc/shadow" }] }],
+    ["certs[0].name", { ...idx, certs: [{ ...idx.certs[0], name: "../x" }] }],
+    ["certs[0].revoked", { ...idx, certs: [{ ...idx.certs[0], revoked: { at: "x" } }] }],
+    ["certs[0] is not an object", { ...idx, certs: [null] }],
+    ["version", { ...idx, version: 2 }],
+  ];
+  for (const [what, v] of damaged) {
+    const r = parseIndex(JSON.stringify(v));
+    assert.ok(!r.ok, what);
+    assert.match(r.error.message, new RegExp(what.replace(/[[\].]/g, "\\$&")));
+  }
+  writeFileSync(caFiles(dir).index, JSON.stringify(damaged[0]?.[1]));
+  for (const r of [
+    listCerts(dir, e.now()),
+    showCert(dir, "a", e.now()),
+    await revokeCert(dir, "a", { reason: "superseded", crlDays: 1 }, e),
+    await refreshCrl(dir, { crlDays: 1 }, e),
+  ]) {
+    assert.ok(!r.ok);
+    assert.equal(r.error.code, PkiErrorCode.Io);
+    assert.match(
+      r.error.message,
+      /index\.json is damaged \(bad crlNumber\); restore it from a backup/,
+    );
+  }
+  const rep = fuzzParser(
+    "parseIndex",
+    (b) => parseIndex(Buffer.from(b).toString("utf8")),
+    [Buffer.from(good)],
+    {
+      iterations: 20_000,
+      maxLength: 4096,
+    },
+  );
+  assert.ok(rep.okCount + rep.errCount === rep.iterations);
 });

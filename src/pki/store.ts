@@ -230,14 +230,84 @@ function noCa(dir: string): PkiError {
 function readIndex(dir: string): Result<IndexFile, PkiError> {
   const f = caFiles(dir);
   if (!existsSync(f.index) || !existsSync(f.key)) return err(noCa(dir));
+  let text: string;
   try {
-    const v = JSON.parse(readFileSync(f.index, "utf8")) as IndexFile;
-    if (v.version !== 1 || !Array.isArray(v.certs) || typeof v.crlNumber !== "string")
-      return err(pkiError(PkiErrorCode.Io, `${f.index} is not an index this version reads`));
-    return ok(v);
+    text = readFileSync(f.index, "utf8");
   } catch (e) {
     return err(ioError(`cannot read ${f.index}`, e));
   }
+  const r = parseIndex(text);
+  if (!r.ok)
+    return err(
+      pkiError(
+        PkiErrorCode.Io,
+        `${f.index} is damaged (${r.error.message}); restore it from a backup (the certificates are in ${dir}/issued)`,
+      ),
+    );
+  return r;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+const isDate = (v: unknown): v is string =>
+  typeof v === "string" && v.length <= 40 && !Number.isNaN(Date.parse(v));
+const isKeyType = (v: unknown): v is KeyType =>
+  typeof v === "string" && (KEY_TYPES as readonly string[]).includes(v);
+const SERIAL_RE = /^[0-9A-F]{2,40}$/;
+
+function checkEntry(c: unknown, i: number): string | undefined {
+  if (!isObj(c)) return `certs[${i}] is not an object`;
+  if (typeof c.name !== "string" || !NAME_RE.test(c.name)) return `certs[${i}].name`;
+  if (c.kind !== "server" && c.kind !== "client") return `certs[${i}].kind`;
+  if (typeof c.serial !== "string" || !SERIAL_RE.test(c.serial)) return `certs[${i}].serial`;
+  if (typeof c.commonName !== "string") return `certs[${i}].commonName`;
+  if (!Array.isArray(c.subjectAltNames) || !c.subjectAltNames.every((s) => typeof s === "string"))
+    return `certs[${i}].subjectAltNames`;
+  if (!isKeyType(c.keyType)) return `certs[${i}].keyType`;
+  if (!isDate(c.notBefore) || !isDate(c.notAfter)) return `certs[${i}] dates`;
+  // The file names follow from name and serial: an index cannot point outside the directory.
+  if (c.cert !== `issued/${c.name}-${c.serial}.pem`) return `certs[${i}].cert`;
+  if (c.key !== `private/${c.name}-${c.serial}.key`) return `certs[${i}].key`;
+  if (c.revoked !== undefined) {
+    const r = c.revoked;
+    if (
+      !isObj(r) ||
+      !isDate(r.at) ||
+      typeof r.reason !== "string" ||
+      !Object.hasOwn(REVOKE_REASONS, r.reason)
+    )
+      return `certs[${i}].revoked`;
+  }
+  return undefined;
+}
+
+/** index.json, checked field by field: a damaged file is an error value, never a crash. */
+export function parseIndex(text: string): Result<IndexFile, PkiError> {
+  const bad = (what: string) => err(pkiError(PkiErrorCode.Io, `bad ${what}`));
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return bad("JSON");
+  }
+  if (!isObj(v) || v.version !== 1) return bad("version");
+  const ca = v.ca;
+  if (
+    !isObj(ca) ||
+    typeof ca.commonName !== "string" ||
+    typeof ca.serial !== "string" ||
+    !SERIAL_RE.test(ca.serial) ||
+    !isKeyType(ca.keyType) ||
+    !isDate(ca.notAfter)
+  )
+    return bad("ca");
+  if (typeof v.crlNumber !== "string" || !/^\d{1,48}$/.test(v.crlNumber)) return bad("crlNumber");
+  if (!Array.isArray(v.certs)) return bad("certs");
+  for (const [i, c] of v.certs.entries()) {
+    const e = checkEntry(c, i);
+    if (e) return bad(e);
+  }
+  return ok(v as unknown as IndexFile);
 }
 
 function writeIndex(dir: string, idx: IndexFile): void {
