@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import {
+  crlInfo,
   type KeyType,
   keyTypeOf,
   makePkcs12,
@@ -218,6 +219,13 @@ test("CRL: openssl verifies its signature and lists the revoked serial, reason a
   writeFileSync(join(dir, "crl.pem"), toPem("X509 CRL", crl));
   writeFileSync(join(dir, "bad.pem"), toPem("CERTIFICATE", bad.der));
   writeFileSync(join(dir, "good.pem"), toPem("CERTIFICATE", good.der));
+  const info = crlInfo(crl);
+  assert.equal(info.number, 300n);
+  assert.deepEqual(info.revoked, [bad.serial]);
+  assert.equal(
+    info.nextUpdate?.toISOString(),
+    new Date(Math.floor(YEAR.getTime() / 1000) * 1000).toISOString(),
+  );
   const t = openssl(["crl", "-in", "crl.pem", "-noout", "-text", "-CAfile", "crl-ca.pem"]);
   assert.equal(t.code, 0, t.out);
   assert.match(t.out, /verify OK/);

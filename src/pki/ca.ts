@@ -339,6 +339,37 @@ export async function signCrl(req: CrlRequest, issuer: Required<Issuer>): Promis
   return new Uint8Array(crl.toSchema(true).toBER(false));
 }
 
+export interface CrlInfo {
+  readonly number?: bigint;
+  readonly thisUpdate: Date;
+  readonly nextUpdate?: Date;
+  /** Revoked serials, hex upper case. */
+  readonly revoked: readonly string[];
+}
+
+function crlNumberOf(e: pkijs.Extension): bigint {
+  const v = asn1js.fromBER(e.extnValue.valueBlock.valueHexView).result;
+  if (!(v instanceof asn1js.Integer)) throw new Error("CRL number is not an INTEGER");
+  return v.toBigInt();
+}
+
+/** Reads back a CRL (DER); throws on bytes that are not one (the caller's file is damaged). */
+export function crlInfo(der: Uint8Array): CrlInfo {
+  const crl = pkijs.CertificateRevocationList.fromBER(der);
+  const n = crl.crlExtensions?.extensions.find((e) => e.extnID === OID.crlNumber);
+  const hexOf = (i: asn1js.Integer) =>
+    Buffer.from(i.valueBlock.valueHexView)
+      .toString("hex")
+      .toUpperCase()
+      .replace(/^(00)+(?=.)/, "");
+  return {
+    ...(n ? { number: crlNumberOf(n) } : {}),
+    thisUpdate: crl.thisUpdate.value,
+    ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate.value } : {}),
+    revoked: (crl.revokedCertificates ?? []).map((r) => hexOf(r.userCertificate)),
+  };
+}
+
 function integerOf(n: bigint): asn1js.Integer {
   if (n < 0n) throw new Error("negative CRL number");
   let hex = n.toString(16);

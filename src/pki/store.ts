@@ -39,6 +39,7 @@ import { dirname, join, resolve } from "node:path";
 import { PkiErrorCode } from "../base/errors.js";
 import { err, ok, type Result } from "../base/result.js";
 import {
+  crlInfo,
   fromPem,
   KEY_TYPES,
   type KeyType,
@@ -746,7 +747,13 @@ export interface ListedCert extends IssuedEntry {
 export interface CaSummary {
   readonly dir: string;
   readonly ca: IndexFile["ca"] & { readonly cert: string };
-  readonly crl: { readonly path: string; readonly number: string };
+  readonly crl: {
+    readonly path: string;
+    readonly number: string;
+    /** From crl.pem itself; absent with `problem` when it cannot be read. */
+    readonly nextUpdate?: string;
+    readonly problem?: string;
+  };
   readonly certs: readonly ListedCert[];
 }
 
@@ -757,10 +764,25 @@ export function listCerts(dir: string, now: Date): Result<CaSummary, PkiError> {
   const r = readIndex(dir);
   if (!r.ok) return r;
   const f = caFiles(dir);
+  let crl: CaSummary["crl"] = { path: f.crl, number: r.value.crlNumber };
+  try {
+    const info = crlInfo(fromPem("X509 CRL", readFileSync(f.crl, "utf8")));
+    if (info.number?.toString() !== r.value.crlNumber)
+      crl = {
+        ...crl,
+        problem: `${f.crl} is not the CRL the index names; re-sign it with oakley pki crl`,
+      };
+    else if (info.nextUpdate) crl = { ...crl, nextUpdate: info.nextUpdate.toISOString() };
+  } catch (e) {
+    crl = {
+      ...crl,
+      problem: `cannot read ${f.crl} (${e instanceof Error ? e.message : String(e)}); re-sign it with oakley pki crl`,
+    };
+  }
   return ok({
     dir,
     ca: { ...r.value.ca, cert: f.cert },
-    crl: { path: f.crl, number: r.value.crlNumber },
+    crl,
     certs: r.value.certs.map((c) => ({ ...c, status: statusOf(c, now) })),
   });
 }

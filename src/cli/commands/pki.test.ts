@@ -151,6 +151,18 @@ test("pki init, issue, list, show, revoke: what they print, and list --json for 
   const after = JSON.parse((await runOakley(["pki", "list", "--json", ...S])).out) as typeof json;
   assert.equal(after.certs[1]?.status, "revoked");
   assert.equal(after.crl.number, "2");
+
+  // A CRL about to lapse, and a crl.pem that is not the one the index names, are pointed out.
+  const soon = await runOakley(["pki", "crl", "--crl-days", "3", ...S]);
+  assert.equal(soon.code, 0, soon.err);
+  assert.match(soon.out, /CRL number 3 with 1 revoked/);
+  const warn = await runOakley(["pki", "list", ...S]);
+  assert.match(warn.out, /CRL number 3, next update /);
+  assert.match(warn.err, /warning: the CRL's next update is .*re-sign it with oakley pki crl/);
+  writeFileSync(join(pki, "crl.pem"), "garbage");
+  const broken = await runOakley(["pki", "list", ...S]);
+  assert.equal(broken.code, 0);
+  assert.match(broken.err, /cannot read .*crl\.pem .*re-sign it with oakley pki crl/);
 });
 
 test("client-config --format p12 with --p12-password-file: openssl opens it with that password only; 0600; no overwrite without --force", async () => {

@@ -195,8 +195,16 @@ export function register(
           return;
         }
         io.out(
-          `CA '${s.ca.commonName}' (${s.ca.keyType}, until ${s.ca.notAfter}) in ${s.dir}; CRL number ${s.crl.number}\n`,
+          `CA '${s.ca.commonName}' (${s.ca.keyType}, until ${s.ca.notAfter}) in ${s.dir}; CRL number ${s.crl.number}${s.crl.nextUpdate ? `, next update ${s.crl.nextUpdate}` : ""}\n`,
         );
+        if (s.crl.problem) io.err(`oakley: warning: ${s.crl.problem}\n`);
+        else if (
+          s.crl.nextUpdate &&
+          Date.parse(s.crl.nextUpdate) < env.now().getTime() + 30 * 86_400_000
+        )
+          io.err(
+            `oakley: warning: the CRL's next update is ${s.crl.nextUpdate}; servers may refuse every certificate after it: re-sign it with oakley pki crl\n`,
+          );
         if (s.certs.length === 0) {
           io.out("no certificates issued yet (oakley pki issue NAME)\n");
           return;
