@@ -19,13 +19,15 @@
  *
  * PKCS#12: the key in a PKCS8ShroudedKeyBag, the certificates in an unencrypted SafeContents
  * (they are public), the whole protected by a password MAC. Two profiles:
- *  - "modern" (default): key under PBES2 = PBKDF2-HMAC-SHA256 + AES-256-CBC, HMAC-SHA256 MAC;
- *    what OpenSSL 3 writes by default, imported by Windows 10+, current macOS and Android 12+.
+ *  - "modern" (default): key under PBES2 = PBKDF2-HMAC-SHA256 + AES-256-CBC, HMAC-SHA256 MAC:
+ *    the profile OpenSSL 3 writes by default, which current Windows, macOS and Android import.
  *  - "legacy" (--p12-legacy): key under pbeWithSHAAnd3-KeyTripleDES-CBC (RFC 7292 appendix C),
- *    HMAC-SHA1 MAC; for older Android and macOS keychains that reject PBES2 with "wrong
- *    password". PKI.js has no PKCS#12 PBE, so the RFC 7292 appendix B key derivation is here.
- * Iterations: 2048 (OpenSSL's PKCS12_DEFAULT_ITER), which every importer above accepts; the
- * generated passwords are 100 bits, so the count is not what protects the file.
+ *    HMAC-SHA1 MAC: OpenSSL's `-legacy` profile without RC2 (the certificates are not
+ *    encrypted), for importers older than PBES2 support, which report a wrong password on the
+ *    modern file (older Android releases and macOS keychains). PKI.js has no PKCS#12 PBE, so
+ *    the RFC 7292 appendix B key derivation is here (checked against OpenSSL's PKCS12KDF).
+ * Iterations: 2048, OpenSSL's default (PKCS12_DEFAULT_ITER); a generated password has 100
+ * bits, so the count is not what protects the file.
  */
 import {
   createCipheriv,
