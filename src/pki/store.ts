@@ -355,8 +355,15 @@ export async function initCa(
   o: InitOptions,
   env: PkiEnv,
 ): Promise<Result<InitResult, PkiError>> {
-  if (o.commonName.trim() === "" || o.commonName.length > 64)
-    return err(pkiError(PkiErrorCode.BadInput, "--name must be 1-64 characters"));
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+  if (
+    o.commonName.trim() === "" ||
+    o.commonName.length > 64 ||
+    /[\u0000-\u001f\u007f]/.test(o.commonName)
+  )
+    return err(
+      pkiError(PkiErrorCode.BadInput, "--name must be 1-64 characters, without control characters"),
+    );
   const f = caFiles(dir);
   let replacedTo: string | undefined;
   if (existsSync(f.key) || existsSync(f.cert) || existsSync(f.index)) {

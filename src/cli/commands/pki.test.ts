@@ -52,6 +52,9 @@ test("pki without a CA says to run oakley pki init; a bad --key or --days names 
     k.err,
     /--key 'rsa-1024' is not one of rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384/,
   );
+  const n = await runOakley(["pki", "init", "--name", "Evil\nCA", ...S]);
+  assert.equal(n.code, 1);
+  assert.match(n.err, /--name must be 1-64 characters, without control characters/);
   const d = await runOakley(["pki", "init", "--days", "ten", ...S]);
   assert.equal(d.code, 2);
   assert.match(d.err, /--days 'ten' must be a whole number of days/);
