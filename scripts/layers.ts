@@ -29,6 +29,8 @@ export const ALLOWED: Record<string, readonly string[]> = {
   // (it reuses their codecs and crypto) and the daemon that wires it to PPP/L2TP/IPsec.
   radius: [...engines],
   platform: [...data, "obs"],
+  // The built-in certificate authority (`oakley pki`): certificates, CRLs, PKCS#12 files.
+  pki: base,
   policy: [...engines, "ike"],
   control: [...engines, "ike", "policy"],
   daemon: [...engines, "ike", "l2tp-ipsec", "policy", "control", "platform", "radius"],
@@ -46,5 +48,6 @@ export const ALLOWED: Record<string, readonly string[]> = {
     "monitor",
     "radius",
     "diagnose",
+    "pki",
   ],
 };

@@ -32,3 +32,22 @@ export interface WireError {
 export function wireError(code: WireErrorCode, message: string, offset: number): WireError {
   return { code, message, offset };
 }
+
+/** `oakley pki` (the built-in certificate authority) failures. */
+export const PkiErrorCode = {
+  /** No CA in the directory yet (`oakley pki init` makes one). */
+  NoCa: "OAK_E_PKI_NO_CA",
+  /** Would overwrite a CA or an issued certificate that exists. */
+  Exists: "OAK_E_PKI_EXISTS",
+  /** No certificate by that name. */
+  UnknownName: "OAK_E_PKI_UNKNOWN_NAME",
+  /** A name, server name, lifetime or key type that cannot be used. */
+  BadInput: "OAK_E_PKI_BAD_INPUT",
+  /** Another `oakley pki` command holds the directory's lock. */
+  Busy: "OAK_E_PKI_BUSY",
+  /** Reading or writing the CA directory failed, or a file in it is damaged. */
+  Io: "OAK_E_PKI_IO",
+  /** The certificate is revoked or expired. */
+  Unusable: "OAK_E_PKI_UNUSABLE",
+} as const;
+export type PkiErrorCode = (typeof PkiErrorCode)[keyof typeof PkiErrorCode];

@@ -4,9 +4,15 @@
  * read-only) and the user's name. The password only with --include-password, and only when
  * it can be had: the store keeps hashes, so it comes from --password-file (checked against
  * the stored verifier) or from the cleartext a CHAP-MD5 user must keep.
+ *
+ * `--format p12` instead writes USER's certificate from the built-in CA (`oakley pki issue
+ * USER`), its key and the CA certificate as a password-protected PKCS#12 file (src/pki/ca.ts
+ * says which encryption and why). The password comes from --p12-password-file or is generated
+ * and printed once on stderr; it is never stored.
  */
 import type { Command } from "commander";
-import { readFileSync } from "node:fs";
+import { randomInt } from "node:crypto";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import {
   CLIENT_CONFIG_FORMATS,
   type ClientConfigFormat,
@@ -30,6 +36,8 @@ import {
   processIo,
   UsageError,
 } from "./common.js";
+import { pkcs12For } from "../../pki/store.js";
+import { pkiDirFromFlags, systemPkiEnv } from "./pki.js";
 import { writePrivate } from "./profile.js";
 
 interface Opts {
@@ -43,6 +51,67 @@ interface Opts {
   store?: string;
   listen?: string;
   windowsNatFriendly?: boolean;
+  p12PasswordFile?: string;
+  p12Legacy?: boolean;
+}
+
+/** The formats --format takes: the text ones, and the binary PKCS#12 bundle. */
+const FORMATS = [...CLIENT_CONFIG_FORMATS, "p12"] as const;
+
+/** 20 characters from 32 unambiguous ones (100 bits), in groups of 4 to type on a phone. */
+export function generateP12Password(): string {
+  const alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+  let s = "";
+  for (let i = 0; i < 20; i++) s += (i > 0 && i % 4 === 0 ? "-" : "") + alphabet[randomInt(32)];
+  return s;
+}
+
+async function writeP12(io: CliIo, user: string, o: Opts): Promise<void> {
+  let password: string;
+  if (o.p12PasswordFile !== undefined) {
+    try {
+      password = readFileSync(o.p12PasswordFile, "utf8").replace(/\r?\n$/, "");
+    } catch (e) {
+      throw new UsageError(
+        `--p12-password-file ${o.p12PasswordFile}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+      );
+    }
+    if (password === "")
+      throw new UsageError(
+        `--p12-password-file ${o.p12PasswordFile} is empty; devices refuse a PKCS#12 file without a password (leave the flag out to get a generated one)`,
+      );
+  } else {
+    password = generateP12Password();
+  }
+  const out = o.output ?? `${user}.p12`;
+  if (out === "-") throw new UsageError("a PKCS#12 file is binary: name a file with -o FILE");
+  if (existsSync(out) && !o.force)
+    throw new UsageError(`${out} already exists; give --force to overwrite it`);
+  const r = await pkcs12For(
+    pkiDirFromFlags(o),
+    user,
+    { password, profile: o.p12Legacy ? "legacy" : "modern" },
+    systemPkiEnv,
+  );
+  if (!r.ok) return fail(io, r.error);
+  for (const w of r.value.warnings) io.err(`oakley: warning: ${w}\n`);
+  try {
+    writeFileSync(out, r.value.bytes, { mode: 0o600, flag: o.force ? "w" : "wx" });
+    chmodSync(out, 0o600);
+  } catch (e) {
+    throw new UsageError(`cannot write ${out} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  io.err(
+    `wrote ${out}: PKCS#12 with ${user}'s certificate (serial ${r.value.entry.serial}), key and the CA, ${
+      o.p12Legacy
+        ? "3DES/SHA-1 (legacy, for old Android and macOS)"
+        : "AES-256-CBC/PBKDF2/SHA-256 (add --p12-legacy for devices that call the password wrong)"
+    }\n`,
+  );
+  if (o.p12PasswordFile === undefined)
+    io.err(
+      `oakley: the file's password (shown only now, stored nowhere; give it to ${user} separately): ${password}\n`,
+    );
 }
 
 const DESCRIBE: Record<ClientConfigFormat, string> = {
@@ -72,7 +141,7 @@ export function register(program: Command, io: CliIo = processIo()): void {
     .command("client-config")
     .description("write the VPN settings a user imports on their device (run on the server)")
     .argument("<user>", "the user (see oakley users list)")
-    .requiredOption("--format <format>", `one of ${CLIENT_CONFIG_FORMATS.join(", ")}`)
+    .requiredOption("--format <format>", `one of ${FORMATS.join(", ")}`)
     .option("--server <name-or-address>", "the address clients dial (default: detected)")
     .option("-o, --output <file>", "write to this file (created 0600) instead of standard output")
     .option("--force", "overwrite the output file")
@@ -91,13 +160,24 @@ export function register(program: Command, io: CliIo = processIo()): void {
       "the server's --listen address, if not 0.0.0.0 (or OAKLEY_LISTEN)",
     )
     .option("--no-windows-nat-friendly", "the server runs with --no-windows-nat-friendly")
+    .option(
+      "--p12-password-file <file>",
+      "with --format p12: the file's password (default: a generated one, printed once)",
+    )
+    .option(
+      "--p12-legacy",
+      "with --format p12: 3DES and SHA-1 instead of AES-256 and SHA-256, for older Android and macOS",
+    )
     .action(
       action(io, async (user: string, o: Opts) => {
+        if (o.format === "p12") return writeP12(io, user, o);
+        if (o.p12PasswordFile !== undefined || o.p12Legacy)
+          throw new UsageError(
+            `--p12-password-file and --p12-legacy go with --format p12, not --format ${o.format}`,
+          );
         const format = o.format as ClientConfigFormat;
         if (!(CLIENT_CONFIG_FORMATS as readonly string[]).includes(format))
-          throw new UsageError(
-            `--format '${o.format}' is not one of ${CLIENT_CONFIG_FORMATS.join(", ")}`,
-          );
+          throw new UsageError(`--format '${o.format}' is not one of ${FORMATS.join(", ")}`);
         if (o.passwordFile !== undefined && !o.includePassword)
           throw new UsageError("--password-file goes with --include-password");
         const storePath = o.store ?? process.env.OAKLEY_STORE ?? DEFAULT_STORE_PATH;

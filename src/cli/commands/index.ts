@@ -1,7 +1,7 @@
 /**
  * The management commands of `oakley`:
  * status, sa list|delete, policy ..., users ..., log ..., monitor, control token, profile ...,
- * client-config, diagnose. src/cli/main.ts calls
+ * client-config, diagnose, pki .... src/cli/main.ts calls
  * `registerManagementCommands(program)` once; each module also exports its own `register`.
  */
 import type { Command } from "commander";
@@ -11,6 +11,7 @@ import { register as registerControl } from "./control.js";
 import { register as registerDiagnose } from "./diagnose.js";
 import { register as registerLog } from "./log.js";
 import { register as registerMonitor } from "./monitor.js";
+import { register as registerPki } from "./pki.js";
 import { register as registerPolicy } from "./policy.js";
 import { register as registerProfile } from "./profile.js";
 import { register as registerSa } from "./sa.js";
@@ -28,4 +29,5 @@ export function registerManagementCommands(program: Command, io?: CliIo): void {
   registerProfile(program, io);
   registerClientConfig(program, io);
   registerDiagnose(program, io);
+  registerPki(program, io);
 }
