@@ -246,6 +246,9 @@ describe("IKEv1 Main Mode with RSA signatures (simulator)", () => {
       },
       1,
     );
-    assert.match(p.engine.startupWarnings.join("\n"), /rsa-sig\) is disabled: .*does not belong/);
+    assert.match(
+      p.engine.startupWarnings.join("\n"),
+      /certificate authentication is disabled: .*does not belong/,
+    );
   });
 });

@@ -78,7 +78,12 @@ import {
   toDataAttribute,
 } from "../identity.js";
 import { acceptedGroups, phase1Matches, selectPhase1 } from "../proposals.js";
-import { type Phase1Suite, phase1SuiteFromAttributes, phase1SuiteToAttributes } from "../suites.js";
+import {
+  isSignatureAuth,
+  type Phase1Suite,
+  phase1SuiteFromAttributes,
+  phase1SuiteToAttributes,
+} from "../suites.js";
 import { type Endpoint, endpointKey, type IkeDatagram, type IkeRole } from "../types.js";
 import {
   cryptoFor,
@@ -144,13 +149,21 @@ export function newIkeSa(
 
 function ourIdentity(ctx: EngineContext, sa: IkeSa) {
   if (ctx.config.identity) return ctx.config.identity;
-  if (sa.suite?.auth === "rsa-sig" && certUsable(ctx.certs)) return ourCertIdentity(ctx.certs);
+  if (isSignatureAuth(sa.suite?.auth) && certUsable(ctx.certs)) return ourCertIdentity(ctx.certs);
   return addressId(sa.local.address);
 }
 
-/** The configured authentication methods we can actually perform (rsa-sig needs credentials). */
+/**
+ * The configured authentication methods we can actually perform: a signature method needs our
+ * credentials and becomes the one our key makes (RSA or ECDSA on its curve).
+ */
 export function usableAuth(ctx: EngineContext): AuthMethod[] {
-  return authMethodsOf(ctx.config).filter((m) => m === "psk" || certUsable(ctx.certs));
+  const out: AuthMethod[] = [];
+  for (const m of authMethodsOf(ctx.config)) {
+    const u = m === "psk" ? m : certUsable(ctx.certs) ? ctx.certs.local.method : undefined;
+    if (u && !out.includes(u)) out.push(u);
+  }
+  return out;
 }
 
 function offeredSaPayload(ctx: EngineContext): SaPayload {
@@ -290,7 +303,7 @@ export function hashInput(sa: IkeSa) {
 
 /** HASH payload (pre-shared key) or CERT + SIG payloads (RSA signatures) over `h`. */
 function authPayloads(ctx: EngineContext, sa: IkeSa, h: Buffer): Payload[] {
-  if (sa.suite?.auth === "rsa-sig" && certUsable(ctx.certs))
+  if (isSignatureAuth(sa.suite?.auth) && certUsable(ctx.certs))
     return certAndSigPayloads(ctx.certs.local, h);
   return [{ type: PayloadType.HASH, reserved: 0, data: h }];
 }
@@ -412,7 +425,8 @@ export function initiatorMm2(
     for (const h of hashes)
       payloads.push({ type: natdPayloadType(sa.vids.natt), reserved: 0, hash: h });
   }
-  if (sa.suite?.auth === "rsa-sig" && ctx.certs) payloads.push(...certRequestPayloads(ctx.certs));
+  if (isSignatureAuth(sa.suite?.auth) && ctx.certs)
+    payloads.push(...certRequestPayloads(ctx.certs));
   sa.state = "I_MM3";
   sa.log.info("Main Mode: MM2 accepted, sending MM3", {
     natt: sa.vids.natt,
@@ -469,7 +483,7 @@ export function initiatorMm4(
       return;
     }
   }
-  const sig = sa.suite?.auth === "rsa-sig";
+  const sig = isSignatureAuth(sa.suite?.auth);
   const psk = sig ? undefined : initiatorPsk(ctx, sa.peer);
   if (!sig && !psk) {
     ctx.fail(
@@ -544,7 +558,7 @@ export function initiatorMm6(ctx: EngineContext, sa: IkeSa, msg: EncryptedIsakmp
   }
   const id = find(o.value.payloads, PayloadType.ID)!;
   const want = hashR(hashInput(sa), serializePayloadBody(id));
-  if (sa.suite?.auth === "rsa-sig") {
+  if (isSignatureAuth(sa.suite?.auth)) {
     // A certificate or signature failure is not a corrupted copy: fail now, tell the peer.
     const v = ctx.certs
       ? verifyPeerSignature(ctx.certs, o.value.payloads, id, want, ctx.wallNow())
@@ -800,7 +814,8 @@ export function responderMm3(
       payloads.push({ type: natdPayloadType(sa.vids.natt), reserved: 0, hash: h });
     }
   }
-  if (sa.suite?.auth === "rsa-sig" && ctx.certs) payloads.push(...certRequestPayloads(ctx.certs));
+  if (isSignatureAuth(sa.suite?.auth) && ctx.certs)
+    payloads.push(...certRequestPayloads(ctx.certs));
   const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, payloads);
   sa.state = "R_MM4";
   sa.lastIn = messageDigest(dg.data);
@@ -870,7 +885,7 @@ export function responderMm5(
   msg: EncryptedIsakmpMessage,
   dg: IkeDatagram,
 ): void {
-  if (sa.suite?.auth === "rsa-sig") {
+  if (isSignatureAuth(sa.suite?.auth)) {
     const opened = responderMm5Sig(ctx, sa, msg, dg);
     if (opened) finishMm5(ctx, sa, opened.payloads, opened.lastBlock, dg);
     return;
