@@ -623,7 +623,12 @@ export function chooseProposal(
 ):
   | { readonly ok: true; readonly suite: Phase1Suite; readonly reply: SaPayload }
   | { readonly ok: false; readonly offered: string } {
-  const candidates: { prop: number; t: number; suite: Phase1Suite | undefined }[] = [];
+  const candidates: {
+    prop: number;
+    t: number;
+    suite: Phase1Suite | undefined;
+    why?: string;
+  }[] = [];
   saP.proposals.forEach((p, pi) => {
     if (p.protocolId !== ProtocolId.PROTO_ISAKMP) return;
     p.transforms.forEach((t, ti) => {
@@ -631,7 +636,12 @@ export function chooseProposal(
       const s = phase1SuiteFromAttributes(t.attributes.map(toAttribute));
       const usable =
         s.ok && auths.includes(s.value.auth) && cryptoFor(s.value).ok ? s.value : undefined;
-      candidates.push({ prop: pi, t: ti, suite: usable });
+      // Name an authentication method we do not do (e.g. ECDSA on another curve).
+      const why =
+        s.ok && !auths.includes(s.value.auth)
+          ? `auth ${s.value.auth} (we do ${auths.join(", ") || "none"})`
+          : undefined;
+      candidates.push({ prop: pi, t: ti, suite: usable, ...(why ? { why } : {}) });
     });
   });
   const c = ctx.config.phase1;
@@ -650,7 +660,7 @@ export function chooseProposal(
     const offered = candidates.map((x) =>
       x.suite
         ? `${x.suite.encryption}-${x.suite.keyBits}/${x.suite.hash}/${x.suite.group}`
-        : "unsupported",
+        : (x.why ?? "unsupported"),
     );
     return { ok: false, offered: offered.slice(0, 12).join(", ") };
   }
