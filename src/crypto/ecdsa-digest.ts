@@ -10,7 +10,7 @@
  * the key crosses as PKCS#8 DER in a buffer that is zeroed after use. When koffi or
  * libcrypto cannot load, `ecdsaDigestAvailable()` is false and callers refuse ECDSA.
  */
-import { type KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import koffi from "koffi";
 import { readChildren, readTlv } from "./cert-der.js";
 

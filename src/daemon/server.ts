@@ -42,7 +42,7 @@ import {
   systemRandom,
   TunDevice,
 } from "../platform/index.js";
-import type { ServeConfig } from "./config.js";
+import type { CertificateSetting, ServeAuth, ServeConfig } from "./config.js";
 import {
   blockSetFromPolicy,
   describeStartFailure,
@@ -166,6 +166,15 @@ export const SERVE_CA = "serve-ca";
 function applyCertificates(store: PolicyStore, cfg: ServeConfig): Result<void, ServerError> {
   const c = cfg.certificates;
   if (!c) return ok(undefined);
+  return storeCertificates(store, c, cfg.auth ?? "both");
+}
+
+/** Stores certificate files' contents as the assigned policy's authentication (see above). */
+export function storeCertificates(
+  store: PolicyStore,
+  c: CertificateSetting,
+  auth: ServeAuth,
+): Result<void, ServerError> {
   const fail = (what: string, e: { message: string }) =>
     err({ code: "OAK_E_SERVE_CONFIG", message: `${what}: ${e.message}` });
   const put = (v: { name: string; pem: string; isCa: boolean; privateKey?: string }) =>
@@ -185,7 +194,6 @@ function applyCertificates(store: PolicyStore, cfg: ServeConfig): Result<void, S
   if (!assigned.ok || !assigned.value?.value)
     return fail("--cert", { message: "no assigned policy to authenticate with the certificate" });
   const p = assigned.value.value;
-  const auth = cfg.auth ?? "both";
   const cert: PolicyAuthMethod = { method: "certificate", ca: SERVE_CA, certificate: SERVE_CERT };
   const rules = p.rules.map((r) => {
     if (r.action.type !== "negotiate") return r;

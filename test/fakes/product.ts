@@ -13,7 +13,8 @@ import { join } from "node:path";
 import { ok, type Result } from "../../src/base/result.js";
 import { clientIkeConfig, l2tpRequest } from "../../src/daemon/client.js";
 import type { IpsecPorts } from "../../src/daemon/ipsec-node.js";
-import { serverPlan } from "../../src/daemon/server.js";
+import { serverPlan, storeCertificates } from "../../src/daemon/server.js";
+import type { ServeAuth } from "../../src/daemon/config.js";
 import { buildStack, type Stack } from "../../src/daemon/stack.js";
 import type { IkeConfigInput } from "../../src/ike/index.js";
 import type { Clock } from "../../src/base/clock.js";
@@ -200,6 +201,24 @@ export interface SimServerOptions {
   readonly echoIntervalMs?: number;
   /** The address pool (default: the store's, 10.8.0.0/24). */
   readonly pool?: string;
+  /** `serve --cert --key --ca [--crl] [--auth]`: PEM texts, stored as `oakley serve` does. */
+  readonly certificates?: SimCertificates & { readonly crl?: string; readonly auth?: ServeAuth };
+  /** Calendar time for certificate validity (default: the real clock). */
+  readonly wallClock?: () => number;
+}
+
+/** PEM texts of `--cert`, `--key` and `--ca`. */
+export interface SimCertificates {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+function certSetting(c: SimCertificates) {
+  return {
+    paths: { cert: "sim-cert.pem", key: "sim-key.pem", ca: "sim-ca.pem" },
+    material: { certPem: c.cert, keyPem: c.key, caPem: c.ca, subject: "", warnings: [] },
+  };
 }
 
 export const ALICE: SimUser = { name: "alice", password: "correct horse battery" };
@@ -238,6 +257,14 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
       });
       if (!r.ok) throw new Error(r.error.message);
     }
+    if (o.certificates) {
+      const r = storeCertificates(
+        store,
+        certSetting(o.certificates),
+        o.certificates.auth ?? "both",
+      );
+      if (!r.ok) throw new Error(r.error.message);
+    }
   }
   const eff = effectivePolicy(store);
   if (!eff.ok) throw new Error(eff.error.message);
@@ -246,7 +273,7 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
     store,
     eff.value,
     { windowsNatFriendly: true, negotiateDh2048: true },
-    { clock },
+    { clock, ...(o.certificates?.crl ? { crls: [o.certificates.crl] } : {}) },
   );
   if (!plan.ok) throw new Error(plan.error.message);
   const sink = new MemorySink();
@@ -254,14 +281,15 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
   const counters = new Counters();
   const events: L2tpOverIpsecEvent[] = [];
   const tun = new FakeTun();
+  const base = o.wallClock ? { ...plan.value.ike, wallClock: o.wallClock } : plan.value.ike;
   const ike = o.ike
     ? {
-        ...plan.value.ike,
+        ...base,
         ...(o.ike.dpd ? { dpd: { ...plan.value.ike.dpd, ...o.ike.dpd } } : {}),
         ...(o.ike.phase2 ? { phase2: { ...plan.value.ike.phase2, ...o.ike.phase2 } } : {}),
         ...(o.ike.phase1 ? { phase1: { ...plan.value.ike.phase1, ...o.ike.phase1 } } : {}),
       }
-    : plan.value.ike;
+    : base;
   const stack = buildStack(
     {
       role: "lns",
@@ -341,6 +369,12 @@ export interface SimClientOptions {
   readonly echoIntervalMs?: number;
   /** Local UDP ports other than 500/4500 (many clients on one host, as bench:sessions runs). */
   readonly ports?: { readonly ike: number; readonly natt: number };
+  /** `connect --cert --key --ca` (PEM texts); no PSK is offered then. */
+  readonly certificates?: SimCertificates;
+  /** The SERVER as typed (a DNS name the server's certificate must carry); default: the address. */
+  readonly serverName?: string;
+  /** Calendar time for certificate validity (default: the simulator's fixed calendar). */
+  readonly wallClock?: () => number;
 }
 
 /** `oakley connect`'s stack on `host`, dialling `server` (Main Mode, Quick Mode, L2TP, PPP). */
@@ -358,7 +392,12 @@ export function simClient(
   const events: L2tpOverIpsecEvent[] = [];
   const tun = new FakeTun();
   const ike = clientIkeConfig(
-    { psk: o.psk ?? SIM_PSK, natPolicy: o.natPolicy ?? 1 },
+    {
+      psk: o.certificates ? "" : (o.psk ?? SIM_PSK),
+      natPolicy: o.natPolicy ?? 1,
+      ...(o.certificates ? { certificates: certSetting(o.certificates) } : {}),
+      ...(o.serverName ? { server: o.serverName } : {}),
+    },
     host.address,
     server,
     false,
@@ -367,10 +406,13 @@ export function simClient(
     {
       role: "lac",
       listen: host.address,
-      ike:
-        o.phase2LifeSeconds === undefined
-          ? ike
-          : { ...ike, phase2: { ...ike.phase2, lifeSeconds: o.phase2LifeSeconds } },
+      ike: {
+        ...ike,
+        ...(o.wallClock ? { wallClock: o.wallClock } : {}),
+        ...(o.phase2LifeSeconds === undefined
+          ? {}
+          : { phase2: { ...ike.phase2, lifeSeconds: o.phase2LifeSeconds } }),
+      },
       clock: simClock(sim),
       random,
       logs,
