@@ -97,11 +97,13 @@ describe("the product with certificates (simulator)", () => {
       const server = simServer(sim, serverHost, {
         wallClock,
         certificates: certs(serverCert),
+        logLevel: "debug",
       });
       const client = simClient(sim, net.host("192.0.2.2", nat.inside), SERVER, {
         wallClock,
         certificates: certs(clientCert),
         serverName: "vpn.example",
+        logLevel: "debug",
       });
       assert.ok(await runUntilAsync(sim, () => client.up(), 60_000), "client up");
       const up = server.stack.node.engine.sas.values().next().value;
@@ -122,6 +124,16 @@ describe("the product with certificates (simulator)", () => {
         0,
       );
       assert.ok(suite.test(describeSuite(up.suite?.auth)));
+      // Private keys never reach a log line (both sides logged at debug).
+      for (const [sink, key] of [
+        [server.logs, pki.get(serverCert).key],
+        [client.logs, pki.get(clientCert).key],
+      ] as const) {
+        const text = sink.lines.join("\n");
+        assert.ok(sink.lines.length > 0, "debug logging produced lines");
+        for (const line of key.split("\n").filter((l) => l.length > 20))
+          assert.ok(!text.includes(line), "a private key line appears in the log");
+      }
       client.stop();
       server.dispose();
     });
