@@ -92,6 +92,17 @@ export function buildCli(): Command {
       "add or update users from FILE, one NAME:PASSWORD a line (or OAKLEY_USERS_FILE)",
     )
     .option("--allow-weak-psk", "accept a pre-shared key shorter than 16 characters")
+    .option(
+      "--cert <file>",
+      "our certificate (PEM; RSA or ECDSA), for certificate authentication (stored)",
+    )
+    .option("--key <file>", "the private key of --cert (PEM; stored, never shown)")
+    .option("--ca <file>", "CA certificate (PEM) that clients' certificates must chain to (stored)")
+    .option(
+      "--crl <file>",
+      "the CA's CRL (PEM or DER): revoked client certificates are refused; re-read when it changes",
+    )
+    .option("--auth <psk|certificate|both>", "what the rules accept with --cert (default both)")
     .option("--pool <cidr>", "client address pool, e.g. 10.8.0.0/24 (stored)")
     .option("--dns <address>", "DNS server handed to clients (repeatable; stored)", collect)
     .option("--config <file>", "settings file (YAML or JSON)")
@@ -213,6 +224,12 @@ export function buildCli(): Command {
     )
     .option("--password-file <file>", "file holding your password (or OAKLEY_PASSWORD_FILE)")
     .option("--allow-weak-psk", "accept a pre-shared key shorter than 16 characters")
+    .option("--cert <file>", "authenticate with this certificate (PEM) instead of a PSK")
+    .option("--key <file>", "the private key of --cert (PEM)")
+    .option(
+      "--ca <file>",
+      "CA certificate (PEM): the server's certificate must chain to it and name SERVER (DNS or IP)",
+    )
     .option(
       "--nat-policy <0|1|2>",
       "0: refuse servers behind NAT (default); 1: allow a server behind NAT; 2: allow both sides behind NAT",

@@ -304,7 +304,8 @@ function bad(message: string, offset: number): Result<never, WireError> {
   return err(wireError(WireErrorCode.BadValue, message, offset));
 }
 
-function parseTime(t: Tlv): number | undefined {
+/** UTCTime / GeneralizedTime (RFC 5280 §4.1.2.5) to ms since the epoch. */
+export function parseTime(t: Tlv): number | undefined {
   const s = t.content.toString("latin1");
   const utc = t.tag === 0x17 ? /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s) : null;
   const gen = t.tag === 0x18 ? /^(\d\d\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s) : null;

@@ -21,7 +21,11 @@
  * Identity match (RFC 4945 §3.1): ID_DER_ASN1_DN equals the subject DN; ID_FQDN a dNSName,
  * ID_USER_FQDN an rfc822Name, ID_IPV4_ADDR/ID_IPV6_ADDR an iPAddress subjectAltName.
  *
- * Leaves out: CRLs and OCSP, DSA/ECDSA signature authentication, name constraints, policies.
+ * ECDSA (RFC 4754): with an EC key (P-256, P-384, P-521) SIG is r | s over the raw HASH_I /
+ * HASH_R (ecdsa-digest.ts), as strongSwan's SIGN_ECDSA_WITH_NULL does in IKEv1.
+ *
+ * Revocation: `checkRevocation` looks every non-anchor certificate of a verified path up in the
+ * CRLs (crl.ts) signed by its issuer. Leaves out: OCSP, DSA, name constraints, policies.
  */
 import {
   constants,
@@ -41,7 +45,14 @@ import {
   parseCertificateDer,
   parseDistinguishedName,
 } from "./cert-der.js";
+import { type Crl, crlSignedBy, serialHex } from "./crl.js";
 import { constantTimeEqual } from "./ct.js";
+import {
+  ecCurveBytes,
+  ecdsaDigestAvailable,
+  ecdsaSignDigest,
+  ecdsaVerifyDigest,
+} from "./ecdsa-digest.js";
 
 export const CertErrorCode = {
   /** Not a certificate / key we can parse (DER, PEM, node:crypto refused it). */
@@ -62,7 +73,9 @@ export const CertErrorCode = {
   UnknownCritical: "OAK_E_CERT_UNKNOWN_CRITICAL",
   /** The peer's ISAKMP identity is not in its certificate. */
   IdMismatch: "OAK_E_CERT_ID_MISMATCH",
-  /** Not an RSA key, or the key does not belong to the certificate. */
+  /** The certificate is on a CRL of its issuer. */
+  Revoked: "OAK_E_CERT_REVOKED",
+  /** Not an RSA or EC (P-256/384/521) key, or the key does not belong to the certificate. */
   UnsupportedKey: "OAK_E_CERT_UNSUPPORTED_KEY",
   /** The IKE SIG payload does not verify. */
   BadIkeSignature: "OAK_E_CERT_BAD_IKE_SIGNATURE",
@@ -118,7 +131,17 @@ export function certificatesFromPem(pem: string): Result<Certificate[], CertErro
   return ok(out);
 }
 
-/** An RSA private key from PEM (PKCS#1 or PKCS#8). */
+/** IKEv1 signature methods a key can do (RFC 2409 App. A: 3; RFC 4754: 9, 10, 11). */
+export type SignatureMethod = "rsa-sig" | "ecdsa-256" | "ecdsa-384" | "ecdsa-521";
+
+/** The IKE signature method of a key (private or public), or undefined for unsupported keys. */
+export function signatureMethodOf(key: KeyObject): SignatureMethod | undefined {
+  if (key.asymmetricKeyType === "rsa") return "rsa-sig";
+  const n = ecCurveBytes(key);
+  return n === 32 ? "ecdsa-256" : n === 48 ? "ecdsa-384" : n === 66 ? "ecdsa-521" : undefined;
+}
+
+/** A signing key from PEM: RSA (PKCS#1 or PKCS#8) or EC on P-256/P-384/P-521 (SEC1 or PKCS#8). */
 export function rsaPrivateKeyFromPem(pem: string): Result<KeyObject, CertError> {
   let k: KeyObject;
   try {
@@ -129,8 +152,17 @@ export function rsaPrivateKeyFromPem(pem: string): Result<KeyObject, CertError> 
       `private key: ${e instanceof Error ? e.message : String(e)}`,
     );
   }
-  if (k.asymmetricKeyType !== "rsa")
-    return fail(CertErrorCode.UnsupportedKey, `private key type ${k.asymmetricKeyType}: only RSA`);
+  const m = signatureMethodOf(k);
+  if (m === undefined)
+    return fail(
+      CertErrorCode.UnsupportedKey,
+      `private key type ${k.asymmetricKeyType}${k.asymmetricKeyDetails?.namedCurve ? ` (${k.asymmetricKeyDetails.namedCurve})` : ""}: use RSA or EC on P-256, P-384 or P-521`,
+    );
+  if (m !== "rsa-sig" && !ecdsaDigestAvailable())
+    return fail(
+      CertErrorCode.UnsupportedKey,
+      "ECDSA keys need OpenSSL libcrypto (libcrypto.so.3), which could not be loaded",
+    );
   return ok(k);
 }
 
@@ -139,6 +171,8 @@ export interface LocalCredentials {
   readonly certificate: Certificate;
   readonly chain: readonly Certificate[];
   readonly key: KeyObject;
+  /** The IKE signature method the key makes. */
+  readonly method: SignatureMethod;
 }
 
 export function localCredentials(
@@ -153,7 +187,9 @@ export function localCredentials(
   if (!certificate) return fail(CertErrorCode.Malformed, "no certificate");
   if (!certificate.x509.checkPrivateKey(key.value))
     return fail(CertErrorCode.UnsupportedKey, "the private key does not belong to the certificate");
-  return ok({ certificate, chain, key: key.value });
+  const method = signatureMethodOf(key.value);
+  if (!method) return fail(CertErrorCode.UnsupportedKey, "unsupported key");
+  return ok({ certificate, chain, key: key.value, method });
 }
 
 function checkValidity(c: Certificate, wallNow: number, role: string): Result<void, CertError> {
@@ -318,8 +354,17 @@ export function certificateMatchesId(
       );
 }
 
-/** SIG payload data: RSA PKCS#1 v1.5 type-1 private-key operation on the raw hash (header). */
+/**
+ * SIG payload data: RSA PKCS#1 v1.5 type-1 private-key operation on the raw hash (header), or
+ * ECDSA r | s over the raw hash for EC keys (RFC 4754).
+ */
 export function ikeSign(key: KeyObject, hash: Uint8Array): Buffer {
+  if (key.asymmetricKeyType === "ec") {
+    const s = ecdsaSignDigest(key, hash);
+    // Keys are checked when loaded (rsaPrivateKeyFromPem); failing here is a bug.
+    if (!s) throw new Error("ECDSA signing failed");
+    return s;
+  }
   return privateEncrypt({ key, padding: constants.RSA_PKCS1_PADDING }, hash);
 }
 
@@ -329,6 +374,15 @@ export function ikeVerify(
   hash: Uint8Array,
   sig: Uint8Array,
 ): Result<void, CertError> {
+  const pub = cert.x509.publicKey;
+  if (pub.asymmetricKeyType === "ec") {
+    return ecdsaVerifyDigest(pub, hash, sig)
+      ? ok(undefined)
+      : fail(
+          CertErrorCode.BadIkeSignature,
+          `ECDSA signature does not verify with the key of "${cert.subjectText}"`,
+        );
+  }
   let recovered: Buffer;
   try {
     recovered = publicDecrypt(
@@ -352,4 +406,28 @@ export function ikeVerify(
 /** The ISAKMP ID_DER_ASN1_DN identity of a certificate's subject. */
 export function subjectId(cert: Certificate): IdentificationValue {
   return { kind: "der-asn1-dn", der: Buffer.from(cert.fields.subject.der) };
+}
+
+/**
+ * Is any certificate of `path` (leaf first, trust anchor last) on a CRL of its issuer? Only
+ * CRLs whose signature verifies under that issuer count (crl.ts crlSignedBy).
+ */
+export function checkRevocation(
+  path: readonly Certificate[],
+  crls: readonly Crl[],
+): Result<void, CertError> {
+  if (crls.length === 0) return ok(undefined);
+  for (let i = 0; i + 1 < path.length; i++) {
+    const c = path[i]!;
+    const issuer = path[i + 1]!;
+    const serial = serialHex(c.fields.serial);
+    for (const crl of crls) {
+      if (!crl.revoked.has(serial) || !crlSignedBy(crl, issuer)) continue;
+      return fail(
+        CertErrorCode.Revoked,
+        `certificate "${c.subjectText}" (serial ${serial}) is revoked by the CRL of "${crl.issuerText}"`,
+      );
+    }
+  }
+  return ok(undefined);
 }

@@ -143,6 +143,10 @@ export async function startClient(
   }
 
   const ike = clientIkeConfig(cfg, local, server.value, deps.allowLegacy ?? false);
+  if (cfg.certificates)
+    log.info(
+      `certificate authentication: "${cfg.certificates.material.subject}"; the server's certificate must chain to ${cfg.certificates.paths.ca} and name ${[...new Set([cfg.server, server.value])].join(" or ")}`,
+    );
 
   let settle: {
     resolve: (v: { address: string; peer: string; dns: readonly string[] }) => void;
@@ -376,14 +380,22 @@ export function reconnectDelayMs(attempt: number, random: number, capMs = 60_000
   return Math.round(base * (0.8 + 0.4 * random));
 }
 
-/** The client's IKE settings: our offers (modern first; legacy only when asked), the PSK. */
+/**
+ * The client's IKE settings: our offers (modern first; legacy only when asked), the PSK, and
+ * with --cert our certificate, the CA, and the names the server's certificate must carry (the
+ * SERVER given and the address it resolved to).
+ */
 export function clientIkeConfig(
-  cfg: Pick<ConnectConfig, "psk" | "natPolicy"> & { readonly fips?: ConnectConfig["fips"] },
+  cfg: Pick<ConnectConfig, "psk" | "natPolicy" | "certificates"> & {
+    readonly fips?: ConnectConfig["fips"];
+    readonly server?: string;
+  },
   local: string,
   server: string,
   allowLegacy: boolean,
 ): IkeConfig {
   const fips = cfg.fips !== undefined && cfg.fips !== "off";
+  const c = cfg.certificates?.material;
   const groups = allowLegacy ? [14, 19, 20, 2] : [14, 19, 20];
   const ciphers = [
     { encryption: "aes-cbc" as const, keyBits: 256 },
@@ -393,7 +405,20 @@ export function clientIkeConfig(
   const p1 = phase1Offers(ciphers, ["sha2-256", "sha1"], groups);
   return ikeConfig({
     localAddress: local,
-    psks: [{ secret: cfg.psk, address: server, name: "server" }],
+    psks: cfg.psk !== "" ? [{ secret: cfg.psk, address: server, name: "server" }] : [],
+    ...(c
+      ? {
+          certificates: {
+            certificate: c.certPem,
+            privateKey: c.keyPem,
+            trustedCas: [c.caPem],
+            peerNames: [...new Set([cfg.server ?? server, server])],
+          },
+          // Only the certificate: a PSK fallback would let a server holding the PSK skip the
+          // certificate check.
+          authMethods: ["rsa-sig"],
+        }
+      : {}),
     ...(fips ? { fips } : {}),
     phase1: { offers: fips ? p1.filter((o) => fipsPhase1(o)) : p1 },
     phase2: {

@@ -20,6 +20,16 @@ import type { PppAuthMethod } from "../ppp/index.js";
 import { fipsPskProblem } from "../ike/index.js";
 import { type FipsMode, MIN_PSK_LENGTH } from "../policy/index.js";
 import { parseRadiusSettings, type RadiusSettings } from "./radius-config.js";
+import { type CertFilePaths, type CertMaterial, loadCertFiles } from "./cert-files.js";
+
+/** Certificate files given with --cert/--key/--ca[/--crl] and what they hold (checked). */
+export interface CertificateSetting {
+  readonly paths: CertFilePaths;
+  readonly material: CertMaterial;
+}
+
+/** Phase-1 authentication the server's rules offer: PSK, certificates, or both. */
+export type ServeAuth = "psk" | "certificate" | "both";
 
 export type Source = "flag" | "env" | "file" | "default";
 
@@ -78,6 +88,10 @@ export interface ServeConfig {
   readonly fips: FipsMode | undefined;
   /** PPP authentication methods offered, most preferred first (default MS-CHAPv2, CHAP, PAP). */
   readonly pppAuthMethods?: readonly PppAuthMethod[];
+  /** --cert/--key/--ca[/--crl]: stored as the policy's certificate authentication. */
+  readonly certificates: CertificateSetting | undefined;
+  /** --auth: what the rules offer when --cert is given (default both). */
+  readonly auth: ServeAuth | undefined;
 }
 
 export interface ConnectConfig {
@@ -103,6 +117,11 @@ export interface ConnectConfig {
   readonly authMethods: readonly PppAuthMethod[];
   /** FIPS mode (fips.ts): approved algorithms only; PPP authenticates with PAP inside ESP. */
   readonly fips: FipsMode;
+  /**
+   * --cert/--key/--ca: authenticate with our certificate, and accept only a server whose
+   * certificate the CA issued and that names the server dialled (subjectAltName DNS or IP).
+   */
+  readonly certificates?: CertificateSetting;
 }
 
 export const SERVE_DEFAULTS = {
@@ -305,6 +324,43 @@ function secretSetting(l: Layers, key: string): { value: string; source: Source 
   return value === undefined ? undefined : { value, source: v.source };
 }
 
+/**
+ * --cert, --key, --ca (and --crl where `withCrl`): all or none; read and checked with the
+ * wall clock `now`. Issues name the flag and the fix.
+ */
+function certificateSetting(
+  l: Layers,
+  now: number,
+  withCrl: boolean,
+): CertificateSetting | undefined {
+  const keys = ["cert", "key", "ca", ...(withCrl ? ["crl"] : [])] as const;
+  const given = keys.filter((k) => l.get(k) !== undefined);
+  if (given.length === 0) return undefined;
+  const src = l.get(given[0]!)?.source ?? "flag";
+  const missing = (["cert", "key", "ca"] as const).filter((k) => l.get(k) === undefined);
+  if (missing.length > 0) {
+    for (const k of missing)
+      l.fail(
+        k,
+        src,
+        `--cert, --key and --ca go together; add --${k} FILE (${k === "cert" ? "our certificate" : k === "key" ? "its private key" : "the CA certificate"}, PEM)`,
+      );
+    return undefined;
+  }
+  const paths: CertFilePaths = {
+    cert: l.string("cert", ""),
+    key: l.string("key", ""),
+    ca: l.string("ca", ""),
+    ...(withCrl && l.get("crl") ? { crl: l.string("crl", "") } : {}),
+  };
+  const r = loadCertFiles(paths, now);
+  if (!r.ok) {
+    for (const i of r.error) l.fail(i.field, l.get(i.field)?.source ?? src, i.message);
+    return undefined;
+  }
+  return { paths, material: r.value };
+}
+
 function checkPskLength(
   l: Layers,
   psk: { value: string; source: Source } | undefined,
@@ -464,6 +520,7 @@ function checkFipsConflicts(
 export function loadServeConfig(
   flags: Raw,
   env: NodeJS.ProcessEnv = process.env,
+  now: number = Date.now(),
 ): Result<ServeConfig, ConfigIssue[]> {
   let file: Raw = {};
   const cfgPath = typeof flags.config === "string" ? flags.config : env.OAKLEY_CONFIG;
@@ -561,8 +618,18 @@ export function loadServeConfig(
     radius,
     fips: parseFips(l),
     ...(l.get("authMethods") ? { pppAuthMethods: parseServeAuthMethods(l) } : {}),
+    certificates: certificateSetting(l, now, true),
+    auth: serveAuth(l),
   };
   checkFipsConflicts(l, cfg.fips, pskSetting);
+  if (cfg.fips !== undefined && cfg.fips !== "off" && cfg.certificates)
+    l.fail("cert", l.get("cert")?.source ?? "flag", FIPS_NO_CERTIFICATES);
+  if (cfg.auth !== undefined && cfg.auth !== "psk" && !cfg.certificates && !l.get("cert"))
+    l.fail(
+      "auth",
+      l.get("auth")?.source ?? "flag",
+      `--auth ${cfg.auth} needs our certificate: add --cert FILE --key FILE --ca FILE`,
+    );
   if (
     cfg.controlListen !== undefined &&
     (cfg.controlCert === undefined || cfg.controlKey === undefined)
@@ -574,6 +641,22 @@ export function loadServeConfig(
     );
   }
   return l.issues.length > 0 ? err(l.issues) : ok(cfg);
+}
+
+/** IKEv1 signatures sign HASH_I/HASH_R without a DigestInfo: not an approved scheme. */
+const FIPS_NO_CERTIFICATES =
+  "certificate authentication is not available in FIPS mode (IKEv1 signatures are not an approved scheme): use a PSK of at least 14 bytes, or leave out --fips";
+
+function serveAuth(l: Layers): ServeAuth | undefined {
+  const v = l.string("auth", undefined);
+  if (v === undefined) return undefined;
+  if (v === "psk" || v === "certificate" || v === "both") return v;
+  l.fail(
+    "auth",
+    l.get("auth")?.source ?? "flag",
+    `"${v.slice(0, 20)}" is not psk, certificate or both`,
+  );
+  return undefined;
 }
 
 const ALLOW_AUTH_WORDS: Record<string, PppAuthMethod> = {
@@ -683,6 +766,7 @@ export function connectWarnings(cfg: ConnectConfig): string[] {
 export function loadConnectConfig(
   flags: Raw,
   env: NodeJS.ProcessEnv = process.env,
+  now: number = Date.now(),
 ): Result<ConnectConfig, ConfigIssue[]> {
   let file: Raw = {};
   const cfgPath = typeof flags.config === "string" ? flags.config : env.OAKLEY_CONFIG;
@@ -697,8 +781,14 @@ export function loadConnectConfig(
     l.fail("server", "flag", "is required: oakley connect SERVER (an address or host name)");
   const pskSetting = secretSetting(l, "psk");
   const psk = pskSetting?.value;
-  if (psk === undefined && !l.get("psk") && !l.get("pskFile"))
-    l.fail("psk", "flag", "is required: the server's pre-shared key (--psk-file or OAKLEY_PSK)");
+  const certificates = certificateSetting(l, now, false);
+  const certGiven = l.get("cert") !== undefined;
+  if (psk === undefined && !l.get("psk") && !l.get("pskFile") && !certGiven)
+    l.fail(
+      "psk",
+      "flag",
+      "is required: the server's pre-shared key (--psk-file or OAKLEY_PSK), or a certificate (--cert, --key, --ca)",
+    );
   const allowWeakPsk = l.bool("allowWeakPsk", false);
   checkPskLength(l, pskSetting, allowWeakPsk);
   const user = l.string("user", undefined);
@@ -734,6 +824,9 @@ export function loadConnectConfig(
     logLevel: l.string("logLevel", "info"),
     authMethods: parseAllowAuth(l, fips),
     fips,
+    ...(certificates ? { certificates } : {}),
   };
+  if (fips !== "off" && certificates)
+    l.fail("cert", l.get("cert")?.source ?? "flag", FIPS_NO_CERTIFICATES);
   return l.issues.length > 0 ? err(l.issues) : ok(cfg);
 }

@@ -1,10 +1,14 @@
 /**
  * From the effective policy (src/policy: persistent policies first, then the assigned one) to
- * the IKE engine's configuration: Main Mode offers, Quick Mode offers, PSKs, NAT-T and DH2048
- * settings, and the responder's child-SA policy (which Quick Mode requests to accept).
+ * the IKE engine's configuration: Main Mode offers, Quick Mode offers, PSKs, certificates (our
+ * certificate and key, the rules' CAs, CRLs read by the daemon), the authentication methods in
+ * the rules' order, NAT-T and DH2048 settings, and the responder's child-SA policy (which
+ * Quick Mode requests to accept).
  * Names in the policy are the registry's; numbers appear only at the IKE boundary.
  */
 import type {
+  AuthMethod,
+  CertificateConfig,
   ChildDecision,
   ChildProposal,
   IkeConfig,
@@ -34,6 +38,8 @@ export interface IkeFromPolicyOptions {
   readonly natPolicy?: NatPolicy;
   /** Extra PSKs (e.g. --psk on the command line), tried after the store's. */
   readonly extraPsks?: readonly PskEntry[];
+  /** CRLs (file contents, PEM or DER) for the rules' CAs (`oakley serve --crl`). */
+  readonly crls?: readonly (string | Uint8Array)[];
   /** Overrides of the engine defaults (timers in tests). */
   readonly overrides?: Partial<IkeConfigInput>;
   /**
@@ -96,6 +102,38 @@ export function psksOf(eff: EffectivePolicy): PskEntry[] {
 }
 
 /**
+ * Certificate authentication from the rules: our certificate and key (the first rule's that has
+ * one), every rule's CA as a trust anchor. Undefined when no rule authenticates by certificate.
+ */
+export function certificatesOf(
+  eff: EffectivePolicy,
+  crls: readonly (string | Uint8Array)[] = [],
+): CertificateConfig | undefined {
+  const certs = eff.rules.flatMap((r) =>
+    r.authentication.flatMap((a) => (a.method === "certificate" ? [a] : [])),
+  );
+  if (certs.length === 0) return undefined;
+  const local = certs.find((a) => a.local)?.local;
+  return {
+    certificate: local?.pem ?? "",
+    privateKey: local?.privateKey ?? "",
+    trustedCas: uniq(certs.map((a) => a.pem)),
+    ...(crls.length > 0 ? { crls } : {}),
+  };
+}
+
+/** PSK and/or certificate, in the order the rules list them (both: both offered). */
+export function authMethodsFromPolicy(eff: EffectivePolicy): AuthMethod[] {
+  const out: AuthMethod[] = [];
+  for (const r of eff.rules)
+    for (const a of r.authentication) {
+      const m: AuthMethod = a.method === "psk" ? "psk" : "rsa-sig";
+      if (!out.includes(m)) out.push(m);
+    }
+  return out.length > 0 ? out : ["psk"];
+}
+
+/**
  * The L2TP/IPsec server's child policy: ESP transport mode protecting L2TP, i.e. our side of
  * the Quick Mode selectors is UDP port 1701 (or "any port", as some clients send). The peer's
  * side may use any source port: Apple and old Windows clients use an ephemeral one.
@@ -122,10 +160,12 @@ export function ikeConfigFromPolicy(eff: EffectivePolicy, o: IkeFromPolicyOption
   const firstMm = eff.policies.flatMap((p) => p.mainModeOffers)[0];
   const firstQm = qm[0];
   const pfsGroup = firstQm && firstQm.pfs !== "none" ? DH_GROUP[firstQm.pfs] : 0;
+  const certificates = certificatesOf(eff, o.crls);
   const input: IkeConfigInput = {
     ...(o.localAddress ? { localAddress: o.localAddress } : {}),
     psks: [...psksOf(eff), ...(o.extraPsks ?? [])],
     ...(fips ? { fips } : {}),
+    ...(certificates ? { certificates, authMethods: authMethodsFromPolicy(eff) } : {}),
     phase1: {
       offers: fips ? phase1OffersOf(eff).filter((x) => fipsPhase1(x)) : phase1OffersOf(eff),
       negotiateDh2048: o.negotiateDh2048 ?? eff.settings.negotiateDh2048,

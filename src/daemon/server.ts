@@ -11,7 +11,7 @@
  * to an address: clients behind one NAT with the same private address and ports stay separate,
  * and one client can never reach another's session.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { err, ok, type Result } from "../base/result.js";
 import { readFileSync } from "node:fs";
@@ -27,6 +27,7 @@ import {
   createDefaultStore,
   DEFAULT_POOL,
   DEFAULT_PSK,
+  type AuthMethod as PolicyAuthMethod,
   type EffectivePolicy,
   effectivePolicy,
   type InitialSecrets,
@@ -41,7 +42,7 @@ import {
   systemRandom,
   TunDevice,
 } from "../platform/index.js";
-import type { ServeConfig } from "./config.js";
+import type { CertificateSetting, ServeAuth, ServeConfig } from "./config.js";
 import {
   blockSetFromPolicy,
   describeStartFailure,
@@ -69,6 +70,7 @@ import { RadiusService } from "./radius.js";
 import { radiusServiceOptions } from "./radius-config.js";
 import { RadiusSessions, stackControl } from "./radius-sessions.js";
 import { userSecret } from "./users.js";
+import { parseCrls } from "../crypto/crl.js";
 
 export interface ServerError {
   readonly code: string;
@@ -109,7 +111,8 @@ const FLAG_USER_PROTOCOLS = ["mschapv2", "chap-md5", "pap"] as const;
  */
 export function applyFlags(
   store: PolicyStore,
-  cfg: Pick<ServeConfig, "psk" | "users" | "pool" | "dns" | "allowLegacy">,
+  cfg: Pick<ServeConfig, "psk" | "users" | "pool" | "dns" | "allowLegacy"> &
+    Partial<Pick<ServeConfig, "certificates" | "auth">>,
   random: Random,
 ): Result<void, ServerError> {
   const fail = (what: string, e: { message: string }) =>
@@ -152,6 +155,10 @@ export function applyFlags(
       if (!r.ok) return fail("--allow-legacy", r.error);
     }
   }
+  if (cfg.certificates) {
+    const r = applyCertificates(store, cfg);
+    if (!r.ok) return r;
+  }
   if (cfg.pool !== undefined || cfg.dns.length > 0) {
     const cur = store.pools.get(DEFAULT_POOL);
     if (!cur.ok || !cur.value.value)
@@ -166,6 +173,71 @@ export function applyFlags(
     const r = store.pools.update(DEFAULT_POOL, next);
     if (!r.ok) return fail("--pool/--dns", r.error);
   }
+  return ok(undefined);
+}
+
+/** Store names of what --cert/--key and --ca import. */
+export const SERVE_CERT = "serve-cert";
+export const SERVE_CA = "serve-ca";
+
+/**
+ * --cert/--key/--ca: our certificate (with its key) and the CA go into the store, and every
+ * negotiating rule of the assigned policy authenticates as --auth says (default both: the
+ * rule's PSKs and the certificate, so PSK clients keep working).
+ */
+function applyCertificates(
+  store: PolicyStore,
+  cfg: Partial<Pick<ServeConfig, "certificates" | "auth">>,
+): Result<void, ServerError> {
+  const c = cfg.certificates;
+  if (!c) return ok(undefined);
+  return storeCertificates(store, c, cfg.auth ?? "both");
+}
+
+/** Stores certificate files' contents as the assigned policy's authentication (see above). */
+export function storeCertificates(
+  store: PolicyStore,
+  c: CertificateSetting,
+  auth: ServeAuth,
+): Result<void, ServerError> {
+  const fail = (what: string, e: { message: string }) =>
+    err({ code: "OAK_E_SERVE_CONFIG", message: `${what}: ${e.message}` });
+  const put = (v: { name: string; pem: string; isCa: boolean; privateKey?: string }) =>
+    store.certificates.get(v.name).ok
+      ? store.certificates.update(v.name, v)
+      : store.certificates.create(v);
+  const ca = put({ name: SERVE_CA, pem: c.material.caPem, isCa: true });
+  if (!ca.ok) return fail(`--ca ${c.paths.ca}`, ca.error);
+  const mine = put({
+    name: SERVE_CERT,
+    pem: c.material.certPem,
+    isCa: false,
+    privateKey: c.material.keyPem,
+  });
+  if (!mine.ok) return fail(`--cert ${c.paths.cert}`, mine.error);
+  const assigned = store.assigned();
+  if (!assigned.ok || !assigned.value?.value)
+    return fail("--cert", { message: "no assigned policy to authenticate with the certificate" });
+  const p = assigned.value.value;
+  const cert: PolicyAuthMethod = { method: "certificate", ca: SERVE_CA, certificate: SERVE_CERT };
+  const rules = p.rules.map((r) => {
+    if (r.action.type !== "negotiate") return r;
+    const psks = r.authentication.filter((a) => a.method === "psk");
+    const others = r.authentication.filter((a) => a.method === "certificate" && a.ca !== SERVE_CA);
+    const authentication =
+      auth === "psk"
+        ? [...psks, ...others]
+        : auth === "certificate"
+          ? [cert, ...others]
+          : [...psks, cert, ...others];
+    return { ...r, authentication };
+  });
+  if (rules.some((r) => r.action.type === "negotiate" && r.authentication.length === 0))
+    return fail("--auth psk", {
+      message: "the policy's rules have no pre-shared key; use --auth both",
+    });
+  const u = store.policies.update(p.name, { ...p, rules });
+  if (!u.ok) return fail(`--cert (policy '${p.name}')`, u.error);
   return ok(undefined);
 }
 
@@ -301,9 +373,18 @@ export async function startServer(
       });
   }
 
+  // --crl: read again when the file changes (checked every 2 s with the store).
+  const crlPath = cfg.certificates?.paths.crl;
+  let crls: Buffer[] = cfg.certificates?.material.crl ? [cfg.certificates.material.crl] : [];
+  for (const w of cfg.certificates?.material.warnings ?? []) log.warn(w);
+  if (cfg.certificates)
+    log.info(
+      `certificate authentication: our certificate "${cfg.certificates.material.subject}", CA ${cfg.certificates.paths.ca}${crlPath ? `, CRL ${crlPath}` : ""}`,
+    );
   const planned = serverPlan(store, eff.value, cfg, {
     clock,
     fips: fips.mode !== "off",
+    crls,
     ...(deps.ikeOverrides ? { ikeOverrides: deps.ikeOverrides } : {}),
   });
   if (!planned.ok) return fail(planned.error);
@@ -532,6 +613,7 @@ export async function startServer(
       ikeConfigFromPolicy(next.value, {
         windowsNatFriendly: cfg.windowsNatFriendly,
         negotiateDh2048: cfg.negotiateDh2048,
+        crls,
         ...(deps.ikeOverrides ? { overrides: deps.ikeOverrides } : {}),
         fips: fips.mode !== "off",
       }),
@@ -555,7 +637,25 @@ export async function startServer(
     );
     if (changes.some((c) => c.kind !== "user")) reapplying = reapplying.then(reapply);
   });
-  const poll = setInterval(() => store.poll(), 2000);
+  let crlStamp = crlPath ? fileStamp(crlPath) : "";
+  const pollCrl = (): void => {
+    if (!crlPath) return;
+    const stamp = fileStamp(crlPath);
+    if (stamp === crlStamp) return;
+    crlStamp = stamp;
+    const r = readCrlFile(crlPath);
+    if (!r.ok) {
+      log.error(`--crl ${crlPath}: ${r.error}; the previous CRL stays in force`);
+      return;
+    }
+    crls = [r.value];
+    log.info(`--crl ${crlPath} changed: CRL reloaded`);
+    reapplying = reapplying.then(reapply);
+  };
+  const poll = setInterval(() => {
+    store.poll();
+    pollCrl();
+  }, 2000);
   poll.unref();
 
   log.info("ready: listening on UDP 500 and 4500", { listen: cfg.listen });
@@ -646,6 +746,8 @@ export function serverPlan(
     readonly ikeOverrides?: ServerDeps["ikeOverrides"];
     /** FIPS mode: approved IKE/ESP suites only, PPP with PAP only. */
     readonly fips?: boolean;
+    /** CRL file contents (--crl). */
+    readonly crls?: readonly (string | Uint8Array)[];
   },
 ): Result<ServerPlan, ServerError> {
   const ikeOverrides = o.ikeOverrides;
@@ -663,6 +765,7 @@ export function serverPlan(
   const ike = ikeConfigFromPolicy(eff, {
     windowsNatFriendly: cfg.windowsNatFriendly,
     negotiateDh2048: cfg.negotiateDh2048,
+    ...(o.crls ? { crls: o.crls } : {}),
     ...(ikeOverrides ? { overrides: ikeOverrides } : {}),
     ...(o.fips ? { fips: true } : {}),
   });
@@ -688,4 +791,26 @@ export function serverPlan(
       dns: poolDef.dns,
     },
   });
+}
+
+/** mtime and size of a file ("" when it cannot be read): a change means "read it again". */
+function fileStamp(path: string): string {
+  try {
+    const s = statSync(path);
+    return `${s.mtimeMs}:${s.size}`;
+  } catch {
+    return "";
+  }
+}
+
+/** A CRL file's bytes when they parse as a CRL; else why not. */
+export function readCrlFile(path: string): Result<Buffer, string> {
+  let b: Buffer;
+  try {
+    b = readFileSync(path);
+  } catch (e) {
+    return err(`cannot read it (${(e as NodeJS.ErrnoException).code ?? e})`);
+  }
+  const p = parseCrls(b);
+  return p.ok ? ok(b) : err(`not a CRL (${p.error.message})`);
 }

@@ -18,8 +18,12 @@ import type { Phase1Offer, Phase2Offer } from "./proposals.js";
 import type { SaTableLimits } from "./sa-table.js";
 import type { Endpoint, TrafficSelector } from "./types.js";
 
-/** Phase-1 authentication methods (RFC 2409 App. A: 1 pre-shared key, 3 RSA signatures). */
-export type AuthMethod = "psk" | "rsa-sig";
+/**
+ * Phase-1 authentication methods (RFC 2409 App. A: 1 pre-shared key, 3 RSA signatures; RFC 4754:
+ * 9-11 ECDSA). In `authMethods`, any signature method stands for "our certificate": the engine
+ * offers and accepts the one our key can make (RSA, or ECDSA on the key's curve).
+ */
+export type AuthMethod = "psk" | "rsa-sig" | "ecdsa-256" | "ecdsa-384" | "ecdsa-521";
 
 /**
  * X.509 credentials for RSA-signature authentication (RFC 2409 §5.1). Parsed once when the
@@ -28,10 +32,18 @@ export type AuthMethod = "psk" | "rsa-sig";
 export interface CertificateConfig {
   /** Our certificate, PEM; further CERTIFICATE blocks are sent to the peer as the chain. */
   readonly certificate: string;
-  /** Its RSA private key, PEM (PKCS#1 or PKCS#8). */
+  /** Its private key, PEM: RSA (PKCS#1 or PKCS#8) or EC on P-256/P-384/P-521. */
   readonly privateKey: string;
   /** Trusted CA certificates, PEM (each text may hold several). Peers must chain to one. */
   readonly trustedCas: readonly string[];
+  /** CRLs (PEM or DER) of those CAs: a peer whose certificate is listed is refused. */
+  readonly crls?: readonly (string | Uint8Array)[];
+  /**
+   * Initiator: names the responder's certificate must carry as a subjectAltName (the server
+   * name or address dialled: dNSName or iPAddress); one match suffices. Absent: any identity
+   * the peer's certificate holds (the ID payload must still match it).
+   */
+  readonly peerNames?: readonly string[];
 }
 
 /** The methods in effect: `authMethods`, else rsa-sig with certificates (+psk with PSKs), else psk. */

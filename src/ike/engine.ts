@@ -81,6 +81,8 @@ import {
   u32,
 } from "./child-sas.js";
 import { armSaTimers, type SaTimerHost } from "./sa-timers.js";
+import type { IkeAuth } from "./suites.js";
+
 import {
   type ChildRequest,
   type Endpoint,
@@ -94,6 +96,14 @@ import {
   type PeerOffer,
   sameEndpoint,
 } from "./types.js";
+
+const AUTH_TEXT: Readonly<Record<IkeAuth, string>> = {
+  psk: "pre-shared key",
+  "rsa-sig": "RSA signature",
+  "ecdsa-256": "ECDSA-256 signature",
+  "ecdsa-384": "ECDSA-384 signature",
+  "ecdsa-521": "ECDSA-521 signature",
+};
 
 export interface IkeEngineDeps {
   readonly logger?: Logger;
@@ -177,7 +187,8 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
   private readonly dh: (g: DhGroup) => DhKeyPair;
   private readonly wall: () => number;
   now = 0;
-  readonly certs: CertContext | undefined;
+  /** Our certificate, key, CAs and CRLs; reloaded by `reconfigure` when they change. */
+  certs: CertContext | undefined;
   /**
    * Configuration warnings for the operator, also logged at start: Aggressive Mode enabled
    * (AGGRESSIVE_MODE_WARNING), unusable certificate configuration.
@@ -193,12 +204,19 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
   }
 
   /**
-   * A live policy change: new exchanges use `c` — offers, PSKs,
+   * A live policy change: new exchanges use `c` — offers, PSKs, certificates, CAs and CRLs,
    * NAT-T and DPD settings; established SAs keep what they negotiated until they rekey. The
-   * certificate configuration is read once, at construction.
+   * certificate configuration is parsed again only when it changed; its problems are logged.
    */
   reconfigure(c: IkeConfig): void {
+    const before = this.currentConfig.certificates;
     this.currentConfig = c;
+    if (!sameCertificates(before, c.certificates)) {
+      this.certs = loadCertContext(c);
+      if (this.certs && this.certs.problems.length > 0)
+        this.log.warn(`certificate authentication is disabled: ${this.certs.problems.join("; ")}`);
+      for (const w of this.certs?.warnings ?? []) this.log.warn(w);
+    }
   }
 
   constructor(config: IkeConfig, deps: IkeEngineDeps = {}) {
@@ -211,12 +229,10 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
     this.table = new SaTable<IkeSa>(config.table);
     this.certs = loadCertContext(config);
     this.fragments = new FragmentHandler(this);
-    const warnings: string[] = [...fragmentationProblems(config)];
+    const warnings: string[] = [...fragmentationProblems(config), ...(this.certs?.warnings ?? [])];
     if (config.aggressiveMode) warnings.push(AGGRESSIVE_MODE_WARNING);
     if (this.certs && this.certs.problems.length > 0)
-      warnings.push(
-        `certificate authentication (rsa-sig) is disabled: ${this.certs.problems.join("; ")}`,
-      );
+      warnings.push(`certificate authentication is disabled: ${this.certs.problems.join("; ")}`);
     this.startupWarnings = warnings;
     for (const w of warnings) this.log.warn(w);
   }
@@ -765,7 +781,7 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
       this.byPeerId.set(sa.peerIdText, same);
     }
     same.add(sa);
-    const auth = sa.suite?.auth === "rsa-sig" ? "RSA signature" : "pre-shared key";
+    const auth = AUTH_TEXT[sa.suite?.auth ?? "psk"];
     const suite = `${sa.crypto?.name ?? ""} ${auth}${sa.aggressive ? " (Aggressive Mode)" : ""}`;
     sa.log.info("IKE SA established", {
       peerId: sa.peerIdText,
@@ -908,4 +924,24 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
 /** The same peer: the same phase-1 identity at the same endpoint (address and port). */
 function isSamePeer(a: IkeSa, b: IkeSa): boolean {
   return a.peerIdText === b.peerIdText && sameEndpoint(a.peer, b.peer);
+}
+
+function sameBytes(a: string | Uint8Array, b: string | Uint8Array): boolean {
+  if (typeof a === "string" || typeof b === "string") return a === b;
+  return Buffer.from(a).equals(Buffer.from(b));
+}
+
+/** Same certificate configuration (so the parsed context can stay)? */
+function sameCertificates(a: IkeConfig["certificates"], b: IkeConfig["certificates"]): boolean {
+  if (a === b) return true;
+  if (!a || !b) return false;
+  const list = <T extends string | Uint8Array>(x: readonly T[] = [], y: readonly T[] = []) =>
+    x.length === y.length && x.every((v, i) => sameBytes(v, y[i]!));
+  return (
+    a.certificate === b.certificate &&
+    a.privateKey === b.privateKey &&
+    list(a.trustedCas, b.trustedCas) &&
+    list(a.crls, b.crls) &&
+    list(a.peerNames, b.peerNames)
+  );
 }

@@ -28,7 +28,13 @@ export interface Attribute {
 
 export type IkeEncryption = "des-cbc" | "3des-cbc" | "aes-cbc";
 export type IkeHash = "md5" | "sha1" | "sha2-256" | "sha2-384" | "sha2-512";
-export type IkeAuth = "psk" | "rsa-sig";
+/** Phase-1 authentication: pre-shared key, RSA signatures, ECDSA signatures (RFC 4754). */
+export type IkeAuth = "psk" | "rsa-sig" | "ecdsa-256" | "ecdsa-384" | "ecdsa-521";
+
+/** Authentication by signature with a certificate (every method but psk). */
+export function isSignatureAuth(a: IkeAuth | undefined): boolean {
+  return a !== undefined && a !== "psk";
+}
 
 export interface Phase1Suite {
   readonly encryption: IkeEncryption;
@@ -99,6 +105,9 @@ const IKE_HASH = byNumber(IKE_HASH_NUMBER);
 const IKE_AUTH: Record<number, IkeAuth> = {
   [IkeAuthMethod.PRE_SHARED_KEY]: "psk",
   [IkeAuthMethod.RSA_SIGNATURES]: "rsa-sig",
+  [IkeAuthMethod.ECDSA_SHA256_P256]: "ecdsa-256",
+  [IkeAuthMethod.ECDSA_SHA384_P384]: "ecdsa-384",
+  [IkeAuthMethod.ECDSA_SHA512_P521]: "ecdsa-521",
 };
 const LIFE_SECONDS = LifeType.SECONDS;
 const LIFE_KILOBYTES = LifeType.KILOBYTES;

@@ -350,17 +350,15 @@ export interface InitResult {
   readonly replacedTo?: string;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
 export async function initCa(
   dir: string,
   o: InitOptions,
   env: PkiEnv,
 ): Promise<Result<InitResult, PkiError>> {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
-  if (
-    o.commonName.trim() === "" ||
-    o.commonName.length > 64 ||
-    /[\u0000-\u001f\u007f]/.test(o.commonName)
-  )
+  if (o.commonName.trim() === "" || o.commonName.length > 64 || CONTROL_CHARS.test(o.commonName))
     return err(
       pkiError(PkiErrorCode.BadInput, "--name must be 1-64 characters, without control characters"),
     );

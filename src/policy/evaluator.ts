@@ -50,7 +50,18 @@ export type ResolvedAuth =
       readonly secret: string;
       readonly peerId?: { readonly type: string; readonly value: string };
     }
-  | { readonly method: "certificate"; readonly name: string; readonly pem: string };
+  | {
+      readonly method: "certificate";
+      /** The CA's name and PEM. */
+      readonly name: string;
+      readonly pem: string;
+      /** Our certificate and its private key (secret), when the store has one. */
+      readonly local?: {
+        readonly name: string;
+        readonly pem: string;
+        readonly privateKey: string;
+      };
+    };
 
 export interface CompiledFilter {
   readonly filter: Filter;
@@ -213,7 +224,10 @@ function resolveRule(
     name: string;
     value: { secret: string; peerId?: { type: string; value: string } } | undefined;
   }[],
-  certs: readonly { name: string; value: { pem: string } | undefined }[],
+  certs: readonly {
+    name: string;
+    value: { pem: string; isCa: boolean; privateKey?: string } | undefined;
+  }[],
   warnings: string[],
 ): EffectiveRule {
   let action = r.action;
@@ -246,7 +260,29 @@ function resolveRule(
         warnings.push(`policy '${policy}' rule '${r.name}': pre-shared key '${a.psk}' is unusable`);
     } else {
       const c = certs.find((x) => x.name === a.ca)?.value;
-      if (c) authentication.push({ method: "certificate", name: a.ca, pem: c.pem });
+      // Ours: the one named, else the only non-CA certificate holding a private key.
+      const mine = certs.filter((x) => x.value?.privateKey !== undefined && !x.value.isCa);
+      const own =
+        a.certificate !== undefined
+          ? certs.find((x) => x.name === a.certificate)
+          : mine.length === 1
+            ? mine[0]
+            : undefined;
+      if (a.certificate === undefined && mine.length > 1)
+        warnings.push(
+          `policy '${policy}' rule '${r.name}': ${mine.length} certificates hold a private key; name ours with certificate: in the rule's authentication`,
+        );
+      const local =
+        own?.value?.privateKey !== undefined
+          ? { name: own.name, pem: own.value.pem, privateKey: own.value.privateKey }
+          : undefined;
+      if (c)
+        authentication.push({
+          method: "certificate",
+          name: a.ca,
+          pem: c.pem,
+          ...(local ? { local } : {}),
+        });
       else warnings.push(`policy '${policy}' rule '${r.name}': certificate '${a.ca}' is unusable`);
     }
   }

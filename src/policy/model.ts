@@ -113,7 +113,16 @@ export interface Filter {
 
 export type AuthMethod =
   | { readonly method: "psk"; readonly psk: string }
-  | { readonly method: "certificate"; readonly ca: string };
+  | {
+      readonly method: "certificate";
+      /** The CA (an isCa certificate) peers' certificates must chain to. */
+      readonly ca: string;
+      /**
+       * Our own certificate (one holding privateKey) sent to peers. Absent: the store's one
+       * non-CA certificate with a private key.
+       */
+      readonly certificate?: string;
+    };
 
 export type Tunnel =
   | { readonly mode: "transport" }
@@ -471,12 +480,14 @@ function checkAction(c: Checker, v: unknown, p: readonly Segment[]): FilterActio
 }
 
 function checkAuth(c: Checker, v: unknown, p: readonly Segment[]): AuthMethod | undefined {
-  const o = c.object(v, p, ["method", "psk", "ca"]);
+  const o = c.object(v, p, ["method", "psk", "ca", "certificate"]);
   if (!o) return undefined;
   const method = c.oneOf(o, "method", p, ["psk", "certificate"] as const);
   if (method === "psk") {
     if (o.ca !== undefined)
       c.issue([...p, "ca"], 'only method "certificate" names a CA; remove it');
+    if (o.certificate !== undefined)
+      c.issue([...p, "certificate"], 'only method "certificate" names our certificate; remove it');
     const psk = c.name(o, "psk", p);
     return psk === undefined ? undefined : { method, psk };
   }
@@ -484,7 +495,9 @@ function checkAuth(c: Checker, v: unknown, p: readonly Segment[]): AuthMethod | 
     if (o.psk !== undefined)
       c.issue([...p, "psk"], 'only method "psk" names a pre-shared key; remove it');
     const ca = c.name(o, "ca", p);
-    return ca === undefined ? undefined : { method, ca };
+    const own = o.certificate === undefined ? undefined : c.name(o, "certificate", p);
+    if (ca === undefined || (o.certificate !== undefined && own === undefined)) return undefined;
+    return { method, ca, ...(own !== undefined ? { certificate: own } : {}) };
   }
   return undefined;
 }
@@ -917,7 +930,10 @@ export function referencesOf<K extends Kind>(
     for (const r of (v as Policy).rules) {
       for (const a of r.authentication) {
         if (a.method === "psk") out.psk.push(a.psk);
-        else out.certificate.push(a.ca);
+        else {
+          out.certificate.push(a.ca);
+          if (a.certificate !== undefined) out.certificate.push(a.certificate);
+        }
       }
     }
   } else if (kind === "user") {

@@ -13,13 +13,16 @@
  *   default-route: false
  *   routes: [10.20.0.0/16]
  *   use-peer-dns: true
+ *   cert: /etc/oakley/laptop.pem   # certificate authentication instead of psk: (paths, read
+ *   key: /etc/oakley/laptop.key    #   at connect time; the key file stays where it is)
+ *   ca: /etc/oakley/ca.pem
  *
  * The same checker reads what a person types (CLI flags), imported documents and stored rows,
  * so every path gives the same messages: each names the field and the fix, never a secret.
  * Unknown keys: an error in an import (with a did-you-mean hint); in a stored row they are
  * fields of a newer Oakley, and such a row is shown but never rewritten here.
  *
- * Left out on purpose: certificates (the product's clients use pre-shared keys), and several
+ * Left out on purpose: certificate contents in the profile (it names the files), and several
  * profiles in one document (one file a profile is what the server's `client-config` hands out).
  */
 import { isIP } from "node:net";
@@ -35,8 +38,12 @@ export interface ClientProfile {
   /** Address or host name of the server. */
   readonly server: string;
   readonly user: string;
-  /** The server's pre-shared key (secret). */
-  readonly psk: string;
+  /** The server's pre-shared key (secret); absent when the profile uses certificates. */
+  readonly psk?: string;
+  /** Certificate authentication: our certificate, its key and the CA (file paths). */
+  readonly cert?: string;
+  readonly key?: string;
+  readonly ca?: string;
   /** The user's password (secret); absent: given at connect time. */
   readonly password?: string;
   readonly natPolicy: NatPolicy;
@@ -66,6 +73,9 @@ const FIELDS = {
   routes: "routes",
   "use-peer-dns": "usePeerDns",
   "allow-weak-psk": "allowWeakPsk",
+  cert: "cert",
+  key: "key",
+  ca: "ca",
 } as const satisfies Record<string, keyof ClientProfile>;
 type DocKey = keyof typeof FIELDS;
 const DOC_KEYS = Object.keys(FIELDS) as DocKey[];
@@ -208,13 +218,30 @@ export function checkProfile(doc: unknown, opts: CheckOptions = {}): CheckedProf
     what: "your user name on the server",
     example: "alice",
   });
+  const certFields = (["cert", "key", "ca"] as const).filter((k) => o[k] !== undefined);
+  const paths: Partial<Record<"cert" | "key" | "ca", string>> = {};
+  for (const k of certFields) {
+    const v = text(issues, k, o[k], {
+      max: 4096,
+      what: `the path of ${k === "cert" ? "your certificate" : k === "key" ? "its private key" : "the CA certificate"} (PEM)`,
+      example: `/etc/oakley/${k === "cert" ? "laptop.pem" : k === "key" ? "laptop.key" : "ca.pem"}`,
+    });
+    if (v !== undefined) paths[k] = v;
+  }
+  if (certFields.length > 0 && certFields.length < 3)
+    for (const k of (["cert", "key", "ca"] as const).filter((x) => !certFields.includes(x)))
+      issues.push({
+        path: k,
+        message: `is missing: cert, key and ca go together (--cert, --key, --ca FILE)`,
+      });
   let psk: string | undefined;
   if (o.psk === undefined) {
-    issues.push({
-      path: "psk",
-      message:
-        "is missing: the server's pre-shared key is needed (--psk-file FILE, or psk: in the file)",
-    });
+    if (certFields.length === 0)
+      issues.push({
+        path: "psk",
+        message:
+          "is missing: the server's pre-shared key is needed (--psk-file FILE, or psk: in the file), or a certificate (--cert, --key, --ca)",
+      });
   } else {
     psk = text(issues, "psk", o.psk, {
       max: 1024,
@@ -279,7 +306,6 @@ export function checkProfile(doc: unknown, opts: CheckOptions = {}): CheckedProf
     name === undefined ||
     server === undefined ||
     user === undefined ||
-    psk === undefined ||
     natPolicy === undefined ||
     defaultRoute === undefined ||
     usePeerDns === undefined ||
@@ -292,13 +318,14 @@ export function checkProfile(doc: unknown, opts: CheckOptions = {}): CheckedProf
       name,
       server,
       user,
-      psk,
+      ...(psk !== undefined ? { psk } : {}),
+      ...paths,
       ...(password !== undefined ? { password } : {}),
       natPolicy,
       defaultRoute,
       routes,
       usePeerDns,
-      allowWeakPsk: allowWeakPsk && weakPskMessage(psk) !== undefined,
+      allowWeakPsk: allowWeakPsk && psk !== undefined && weakPskMessage(psk) !== undefined,
     },
     issues,
     unknownKeys,
@@ -314,13 +341,14 @@ export function profileToDoc(
     name: p.name,
     server: p.server,
     user: p.user,
-    ...(opts.includeSecrets ? { psk: p.psk } : {}),
+    ...(opts.includeSecrets && p.psk !== undefined ? { psk: p.psk } : {}),
     ...(opts.includeSecrets && p.password !== undefined ? { password: p.password } : {}),
     "nat-policy": p.natPolicy,
     "default-route": p.defaultRoute,
     routes: [...p.routes],
     "use-peer-dns": p.usePeerDns,
     ...(p.allowWeakPsk ? { "allow-weak-psk": true } : {}),
+    ...(p.cert !== undefined ? { cert: p.cert, key: p.key, ca: p.ca } : {}),
   };
 }
 

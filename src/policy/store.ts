@@ -693,6 +693,22 @@ export class PolicyStore {
                 message: `certificate '${a.ca}' is not marked as a CA (isCa: true); name a CA certificate`,
               });
             }
+            if (a.certificate !== undefined) {
+              const own = this.db
+                .prepare("SELECT body FROM certificates WHERE name = ?")
+                .get(a.certificate) as { body: string } | undefined;
+              const body = own ? (JSON.parse(own.body) as { privateKey?: unknown }) : undefined;
+              if (!body)
+                issues.push({
+                  path: `${path}.certificate`,
+                  message: `there is no certificate named '${a.certificate}'; import our certificate (with privateKey) first`,
+                });
+              else if (typeof body.privateKey !== "string")
+                issues.push({
+                  path: `${path}.certificate`,
+                  message: `certificate '${a.certificate}' has no privateKey; import it with its private key`,
+                });
+            }
           }
         });
       });

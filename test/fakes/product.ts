@@ -15,7 +15,8 @@ import { clientIkeConfig, l2tpRequest } from "../../src/daemon/client.js";
 import type { IpsecPorts } from "../../src/daemon/ipsec-node.js";
 import { RadiusService } from "../../src/daemon/radius.js";
 import { RadiusSessions, stackControl } from "../../src/daemon/radius-sessions.js";
-import { serverPlan } from "../../src/daemon/server.js";
+import { serverPlan, storeCertificates } from "../../src/daemon/server.js";
+import type { ServeAuth } from "../../src/daemon/config.js";
 import { acceptedDhGroups, FailureRecorder } from "../../src/daemon/diagnostics.js";
 import { FailureRing } from "../../src/daemon/failure-ring.js";
 import { buildStack, logServerIkeEvent, type Stack } from "../../src/daemon/stack.js";
@@ -210,6 +211,24 @@ export interface SimServerOptions {
   readonly fips?: boolean;
   /** Also called with every L2TP/PPP event (after it is recorded). */
   readonly onEvent?: (e: L2tpOverIpsecEvent) => void;
+  /** `serve --cert --key --ca [--crl] [--auth]`: PEM texts, stored as `oakley serve` does. */
+  readonly certificates?: SimCertificates & { readonly crl?: string; readonly auth?: ServeAuth };
+  /** Calendar time for certificate validity (default: the real clock). */
+  readonly wallClock?: () => number;
+}
+
+/** PEM texts of `--cert`, `--key` and `--ca`. */
+export interface SimCertificates {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+function certSetting(c: SimCertificates) {
+  return {
+    paths: { cert: "sim-cert.pem", key: "sim-key.pem", ca: "sim-ca.pem" },
+    material: { certPem: c.cert, keyPem: c.key, caPem: c.ca, subject: "", warnings: [] },
+  };
 }
 
 export const ALICE: SimUser = { name: "alice", password: "correct horse battery" };
@@ -248,6 +267,14 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
       });
       if (!r.ok) throw new Error(r.error.message);
     }
+    if (o.certificates) {
+      const r = storeCertificates(
+        store,
+        certSetting(o.certificates),
+        o.certificates.auth ?? "both",
+      );
+      if (!r.ok) throw new Error(r.error.message);
+    }
   }
   const eff = effectivePolicy(store);
   if (!eff.ok) throw new Error(eff.error.message);
@@ -256,7 +283,11 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
     store,
     eff.value,
     { windowsNatFriendly: true, negotiateDh2048: true },
-    { clock, ...(o.fips ? { fips: true } : {}) },
+    {
+      clock,
+      ...(o.fips ? { fips: true } : {}),
+      ...(o.certificates?.crl ? { crls: [o.certificates.crl] } : {}),
+    },
   );
   if (!plan.ok) throw new Error(plan.error.message);
   const sink = new MemorySink();
@@ -273,14 +304,15 @@ export function simServer(sim: Simulator, host: SimHost, o: SimServerOptions = {
     wallNow: () => Date.UTC(2026, 0, 1) + sim.now(),
   });
   const daemonLog = logs.logger("daemon");
+  const base = o.wallClock ? { ...plan.value.ike, wallClock: o.wallClock } : plan.value.ike;
   const ike = o.ike
     ? {
-        ...plan.value.ike,
+        ...base,
         ...(o.ike.dpd ? { dpd: { ...plan.value.ike.dpd, ...o.ike.dpd } } : {}),
         ...(o.ike.phase2 ? { phase2: { ...plan.value.ike.phase2, ...o.ike.phase2 } } : {}),
         ...(o.ike.phase1 ? { phase1: { ...plan.value.ike.phase1, ...o.ike.phase1 } } : {}),
       }
-    : plan.value.ike;
+    : base;
   const stack = buildStack(
     {
       role: "lns",
@@ -470,6 +502,12 @@ export interface SimClientOptions {
   readonly ike?: (c: IkeConfig) => IkeConfig;
   /** Changes what the client asks for in Quick Mode (tunnel mode, other selectors). */
   readonly request?: (r: InitiateRequest) => InitiateRequest;
+  /** `connect --cert --key --ca` (PEM texts); no PSK is offered then. */
+  readonly certificates?: SimCertificates;
+  /** The SERVER as typed (a DNS name the server's certificate must carry); default: the address. */
+  readonly serverName?: string;
+  /** Calendar time for certificate validity (default: the simulator's fixed calendar). */
+  readonly wallClock?: () => number;
 }
 
 /** `oakley connect`'s stack on `host`, dialling `server` (Main Mode, Quick Mode, L2TP, PPP). */
@@ -489,9 +527,11 @@ export function simClient(
   const tun = new FakeTun();
   const base = clientIkeConfig(
     {
-      psk: o.psk ?? SIM_PSK,
+      psk: o.certificates ? "" : (o.psk ?? SIM_PSK),
       natPolicy: o.natPolicy ?? 1,
       ...(o.fips ? { fips: "policy-only" } : {}),
+      ...(o.certificates ? { certificates: certSetting(o.certificates) } : {}),
+      ...(o.serverName ? { server: o.serverName } : {}),
     },
     host.address,
     server,
@@ -502,10 +542,13 @@ export function simClient(
     {
       role: "lac",
       listen: host.address,
-      ike:
-        o.phase2LifeSeconds === undefined
-          ? ike
-          : { ...ike, phase2: { ...ike.phase2, lifeSeconds: o.phase2LifeSeconds } },
+      ike: {
+        ...ike,
+        ...(o.wallClock ? { wallClock: o.wallClock } : {}),
+        ...(o.phase2LifeSeconds === undefined
+          ? {}
+          : { phase2: { ...ike.phase2, lifeSeconds: o.phase2LifeSeconds } }),
+      },
       clock: simClock(sim),
       random,
       logs,

@@ -49,6 +49,23 @@ pki.add({
   issuer: "other-ca",
   ext: ["subjectAltName=DNS:client.example"],
 });
+for (const [name, key] of [
+  ["ec-server", "ec-p256"],
+  ["ec-client", "ec-p384"],
+] as const)
+  pki.add({
+    name,
+    subj: `/O=Oakley Test/CN=${name}.example`,
+    issuer: "ca",
+    key,
+    ext: [`subjectAltName=DNS:${name}.example`, "keyUsage=digitalSignature"],
+  });
+pki.add({
+  name: "revoked-client",
+  subj: "/O=Oakley Test/CN=revoked.example",
+  issuer: "ca",
+  ext: ["subjectAltName=DNS:revoked.example", "keyUsage=digitalSignature"],
+});
 pki.add({
   name: "under-notca",
   subj: "/O=Oakley Test/CN=under.example",
@@ -246,6 +263,106 @@ describe("IKEv1 Main Mode with RSA signatures (simulator)", () => {
       },
       1,
     );
-    assert.match(p.engine.startupWarnings.join("\n"), /rsa-sig\) is disabled: .*does not belong/);
+    assert.match(
+      p.engine.startupWarnings.join("\n"),
+      /certificate authentication is disabled: .*does not belong/,
+    );
+  });
+});
+
+describe("certificates: ECDSA, CRLs, the server's name (simulator)", () => {
+  it("ECDSA on different curves (P-256 server, P-384 client) do not meet: one method per SA", () => {
+    // IKEv1 negotiates one authentication method for both ends (RFC 4754 §4 ties it to the
+    // curve); the client offers ECDSA-384 (its key), the server accepts only ECDSA-256.
+    const { server, client } = run(creds("ec-server"), creds("ec-client"));
+    assert.equal(server.installed.size + client.installed.size, 0);
+    assert.equal(server.eventsOf("failed")[0]?.code, IkeErrorCode.NoProposalChosen);
+    assert.match(client.eventsOf("failed")[0]?.message ?? "", /NO-PROPOSAL-CHOSEN/);
+  });
+
+  it("ECDSA P-256 on both sides: suite names ECDSA-256, SIG is r | s of 64 octets", () => {
+    pki.add({
+      name: "ec-client256",
+      subj: "/O=Oakley Test/CN=ec-client256.example",
+      issuer: "ca",
+      key: "ec-p256",
+      ext: ["subjectAltName=DNS:ec-client256.example", "keyUsage=digitalSignature"],
+    });
+    const { server, client } = run(creds("ec-server"), creds("ec-client256"));
+    assert.equal(client.eventsOf("failed").length, 0, JSON.stringify(client.eventsOf("failed")));
+    assert.equal(server.eventsOf("failed").length, 0, JSON.stringify(server.eventsOf("failed")));
+    assert.match(server.eventsOf("phase1-up")[0]!.suite, /ECDSA-256 signature$/);
+    assert.equal(server.eventsOf("phase1-up")[0]!.peerId, "O=Oakley Test, CN=ec-client256.example");
+    assert.ok(server.installed.size > 0 && client.installed.size > 0);
+    // MM1 proposes authentication method 9 (ECDSA with SHA-256 on P-256), RFC 4754 §4.
+    const mm1 = payloadsOf(client.sent()[0]!.data);
+    const sa = mm1.find((p) => p.type === PayloadType.SA);
+    assert.ok(sa && sa.type === PayloadType.SA);
+    const attrs = sa.proposals[0]!.transforms[0]!.attributes;
+    assert.equal(attrs.find((a) => a.type === 3)?.value, 9);
+  });
+
+  it("a client whose certificate is on the CA's CRL is refused: INVALID-CERTIFICATE, OAK_E_CERT_REVOKED", () => {
+    const crl = pki.crl("ca", ["revoked-client"]);
+    const serverCfg = {
+      certificates: { ...creds("server").certificates, crls: [crl] },
+    };
+    const { server, client } = run(serverCfg, creds("revoked-client"));
+    const f = server.eventsOf("failed")[0];
+    assert.ok(f, "server refused");
+    assert.equal(f.code, IkeErrorCode.CertificateInvalid);
+    assert.match(
+      f.message,
+      /O=Oakley Test, CN=revoked\.example.*is revoked by the CRL of "O=Oakley Test, CN=Oakley Test CA".*OAK_E_CERT_REVOKED/,
+    );
+    assert.equal(server.installed.size, 0);
+    assert.equal(client.installed.size, 0);
+    // Another client of the same CA still gets in with that CRL in force.
+    const ok2 = run(serverCfg, creds("client"));
+    assert.equal(ok2.server.eventsOf("failed").length, 0);
+    assert.ok(ok2.server.installed.size > 0);
+  });
+
+  it("a CRL given later (reconfigure) refuses the next handshake of a revoked client", () => {
+    const sim = new Simulator(9);
+    const net = new SimNetwork(sim);
+    const server = new SimIkePeer(sim, net.host(SERVER), creds("server"), 91);
+    const dial = (seed: number, addr: string) => {
+      const c = new SimIkePeer(sim, net.host(addr), creds("revoked-client"), seed);
+      c.initiate({
+        peer: { address: SERVER, port: 500 },
+        phase2: { mode: "transport", local: L2TP(addr), remote: L2TP(SERVER) },
+      });
+      sim.runFor(10_000);
+      return c;
+    };
+    const first = dial(92, "203.0.113.20");
+    assert.ok(first.installed.size > 0, "in before the CRL");
+    server.engine.reconfigure({
+      ...server.engine.config,
+      certificates: { ...creds("server").certificates, crls: [pki.crl("ca", ["revoked-client"])] },
+    });
+    const second = dial(93, "203.0.113.21");
+    assert.equal(second.installed.size, 0);
+    assert.match(server.eventsOf("failed").at(-1)?.message ?? "", /OAK_E_CERT_REVOKED/);
+  });
+
+  it("the client refuses a server whose certificate (same CA) does not name the server dialled", () => {
+    const clientCfg = {
+      certificates: { ...creds("client").certificates, peerNames: ["other-vpn.example"] },
+    };
+    const { client, server } = run(creds("server"), clientCfg);
+    const f = client.eventsOf("failed")[0];
+    assert.ok(f, "client refused the server");
+    assert.match(f.message, /does not name other-vpn\.example/);
+    assert.equal(server.installed.size, 0);
+    // The right name (DNS) or address (IP SAN) is accepted.
+    for (const name of ["vpn.example", SERVER]) {
+      const good = run(creds("server"), {
+        certificates: { ...creds("client").certificates, peerNames: [name] },
+      });
+      assert.equal(good.client.eventsOf("failed").length, 0, name);
+      assert.ok(good.client.installed.size > 0, name);
+    }
   });
 });

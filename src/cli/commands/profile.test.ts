@@ -429,3 +429,53 @@ test("client-config --format oakley imports with oakley profile import (round tr
   assert.equal(use.flags.user, s.user);
   assert.equal(use.flags.server, "vpn.example.com");
 });
+
+test("profile add --cert/--key/--ca: no PSK needed; connect NAME gets the files; export/import keep them", async () => {
+  const t = setup();
+  const files = ["laptop.pem", "laptop.key", "ca.pem"].map((f) => join(t.dir, f));
+  const base = ["profile", "add", "work", "--profile-store", t.store, "--server", "vpn.example"];
+  const half = await oakley([...base, "--user", "alice", "--cert", files[0]!]);
+  assert.equal(half.code, 2);
+  assert.match(half.err, /key: is missing: cert, key and ca go together/);
+  const r = await oakley([
+    ...base,
+    "--user",
+    "alice",
+    "--cert",
+    files[0]!,
+    "--key",
+    files[1]!,
+    "--ca",
+    files[2]!,
+  ]);
+  assert.equal(r.code, 0, r.err);
+  const show = await oakley(["profile", "show", "work", "--profile-store", t.store]);
+  assert.match(show.out, /certificate: +.*laptop\.pem/);
+  assert.doesNotMatch(show.out, /psk:/);
+  const use = unwrap(profileForConnect("work", { profileStore: t.store }, {}));
+  assert.equal(use.flags.cert, files[0]);
+  assert.equal(use.flags.key, files[1]);
+  assert.equal(use.flags.ca, files[2]);
+  assert.equal(use.flags.psk, undefined);
+  // A flag given now overrides the profile's file.
+  const over = unwrap(profileForConnect("work", { profileStore: t.store, key: "/other.key" }, {}));
+  assert.equal(over.flags.key, "/other.key");
+  const out = join(t.dir, "work.yaml");
+  const e = await oakley([
+    "profile",
+    "export",
+    "work",
+    "--profile-store",
+    t.store,
+    "--output",
+    out,
+  ]);
+  assert.equal(e.code, 0, e.err);
+  const yaml = readFileSync(out, "utf8");
+  assert.match(yaml, /cert: .*laptop\.pem/);
+  const other = join(t.dir, "other.db");
+  const i = await oakley(["profile", "import", out, "--profile-store", other]);
+  assert.equal(i.code, 0, i.err);
+  const again = unwrap(profileForConnect("work", { profileStore: other }, {}));
+  assert.equal(again.flags.ca, files[2]);
+});

@@ -56,6 +56,9 @@ interface FieldOpts extends StoreOpts {
   defaultRoute?: boolean;
   usePeerDns?: boolean;
   allowWeakPsk?: boolean;
+  cert?: string;
+  key?: string;
+  ca?: string;
   name?: string;
   json?: boolean;
   replace?: boolean;
@@ -129,6 +132,8 @@ async function fieldsFromFlags(io: CliIo, o: FieldOpts): Promise<Record<string, 
   if (o.route !== undefined) d.routes = o.route;
   if (o.defaultRoute !== undefined) d["default-route"] = o.defaultRoute;
   if (o.usePeerDns !== undefined) d["use-peer-dns"] = o.usePeerDns;
+  // Certificate files are named, not copied: absolute paths so `connect` finds them anywhere.
+  for (const k of ["cert", "key", "ca"] as const) if (o[k] !== undefined) d[k] = resolve(o[k]);
   return d;
 }
 
@@ -152,7 +157,8 @@ export function publicView(s: StoredProfile): Record<string, unknown> {
       ? {
           server: p.server,
           user: p.user,
-          psk: "(set)",
+          psk: p.psk !== undefined ? "(set)" : null,
+          ...(p.cert !== undefined ? { cert: p.cert, key: p.key, ca: p.ca } : {}),
           password: p.password !== undefined ? "(set)" : null,
           natPolicy: p.natPolicy,
           defaultRoute: p.defaultRoute,
@@ -178,7 +184,13 @@ function showText(s: StoredProfile, where: string): string {
   const row = (k: string, v: string) => lines.push(`  ${`${k}:`.padEnd(14)}${v}`);
   row("server", p.server);
   row("user", p.user);
-  row("psk", `(set)${p.allowWeakPsk ? " — shorter than 16 characters, allowed" : ""}`);
+  if (p.psk !== undefined)
+    row("psk", `(set)${p.allowWeakPsk ? " — shorter than 16 characters, allowed" : ""}`);
+  if (p.cert !== undefined) {
+    row("certificate", p.cert);
+    row("key", p.key ?? "");
+    row("ca", p.ca ?? "");
+  }
   row(
     "password",
     p.password !== undefined ? "(set)" : "(not set: oakley connect asks for --password)",
@@ -247,7 +259,13 @@ export function register(program: Command, io: CliIo = processIo()): void {
       .argument("<name>", "profile name (letters, digits, '.', '-', '_')"),
   )
     .requiredOption("--server <address>", "the server's address or host name")
-    .requiredOption("--psk-file <file>", "file holding the server's pre-shared key (- = stdin)")
+    .option(
+      "--psk-file <file>",
+      "file holding the server's pre-shared key (- = stdin); or --cert/--key/--ca",
+    )
+    .option("--cert <file>", "your certificate (PEM), instead of a pre-shared key")
+    .option("--key <file>", "the private key of --cert (PEM; the file is named, not copied)")
+    .option("--ca <file>", "the CA certificate the server's certificate must chain to (PEM)")
     .requiredOption("--user <name>", "your user name")
     .option(
       "--password-file <file>",
@@ -344,6 +362,9 @@ export function register(program: Command, io: CliIo = processIo()): void {
     .option("--name <new-name>", "rename the profile")
     .option("--server <address>", "the server's address or host name")
     .option("--psk-file <file>", "file holding the server's pre-shared key (- = stdin)")
+    .option("--cert <file>", "your certificate (PEM)")
+    .option("--key <file>", "the private key of --cert (PEM)")
+    .option("--ca <file>", "the CA certificate the server's certificate must chain to (PEM)")
     .option("--user <name>", "your user name")
     .option("--password-file <file>", "file holding your password (- = stdin)")
     .option("--no-password", "forget the stored password (asked at connect)")
@@ -455,7 +476,8 @@ export function register(program: Command, io: CliIo = processIo()): void {
           const body: Record<string, unknown> = { ...doc.value };
           if (o.replace && existing?.ok && existing.value.value) {
             // Secrets left out of an export stay as they are.
-            if (body.psk === undefined) body.psk = existing.value.value.psk;
+            if (body.psk === undefined && existing.value.value.psk !== undefined)
+              body.psk = existing.value.value.psk;
             if (body.password === undefined && existing.value.value.password !== undefined)
               body.password = existing.value.value.password;
           }
@@ -645,6 +667,9 @@ const CONNECT_FIELDS: readonly [flag: string, env: string | undefined][] = [
   ["route", "OAKLEY_ROUTE"],
   ["defaultRoute", "OAKLEY_DEFAULT_ROUTE"],
   ["usePeerDns", "OAKLEY_USE_PEER_DNS"],
+  ["cert", "OAKLEY_CERT"],
+  ["key", "OAKLEY_KEY"],
+  ["ca", "OAKLEY_CA"],
 ];
 
 const flagName = (k: string): string => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -705,7 +730,8 @@ export function profileForConnect(
       );
     }
     const fromProfile: Record<string, unknown> = {
-      psk: prof.psk,
+      ...(prof.psk !== undefined ? { psk: prof.psk } : {}),
+      ...(prof.cert !== undefined ? { cert: prof.cert, key: prof.key, ca: prof.ca } : {}),
       user: prof.user,
       ...(prof.password !== undefined ? { password: prof.password } : {}),
       natPolicy: prof.natPolicy,

@@ -1,23 +1,31 @@
 /**
- * RSA-signature authentication for IKEv1 phase 1 (RFC 2409 §5.1): the pieces Main Mode uses
+ * Signature authentication for IKEv1 phase 1 (RFC 2409 §5.1; ECDSA per RFC 4754): the pieces Main Mode uses
  * in both roles —
  *  - CERTREQ payloads (RFC 2408 §3.10): encoding 4 (X.509 Certificate - Signature) with the
  *    DER subject DN of each trusted CA, sent in MM3 (initiator) and MM4 (responder), as
  *    strongSwan does (isakmp_cert_pre.c);
  *  - CERT payloads (RFC 2408 §3.9, encoding 4): our certificate and any chain certificates;
- *  - SIG payload: RSA PKCS#1 v1.5 over the raw HASH_I / HASH_R (crypto/cert.ts ikeSign);
+ *  - SIG payload: RSA PKCS#1 v1.5, or ECDSA r | s, over the raw HASH_I / HASH_R (crypto/cert.ts
+ *    ikeSign);
  *  - verification of the peer: its CERT payloads chain to a configured CA at the wall-clock
- *    time, its ID payload is an identity of the certificate (RFC 4945 §3.1), its SIG verifies.
+ *    time, no certificate of the chain is on a configured CRL (INVALID-CERTIFICATE,
+ *    OAK_E_CERT_REVOKED), its ID payload is an identity of the certificate (RFC 4945 §3.1),
+ *    an initiator's expected server names (CertificateConfig.peerNames) are in it, its SIG
+ *    verifies.
  *
  * Failures are IkeFailure values with the notify to send: INVALID-CERTIFICATE (no certificate,
  * chain, validity, usage; the message carries the OAK_E_CERT_* code), CERT-TYPE-UNSUPPORTED
  * (only non-X.509 certificates), AUTHENTICATION-FAILED (ID not in the certificate, bad SIG).
- * Leaves out: certificates fetched by hash-and-URL, CRL/OCSP, DSS/ECDSA, peers whose
+ * Leaves out: certificates fetched by hash-and-URL, OCSP, CRLs fetched from distribution
+ * points (CRLs come from files), DSS, peers whose
  * certificate we would have to hold locally (a peer must send its CERT).
  */
+import { parseIpAddress } from "../../wire/isakmp/index.js";
+import { type Crl, crlSignedBy, parseCrls } from "../../crypto/crl.js";
 import {
   type Certificate,
   certificateFromDer,
+  checkRevocation,
   certificateMatchesId,
   certificatesFromPem,
   ikeSign,
@@ -46,8 +54,14 @@ import { findAll } from "./common.js";
 export interface CertContext {
   readonly local?: LocalCredentials;
   readonly cas: readonly Certificate[];
-  /** Why the configuration is unusable for rsa-sig (empty when usable). */
+  /** CRLs whose signature verifies under one of `cas` (others are dropped with a warning). */
+  readonly crls: readonly Crl[];
+  /** Initiator: one of these must be a subjectAltName (DNS or IP) of the peer's certificate. */
+  readonly peerNames?: readonly string[];
+  /** Why the configuration is unusable for signatures (empty when usable). */
   readonly problems: readonly string[];
+  /** Usable but worth telling the operator (a CRL that no CA signed, a stale CRL). */
+  readonly warnings: readonly string[];
 }
 
 export function loadCertContext(config: IkeConfig): CertContext | undefined {
@@ -63,7 +77,51 @@ export function loadCertContext(config: IkeConfig): CertContext | undefined {
   if (cas.length === 0) problems.push("no trusted CA certificate configured");
   const l = localCredentials(c.certificate, c.privateKey);
   if (!l.ok) problems.push(`our certificate/key: ${l.error.message}`);
-  return { ...(l.ok ? { local: l.value } : {}), cas, problems };
+  const warnings: string[] = [];
+  const crls: Crl[] = [];
+  for (const data of c.crls ?? []) {
+    const r = parseCrls(data);
+    if (!r.ok) {
+      // A CRL we cannot read must not silently let revoked peers in: refuse signatures.
+      problems.push(`CRL: ${r.error.message}`);
+      continue;
+    }
+    for (const crl of r.value) {
+      crls.push(crl);
+      if (!cas.some((ca) => crlSignedBy(crl, ca)))
+        warnings.push(
+          `CRL of "${crl.issuerText}" is not signed by a trusted CA: it applies only if an intermediate CA of a peer's chain signed it`,
+        );
+      else {
+        if (crl.nextUpdate !== undefined && crl.nextUpdate < wallNowOf(config))
+          warnings.push(
+            `CRL of "${crl.issuerText}" is past its nextUpdate (${new Date(crl.nextUpdate).toISOString()}); still applied: fetch a fresh one`,
+          );
+      }
+    }
+  }
+  return {
+    ...(l.ok ? { local: l.value } : {}),
+    cas,
+    crls,
+    ...(c.peerNames && c.peerNames.length > 0 ? { peerNames: c.peerNames } : {}),
+    problems,
+    warnings,
+  };
+}
+
+function wallNowOf(config: IkeConfig): number {
+  return (config.wallClock ?? Date.now)();
+}
+
+/** Does the certificate carry `name` as a dNSName or iPAddress subjectAltName? */
+function certificateNames(cert: Certificate, name: string): boolean {
+  const ip = parseIpAddress(name);
+  return cert.fields.subjectAltNames.some((g) =>
+    ip
+      ? g.kind === "ip" && g.octets.equals(ip)
+      : g.kind === "dns" && g.value.toLowerCase() === name.toLowerCase(),
+  );
 }
 
 /** Can we do RSA signatures at all (our key and at least one CA)? */
@@ -172,6 +230,19 @@ export function verifyPeerSignature(
       NotifyType.INVALID_CERTIFICATE,
     );
   }
+  const revoked = checkRevocation(chain.value.path, cc.crls);
+  if (!revoked.ok)
+    return no(
+      IkeErrorCode.CertificateInvalid,
+      `${revoked.error.message} [${revoked.error.code}]`,
+      NotifyType.INVALID_CERTIFICATE,
+    );
+  if (cc.peerNames && !cc.peerNames.some((n) => certificateNames(leaf, n)))
+    return no(
+      IkeErrorCode.CertificateIdMismatch,
+      `the server's certificate "${leaf.subjectText}" does not name ${cc.peerNames.join(" or ")} (subjectAltName DNS/IP); it may be another server holding a certificate from the same CA`,
+      NotifyType.AUTHENTICATION_FAILED,
+    );
   const v = ikeVerify(leaf, hash, sig.data);
   if (!v.ok)
     return no(IkeErrorCode.AuthenticationFailed, v.error.message, NotifyType.AUTHENTICATION_FAILED);

@@ -79,7 +79,12 @@ import {
 } from "../identity.js";
 import { selectPhase1, usablePhase1Offers } from "../proposals.js";
 import { describePhase1Offer } from "../offer.js";
-import { type Phase1Suite, phase1SuiteFromAttributes, phase1SuiteToAttributes } from "../suites.js";
+import {
+  isSignatureAuth,
+  type Phase1Suite,
+  phase1SuiteFromAttributes,
+  phase1SuiteToAttributes,
+} from "../suites.js";
 import { type Endpoint, endpointKey, type IkeDatagram, type IkeRole } from "../types.js";
 import {
   cryptoFor,
@@ -145,16 +150,27 @@ export function newIkeSa(
 
 function ourIdentity(ctx: EngineContext, sa: IkeSa) {
   if (ctx.config.identity) return ctx.config.identity;
-  if (sa.suite?.auth === "rsa-sig" && certUsable(ctx.certs)) return ourCertIdentity(ctx.certs);
+  if (isSignatureAuth(sa.suite?.auth) && certUsable(ctx.certs)) return ourCertIdentity(ctx.certs);
   return addressId(sa.local.address);
 }
 
-/** The configured authentication methods we can actually perform (rsa-sig needs credentials). */
+/**
+ * The configured authentication methods we can actually perform: a signature method needs our
+ * credentials and becomes the one our key makes (RSA or ECDSA on its curve).
+ */
 export function usableAuth(ctx: EngineContext): AuthMethod[] {
-  // FIPS mode: PSK only (IKEv1 RSA signatures are not an approved scheme, see fips.ts).
-  return authMethodsOf(ctx.config).filter(
-    (m) => m === "psk" || (!ctx.config.fips && certUsable(ctx.certs)),
-  );
+  // FIPS mode: PSK only (IKEv1 signatures are not an approved scheme, see fips.ts).
+  const out: AuthMethod[] = [];
+  for (const m of authMethodsOf(ctx.config)) {
+    const u =
+      m === "psk"
+        ? m
+        : !ctx.config.fips && certUsable(ctx.certs)
+          ? ctx.certs.local.method
+          : undefined;
+    if (u && !out.includes(u)) out.push(u);
+  }
+  return out;
 }
 
 function groupPolicy(ctx: EngineContext): { negotiateDh2048: boolean; fips: boolean } {
@@ -298,7 +314,7 @@ export function hashInput(sa: IkeSa) {
 
 /** HASH payload (pre-shared key) or CERT + SIG payloads (RSA signatures) over `h`. */
 function authPayloads(ctx: EngineContext, sa: IkeSa, h: Buffer): Payload[] {
-  if (sa.suite?.auth === "rsa-sig" && certUsable(ctx.certs))
+  if (isSignatureAuth(sa.suite?.auth) && certUsable(ctx.certs))
     return certAndSigPayloads(ctx.certs.local, h);
   return [{ type: PayloadType.HASH, reserved: 0, data: h }];
 }
@@ -418,7 +434,8 @@ export function initiatorMm2(
     for (const h of hashes)
       payloads.push({ type: natdPayloadType(sa.vids.natt), reserved: 0, hash: h });
   }
-  if (sa.suite?.auth === "rsa-sig" && ctx.certs) payloads.push(...certRequestPayloads(ctx.certs));
+  if (isSignatureAuth(sa.suite?.auth) && ctx.certs)
+    payloads.push(...certRequestPayloads(ctx.certs));
   sa.state = "I_MM3";
   sa.log.info("Main Mode: MM2 accepted, sending MM3", {
     natt: sa.vids.natt,
@@ -475,7 +492,7 @@ export function initiatorMm4(
       return;
     }
   }
-  const sig = sa.suite?.auth === "rsa-sig";
+  const sig = isSignatureAuth(sa.suite?.auth);
   const psk = sig ? undefined : initiatorPsk(ctx, sa.peer);
   if (!sig && !psk) {
     ctx.fail(
@@ -550,7 +567,7 @@ export function initiatorMm6(ctx: EngineContext, sa: IkeSa, msg: EncryptedIsakmp
   }
   const id = find(o.value.payloads, PayloadType.ID)!;
   const want = hashR(hashInput(sa), serializePayloadBody(id));
-  if (sa.suite?.auth === "rsa-sig") {
+  if (isSignatureAuth(sa.suite?.auth)) {
     // A certificate or signature failure is not a corrupted copy: fail now, tell the peer.
     const v = ctx.certs
       ? verifyPeerSignature(ctx.certs, o.value.payloads, id, want, ctx.wallNow())
@@ -615,7 +632,12 @@ export function chooseProposal(
 ):
   | { readonly ok: true; readonly suite: Phase1Suite; readonly reply: SaPayload }
   | { readonly ok: false; readonly offered: string } {
-  const candidates: { prop: number; t: number; suite: Phase1Suite | undefined }[] = [];
+  const candidates: {
+    prop: number;
+    t: number;
+    suite: Phase1Suite | undefined;
+    why?: string;
+  }[] = [];
   saP.proposals.forEach((p, pi) => {
     if (p.protocolId !== ProtocolId.PROTO_ISAKMP) return;
     p.transforms.forEach((t, ti) => {
@@ -623,7 +645,12 @@ export function chooseProposal(
       const s = phase1SuiteFromAttributes(t.attributes.map(toAttribute));
       const usable =
         s.ok && auths.includes(s.value.auth) && cryptoFor(s.value).ok ? s.value : undefined;
-      candidates.push({ prop: pi, t: ti, suite: usable });
+      // Name an authentication method we do not do (e.g. ECDSA on another curve).
+      const why =
+        s.ok && !auths.includes(s.value.auth)
+          ? `auth ${s.value.auth} (we do ${auths.join(", ") || "none"})`
+          : undefined;
+      candidates.push({ prop: pi, t: ti, suite: usable, ...(why ? { why } : {}) });
     });
   });
   const c = ctx.config.phase1;
@@ -642,7 +669,7 @@ export function chooseProposal(
     const offered = candidates.map((x) =>
       x.suite
         ? `${x.suite.encryption}-${x.suite.keyBits}/${x.suite.hash}/${x.suite.group}`
-        : "unsupported",
+        : (x.why ?? "unsupported"),
     );
     return { ok: false, offered: offered.slice(0, 12).join(", ") };
   }
@@ -813,7 +840,8 @@ export function responderMm3(
       payloads.push({ type: natdPayloadType(sa.vids.natt), reserved: 0, hash: h });
     }
   }
-  if (sa.suite?.auth === "rsa-sig" && ctx.certs) payloads.push(...certRequestPayloads(ctx.certs));
+  if (isSignatureAuth(sa.suite?.auth) && ctx.certs)
+    payloads.push(...certRequestPayloads(ctx.certs));
   const bytes = cleartext(sa, ExchangeType.IDENTITY_PROTECTION, payloads);
   sa.state = "R_MM4";
   sa.lastIn = messageDigest(dg.data);
@@ -883,7 +911,7 @@ export function responderMm5(
   msg: EncryptedIsakmpMessage,
   dg: IkeDatagram,
 ): void {
-  if (sa.suite?.auth === "rsa-sig") {
+  if (isSignatureAuth(sa.suite?.auth)) {
     const opened = responderMm5Sig(ctx, sa, msg, dg);
     if (opened) finishMm5(ctx, sa, opened.payloads, opened.lastBlock, dg);
     return;
