@@ -50,3 +50,43 @@ test("--allow-legacy on a later start allows the legacy offers (it is not only a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+function flags(users: { name: string; password: string }[]) {
+  return { psk: undefined, users, pool: undefined, dns: [], allowLegacy: false };
+}
+
+test("a restart with the same --user/--users-file does not re-hash every password (2000 users started in minutes before)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "oak-flags-"));
+  const random = new SeededRandom("users");
+  try {
+    const opened = createDefaultStore(join(dir, "s.db"), (n) => random.bytes(n));
+    assert.ok(opened.ok);
+    const store = opened.value.store;
+    const users = [
+      { name: "alice", password: "alice-pass-1" },
+      { name: "bob", password: "bob-pass-1" },
+    ];
+    assert.ok(applyFlags(store, flags(users), random).ok);
+    const salt = (name: string) => {
+      const u = store.users.get(name);
+      assert.ok(u.ok && u.value.value);
+      return u.value.value.credentials.pap.salt;
+    };
+    const [a1, b1] = [salt("alice"), salt("bob")];
+    // Same flags again: nothing to do (a new salt would mean a new scrypt run).
+    assert.ok(applyFlags(store, flags(users), random).ok);
+    assert.equal(salt("alice"), a1);
+    assert.equal(salt("bob"), b1);
+    // A changed password is hashed again, and only that one.
+    const changed = [users[0]!, { name: "bob", password: "bob-pass-2" }];
+    assert.ok(applyFlags(store, flags(changed), random).ok);
+    assert.equal(salt("alice"), a1);
+    assert.notEqual(salt("bob"), b1);
+    const bob = store.users.get("bob");
+    assert.ok(bob.ok && bob.value.value);
+    assert.equal(bob.value.value.credentials.cleartext, "bob-pass-2");
+    store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
