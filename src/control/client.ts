@@ -93,6 +93,7 @@ export function asyncOps(ops: PolicyOps): AsyncPolicyOps {
     assign: async (n) => ops.assign(n),
     setPersistent: async (n, p, o) => ops.setPersistent(n, p, o),
     setFips: async (m) => ops.setFips(m),
+    setRadius: async (s) => ops.setRadius(s),
     exportText: async (f, s) => ops.exportText(f, s),
     importText: async (t, f, m) => ops.importText(t, f, m),
     usersList: async () => ops.usersList(),
@@ -396,6 +397,7 @@ export class ControlClient {
       setPersistent: async (name, persistent, order) =>
         none(await c("policy.persistent", { name, persistent, order })),
       setFips: async (mode) => none(await c("policy.fips", { mode })),
+      setRadius: async (setting) => none(await c("policy.radius", { setting })),
       exportText: async (format, includeSecrets) => {
         const r = await c("policy.export", { format, includeSecrets });
         if (!r.ok) return r;

@@ -143,6 +143,9 @@ export class StorePolicyOps implements PolicyOps {
       persistent: pers.value.map(detail),
       ...(asg.value ? { assigned: detail(asg.value) } : {}),
       fips: (settings.ok ? settings.value.value?.fips : undefined) ?? ("off" as const),
+      ...(settings.ok && settings.value.value?.radius
+        ? { radius: settings.value.value.radius }
+        : {}),
     };
     if (!eff.ok) return ok({ ...base, rules: [], warnings: [], unusable: eff.error.message });
     return ok({
@@ -221,6 +224,18 @@ export class StorePolicyOps implements PolicyOps {
     if (mode === "off") delete doc.fips;
     else doc.fips = mode;
     const r = this.store.transaction(`set fips ${mode}`, () => {
+      this.store.putInTxn("settings", doc, "upsert");
+    });
+    return r.ok ? ok(undefined) : wrap(r);
+  }
+
+  setRadius(setting: JsonObject | null): Result<void, ControlError> {
+    const cur = this.store.settings();
+    if (!cur.ok) return wrap(cur);
+    const doc: Record<string, Json> = { ...cur.value.document };
+    if (setting === null) delete doc.radius;
+    else doc.radius = setting;
+    const r = this.store.transaction(setting === null ? "remove radius" : "set radius", () => {
       this.store.putInTxn("settings", doc, "upsert");
     });
     return r.ok ? ok(undefined) : wrap(r);

@@ -741,6 +741,15 @@ export class ControlServer {
         const m = p.oneOf("mode", ["off", "policy-only", "provider"] as const);
         return m.ok ? j(ops.setFips(m.value as "off" | "policy-only" | "provider")) : m;
       }
+      case "policy.radius": {
+        const s = p.raw.setting;
+        if (s !== null && (typeof s !== "object" || Array.isArray(s)))
+          return err({
+            code: ControlErrorCode.BadMessage,
+            message: "setting: expected an object (servers, secretFile, …) or null",
+          });
+        return j(ops.setRadius(s as JsonObject | null));
+      }
       case "policy.export": {
         const f = p.oneOf("format", ["yaml", "json"] as const);
         if (!f.ok) return f;

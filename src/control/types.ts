@@ -292,6 +292,14 @@ export interface PolicyShow {
   readonly unusable?: string;
   /** The store's FIPS setting (settings.fips), used by `oakley serve` without --fips. */
   readonly fips?: "off" | "policy-only" | "provider";
+  /** The store's RADIUS setting (settings.radius), used by `oakley serve` without --radius. */
+  readonly radius?: {
+    readonly servers: readonly string[];
+    readonly secretFile: string;
+    readonly nasIdentifier?: string;
+    readonly daeListen?: string;
+    readonly interimInterval?: number;
+  };
 }
 
 export interface UserSummary {
@@ -332,6 +340,11 @@ export interface PolicyOps {
   setPersistent(name: string, persistent: boolean, order: number): Result<void, ControlError>;
   /** The store's FIPS setting (settings.fips), used by `oakley serve` at its next start. */
   setFips(mode: "off" | "policy-only" | "provider"): Result<void, ControlError>;
+  /**
+   * The store's RADIUS setting (settings.radius: servers, secret file, …), used by `oakley
+   * serve` without --radius at its next start; null removes it.
+   */
+  setRadius(setting: JsonObject | null): Result<void, ControlError>;
   exportText(format: "yaml" | "json", includeSecrets: boolean): Result<string, ControlError>;
   importText(
     text: string,

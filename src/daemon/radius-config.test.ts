@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { formatIssues, loadServeConfig } from "./config.js";
-import { radiusServiceOptions } from "./radius-config.js";
+import { radiusFromStore, radiusServiceOptions } from "./radius-config.js";
 
 const dir = mkdtempSync(join(tmpdir(), "oakley-radcfg-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -100,4 +100,30 @@ test("settings also come from the environment and the config file", () => {
   const f = loadServeConfig({ store: join(dir, "oakley.db"), config: file }, {});
   assert.ok(f.ok, f.ok ? "" : formatIssues(f.error));
   assert.equal(f.value.radius?.nasIdentifier, "from-file");
+});
+
+test("the store's RADIUS setting (oakley policy radius) becomes serve's settings, checked like the flags", () => {
+  const store = join(dir, "oakley.db");
+  const r = radiusFromStore(
+    { servers: ["192.0.2.10", "192.0.2.11:11812"], secretFile, interimInterval: 300 },
+    store,
+  );
+  assert.ok(r.ok, r.ok ? "" : r.error);
+  assert.deepEqual(
+    r.value.servers.map((s) => `${s.address}:${s.authPort}/${s.acctPort}`),
+    ["192.0.2.10:1812/1813", "192.0.2.11:11812/11813"],
+  );
+  assert.equal(r.value.secret.toString(), "s3cret-value");
+  assert.equal(r.value.interimIntervalS, 300);
+  assert.equal(r.value.queuePath, join(dir, "radius-accounting.db"));
+  // A setting serve cannot use: the message names it and the command that changes it.
+  const bad = radiusFromStore(
+    { servers: ["radius.example"], secretFile: join(dir, "nope") },
+    store,
+  );
+  assert.ok(!bad.ok);
+  assert.match(bad.error, /radius: "radius\.example" is not an IPv4 address/);
+  assert.match(bad.error, /radius-secret-file: cannot read .*nope \(ENOENT\)/);
+  assert.match(bad.error, /oakley policy radius off/);
+  assert.ok(!bad.error.includes("s3cret"));
 });

@@ -15,6 +15,8 @@ import { readFileSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { addressBytes } from "../wire/radius/packet.js";
+import { err, ok, type Result } from "../base/result.js";
+import type { RadiusSetting } from "../policy/index.js";
 import type { RadiusServiceOptions } from "./radius.js";
 import { DAE_DEFAULT_PORT } from "./radius.js";
 
@@ -163,4 +165,32 @@ export function radiusServiceOptions(s: RadiusSettings): RadiusServiceOptions {
         }
       : {}),
   };
+}
+
+/**
+ * The store's RADIUS setting (`oakley policy radius …`) as serve's settings, checked as the
+ * flags are; the error names the setting and how to change it.
+ */
+export function radiusFromStore(
+  setting: RadiusSetting,
+  storePath: string,
+): Result<RadiusSettings, string> {
+  const problems: string[] = [];
+  const parsed = parseRadiusSettings(
+    {
+      servers: setting.servers,
+      secretFile: setting.secretFile,
+      nasIdentifier: setting.nasIdentifier,
+      daeListen: setting.daeListen,
+      interimInterval:
+        setting.interimInterval === undefined ? undefined : String(setting.interimInterval),
+      store: storePath,
+    },
+    (field, message) => problems.push(`${field}: ${message}`),
+  );
+  if (!parsed || problems.length > 0)
+    return err(
+      `the store's RADIUS setting cannot be used (${problems.join("; ")}); change it with 'oakley policy radius --server … --secret-file …' or remove it with 'oakley policy radius off'`,
+    );
+  return ok(parsed);
 }

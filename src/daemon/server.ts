@@ -67,7 +67,7 @@ import { ikeConfigFromPolicy } from "./policy-to-ike.js";
 import { AuthAttemptLimiter, storePasswordVerifier } from "./ppp-password.js";
 import { type FipsState, fipsPolicyProblems, fipsStatusText, startFips } from "./fips.js";
 import { RadiusService } from "./radius.js";
-import { radiusServiceOptions } from "./radius-config.js";
+import { radiusFromStore, radiusServiceOptions } from "./radius-config.js";
 import { RadiusSessions, stackControl } from "./radius-sessions.js";
 import { userSecret } from "./users.js";
 import { parseCrls } from "../crypto/crl.js";
@@ -394,9 +394,17 @@ export async function startServer(
   // RADIUS: every PPP login is checked by the RADIUS servers (no fallback to local users),
   // accounting goes through the durable queue beside the store.
   let radiusSessions: RadiusSessions | undefined;
-  if (cfg.radius) {
+  // Without --radius, the store's setting (`oakley policy radius …`) decides.
+  const storeRadius = eff.value.settings.radius;
+  let radiusCfg = cfg.radius;
+  if (!radiusCfg && storeRadius) {
+    const r = radiusFromStore(storeRadius, cfg.store);
+    if (!r.ok) return fail({ code: "OAK_E_SERVE_CONFIG", message: r.error });
+    radiusCfg = r.value;
+  }
+  if (radiusCfg) {
     const radiusLog = deps.logs.logger("radius");
-    const started = await RadiusService.start(radiusServiceOptions(cfg.radius), {
+    const started = await RadiusService.start(radiusServiceOptions(radiusCfg), {
       clock,
       random,
       log: radiusLog,
@@ -406,13 +414,13 @@ export async function startServer(
       return fail({ code: started.error.code, message: `RADIUS: ${started.error.message}` });
     radius = started.value;
     radiusSessions = new RadiusSessions(radius, clock, radiusLog, {
-      interimIntervalS: cfg.radius.interimIntervalS,
+      interimIntervalS: radiusCfg.interimIntervalS,
       poolCidr: poolDef.cidr,
       newSessionId: () => Buffer.from(random.bytes(8)).toString("hex"),
     });
     serverSide = { ...serverSide, authenticator: radiusSessions.authenticator };
     log.info(
-      `PPP logins are checked by RADIUS: ${cfg.radius.servers.map((x) => `${x.address}:${x.authPort}`).join(", ")}`,
+      `PPP logins are checked by RADIUS: ${radiusCfg.servers.map((x) => `${x.address}:${x.authPort}`).join(", ")}`,
     );
   }
 

@@ -244,6 +244,25 @@ export interface Settings {
    * store without it stays readable by an Oakley that does not know the field).
    */
   readonly fips?: FipsMode;
+  /**
+   * RADIUS for `oakley serve` when no --radius flag is given (the flags' words, checked again
+   * at start: servers must be reachable addresses, the secret file private). Absent: users from
+   * the store.
+   */
+  readonly radius?: RadiusSetting;
+}
+
+/** `oakley policy radius …`: the same words as serve's --radius flags. */
+export interface RadiusSetting {
+  /** HOST[:PORT], tried in order (accounting on PORT + 1). */
+  readonly servers: readonly string[];
+  /** A file holding the shared secret (the secret itself is never in the store). */
+  readonly secretFile: string;
+  readonly nasIdentifier?: string;
+  /** ADDR[:PORT] for Disconnect/CoA requests. */
+  readonly daeListen?: string;
+  /** Seconds between Interim-Updates when the server sends no Acct-Interim-Interval. */
+  readonly interimInterval?: number;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -859,6 +878,7 @@ export function checkSettings(c: Checker, v: unknown): Settings | undefined {
       "defaultPool",
       "allowWeakPsk",
       "fips",
+      "radius",
     ],
   );
   if (!o) return undefined;
@@ -881,6 +901,8 @@ export function checkSettings(c: Checker, v: unknown): Settings | undefined {
   if (natPolicy === undefined || negotiateDh2048 === undefined || allowLegacyCrypto === undefined)
     return undefined;
   if (windowsNatCompat === undefined) return undefined;
+  const radius = o.radius === undefined ? undefined : checkRadiusSetting(c, o.radius);
+  if (o.radius !== undefined && radius === undefined) return undefined;
   return {
     natPolicy,
     negotiateDh2048,
@@ -889,6 +911,42 @@ export function checkSettings(c: Checker, v: unknown): Settings | undefined {
     ...(defaultPool !== undefined ? { defaultPool } : {}),
     ...(allowWeakPsk ? { allowWeakPsk } : {}),
     ...(fips !== "off" ? { fips } : {}),
+    ...(radius ? { radius } : {}),
+  };
+}
+
+function checkRadiusSetting(c: Checker, v: unknown): RadiusSetting | undefined {
+  const p = ["radius"];
+  const o = c.object(v, p, [
+    "servers",
+    "secretFile",
+    "nasIdentifier",
+    "daeListen",
+    "interimInterval",
+  ]);
+  if (!o) return undefined;
+  const list = c.array(o, "servers", p, { min: 1, max: 8, what: "RADIUS servers (HOST[:PORT])" });
+  const servers: string[] = [];
+  for (const [i, s] of (list ?? []).entries()) {
+    if (typeof s !== "string" || s.length === 0 || s.length > 64)
+      c.issue([...p, "servers", i], 'must be HOST[:PORT], e.g. "192.0.2.10:1812"');
+    else servers.push(s);
+  }
+  const secretFile = c.string(o, "secretFile", p, { min: 1, max: 4096, what: "a file path" });
+  const nasIdentifier = c.string(o, "nasIdentifier", p, { optional: true, min: 1, max: 253 });
+  const daeListen = c.string(o, "daeListen", p, { optional: true, min: 1, max: 64 });
+  const interimInterval =
+    o.interimInterval === undefined
+      ? undefined
+      : c.integer(o, "interimInterval", p, { min: 60, max: 86_400, unit: "seconds" });
+  if (!list || servers.length !== list.length || secretFile === undefined) return undefined;
+  if (o.interimInterval !== undefined && interimInterval === undefined) return undefined;
+  return {
+    servers,
+    secretFile,
+    ...(nasIdentifier !== undefined ? { nasIdentifier } : {}),
+    ...(daeListen !== undefined ? { daeListen } : {}),
+    ...(interimInterval !== undefined ? { interimInterval } : {}),
   };
 }
 

@@ -714,6 +714,60 @@ describe("oakley management commands", () => {
     assert.match(r.err, /'strict' must be off, policy-only or provider/);
   });
 
+  test("policy radius: RADIUS servers kept in the store (through the daemon), shown by policy show, checked, removed", async () => {
+    let r = await oakley([
+      "policy",
+      "radius",
+      "--server",
+      "192.0.2.10",
+      "--server",
+      "192.0.2.11:1645",
+      "--secret-file",
+      "/etc/oakley/radius.secret",
+      "--interim-interval",
+      "300",
+      "--socket",
+      sock,
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /RADIUS in the store is now 192\.0\.2\.10, 192\.0\.2\.11:1645/);
+    const s = store.settings();
+    assert.ok(s.ok);
+    assert.deepEqual(s.value.value?.radius, {
+      servers: ["192.0.2.10", "192.0.2.11:1645"],
+      secretFile: "/etc/oakley/radius.secret",
+      interimInterval: 300,
+    });
+    r = await oakley(["policy", "show", "--socket", sock]);
+    assert.match(
+      r.out,
+      /^RADIUS \(store setting.*\): 192\.0\.2\.10, 192\.0\.2\.11:1645, secret in \/etc\/oakley\/radius\.secret, Interim-Update every 300 s$/m,
+    );
+    // The store refuses what serve could not use, naming the field.
+    r = await oakley([
+      "policy",
+      "radius",
+      "--server",
+      "192.0.2.10",
+      "--secret-file",
+      "/etc/oakley/radius.secret",
+      "--interim-interval",
+      "30",
+      "--socket",
+      sock,
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /radius\.interimInterval/);
+    r = await oakley(["policy", "radius", "--server", "192.0.2.10", "--socket", sock]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--secret-file FILE/);
+    r = await oakley(["policy", "radius", "off", "--socket", sock]);
+    assert.equal(r.code, 0, r.err);
+    const off = store.settings();
+    assert.ok(off.ok);
+    assert.equal(off.value.value?.radius, undefined);
+  });
+
   test("control token: printed once, only the hash stored, and it opens the TLS port", async () => {
     const file = join(dir, "tokens");
     const r = await oakley(["control", "token", "laptop", "--tokens-file", file]);

@@ -5,6 +5,7 @@
  * src/registry (policy documents hold short names such as "aes-cbc"; we show "AES-CBC").
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import {
   type JsonObject,
@@ -111,6 +112,10 @@ export function formatPolicyShow(s: PolicyShow): string {
   if (s.unusable !== undefined) out += `NOT IN FORCE: ${s.unusable}\n`;
   if (typeof s.fips === "string")
     out += `FIPS mode (store setting, used by \`oakley serve\` without --fips): ${s.fips}\n`;
+  if (s.radius) {
+    const r = s.radius;
+    out += `RADIUS (store setting, used by \`oakley serve\` without --radius): ${r.servers.join(", ")}, secret in ${r.secretFile}${r.nasIdentifier ? `, NAS-Identifier ${r.nasIdentifier}` : ""}${r.daeListen ? `, Disconnect/CoA on ${r.daeListen}` : ""}${r.interimInterval ? `, Interim-Update every ${r.interimInterval} s` : ""}\n`;
+  }
   if (s.rules.length > 0) {
     out += "Rules in effect (first match wins):\n";
     s.rules.forEach((r, i) => {
@@ -341,6 +346,62 @@ export function register(program: Command, io: CliIo = processIo()): void {
         if (!r.ok) return fail(io, r.error);
         io.out(
           `FIPS mode in the store is now ${word} (${b.where}); \`oakley serve\` uses it at its next start\n`,
+        );
+      }),
+    );
+
+  sub(
+    "radius",
+    "set (or with 'off' remove) the store's RADIUS servers for `oakley serve` without --radius (next start)",
+  )
+    .argument("[off]")
+    .option(
+      "--server <HOST[:PORT]>",
+      "a RADIUS server (repeat for more, tried in order; accounting on PORT+1)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option("--secret-file <file>", "file holding the shared secret (chmod 600)")
+    .option("--nas-identifier <name>", "NAS-Identifier sent in requests (default: host name)")
+    .option("--dae-listen <ADDR[:PORT]>", "accept Disconnect/CoA requests here (port 3799)")
+    .option("--interim-interval <seconds>", "Interim-Update period when the server sends none")
+    .action(
+      withBackend(async (b, o, word) => {
+        if (word !== undefined && word !== "off")
+          throw new UsageError(
+            `'${word}' is not a word this command takes: 'oakley policy radius off' removes the setting, 'oakley policy radius --server 192.0.2.10 --secret-file /etc/oakley/radius.secret' sets it`,
+          );
+        if (word === "off") {
+          const r = await b.ops.setRadius(null);
+          if (!r.ok) return fail(io, r.error);
+          io.out(
+            `RADIUS removed from the store (${b.where}); \`oakley serve\` uses its own users at its next start\n`,
+          );
+          return;
+        }
+        const servers = (o.server as string[] | undefined) ?? [];
+        if (servers.length === 0 || typeof o.secretFile !== "string")
+          throw new UsageError(
+            "give --server HOST[:PORT] and --secret-file FILE, e.g. 'oakley policy radius --server 192.0.2.10 --secret-file /etc/oakley/radius.secret'",
+          );
+        let interim: number | undefined;
+        if (o.interimInterval !== undefined) {
+          interim = Number(o.interimInterval);
+          if (!Number.isInteger(interim))
+            throw new UsageError(
+              `--interim-interval '${String(o.interimInterval)}' must be whole seconds from 60 to 86400, e.g. 300`,
+            );
+        }
+        const setting: JsonObject = {
+          servers,
+          secretFile: resolve(o.secretFile),
+          ...(typeof o.nasIdentifier === "string" ? { nasIdentifier: o.nasIdentifier } : {}),
+          ...(typeof o.daeListen === "string" ? { daeListen: o.daeListen } : {}),
+          ...(interim !== undefined ? { interimInterval: interim } : {}),
+        };
+        const r = await b.ops.setRadius(setting);
+        if (!r.ok) return fail(io, r.error);
+        io.out(
+          `RADIUS in the store is now ${servers.join(", ")} (${b.where}); \`oakley serve\` without --radius uses it at its next start\n`,
         );
       }),
     );
