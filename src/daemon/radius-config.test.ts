@@ -35,6 +35,10 @@ test("--radius (repeatable) with a secret file: servers in order, accounting on 
   assert.equal(s.queuePath, join(dir, "radius-accounting.db"));
   const o = radiusServiceOptions(s);
   assert.equal(o.client.servers.length, 2);
+  assert.equal(o.client.nasIpAddress, undefined);
+  // NAS-IP-Address is the address serve listens on (SQL accounting keys its rows on it).
+  assert.equal(radiusServiceOptions(s, "198.51.100.2").client.nasIpAddress, "198.51.100.2");
+  assert.equal(radiusServiceOptions(s, "0.0.0.0").client.nasIpAddress, undefined);
   assert.deepEqual(
     o.dae?.clients.map((c) => c.address),
     ["192.0.2.10", "192.0.2.11"],

@@ -146,13 +146,27 @@ export function parseRadiusSettings(input: RadiusInput, fail: Fail): RadiusSetti
   };
 }
 
-/** What RadiusService.start needs, from the settings. */
-export function radiusServiceOptions(s: RadiusSettings): RadiusServiceOptions {
+/**
+ * What RadiusService.start needs, from the settings. `nasIpAddress`: the address serve listens
+ * on, sent as NAS-IP-Address (RADIUS servers key accounting rows and NAS tables on it; not
+ * sent for a wildcard listen address).
+ */
+export function radiusServiceOptions(
+  s: RadiusSettings,
+  nasIpAddress?: string,
+): RadiusServiceOptions {
   const secret = s.secret;
+  const nasIp =
+    nasIpAddress !== undefined &&
+    nasIpAddress !== "0.0.0.0" &&
+    addressBytes(nasIpAddress) !== undefined
+      ? nasIpAddress
+      : undefined;
   return {
     client: {
       servers: s.servers.map((x) => ({ ...x, secret })),
       nasIdentifier: s.nasIdentifier,
+      ...(nasIp ? { nasIpAddress: nasIp } : {}),
     },
     queuePath: s.queuePath,
     ...(s.daeListen

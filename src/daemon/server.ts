@@ -404,7 +404,7 @@ export async function startServer(
   }
   if (radiusCfg) {
     const radiusLog = deps.logs.logger("radius");
-    const started = await RadiusService.start(radiusServiceOptions(radiusCfg), {
+    const started = await RadiusService.start(radiusServiceOptions(radiusCfg, cfg.listen), {
       clock,
       random,
       log: radiusLog,

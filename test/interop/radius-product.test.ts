@@ -4,20 +4,22 @@
  *
  *   c1 192.0.2.2 ----\                 /---- gw1 198.51.100.2   oakley serve --radius (NAS gw1)
  *                     net (router) ----+---- gw2 198.51.100.18  oakley serve --radius (NAS gw2)
- *                                      \---- rad 198.51.100.34  FreeRADIUS (users file, detail)
+ *                                      \---- rad 198.51.100.34  FreeRADIUS (users file + SQL on SQLite, detail)
  *
- * FreeRADIUS's configuration is generated: a users file with a PAP, a CHAP and an MS-CHAPv2
- * user, the MS-CHAPv2 user with Framed-IP-Address 203.0.113.60 (its static address on every
- * gateway), Class; both gateways as clients with `require_message_authenticator = yes`; the
+ * FreeRADIUS's configuration is generated: a users file with a PAP and a CHAP user; the
+ * MS-CHAPv2 user in FreeRADIUS's SQL module on SQLite (its own schema, radcheck/radreply rows),
+ * with Framed-IP-Address 203.0.113.60 (its static address on every gateway) and Class; both
+ * gateways as clients with `require_message_authenticator = yes`; the
  * detail module for accounting. Debian 12's FreeRADIUS 3.2.1 predates the Blast-RADIUS fix and
  * adds a Message-Authenticator to replies only when the reply items ask for one
  * (`Message-Authenticator = 0x00`, what operators of unpatched servers are told to do).
- * The shared address comes from the users file (the SQL module is not used here).
+ * The gateways share what the SQL backend holds: the user, its address, and accounting
+ * (radacct rows from both gateways, read back with better-sqlite3).
  *
  * Checked: PAP (gw2 offers PAP first), CHAP-MD5 (gw1 offers CHAP first) and MS-CHAPv2 logins
  * through `oakley connect`, the client verifying FreeRADIUS's MS-CHAP2-Success; the static
  * Framed-IP-Address on either gateway, with traffic (ping the gateway's PPP address);
- * accounting Start/Stop read back from the detail file (NAS-Identifier, Framed-IP-Address,
+ * accounting Start/Stop read back from the detail file and the SQL radacct table (NAS-Identifier, Framed-IP-Address,
  * Class echoed, Admin-Reset on Disconnect); `radclient` Disconnect-Request sent to both
  * gateways: the one carrying the user ACKs and ends the session, the other NAKs; `oakley
  * status` shows the RADIUS server; a gateway with the wrong shared secret and FreeRADIUS
@@ -26,9 +28,10 @@
  * Needs root, iproute2, freeradius, radclient. Run under the interop lock.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
+import Database from "better-sqlite3";
 import { type Proc, stop, watch } from "./lib/cli-process.js";
 import { interopSkipReason, type Namespace, Topology } from "./lib/netns.js";
 
@@ -67,9 +70,7 @@ papuser Cleartext-Password := "pap-Pass-1"
 chapuser Cleartext-Password := "chap-Pass-2"
         ${ma}
 
-msuser Cleartext-Password := "ms-Pass-3"
-        Framed-IP-Address = ${STATIC},
-        Class = "cls-ms",
+msuser
         ${ma}
 
 DEFAULT Auth-Type := Reject
@@ -133,6 +134,39 @@ modules {
   }
   mschap {
   }
+  expr {
+  }
+  sql {
+    dialect = "sqlite"
+    driver = "rlm_sql_sqlite"
+    sqlite {
+      filename = "${dir}/radius.sqlite"
+      busy_timeout = 200
+    }
+    radius_db = "radius"
+    acct_table1 = "radacct"
+    acct_table2 = "radacct"
+    postauth_table = "radpostauth"
+    authcheck_table = "radcheck"
+    groupcheck_table = "radgroupcheck"
+    authreply_table = "radreply"
+    groupreply_table = "radgroupreply"
+    usergroup_table = "radusergroup"
+    delete_stale_sessions = yes
+    pool {
+      start = 1
+      min = 1
+      max = 4
+      spare = 2
+      uses = 0
+      retry_delay = 30
+      lifetime = 0
+      idle_timeout = 60
+    }
+    client_table = "nas"
+    group_attribute = "SQL-Group"
+    $INCLUDE \${modconfdir}/\${.:name}/main/\${dialect}/queries.conf
+  }
   files {
     filename = ${dir}/users
     acctusersfile = ${dir}/acct_users
@@ -156,6 +190,7 @@ server default {
   }
   authorize {
     files
+    sql
     chap
     mschap
     pap
@@ -175,11 +210,52 @@ server default {
   }
   accounting {
     detail
+    sql
   }
   post-auth {
   }
 }
 `;
+}
+
+/** FreeRADIUS's own SQLite schema and queries (from the package), and the MS-CHAPv2 user. */
+const FR_SQL = "/etc/freeradius/3.0/mods-config/sql/main/sqlite";
+
+function sqlBackend(dir: string): void {
+  const mods = join(dir, "mods-config", "sql", "main", "sqlite");
+  mkdirSync(mods, { recursive: true });
+  copyFileSync(join(FR_SQL, "queries.conf"), join(mods, "queries.conf"));
+  const db = new Database(join(dir, "radius.sqlite"));
+  try {
+    db.exec(readFileSync(join(FR_SQL, "schema.sql"), "utf8"));
+    const check = db.prepare(
+      "INSERT INTO radcheck (username, attribute, op, value) VALUES (?, ?, ?, ?)",
+    );
+    check.run("msuser", "Cleartext-Password", ":=", "ms-Pass-3");
+    const reply = db.prepare(
+      "INSERT INTO radreply (username, attribute, op, value) VALUES (?, ?, ?, ?)",
+    );
+    reply.run("msuser", "Framed-IP-Address", "=", STATIC);
+    reply.run("msuser", "Class", "=", "cls-ms");
+  } finally {
+    db.close();
+  }
+}
+
+/** radacct rows of a user: which gateway, the address, start and stop. */
+function radacct(user: string): { nas: string; ip: string; stopped: boolean; cause: string }[] {
+  const db = new Database(join(confDir(), "radius.sqlite"), { readonly: true });
+  try {
+    return (
+      db
+        .prepare(
+          "SELECT nasipaddress AS nas, framedipaddress AS ip, acctstoptime AS stop, acctterminatecause AS cause FROM radacct WHERE username = ? ORDER BY radacctid",
+        )
+        .all(user) as { nas: string; ip: string; stop: string | null; cause: string }[]
+    ).map((r) => ({ nas: r.nas, ip: r.ip, stopped: r.stop !== null, cause: r.cause }));
+  } finally {
+    db.close();
+  }
 }
 
 async function startFreeradius(): Promise<Proc> {
@@ -329,6 +405,7 @@ describe("oakley connect -> oakley serve --radius -> FreeRADIUS 3.2 (namespaces)
     writeFileSync(join(dir, "radiusd.conf"), radiusdConf(dir));
     writeFileSync(join(dir, "users"), usersFile());
     writeFileSync(join(dir, "acct_users"), "");
+    sqlBackend(dir);
     fr = await startFreeradius();
     const good = secretFile("secret", SECRET);
     // gw1 offers CHAP first, gw2 PAP first; both fall back to MS-CHAPv2 when the client Naks.
@@ -426,6 +503,19 @@ describe("oakley connect -> oakley serve --radius -> FreeRADIUS 3.2 (namespaces)
       assert.match(start!, /Framed-IP-Address = 203\.0\.113\.60/);
       assert.match(start!, /Class = 0x636c732d6d73/, "Class cls-ms echoed");
     }
+    // The SQL backend holds both gateways' sessions of the one user, each with its address.
+    await waitFor(
+      () => radacct("msuser").filter((r) => r.stopped).length === 2,
+      20_000,
+      "two stopped msuser sessions in radacct",
+    );
+    assert.deepEqual(
+      radacct("msuser").map((r) => [r.nas, r.ip, r.cause]),
+      [
+        [GW1, STATIC, "Admin-Reset"],
+        [GW2, STATIC, "Admin-Reset"],
+      ],
+    );
     const st = JSON.parse(
       (
         await topo.exec(
