@@ -207,6 +207,11 @@ server default {
     }
   }
   preacct {
+    # The session key SQL accounting matches Start, Interim and Stop on (the stock config's
+    # acct_unique policy, which this minimal configuration does not load).
+    update request {
+      &Acct-Unique-Session-Id := "%{md5:%{User-Name},%{Acct-Session-Id},%{NAS-IP-Address},%{NAS-Identifier}}"
+    }
   }
   accounting {
     detail
