@@ -1,7 +1,7 @@
 /**
  * The daemon's side of the management protocol (src/control ControlTarget): live SAs of both
  * phases from the IKE engine and the ESP data plane, with algorithm names from the registry
- * (never raw numbers like the seed monitor's 268435457), NAT-T state, addresses before and
+ * (never raw numbers such as 268435457), NAT-T state, addresses before and
  * after NAT, per-SA traffic; SA deletion with Delete payloads to the peer; log levels at
  * runtime; counters for Prometheus; and policy/users operations on the daemon's own store
  * connection, so that changes take effect live.

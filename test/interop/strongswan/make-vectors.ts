@@ -282,12 +282,12 @@ async function makeRun(spec: RunSpec, vectorsRoot: string): Promise<void> {
   assert.equal(
     viciStr(child, "spi-out"),
     spiR,
-    "client's outbound SPI = the responder's SPI in the seed",
+    "client's outbound SPI = the responder's SPI in the seeded exchange",
   );
   assert.equal(
     viciStr(child, "spi-in"),
     spiI,
-    "client's inbound SPI = the initiator's SPI in the seed",
+    "client's inbound SPI = the initiator's SPI in the seeded exchange",
   );
   const key = (l: string): string => {
     const d = findDump(iD, l);
