@@ -149,4 +149,3 @@ if (small?.snapshot && big.snapshot) {
   rmSync(small.snapshot, { force: true });
   rmSync(big.snapshot, { force: true });
 }
-process.exit(0);

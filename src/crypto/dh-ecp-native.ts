@@ -24,7 +24,7 @@
  * scalar is kept by the caller as bytes and cleared from the scratch bignum after each use.
  * If koffi or libcrypto cannot load, `nativeEcp` returns null and dh.ts uses node:crypto.
  */
-import koffi from "koffi";
+import { openLibcrypto } from "./libcrypto.js";
 
 type Ptr = unknown;
 type Fn = (...args: unknown[]) => unknown;
@@ -66,7 +66,7 @@ let lib: Lib | null | undefined;
 function load(): Lib | null {
   if (lib !== undefined) return lib;
   try {
-    const l = koffi.load("libcrypto.so.3");
+    const l = openLibcrypto();
     const f = (sig: string): Fn => l.func(sig) as Fn;
     lib = {
       sn2nid: f("int OBJ_sn2nid(const char *s)") as Lib["sn2nid"],

@@ -11,7 +11,7 @@
  * libcrypto cannot load, `ecdsaDigestAvailable()` is false and callers refuse ECDSA.
  */
 import type { KeyObject } from "node:crypto";
-import koffi from "koffi";
+import { openLibcrypto } from "./libcrypto.js";
 import { readChildren, readTlv } from "./cert-der.js";
 
 type Ptr = unknown;
@@ -36,7 +36,7 @@ let lib: Lib | null | undefined;
 function load(): Lib | null {
   if (lib !== undefined) return lib;
   try {
-    const l = koffi.load("libcrypto.so.3");
+    const l = openLibcrypto();
     const f = (sig: string) => l.func(sig) as (...a: unknown[]) => unknown;
     lib = {
       bioNew: f("void *BIO_new_mem_buf(const uint8_t *buf, int len)") as Lib["bioNew"],

@@ -33,7 +33,7 @@
 import { existsSync } from "node:fs";
 import { createHash, setFips } from "node:crypto";
 import { join } from "node:path";
-import koffi from "koffi";
+import { openLibcrypto } from "./libcrypto.js";
 import { err, ok, type Result } from "../base/result.js";
 
 type Fn = (...args: unknown[]) => unknown;
@@ -91,7 +91,7 @@ function unverified(message: string): Result<never, FipsProviderError> {
 function enable(): Result<FipsProviderInfo, FipsProviderError> {
   let f: (sig: string) => Fn;
   try {
-    const l = koffi.load("libcrypto.so.3");
+    const l = openLibcrypto();
     f = (sig) => l.func(sig) as Fn;
   } catch (e) {
     return absent(`libcrypto.so.3 (OpenSSL 3) cannot be loaded: ${String(e).split("\n")[0]}`);

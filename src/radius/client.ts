@@ -23,6 +23,7 @@
  * challenge), Status-Server (RFC 5997) probing of dead servers, IPv6 servers, RadSec.
  */
 import { err, ok, type Result } from "../base/result.js";
+import type { PppCredentials } from "../ppp/index.js";
 import type { Counters } from "../obs/counters.js";
 import { type Logger, nullLogger } from "../obs/log.js";
 import {
@@ -93,26 +94,8 @@ export interface RadiusEndpoint {
 
 export type RadiusRequestId = number & { readonly __radiusRequestId: unique symbol };
 
-/** What the PPP peer sent, in the form each method's RADIUS attributes need. */
-export type RadiusCredentials =
-  | { readonly method: "pap"; readonly password: Uint8Array }
-  | {
-      readonly method: "chap-md5";
-      /** CHAP Identifier of the Challenge/Response exchange. */
-      readonly identifier: number;
-      readonly challenge: Uint8Array;
-      /** The 16-octet MD5 response. */
-      readonly response: Uint8Array;
-    }
-  | {
-      readonly method: "mschapv2";
-      readonly identifier: number;
-      /** The 16-octet challenge the authenticator (Oakley) sent. */
-      readonly authenticatorChallenge: Uint8Array;
-      readonly peerChallenge: Uint8Array;
-      /** The 24-octet NT-Response. */
-      readonly ntResponse: Uint8Array;
-    };
+/** What the PPP peer sent (each method's credentials map onto its RADIUS attributes). */
+export type RadiusCredentials = PppCredentials;
 
 export interface AuthRequest {
   readonly userName: string;

@@ -11,6 +11,7 @@
  * If koffi or libcrypto cannot load, `evpAvailable()` is false and the factory uses node.ts.
  */
 import koffi from "koffi";
+import { openLibcrypto } from "../libcrypto.js";
 import {
   type EspTransform,
   type IvPool,
@@ -81,7 +82,7 @@ let loadError = "";
 function load(): Libcrypto | null {
   if (lib !== undefined) return lib;
   try {
-    const l = koffi.load("libcrypto.so.3");
+    const l = openLibcrypto();
     const f = (sig: string): Fn => l.func(sig) as Fn;
     const cipherGetters: Record<string, string> = {
       "aes-128-gcm": "EVP_aes_128_gcm",
