@@ -9,22 +9,14 @@ import type { LogHub } from "../obs/log.js";
 import { systemClock, systemRandom } from "../platform/index.js";
 import { pathMtuTo, resolveIpv4, routeTo } from "../platform/route.js";
 import { probeUdp } from "../platform/udp-probe.js";
-import type { PppAuthMethod } from "../ppp/index.js";
-import { runDiagnosis } from "./run.js";
+import { type DiagnoseOptions, runDiagnosis } from "./run.js";
 import { type DiagnoseReport, report } from "./verdict.js";
 
 export { formatWindowsErrors, WINDOWS_ERRORS } from "./windows-errors.js";
 export { type DiagnoseReport, formatReport, report } from "./verdict.js";
 
-export interface DiagnoseServerOptions {
-  readonly server: string;
-  readonly psk?: string;
-  readonly user?: string;
-  readonly password?: string;
-  readonly authMethods?: readonly PppAuthMethod[];
-  readonly allowLegacy?: boolean;
-  readonly timeoutMs: number;
-  readonly pppMtu: number;
+/** What runDiagnosis takes, with SERVER as typed (a name is resolved) and our address found. */
+export interface DiagnoseServerOptions extends Omit<DiagnoseOptions, "local"> {
   readonly logs: LogHub;
   readonly onProgress?: (text: string) => void;
   /** Local UDP ports for the full exchange (default 500 and 4500, as oakley connect). */
@@ -39,18 +31,9 @@ export async function diagnoseServer(
   const route = await routeTo(server.value);
   if (!route.ok) return { ok: false, error: `no route to ${server.value}: ${route.error.message}` };
   const local = route.value.source;
+  const { logs: _logs, onProgress: _progress, ports: _ports, ...wanted } = o;
   const run = await runDiagnosis(
-    {
-      server: server.value,
-      local,
-      ...(o.psk !== undefined ? { psk: o.psk } : {}),
-      ...(o.user !== undefined ? { user: o.user } : {}),
-      ...(o.password !== undefined ? { password: o.password } : {}),
-      ...(o.authMethods ? { authMethods: o.authMethods } : {}),
-      allowLegacy: o.allowLegacy ?? false,
-      timeoutMs: o.timeoutMs,
-      pppMtu: o.pppMtu,
-    },
+    { ...wanted, server: server.value, local },
     {
       clock: systemClock,
       random: systemRandom,
