@@ -25,7 +25,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -35,6 +35,7 @@ import { AcctTerminateCause } from "../../src/registry/radius.js";
 import { RadiusService, type RadiusServiceOptions } from "../../src/daemon/radius.js";
 import type { DaeRequest } from "../../src/radius/dae.js";
 import { RadiusErrorCode } from "../../src/radius/errors.js";
+import { writeFreeradiusConf } from "./lib/freeradius.js";
 import {
   chapMd5Response,
   generateAuthenticatorResponse,
@@ -137,107 +138,6 @@ DEFAULT Auth-Type := Reject
 `;
 }
 
-function radiusdConf(dir: string): string {
-  return `
-prefix = /usr
-exec_prefix = /usr
-sysconfdir = /etc
-localstatedir = /var
-sbindir = /usr/sbin
-logdir = ${dir}/log
-raddbdir = ${dir}
-radacctdir = ${dir}/acct
-name = freeradius
-confdir = ${dir}
-modconfdir = ${dir}/mods-config
-run_dir = ${dir}/run
-db_dir = ${dir}
-libdir = /usr/lib/freeradius
-pidfile = ${dir}/run/freeradius.pid
-max_request_time = 30
-cleanup_delay = 1
-max_requests = 1024
-hostname_lookups = no
-log {
-  destination = stdout
-  auth = yes
-}
-security {
-  allow_core_dumps = no
-  max_attributes = 200
-  reject_delay = 0
-  status_server = no
-}
-client oakley {
-  ipaddr = ${OAK}
-  secret = ${SECRET}
-  require_message_authenticator = yes
-  nas_type = other
-}
-thread pool {
-  start_servers = 1
-  max_servers = 4
-  min_spare_servers = 1
-  max_spare_servers = 4
-  max_requests_per_server = 0
-}
-modules {
-  pap {
-    normalise = yes
-  }
-  chap {
-  }
-  mschap {
-  }
-  files {
-    filename = ${dir}/users
-    acctusersfile = ${dir}/acct_users
-  }
-  detail {
-    filename = ${dir}/acct/detail
-    permissions = 0600
-    header = "%t"
-  }
-}
-server default {
-  listen {
-    type = auth
-    ipaddr = ${FR}
-    port = 1812
-  }
-  listen {
-    type = acct
-    ipaddr = ${FR}
-    port = 1813
-  }
-  authorize {
-    files
-    chap
-    mschap
-    pap
-  }
-  authenticate {
-    Auth-Type PAP {
-      pap
-    }
-    Auth-Type CHAP {
-      chap
-    }
-    Auth-Type MS-CHAP {
-      mschap
-    }
-  }
-  preacct {
-  }
-  accounting {
-    detail
-  }
-  post-auth {
-  }
-}
-`;
-}
-
 interface Fr {
   proc: ChildProcess;
   out: string[];
@@ -314,11 +214,12 @@ describe("RADIUS client against FreeRADIUS 3.2", { skip }, () => {
   before(async () => {
     labUp();
     dir = mkdtempSync(join(tmpdir(), "oakley-radius-"));
-    for (const d of ["log", "acct", "run", "mods-config"])
-      execFileSync("mkdir", ["-p", join(dir, d)]);
-    writeFileSync(join(dir, "radiusd.conf"), radiusdConf(dir));
-    writeFileSync(join(dir, "users"), usersFile());
-    writeFileSync(join(dir, "acct_users"), "");
+    writeFreeradiusConf({
+      dir,
+      listen: FR,
+      clients: [{ name: "oakley", ip: OAK, secret: SECRET }],
+      users: usersFile(),
+    });
     fr = await startFreeradius(dir);
     const s = await RadiusService.start(options(SECRET), { clock, random: systemRandom });
     assert.ok(s.ok, s.ok ? "" : s.error.message);

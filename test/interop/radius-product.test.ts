@@ -28,11 +28,12 @@
  * Needs root, iproute2, freeradius, radclient. Run under the interop lock.
  */
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { type Proc, stop, watch } from "./lib/cli-process.js";
+import { sqlPath, writeFreeradiusConf } from "./lib/freeradius.js";
 import { interopSkipReason, type Namespace, Topology } from "./lib/netns.js";
 
 const skip =
@@ -79,160 +80,10 @@ DEFAULT Auth-Type := Reject
 `;
 }
 
-function radiusdConf(dir: string): string {
-  const client = (name: string, ip: string) => `
-client ${name} {
-  ipaddr = ${ip}
-  secret = ${SECRET}
-  require_message_authenticator = yes
-  nas_type = other
-}`;
-  return `
-prefix = /usr
-exec_prefix = /usr
-sysconfdir = /etc
-localstatedir = /var
-sbindir = /usr/sbin
-logdir = ${dir}/log
-raddbdir = ${dir}
-radacctdir = ${dir}/acct
-name = freeradius
-confdir = ${dir}
-modconfdir = ${dir}/mods-config
-run_dir = ${dir}/run
-db_dir = ${dir}
-libdir = /usr/lib/freeradius
-pidfile = ${dir}/run/freeradius.pid
-max_request_time = 30
-cleanup_delay = 1
-max_requests = 1024
-hostname_lookups = no
-log {
-  destination = stdout
-  auth = yes
-}
-security {
-  allow_core_dumps = no
-  max_attributes = 200
-  reject_delay = 0
-  status_server = no
-}
-${client("gw1", GW1)}
-${client("gw2", GW2)}
-thread pool {
-  start_servers = 1
-  max_servers = 4
-  min_spare_servers = 1
-  max_spare_servers = 4
-  max_requests_per_server = 0
-}
-modules {
-  pap {
-    normalise = yes
-  }
-  chap {
-  }
-  mschap {
-  }
-  expr {
-  }
-  sql {
-    dialect = "sqlite"
-    driver = "rlm_sql_sqlite"
-    sqlite {
-      filename = "${dir}/radius.sqlite"
-      busy_timeout = 200
-    }
-    radius_db = "radius"
-    acct_table1 = "radacct"
-    acct_table2 = "radacct"
-    postauth_table = "radpostauth"
-    authcheck_table = "radcheck"
-    groupcheck_table = "radgroupcheck"
-    authreply_table = "radreply"
-    groupreply_table = "radgroupreply"
-    usergroup_table = "radusergroup"
-    delete_stale_sessions = yes
-    pool {
-      start = 1
-      min = 1
-      max = 4
-      spare = 2
-      uses = 0
-      retry_delay = 30
-      lifetime = 0
-      idle_timeout = 60
-    }
-    client_table = "nas"
-    group_attribute = "SQL-Group"
-    $INCLUDE \${modconfdir}/\${.:name}/main/\${dialect}/queries.conf
-  }
-  files {
-    filename = ${dir}/users
-    acctusersfile = ${dir}/acct_users
-  }
-  detail {
-    filename = ${dir}/acct/detail
-    permissions = 0600
-    header = "%t"
-  }
-}
-server default {
-  listen {
-    type = auth
-    ipaddr = ${RAD}
-    port = 1812
-  }
-  listen {
-    type = acct
-    ipaddr = ${RAD}
-    port = 1813
-  }
-  authorize {
-    files
-    sql
-    chap
-    mschap
-    pap
-  }
-  authenticate {
-    Auth-Type PAP {
-      pap
-    }
-    Auth-Type CHAP {
-      chap
-    }
-    Auth-Type MS-CHAP {
-      mschap
-    }
-  }
-  preacct {
-    # The session key SQL accounting matches Start, Interim and Stop on (the stock config's
-    # acct_unique policy, which this minimal configuration does not load).
-    update request {
-      &Acct-Unique-Session-Id := "%{md5:%{User-Name},%{Acct-Session-Id},%{NAS-IP-Address},%{NAS-Identifier}}"
-    }
-  }
-  accounting {
-    detail
-    sql
-  }
-  post-auth {
-  }
-}
-`;
-}
-
-/** FreeRADIUS's own SQLite schema and queries (from the package), and the MS-CHAPv2 user. */
-const FR_SQL = "/etc/freeradius/3.0/mods-config/sql/main/sqlite";
-
-function sqlBackend(dir: string): void {
-  const mods = join(dir, "mods-config", "sql", "main", "sqlite");
-  mkdirSync(mods, { recursive: true });
-  copyFileSync(join(FR_SQL, "queries.conf"), join(mods, "queries.conf"));
-  const db = new Database(join(dir, "radius.sqlite"));
+/** The MS-CHAPv2 user lives in SQL: its password, static address and Class. */
+function sqlUsers(dir: string): void {
+  const db = new Database(sqlPath(dir));
   try {
-    db.exec(readFileSync(join(FR_SQL, "schema.sql"), "utf8"));
     const check = db.prepare(
       "INSERT INTO radcheck (username, attribute, op, value) VALUES (?, ?, ?, ?)",
     );
@@ -249,7 +100,7 @@ function sqlBackend(dir: string): void {
 
 /** radacct rows of a user: which gateway, the address, start and stop. */
 function radacct(user: string): { nas: string; ip: string; stopped: boolean; cause: string }[] {
-  const db = new Database(join(confDir(), "radius.sqlite"), { readonly: true });
+  const db = new Database(sqlPath(confDir()), { readonly: true });
   try {
     return (
       db
@@ -405,12 +256,17 @@ describe("oakley connect -> oakley serve --radius -> FreeRADIUS 3.2 (namespaces)
     await topo.route(gw2, "default", { gateway: "198.51.100.17" });
     await topo.route(rad, "default", { gateway: "198.51.100.33" });
     const dir = confDir();
-    for (const d of ["log", "acct", "run", "mods-config"])
-      mkdirSync(join(dir, d), { recursive: true });
-    writeFileSync(join(dir, "radiusd.conf"), radiusdConf(dir));
-    writeFileSync(join(dir, "users"), usersFile());
-    writeFileSync(join(dir, "acct_users"), "");
-    sqlBackend(dir);
+    writeFreeradiusConf({
+      dir,
+      listen: RAD,
+      clients: [
+        { name: "gw1", ip: GW1, secret: SECRET },
+        { name: "gw2", ip: GW2, secret: SECRET },
+      ],
+      users: usersFile(),
+      sql: true,
+    });
+    sqlUsers(dir);
     fr = await startFreeradius();
     const good = secretFile("secret", SECRET);
     // gw1 offers CHAP first, gw2 PAP first; both fall back to MS-CHAPv2 when the client Naks.
