@@ -7,8 +7,10 @@
  *     PPP address (IKE + ESP-in-UDP 4500 + L2TP + PPP over TUN);
  *   - the same through Oakley's ESP-only tunnel (bench/esp-tunnel.ts' statically keyed SAs, no
  *     IKE/L2TP/PPP) with the ESP suite the product negotiated: the baseline;
- *   - idle ping RTT (median of --pings) through each tunnel and between the namespaces outside
- *     any tunnel (client -> NAT -> server);
+ *   - idle ping RTT (median of --pings) through each tunnel, between the namespaces outside
+ *     any tunnel (client -> NAT -> server), and through the latency floor: bench/ip-in-udp.ts,
+ *     a bare IP-in-UDP tunnel on the same TUN/UDP platform code and event loop, crossing the
+ *     same user-space hops with no protocol work (product minus floor = Oakley's processing);
  *   - CPU seconds (utime+stime from /proc/PID/stat, before/after each iperf3 run) of the
  *     Oakley processes (command "node") in the client and server namespaces, per Gbit moved.
  * Rounds alternate which tunnel goes first. Results: a table on stdout and
@@ -55,7 +57,7 @@ interface Run {
   readonly gbit: number;
 }
 interface Rtt {
-  readonly path: Tunnel | "no tunnel";
+  readonly path: Tunnel | "no tunnel" | "floor";
   /** Seconds between pings: 0.1 (idle, the figure with a target) or 0.005 (busy, diagnostic). */
   readonly intervalS: number;
   readonly round: number;
@@ -255,6 +257,45 @@ async function espOnlyRound(lab: Lab, round: number): Promise<void> {
   }
 }
 
+/** The latency floor: bench/ip-in-udp.ts in both namespaces, pinged like the tunnels. */
+async function floorRound(lab: Lab, round: number, dir: string): Promise<void> {
+  const script = join(ROOT, "bench", "ip-in-udp.ts");
+  const inner = { client: "203.0.113.201", server: "203.0.113.202" };
+  const side = (ns: string, name: string, args: string[]): Daemon =>
+    nsDaemon(
+      ns,
+      name,
+      process.execPath,
+      ["--import", "tsx", script, "--tun", "oakfl0", ...args],
+      join(dir, `${name}-${round}.log`),
+    );
+  const server = side(lab.ns.server, "floor-server", [
+    "--address",
+    `${inner.server}/${inner.client}`,
+    "--bind",
+    `${LAB_ADDR.server}:4600`,
+  ]);
+  let client: Daemon | undefined;
+  try {
+    await waitLog(server, /ready/, "the floor tunnel's server side", 30_000);
+    client = side(lab.ns.client, "floor-client", [
+      "--address",
+      `${inner.client}/${inner.server}`,
+      "--bind",
+      `${LAB_ADDR.client}:4600`,
+      "--peer",
+      `${LAB_ADDR.server}:4600`,
+    ]);
+    await waitLog(client, /ready/, "the floor tunnel's client side", 30_000);
+    const p = await nsRun(lab.ns.client, "ping", ["-c", "2", "-W", "2", inner.server]);
+    if (p.code !== 0) throw new Error(`no ping through the floor tunnel: ${p.stdout}`);
+    await measurePing(lab, "floor", round, inner.server);
+  } finally {
+    await client?.stop("SIGINT", 5000);
+    await server.stop("SIGINT", 5000);
+  }
+}
+
 function table(): { text: string; summary: Record<string, number> } {
   const g = (t: Tunnel, d: Run["direction"]): Run[] =>
     runs.filter((r) => r.tunnel === t && r.direction === d);
@@ -274,9 +315,13 @@ function table(): { text: string; summary: Record<string, number> } {
     rttProductMs: rtt("product"),
     rttEspOnlyMs: rtt("esp-only"),
     rttAddedByProductMs: rtt("product") - rtt("no tunnel"),
+    rttFloorMs: rtt("floor"),
+    rttAddedByFloorMs: rtt("floor") - rtt("no tunnel"),
+    rttAddedByProductOverFloorMs: rtt("product") - rtt("floor"),
     busyRttNoTunnelMs: rtt("no tunnel", 0.005),
     busyRttProductMs: rtt("product", 0.005),
     busyRttEspOnlyMs: rtt("esp-only", 0.005),
+    busyRttFloorMs: rtt("floor", 0.005),
     productCpuSPerGbitUpload: cpuPerGbit("product", "upload"),
     productCpuSPerGbitDownload: cpuPerGbit("product", "download"),
     espOnlyCpuSPerGbitUpload: cpuPerGbit("esp-only", "upload"),
@@ -326,10 +371,19 @@ function table(): { text: string; summary: Record<string, number> } {
       "<= 0.3 ms",
       ok(s.rttAddedByProductMs <= 0.3),
     ],
+    ["RTT added by the bare IP-in-UDP floor", s.rttAddedByFloorMs.toFixed(3), "-", "-", "-", "-"],
+    [
+      "RTT product minus floor",
+      s.rttAddedByProductOverFloorMs.toFixed(3),
+      (s.rttEspOnlyMs - s.rttFloorMs).toFixed(3),
+      "-",
+      "-",
+      "-",
+    ],
     [
       "diag: RTT ms, pings 5 ms apart",
       `${s.busyRttProductMs.toFixed(3)} (no tunnel ${s.busyRttNoTunnelMs.toFixed(3)})`,
-      s.busyRttEspOnlyMs.toFixed(3),
+      `${s.busyRttEspOnlyMs.toFixed(3)} (floor ${s.busyRttFloorMs.toFixed(3)})`,
       "-",
       "-",
       "-",
@@ -375,6 +429,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       console.error(`round ${round + 1}/${ROUNDS}`);
       await measurePing(lab, "no tunnel", round, LAB_ADDR.server);
+      await floorRound(lab, round, dir);
       // The product names the suite, so round 0 runs it first; later rounds alternate.
       if (round % 2 === 0) {
         await productRound(lab, round, dir);
