@@ -14,6 +14,7 @@
  * checks one PAP password or one CHAP Response per session), so limiting new sessions per
  * channel limits password guesses, for every method.
  */
+import type { AuthLimiter } from "../l2tp-ipsec/index.js";
 import type { Clock } from "../platform/index.js";
 import { DUMMY_PAP_CREDENTIALS, type PapKdf, type User, verifyPap } from "../policy/index.js";
 import type { PasswordRefusal } from "../ppp/index.js";
@@ -60,11 +61,6 @@ export function storePasswordVerifier(
   };
 }
 
-export interface AuthLimiter {
-  /** One authentication attempt on `channel`: true if allowed now. */
-  take(channel: string): boolean;
-}
-
 /** Token bucket per channel: `burst` attempts at once, then one per `refillMs`. */
 export class AuthAttemptLimiter implements AuthLimiter {
   static readonly DEFAULTS = { burst: 5, refillMs: 10_000, maxChannels: 10_000 } as const;
@@ -104,6 +100,15 @@ export class AuthAttemptLimiter implements AuthLimiter {
     if (b.tokens <= 0) return false;
     b.tokens--;
     return true;
+  }
+
+  forget(channel: string): void {
+    this.buckets.delete(channel);
+  }
+
+  /** How many channels have a bucket (for tests and status). */
+  channels(): number {
+    return this.buckets.size;
   }
 
   private prune(now: number): void {

@@ -99,7 +99,10 @@ export type SessionEndCause = "session-timeout" | "idle-timeout" | "admin-reset"
 
 /** Authentication attempts per channel (one per PPP session). */
 export interface AuthLimiter {
+  /** One authentication attempt on `channel`: true if allowed now. */
   take(channel: string): boolean;
+  /** `channel` is gone (channel ids are never reused): drop what was kept for it. */
+  forget(channel: string): void;
 }
 
 export interface L2tpOverIpsecServer {
@@ -521,6 +524,7 @@ export class L2tpOverIpsec {
       if (s.binding.channel === ch) this.stepPpp(s, { type: "lower-down" });
     for (const t of ch.tunnels) this.tunnelChannel.delete(t);
     for (const b of ch.bindings.values()) this.bindings.delete(b.key);
+    this.o.server?.authLimiter?.forget(String(ch.id));
     this.o.onEvent?.({ type: "channel-down", channelId: ch.id });
   }
 

@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { AuthAttemptLimiter } from "../../src/daemon/ppp-password.js";
 import { type LinkProfile, SimNetwork, Simulator } from "../fakes/sim.js";
 import {
   ALICE,
@@ -189,6 +190,27 @@ describe("the product in one process (simulator)", () => {
     // The address went back to the pool.
     const pool = server.stack.l2tp.poolInUse();
     assert.equal(pool, 0, `addresses still taken after ${addr}'s client died: ${pool}`);
+    server.dispose();
+  });
+
+  it("a channel that goes leaves no authentication-attempt record behind (churn does not grow it)", () => {
+    const { sim, net, serverHost } = world(5);
+    let limiter: AuthAttemptLimiter | undefined;
+    const server = simServer(sim, serverHost, {
+      ike: { dpd: { delaySeconds: 10, retrySeconds: 5, maxRetries: 3, probeWithoutVid: true } },
+      ppp: (clock) => ({ authLimiter: (limiter = new AuthAttemptLimiter(clock)) }),
+    });
+    const nat = net.nat("198.51.100.1");
+    for (let round = 0; round < 3; round++) {
+      const host = net.host(`192.0.2.${2 + round}`, nat.inside);
+      const client = simClient(sim, host, SERVER);
+      waitUp(sim, [client]);
+      assert.equal(limiter?.channels(), 1, "one channel authenticating");
+      client.stop();
+      host.unbind(500);
+      assert.ok(sim.runUntilTrue(() => server.stack.l2tp.channels.size === 0, 120_000));
+      assert.equal(limiter?.channels(), 0, `round ${round}: the gone channel's bucket is kept`);
+    }
     server.dispose();
   });
 
