@@ -148,3 +148,21 @@ test("decodeStatus carries the FIPS mode; `oakley status` shows it (off when a d
   assert.ok(!bad.ok);
   assert.match(bad.error.message, /mode/);
 });
+
+test("decodeStatus carries the daemon's memory; `oakley status` shows it; a malformed one is refused by name", async () => {
+  const { formatStatus } = await import("../cli/commands/status.js");
+  const t = new FakeControlTarget();
+  const memory = { rssBytes: 73_400_320, heapUsedBytes: 31_457_280, externalBytes: 5_242_880 };
+  const status = { ...t.status(), memory };
+  const s = decodeStatus(wire(status));
+  assert.ok(s.ok);
+  assert.deepEqual(s.value, status);
+  assert.match(
+    formatStatus(s.value, "test"),
+    /^Memory: +70\.0 MB resident \(JS heap 30\.0 MB, native buffers 5\.0 MB\)$/m,
+  );
+  assert.doesNotMatch(formatStatus(t.status(), "test"), /^Memory:/m);
+  const bad = decodeStatus(wire({ ...status, memory: { ...memory, rssBytes: "lots" } }));
+  assert.ok(!bad.ok);
+  assert.match(bad.error.message, /memory.*rssBytes|rssBytes/);
+});

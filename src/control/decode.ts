@@ -274,6 +274,20 @@ export function decodeStatus(v: Json): Result<DaemonStatus, ControlError> {
             })(),
       ),
       ...(o.radius !== undefined ? { radius: decodeRadiusStatus(o.radius) } : {}),
+      ...opt(
+        "memory",
+        o.memory === undefined
+          ? undefined
+          : (() => {
+              const q = obj(o.memory, "result.memory");
+              const pp = "result.memory";
+              return {
+                rssBytes: int(q, "rssBytes", pp),
+                heapUsedBytes: int(q, "heapUsedBytes", pp),
+                externalBytes: int(q, "externalBytes", pp),
+              };
+            })(),
+      ),
       warnings: strings("warnings"),
       ...opt(
         "connection",

@@ -156,6 +156,12 @@ export interface DaemonStatus {
     readonly servers: readonly RadiusServerState[];
     readonly accountingQueued: number;
   };
+  /** The daemon process' memory now: resident set, and of it the JS heap and native buffers. */
+  readonly memory?: {
+    readonly rssBytes: number;
+    readonly heapUsedBytes: number;
+    readonly externalBytes: number;
+  };
   readonly warnings: readonly string[];
   /** `oakley connect` (role client): the connection it keeps. */
   readonly connection?: ClientConnectionStatus;

@@ -247,6 +247,7 @@ export function daemonTarget(d: DaemonTargetDeps): ControlTarget {
           : {}),
         ...(d.state.fips ? { fips: d.state.fips } : {}),
         ...(d.radius ? { radius: d.radius() } : {}),
+        memory: processMemory(),
         warnings: d.state.warnings,
       };
     },
@@ -284,4 +285,10 @@ export function daemonTarget(d: DaemonTargetDeps): ControlTarget {
     ...(d.failures ? { failures: (q: { peer?: string }) => d.failures!.report(q) } : {}),
   };
   return target;
+}
+
+/** What the daemon process holds now (`oakley status`: is it growing?). */
+function processMemory(): NonNullable<DaemonStatus["memory"]> {
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external };
 }

@@ -282,4 +282,16 @@ describe("server-side diagnostics (whole product, simulator)", () => {
     const neither = await runOakley(["diagnose", "--socket", sock]);
     assert.equal(neither.code, 2);
   });
+
+  it("oakley status shows the daemon process' memory (resident, JS heap, native buffers)", async () => {
+    const r = await runOakley(["status", "--socket", sock]);
+    assert.equal(r.code, 0, r.err);
+    const m =
+      /^Memory: +([\d.]+) MB resident \(JS heap ([\d.]+) MB, native buffers ([\d.]+) MB\)$/m.exec(
+        r.out,
+      );
+    assert.ok(m, r.out);
+    const [rss, heap] = [Number(m[1]), Number(m[2])];
+    assert.ok(rss > heap && heap > 1, `resident ${rss} MB, heap ${heap} MB`);
+  });
 });

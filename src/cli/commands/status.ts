@@ -121,6 +121,12 @@ export function formatStatus(s: DaemonStatus, via: string): string {
     }
     lines.push(`Accounting:  ${s.radius.accountingQueued} records queued`);
   }
+  if (s.memory) {
+    const mb = (n: number): string => `${(n / 1_048_576).toFixed(1)} MB`;
+    lines.push(
+      `Memory:      ${mb(s.memory.rssBytes)} resident (JS heap ${mb(s.memory.heapUsedBytes)}, native buffers ${mb(s.memory.externalBytes)})`,
+    );
+  }
   for (const w of s.warnings) lines.push(`Warning:     ${w}`);
   return `${lines.join("\n")}\n`;
 }
