@@ -13,7 +13,8 @@
  *   - server CPU seconds (utime+stime) per connect;
  *   - with --churn M: M more connect/disconnect cycles, then `oakley status --json` and
  *     `oakley sa list --json` on the server's control socket must show nothing left over, and
- *     RSS is compared with the RSS after the first min(1000, M) cycles.
+ *     RSS is compared with the RSS after the first min(1000, M) cycles; RSS, JS heap and native
+ *     buffers of the server are sampled every 1000 cycles (memoryCurve).
  *
  *   sudo npx tsx bench/sessions.ts [--clients 200] [--parallel 20] [--churn 0]
  * Run it under the interop lock (network namespaces):
@@ -370,30 +371,51 @@ async function driverMain(): Promise<void> {
     out.afterDown = await leftovers(lab.ns.server, sock);
     out.rssAfterDownKb = rssKb(srv.pid);
     if (CHURN > 0) {
-      const first = Math.min(1000, CHURN);
+      // In steps of 1000 cycles, so the server's memory is seen as a curve: a leak climbs
+      // steadily, allocator and V8 high-water marks level off.
       const c0 = pidCpu(srv.pid);
       const t0 = performance.now();
-      load.stdin!.write(`churn ${first}\n`);
-      const a = await next("churned");
-      await new Promise((r) => setTimeout(r, 2000));
-      const rssFirst = rssKb(srv.pid);
-      let b: Record<string, unknown> | undefined;
-      if (CHURN > first) {
-        load.stdin!.write(`churn ${CHURN - first}\n`);
-        b = await next("churned");
+      const times: number[] = [];
+      const firstFailed: unknown[] = [];
+      let failures = 0;
+      const curve: Array<{
+        cycles: number;
+        rssKb: number;
+        heapUsedKb: number;
+        externalKb: number;
+      }> = [];
+      for (let done = 0; done < CHURN; ) {
+        const step = Math.min(1000, CHURN - done);
+        load.stdin!.write(`churn ${step}\n`);
+        const r = await next("churned");
+        done += step;
+        times.push(...(r.times as number[]));
+        failures += r.failures as number;
+        if (firstFailed.length < 5) firstFailed.push(...(r.failed as unknown[]));
+        await new Promise((res) => setTimeout(res, 2000));
+        const st = (await control(lab.ns.server, sock, ["status"])) as {
+          memory?: { heapUsedBytes: number; externalBytes: number };
+        };
+        curve.push({
+          cycles: done,
+          rssKb: rssKb(srv.pid),
+          heapUsedKb: Math.round((st.memory?.heapUsedBytes ?? 0) / 1024),
+          externalKb: Math.round((st.memory?.externalBytes ?? 0) / 1024),
+        });
+        console.error(`  churn ${done}/${CHURN}: ${JSON.stringify(curve.at(-1))}`);
       }
       const wallS = (performance.now() - t0) / 1000;
-      await new Promise((r) => setTimeout(r, 2000));
-      const rssEnd = rssKb(srv.pid);
-      const ct = [...(a.times as number[]), ...((b?.times as number[]) ?? [])];
+      const rssFirst = curve[0]!.rssKb;
+      const rssEnd = curve.at(-1)!.rssKb;
       out.churn = {
         cycles: CHURN,
-        failures: (a.failures as number) + ((b?.failures as number) ?? 0),
-        firstFailures: a.failed,
+        failures,
+        firstFailures: firstFailed.slice(0, 5),
         cyclesPerS: CHURN / wallS,
-        timeToAddressMs: { p50: pct(ct, 50), p99: pct(ct, 99) },
+        timeToAddressMs: { p50: pct(times, 50), p99: pct(times, 99) },
         serverCpuMsPerCycle: (1000 * (pidCpu(srv.pid) - c0)) / CHURN,
         rssKb: { afterFirst: rssFirst, end: rssEnd, growth: (rssEnd - rssFirst) / rssFirst },
+        memoryCurve: curve,
         leftovers: await leftovers(lab.ns.server, sock),
       };
       console.error(JSON.stringify(out.churn, null, 2));
