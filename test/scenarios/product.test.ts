@@ -198,7 +198,10 @@ describe("the product in one process (simulator)", () => {
     let limiter: AuthAttemptLimiter | undefined;
     const server = simServer(sim, serverHost, {
       ike: { dpd: { delaySeconds: 10, retrySeconds: 5, maxRetries: 3, probeWithoutVid: true } },
-      ppp: (clock) => ({ authLimiter: (limiter = new AuthAttemptLimiter(clock)) }),
+      ppp: (clock) => {
+        limiter = new AuthAttemptLimiter(clock);
+        return { authLimiter: limiter };
+      },
     });
     const nat = net.nat("198.51.100.1");
     for (let round = 0; round < 3; round++) {
