@@ -1,9 +1,12 @@
 /**
- * Checks the one-way dependency rule (scripts/layers.ts) over every import in src/.
- * Exit code 1 with one line per violation; run by `npm test`.
+ * Checks the one-way dependency rule (scripts/layers.ts) over every import in src/, and that
+ * no modules of src/ import each other in a cycle (scripts/import-cycles.ts: a cycle loads a
+ * module before the one it imports has finished evaluating, and hides which one is the lower
+ * level). Exit code 1 with one line per violation; run by `npm run check`.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
+import { findCycles, runtimeImports } from "./import-cycles.js";
 import { ALLOWED } from "./layers.js";
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), "..");
@@ -20,6 +23,8 @@ function* walk(dir: string): Generator<string> {
 const importRe =
   /(?:import|export)\s[^"']*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
 const problems: string[] = [];
+/** Module -> the modules of src/ it loads at run time (paths relative to src/). */
+const graph = new Map<string, string[]>();
 for (const file of walk(src)) {
   const rel = relative(src, file);
   const layer = rel.split(sep)[0] ?? "";
@@ -30,6 +35,12 @@ for (const file of walk(src)) {
   }
   if (file.endsWith(".test.ts")) continue; // tests may reach across layers to build fixtures
   const text = readFileSync(file, "utf8");
+  graph.set(
+    rel,
+    runtimeImports(text)
+      .filter((spec) => spec.startsWith("."))
+      .map((spec) => relative(src, resolve(dirname(file), spec)).replace(/\.js$/, ".ts")),
+  );
   for (const m of text.matchAll(importRe)) {
     const spec = m[1] ?? m[2] ?? "";
     if (!spec.startsWith(".")) continue;
@@ -44,8 +55,14 @@ for (const file of walk(src)) {
     }
   }
 }
+for (const c of findCycles(graph)) {
+  const also = c.modules.filter((m) => !c.path.includes(m));
+  problems.push(
+    `import cycle: ${c.path.join(" -> ")}${also.length > 0 ? ` (also tangled: ${also.join(", ")})` : ""}`,
+  );
+}
 if (problems.length > 0) {
   console.error(`dependency rule violated (${problems.length}):\n${problems.join("\n")}`);
   process.exit(1);
 }
-console.log("dependency rule: ok");
+console.log("dependency rule and import cycles: ok");

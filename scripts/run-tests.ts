@@ -1,7 +1,7 @@
 /**
  * Finds test files and runs them with node's built-in test runner (through tsx).
  *   run-tests.ts [unit|interop|all] [filter...]
- * unit    = src/**\/*.test.ts, test/{helpers,fakes,vectors,scenarios,security,fuzz}/**\/*.test.ts (no root, no network)
+ * unit    = {src,scripts}/**\/*.test.ts, test/{helpers,fakes,vectors,scenarios,security,fuzz}/**\/*.test.ts (no root, no network)
  * interop = test/interop/**\/*.test.ts (root, namespaces, Debian packages installed by .ci/run)
  */
 import { spawn } from "node:child_process";
@@ -26,6 +26,7 @@ function* walk(dir: string): Generator<string> {
 const [kind = "all", ...filters] = process.argv.slice(2);
 const unitDirs = [
   "src",
+  "scripts",
   "test/helpers",
   "test/fakes",
   "test/vectors",

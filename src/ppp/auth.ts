@@ -34,7 +34,8 @@
  *    verdict came (RFC 1994 leaves retransmission to the authenticator); a lost Success
  *    would otherwise strand the peer, and authenticators resend the verdict for a repeated
  *    Response.
- * Any authentication failure ends the link; nothing waits forever (authTimeoutMs).
+ * Any authentication failure ends the link (phases.ts closes it on our report); nothing waits
+ * forever (authTimeoutMs). authStart/authStop are called by phases.ts.
  * Left out: MS-CHAPv2 Change-Password (RFC 2759 §7), CHAP rechallenge, EAP.
  */
 import { constantTimeEqual } from "../crypto/ct.js";
@@ -52,7 +53,6 @@ import {
   serializePapPacket,
 } from "../wire/ppp/auth.js";
 import type { Engine } from "./engine.js";
-import { enterNetwork, linkClose } from "./lcp.js";
 import {
   chapMd5Response,
   generateAuthenticatorResponse,
@@ -190,7 +190,7 @@ function fail(
     message,
     ...(extra.serverNotAuthenticated ? { serverNotAuthenticated: true } : {}),
   });
-  linkClose(e, "auth-failed", message);
+  e.report({ type: "auth-failed", message });
 }
 
 function succeed(e: Engine, user: string): void {
@@ -199,7 +199,7 @@ function succeed(e: Engine, user: string): void {
   a.deadline = null;
   a.user = user;
   if (a.method) e.emit({ type: "auth-ok", method: a.method, user });
-  enterNetwork(e);
+  e.report({ type: "auth-succeeded" });
 }
 
 /** The auth deadline passed. */

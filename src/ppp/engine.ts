@@ -1,7 +1,9 @@
 /**
  * The working context of one `handle` call: the configuration with defaults applied, the
  * draft state (a private copy), the clock reading, and the actions produced. Protocol modules
- * (lcp.ts, ipcp.ts, auth.ts) act through it; nothing here performs I/O.
+ * (lcp.ts, ipcp.ts, auth.ts) act through it, and report what happened to the phase
+ * coordinator (phases.ts) through it, so that they need not import each other; nothing here
+ * performs I/O.
  */
 import { type Logger, nullLogger } from "../obs/log.js";
 import { PppProtocol, pppProtocolName } from "../registry/ppp.js";
@@ -15,6 +17,28 @@ import type {
   PppEvent,
   PppState,
 } from "./types.js";
+
+/**
+ * What LCP, authentication and IPCP tell the phase coordinator (phases.ts), which decides what
+ * starts or stops next (RFC 1661 §3).
+ */
+export type PhaseEvent =
+  /** LCP This-Layer-Up; `auth` is the method negotiated (null: none). */
+  | { readonly type: "lcp-up"; readonly auth: PppAuthMethod | null }
+  /** LCP This-Layer-Down: LCP left the Opened state. */
+  | { readonly type: "lcp-down" }
+  /** LCP This-Layer-Finished: the link is dead. */
+  | { readonly type: "lcp-finished" }
+  | { readonly type: "auth-succeeded" }
+  | { readonly type: "auth-failed"; readonly message: string }
+  /** The peer sent an LCP Protocol-Reject for IPCP. */
+  | { readonly type: "ipcp-rejected" }
+  /** IPCP This-Layer-Finished: no network protocol left. */
+  | { readonly type: "ipcp-finished" }
+  /** Something found the link unusable: it must close, for this reason. */
+  | { readonly type: "close"; readonly reason: DownReason; readonly message: string };
+
+export type PhaseHandler = (e: Engine, event: PhaseEvent) => void;
 
 export const DEFAULT_MRU = 1400;
 /** RFC 1661 §6.1 default MRU, assumed when the peer sends none. */
@@ -72,6 +96,7 @@ export class Engine {
     readonly cfg: ResolvedConfig,
     readonly st: PppState,
     readonly now: number,
+    private readonly phases: PhaseHandler,
   ) {
     this.log = (cfg.raw.logger ?? nullLogger).child({ sa: cfg.sessionId, role: cfg.role });
   }
@@ -110,6 +135,11 @@ export class Engine {
     if (protocol !== PppProtocol.IPv4)
       this.log.debug(`send ${pppProtocolName(protocol)}`, { len: frame.length });
     this.actions.push({ type: "send-frame", protocol, frame });
+  }
+
+  /** Tells the phase coordinator; it may act at once (e.g. start IPCP, close the link). */
+  report(event: PhaseEvent): void {
+    this.phases(this, event);
   }
 
   emit(event: PppEvent): void {

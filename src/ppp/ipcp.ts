@@ -12,14 +12,14 @@
  * server's request: a non-zero IP-Address -> Ack (it becomes the peer address), everything
  * else -> Reject.
  * This-Layer-Up emits ip-up with both addresses and the DNS/NBNS servers; This-Layer-Finished
- * closes the link (nothing left to carry), like pppd's "no network protocols running".
+ * is reported to phases.ts, which closes the link (nothing left to carry), like pppd's "no
+ * network protocols running". IPCP is started and stopped by phases.ts.
  * Left out: VJ header compression; IPV6CP (its packets get an LCP Protocol-Reject).
  */
 import { PppProtocol, ipcpOptionName } from "../registry/ppp.js";
 import { type IpcpOption, ipcpOptionCodec, parseIpcpPacket } from "../wire/ppp/ipcp.js";
-import { type CheckResult, type CpHost, cpReceive } from "./cp.js";
+import { type CheckResult, type CpHost, cpEvent, cpReceive } from "./cp.js";
 import type { Engine } from "./engine.js";
-import { linkClose } from "./lcp.js";
 import type { IpcpWantOption } from "./types.js";
 
 const ZERO = "0.0.0.0";
@@ -146,7 +146,11 @@ function ipUp(e: Engine): void {
   }
   const local = want("ip-address");
   if (!local || local === ZERO) {
-    linkClose(e, "ipcp-failed", "the server assigned no IP address");
+    e.report({
+      type: "close",
+      reason: "ipcp-failed",
+      message: "the server assigned no IP address",
+    });
     return;
   }
   const list = (a: string | undefined, b: string | undefined) =>
@@ -184,11 +188,14 @@ export function ipcpHost(e: Engine): CpHost<IpcpOption> {
       e.st.ipcp.up = false;
     },
     tls: () => {},
-    tlf: () => {
-      if (e.st.lcp.cp.state === "Opened") linkClose(e, "ipcp-failed", "IPCP negotiation failed");
-    },
+    tlf: () => e.report({ type: "ipcp-finished" }),
     ser: () => {},
-    notConverging: () => linkClose(e, "ipcp-failed", "IPCP negotiation does not converge"),
+    notConverging: () =>
+      e.report({
+        type: "close",
+        reason: "ipcp-failed",
+        message: "IPCP negotiation does not converge",
+      }),
   };
 }
 
@@ -200,6 +207,40 @@ export function ipcpReceive(e: Engine, info: Uint8Array): void {
     return;
   }
   cpReceive(e.st.ipcp.cp, ipcpHost(e), r.value, info);
+}
+
+/** The Network phase begins: RFC 1661 §4 Open and Up events. */
+export function ipcpOpen(e: Engine): void {
+  const host = ipcpHost(e);
+  cpEvent(e.st.ipcp.cp, host, "Open");
+  cpEvent(e.st.ipcp.cp, host, "Up");
+}
+
+/** LCP left the Opened state: IPCP's lower layer is down. */
+export function ipcpDown(e: Engine): void {
+  if (e.st.ipcp.cp.state !== "Initial") cpEvent(e.st.ipcp.cp, ipcpHost(e), "Down");
+}
+
+/** The peer Protocol-Rejected IPCP (RFC 1661 §5.7: RXJ-). */
+export function ipcpRejected(e: Engine): void {
+  cpEvent(e.st.ipcp.cp, ipcpHost(e), "RXJ-");
+}
+
+/**
+ * Server: takes the peer's address from the pool (the login's granted one if any). Returns
+ * why it could not, or null.
+ */
+export function ipcpAssignAddress(e: Engine): string | null {
+  const pool = e.cfg.raw.pool;
+  if (!pool) return "no address pool configured";
+  const granted = e.st.auth.grant?.address;
+  let r: ReturnType<typeof pool.allocate>;
+  if (granted === undefined) r = pool.allocate(e.st.auth.user ?? "", e.cfg.sessionId);
+  else if (pool.claim) r = pool.claim(granted, e.cfg.sessionId);
+  else return `cannot give the granted address ${granted}: no claim`;
+  if (!r.ok) return r.error.message;
+  e.st.ipcp.peerAddress = r.value;
+  return null;
 }
 
 /** Server: give the peer's address back to the pool (link down). */

@@ -1,6 +1,6 @@
 /**
- * LCP (RFC 1661 §5-§6) on top of the shared automaton, and the link phases of RFC 1661 §3
- * (Establish -> Authenticate -> Network -> Terminate -> Dead).
+ * LCP (RFC 1661 §5-§6) on top of the shared automaton. What follows LCP's opening or closing
+ * (the link phases of RFC 1661 §3) is decided by phases.ts, to which LCP reports.
  *
  * Options we send: MRU (config, default 1400: a 1500-octet path minus IPv4/UDP-4500/ESP/
  * L2TP/PPP overhead), ACCM only if configured, Authentication-Protocol (server: the first
@@ -39,10 +39,8 @@ import {
   parseLcpPacket,
   serializeLcpPacket,
 } from "../wire/ppp/lcp.js";
-import { authStart, authStop } from "./auth.js";
 import { type CheckResult, type CpHost, cpEvent, cpReceive } from "./cp.js";
 import { type Engine, MIN_MRU, PPP_DEFAULT_MRU } from "./engine.js";
-import { ipcpHost, ipcpReleaseAddress } from "./ipcp.js";
 import type { DownReason, LcpWant, PppAuthMethod } from "./types.js";
 
 export function authOption(m: PppAuthMethod): LcpOption {
@@ -145,7 +143,7 @@ function checkRequest(
         // A server that keeps proposing methods we do not allow after our Naks insists (a
         // retransmission or two may cross our Nak: Max-Failure tolerates them).
         if (++lcp.authNaks >= e.cfg.timing.maxFailure) {
-          linkClose(e, "auth-refused", authRefusedMessage(e));
+          linkMustClose(e, "auth-refused", authRefusedMessage(e));
           rejects.push(o);
           break;
         }
@@ -164,7 +162,7 @@ function checkRequest(
             loops: e.st.lcp.loops,
           });
           if (e.st.lcp.loops >= e.cfg.timing.maxFailure) {
-            linkClose(e, "loopback", "the link appears to be looped back (Magic-Number)");
+            linkMustClose(e, "loopback", "the link appears to be looped back (Magic-Number)");
           }
           nak(o, { kind: "magic-number", magic: e.randomMagic(ours) });
         }
@@ -227,7 +225,7 @@ function receivedNak(e: Engine, options: readonly LcpOption[]): void {
         );
         w.auth = next;
       } else {
-        linkClose(e, "auth-refused", "the peer refused every allowed authentication method");
+        linkMustClose(e, "auth-refused", "the peer refused every allowed authentication method");
       }
     }
   }
@@ -242,7 +240,7 @@ function receivedReject(e: Engine, options: readonly LcpOption[]): void {
     else if (o.kind === "pfc") w.pfc = false;
     else if (o.kind === "acfc") w.acfc = false;
     else if (o.kind === "auth-protocol") {
-      linkClose(e, "auth-refused", "the peer rejected authentication");
+      linkMustClose(e, "auth-refused", "the peer rejected authentication");
     }
   }
 }
@@ -269,7 +267,7 @@ export function lcpHost(e: Engine, echo?: { id: number; data: Uint8Array }): CpH
     tlu: () => lcpUp(e),
     tld: () => lcpDown(e),
     tls: () => {},
-    tlf: () => finish(e),
+    tlf: () => e.report({ type: "lcp-finished" }),
     ser: () => {
       if (!echo) return;
       const magic = e.st.lcp.got.magic ?? 0;
@@ -278,8 +276,14 @@ export function lcpHost(e: Engine, echo?: { id: number; data: Uint8Array }): CpH
         serializeLcpPacket({ kind: "Echo-Reply", identifier: echo.id, magic, data: echo.data }),
       );
     },
-    notConverging: () => linkClose(e, "negotiation-failed", "LCP negotiation does not converge"),
+    notConverging: () =>
+      linkMustClose(e, "negotiation-failed", "LCP negotiation does not converge"),
   };
+}
+
+/** The link is unusable: phases.ts closes it (and stops what runs above LCP). */
+function linkMustClose(e: Engine, reason: DownReason, message: string): void {
+  e.report({ type: "close", reason, message });
 }
 
 function lcpUp(e: Engine): void {
@@ -292,85 +296,29 @@ function lcpUp(e: Engine): void {
     outstanding: 0,
     nextId: st.lcp.echo.nextId,
   };
-  if (method) {
-    st.phase = "Authenticate";
-    authStart(e, method);
-  } else if (e.cfg.role === "client" && e.cfg.authMethods.length > 0) {
-    linkClose(
-      e,
-      "auth-refused",
-      "the server did not ask for authentication; it cannot prove it knows your password",
-    );
-  } else {
-    enterNetwork(e);
-  }
+  e.report({ type: "lcp-up", auth: method });
 }
 
 function lcpDown(e: Engine): void {
-  const st = e.st;
-  st.lcp.echo.deadline = null;
-  authStop(e);
-  if (st.ipcp.cp.state !== "Initial") cpEvent(st.ipcp.cp, ipcpHost(e), "Down");
-  ipcpReleaseAddress(e);
-  st.phase = st.closeReason ? "Terminate" : "Establish";
+  e.st.lcp.echo.deadline = null;
+  e.report({ type: "lcp-down" });
 }
 
-/** Authentication is over (or not needed): RFC 1661 §3.5 Network-Layer Protocol phase. */
-export function enterNetwork(e: Engine): void {
-  const st = e.st;
-  if (st.finished || st.lcp.cp.state !== "Opened") return;
-  st.phase = "Network";
-  if (e.cfg.role === "server") {
-    const pool = e.cfg.raw.pool;
-    if (!pool) {
-      linkClose(e, "pool-exhausted", "no address pool configured");
-      return;
-    }
-    const granted = st.auth.grant?.address;
-    let r: ReturnType<typeof pool.allocate>;
-    if (granted === undefined) r = pool.allocate(st.auth.user ?? "", e.cfg.sessionId);
-    else if (pool.claim) r = pool.claim(granted, e.cfg.sessionId);
-    else {
-      linkClose(e, "pool-exhausted", `cannot give the granted address ${granted}: no claim`);
-      return;
-    }
-    if (!r.ok) {
-      linkClose(e, "pool-exhausted", r.error.message);
-      return;
-    }
-    st.ipcp.peerAddress = r.value;
-  }
-  const host = ipcpHost(e);
-  cpEvent(st.ipcp.cp, host, "Open");
-  cpEvent(st.ipcp.cp, host, "Up");
+/** The lower layer is up and we want the link: RFC 1661 §4 Open and Up events. */
+export function lcpOpen(e: Engine): void {
+  const host = lcpHost(e);
+  cpEvent(e.st.lcp.cp, host, "Open");
+  cpEvent(e.st.lcp.cp, host, "Up");
 }
 
-/** Closes the link (LCP Close: Terminate-Request) and remembers why. */
-export function linkClose(e: Engine, reason: DownReason, message: string): void {
-  if (e.st.finished) return;
-  e.setReason(reason, message);
-  e.log.info(`closing the link: ${message}`, { reason });
+/** RFC 1661 §4 Close event: Terminate-Request (or straight to Closed if not negotiating). */
+export function lcpClose(e: Engine): void {
   cpEvent(e.st.lcp.cp, lcpHost(e), "Close");
 }
 
-/** The session is over: one link-down event, addresses released, no more timers. */
-export function finish(e: Engine): void {
-  const st = e.st;
-  if (st.finished) return;
-  ipcpReleaseAddress(e);
-  st.phase = "Dead";
-  const r =
-    st.closeReason ??
-    (e.cfg.role === "client" && st.lcp.authRefused.length > 0 && st.lcp.cp.state !== "Opened"
-      ? { reason: "auth-refused" as const, message: authRefusedMessage(e) }
-      : { reason: "negotiation-failed" as const, message: "LCP negotiation failed" });
-  st.closeReason = r;
-  e.emit({ type: "link-down", reason: r.reason, message: r.message });
-  st.finished = true;
-  st.lcp.cp.deadline = null;
-  st.ipcp.cp.deadline = null;
-  st.auth.deadline = null;
-  st.lcp.echo.deadline = null;
+/** The lower layer went away. */
+export function lcpLowerDown(e: Engine): void {
+  if (e.st.lcp.cp.state !== "Initial") cpEvent(e.st.lcp.cp, lcpHost(e), "Down");
 }
 
 /** Sends LCP Protocol-Reject for a frame of a protocol we do not speak (RFC 1661 §5.7). */
@@ -411,8 +359,7 @@ export function lcpReceive(e: Engine, info: Uint8Array): void {
       if (p.rejectedProtocol === PppProtocol.LCP) {
         cpEvent(st.lcp.cp, lcpHost(e), "RXJ-");
       } else if (p.rejectedProtocol === PppProtocol.IPCP) {
-        e.setReason("ipcp-failed", "the peer rejected IPCP");
-        cpEvent(st.ipcp.cp, ipcpHost(e), "RXJ-");
+        e.report({ type: "ipcp-rejected" });
       } else {
         cpEvent(st.lcp.cp, lcpHost(e), "RXJ+");
       }
@@ -477,7 +424,7 @@ export function lcpEchoTimer(e: Engine): void {
   }
   if (echo.outstanding >= e.cfg.echoFailures) {
     echo.deadline = null;
-    linkClose(
+    linkMustClose(
       e,
       "echo-timeout",
       `no reply to ${echo.outstanding} LCP Echo-Requests: the link is dead`,

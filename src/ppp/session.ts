@@ -16,21 +16,19 @@
 import { PppProtocol, pppProtocolName } from "../registry/ppp.js";
 import { parsePppFrame } from "../wire/ppp/frame.js";
 import { authReceive, authTimer, credentialsVerified, newAuthState } from "./auth.js";
-import { cpEvent, cpTimeout, newCp } from "./cp.js";
-import { Engine, PPP_DEFAULT_MRU, resolveConfig } from "./engine.js";
+import { cpTimeout, newCp } from "./cp.js";
+import { Engine, PPP_DEFAULT_MRU, type ResolvedConfig, resolveConfig } from "./engine.js";
 import { initialIpcpWant, ipcpHost, ipcpReceive } from "./ipcp.js";
-import {
-  finish,
-  initialLcpWant,
-  lcpEchoTimer,
-  lcpHost,
-  lcpReceive,
-  linkClose,
-  sendProtocolReject,
-} from "./lcp.js";
+import { initialLcpWant, lcpEchoTimer, lcpHost, lcpReceive, sendProtocolReject } from "./lcp.js";
+import { adminClose, linkStart, lowerDown, phaseEvent } from "./phases.js";
 import type { PppAction, PppConfig, PppInput, PppState } from "./types.js";
 
 const MAX_PENDING = 16;
+
+/** Every Engine reports to the phase coordinator. */
+function engine(cfg: ResolvedConfig, st: PppState, now: number): Engine {
+  return new Engine(cfg, st, now, phaseEvent);
+}
 
 export interface PppStep {
   readonly state: PppState;
@@ -70,7 +68,7 @@ export function createPppState(config: PppConfig, now: number): PppState {
     timerAt: null,
     counters: {},
   };
-  const e = new Engine(resolveConfig(config), st, now);
+  const e = engine(resolveConfig(config), st, now);
   st.lcp.want = initialLcpWant(e);
   st.ipcp.want = initialIpcpWant(e);
   return st;
@@ -81,7 +79,7 @@ export function handle(config: PppConfig, state: PppState, input: PppInput, now:
   if (input.type === "send-ip") {
     // Data path: no control state changes, so no copy of the state.
     if (!state.ipcp.up) return { state, actions: [] }; // IPCP not open: dropped
-    const e = new Engine(resolveConfig(config), state, now);
+    const e = engine(resolveConfig(config), state, now);
     e.sendFrame(PppProtocol.IPv4, input.packet);
     return { state, actions: e.actions };
   }
@@ -93,7 +91,7 @@ export function handle(config: PppConfig, state: PppState, input: PppInput, now:
     }
   }
   const st = structuredClone(state);
-  const e = new Engine(resolveConfig(config), st, now);
+  const e = engine(resolveConfig(config), st, now);
   switch (input.type) {
     case "start":
       start(e);
@@ -110,20 +108,13 @@ export function handle(config: PppConfig, state: PppState, input: PppInput, now:
       timers(e);
       break;
     case "close":
-      if (!st.started) {
-        e.setReason("admin-close", input.message ?? "closed by the administrator");
-        finish(e);
-      } else {
-        linkClose(e, "admin-close", input.message ?? "closed by the administrator");
-      }
+      adminClose(e, input.message ?? "closed by the administrator");
       break;
     case "credentials-verified":
       credentialsVerified(e, input.requestId, input.verdict);
       break;
     case "lower-down":
-      e.setReason("lower-down", "the L2TP session went down");
-      if (st.lcp.cp.state !== "Initial") cpEvent(st.lcp.cp, lcpHost(e), "Down");
-      finish(e);
+      lowerDown(e);
       break;
   }
   armTimer(e);
@@ -133,11 +124,7 @@ export function handle(config: PppConfig, state: PppState, input: PppInput, now:
 function start(e: Engine): void {
   const st = e.st;
   if (st.started) return;
-  st.started = true;
-  st.phase = "Establish";
-  const host = lcpHost(e);
-  cpEvent(st.lcp.cp, host, "Open");
-  cpEvent(st.lcp.cp, host, "Up");
+  linkStart(e);
   const pending = st.pending;
   st.pending = [];
   for (const f of pending) receiveFrame(e, f);
