@@ -41,7 +41,9 @@ const dirs =
       ? ["test/interop"]
       : [...unitDirs, "test/interop"];
 let files = dirs.flatMap((d) => [...walk(join(root, d))]);
-if (filters.length > 0) files = files.filter((f) => filters.some((x) => f.includes(x)));
+// Filters match the path inside the repository, not the checkout's own folder name.
+if (filters.length > 0)
+  files = files.filter((f) => filters.some((x) => relative(root, f).includes(x)));
 files.sort();
 if (files.length === 0) {
   console.error(`no test files for ${kind} ${filters.join(" ")}`);
