@@ -317,9 +317,7 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
   /** An ESP data-plane event (src/esp EspEvent): soft expiry rekeys, hard expiry deletes. */
   handleEspEvent(ev: EspLifetimeEvent, now: number): IkeAction[] {
     return this.run(now, () => {
-      const child = [...this.children.values()].find((c) =>
-        ev.direction === "in" ? c.inboundSpi === ev.spi : c.outboundSpi === ev.spi,
-      );
+      const child = this.childTable.get(ev.childId);
       if (!child) return;
       if (ev.kind === "hard-expire") this.deleteChild(child, `ESP ${ev.kind}`, true);
       else maybeRekey(this, child);

@@ -222,9 +222,12 @@ export interface InitiateRequest {
   readonly phase2?: ChildRequest;
 }
 
-/** ESP data-plane events the engine reacts to (src/esp EspEvent, by SPI). */
+/**
+ * ESP data-plane events the engine reacts to (src/esp EspEvent), by child SA id: the driver
+ * knows which child an SA belongs to, while an outbound SPI (the peer's choice) may be shared
+ * by children of different peers.
+ */
 export interface EspLifetimeEvent {
   readonly kind: "soft-expire" | "hard-expire" | "rekey-needed";
-  readonly spi: number;
-  readonly direction: "in" | "out";
+  readonly childId: number;
 }
