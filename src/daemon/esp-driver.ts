@@ -61,6 +61,7 @@ import {
   TunDevice,
   type TunPacketsHandler,
 } from "../platform/index.js";
+import type { InboundSpi, Spi } from "../wire/esp/esp.js";
 import { clampTcpMss } from "../wire/ip/tcp.js";
 import { newPacketFields, readPacketFields } from "../wire/ip/packet.js";
 import { NATT_KEEPALIVE, buildNattIke, classifyNattDatagram } from "../wire/udpencap/udpencap.js";
@@ -114,7 +115,7 @@ export interface EspDriverOptions {
 export interface InboundPacketInfo {
   /** Inbound SA handle and SPI the packet arrived on. */
   readonly sa: number;
-  readonly spi: number;
+  readonly spi: InboundSpi;
 }
 
 /**
@@ -141,7 +142,7 @@ export type LocalTransportHandler = (
 ) => boolean;
 
 /** ESP with an SPI no inbound SA has, from `from` (for IKE's INVALID-SPI notify). */
-export type UnknownSpiHandler = (spi: number, from: PeerEndpoint) => void;
+export type UnknownSpiHandler = (spi: Spi, from: PeerEndpoint) => void;
 
 /**
  * An authenticated ESP packet of UDP-encapsulated inbound SA `sa` came from an address/port

@@ -56,6 +56,7 @@ import {
   type TimerId,
   TimerSet,
 } from "../platform/index.js";
+import type { InboundSpi } from "../wire/esp/esp.js";
 import { compareBytes, formatIpAddress, parseIpAddress } from "../wire/ip/address.js";
 import {
   EspDriver,
@@ -142,7 +143,7 @@ export interface StartError {
 export interface ChildSaRecord extends TransportChild {
   ikeSaId: number;
   readonly mode: "transport" | "tunnel";
-  readonly inboundSpi: number;
+  readonly inboundSpi: InboundSpi;
   /** Tunnel mode: the SPD policy's name and selectors. */
   readonly tunnel?: { readonly policy: string; readonly key: string; readonly spec: SelectorSpec };
 }
