@@ -38,7 +38,7 @@ import { randomBytes, randomFillSync } from "node:crypto";
 import type { DhGroup, DhKeyPair } from "../crypto/index.js";
 import { Counters } from "../obs/counters.js";
 import { type Logger, nullLogger } from "../obs/log.js";
-import type { InboundSpi, Spi } from "../wire/esp/esp.js";
+import type { InboundSpi, OutboundSpi, Spi } from "../wire/esp/esp.js";
 import {
   ExchangeType,
   type IsakmpMessageId,
@@ -144,8 +144,8 @@ export interface ChildSaInfo {
   readonly ikeSaId: number;
   readonly mode: "transport" | "tunnel";
   readonly suite: string;
-  readonly inboundSpi: number;
-  readonly outboundSpi: number;
+  readonly inboundSpi: InboundSpi;
+  readonly outboundSpi: OutboundSpi;
   readonly local: string;
   readonly remote: string;
   readonly installedAt: number;
