@@ -269,7 +269,6 @@ export class EspDriver {
   private localTransportHandler: LocalTransportHandler | undefined;
   private unknownSpiHandler: UnknownSpiHandler | undefined;
   private peerChangedHandler: PeerChangedHandler | undefined;
-  private bypassHandler: ((packet: Uint8Array) => void) | undefined;
   private closed = false;
 
   constructor(
@@ -318,11 +317,6 @@ export class EspDriver {
 
   onPeerChanged(handler: PeerChangedHandler): void {
     this.peerChangedHandler = handler;
-  }
-
-  /** Packets from the TUN that the SPD says BYPASS; default: dropped and counted. */
-  onBypass(handler: (packet: Uint8Array) => void): void {
-    this.bypassHandler = handler;
   }
 
   // ------------------------------------------------------------------ sending
@@ -577,8 +571,8 @@ export class EspDriver {
       return false;
     }
     if (o.action === "bypass") {
-      if (this.bypassHandler !== undefined) this.bypassHandler(o.packet);
-      else this.st.txBypassDropped++;
+      // A TUN packet the SPD lets pass in the clear has nowhere to go from here: counted.
+      this.st.txBypassDropped++;
       return false;
     }
     this.emit(o.data, o.address, o.port);

@@ -332,11 +332,6 @@ export class EspDataPlane {
     return true;
   }
 
-  /** Handle of the inbound SA with this SPI. */
-  inboundSa(spi: InboundSpi): number | undefined {
-    return this.inboundBySpi.get(spi)?.id;
-  }
-
   /**
    * Octets on the wire beyond an inner IP packet of `length` on this SA: ESP header, IV,
    * padding, trailer, ICV, the UDP header when encapsulated, and the outer IP header in tunnel

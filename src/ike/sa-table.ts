@@ -73,13 +73,6 @@ export class SaTable<S extends TableEntry> {
     return this.byInitiator.get(initiatorKey(ckyI, peerKey));
   }
 
-  /** Follows a peer whose NAT mapping changed: re-keys the initiator-cookie index. */
-  movePeer(sa: S & { peerKey: string }, newPeerKey: string, mutate: (sa: S) => void): void {
-    this.byInitiator.delete(initiatorKey(sa.ckyI, sa.peerKey));
-    mutate(sa);
-    this.byInitiator.set(initiatorKey(sa.ckyI, newPeerKey), sa);
-  }
-
   remove(sa: S): void {
     this.byInitiator.delete(initiatorKey(sa.ckyI, sa.peerKey));
     if (sa.ckyR) this.byCookies.delete(sa.ckyI + sa.ckyR);
@@ -87,10 +80,6 @@ export class SaTable<S extends TableEntry> {
       sa.halfOpen = false;
       this.halfOpen.remove(sa);
     }
-  }
-
-  values(): IterableIterator<S> {
-    return this.byInitiator.values();
   }
 }
 
