@@ -38,8 +38,8 @@
  * ordinary packets either way; `udpOffload: false` / `tunOffload: false` turn them off.
  *
  * Left out on purpose: IPv6 outer addresses (the platform sockets are IPv4), ICMP "fragmentation
- * needed" generation for oversized DF packets from the TUN (MSS clamping covers TCP; the TUN MTU
- * should be set from `suggestTunMtu`), and keepalive suppression while data flows (RFC 3948 §2.3
+ * needed" generation for oversized DF packets from the TUN (MSS clamping covers TCP; `mssFor`
+ * + 40 is the TUN MTU that fits), and keepalive suppression while data flows (RFC 3948 §2.3
  * allows sending them only when idle; we send them on the interval regardless: 1 octet/20 s).
  */
 import { type Result, err, ok } from "../base/result.js";
@@ -413,11 +413,6 @@ export class EspDriver {
     if (this.mssCache.size > 1024) this.mssCache.clear();
     this.mssCache.set(key, mss);
     return mss;
-  }
-
-  /** TUN MTU that lets a full-size inner packet on `sa` fit the path MTU without fragments. */
-  suggestTunMtu(sa: number): number {
-    return this.mssFor(sa, 4) + 40;
   }
 
   private clamp(packet: Uint8Array, tcpOff: number, sa: number, inbound: boolean): void {

@@ -9,7 +9,7 @@
  * in total, with eviction of spoofable ones); the table keeps the budget in step with its
  * entries.
  */
-import { type AdmitResult, HalfOpenBudget, type HalfOpenLimits } from "./half-open.js";
+import { HalfOpenBudget, type HalfOpenLimits } from "./half-open.js";
 
 export interface TableEntry {
   readonly ckyI: string;
@@ -39,11 +39,6 @@ export class SaTable<S extends TableEntry> {
 
   get halfOpenCount(): number {
     return this.halfOpen.count;
-  }
-
-  /** May a new half-open SA from `ip` be created (and which one must make room)? */
-  admit(ip: string): AdmitResult<S> {
-    return this.halfOpen.admit(ip);
   }
 
   add(sa: S): void {
