@@ -18,6 +18,7 @@ import {
   suiteName,
 } from "../src/crypto/esp/index.js";
 import { EspDataPlane } from "../src/esp/index.js";
+import { asInboundSpi, asOutboundSpi } from "../src/wire/esp/esp.js";
 import { Counters } from "../src/obs/counters.js";
 import { nullLogger } from "../src/obs/log.js";
 
@@ -125,7 +126,6 @@ for (const { suite, openssl } of SUITES) {
       const tx = new EspDataPlane(deps);
       const rx = new EspDataPlane(deps);
       const base = {
-        spi: 0x1234,
         mode: "tunnel" as const,
         suite,
         keys,
@@ -133,8 +133,11 @@ for (const { suite, openssl } of SUITES) {
         local: "192.0.2.1",
         remote: "192.0.2.2",
       };
-      const o = tx.installSa({ ...base, direction: "out" }, 0);
-      const i = rx.installSa({ ...base, direction: "in", replayWindow: 0 }, 0);
+      const o = tx.installSa({ ...base, spi: asOutboundSpi(0x1234), direction: "out" }, 0);
+      const i = rx.installSa(
+        { ...base, spi: asInboundSpi(0x1234), direction: "in", replayWindow: 0 },
+        0,
+      );
       if (!o.ok || !i.ok) throw new Error("install failed");
       const pkt = udpPacket(size);
       const out = new Uint8Array(size + 256);

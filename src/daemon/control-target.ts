@@ -130,14 +130,9 @@ export function daemonTarget(d: DaemonTargetDeps): ControlTarget {
         traffic: { bytesIn: 0n, bytesOut: 0n, packetsIn: 0n, packetsOut: 0n },
       });
     }
-    const espBySpi = new Map<string, { bytes: number; packets: number; drops: number }>();
-    for (const info of node.dp.list()) {
-      espBySpi.set(`${info.direction}:${info.spi}`, {
-        bytes: info.stats.bytes,
-        packets: info.stats.packets,
-        drops: info.stats.drops,
-      });
-    }
+    // ESP counters by the node's records (SA handles), not by SPI: outbound SPIs are the
+    // peers' choice, and two peers may have chosen the same one.
+    const records = new Map(node.childList().map((r) => [r.childId, r]));
     const child: ChildSaRecord[] = [];
     for (const c of engine.children.values()) {
       const sa = engine.sas.get(c.ikeSaId);
@@ -148,9 +143,9 @@ export function daemonTarget(d: DaemonTargetDeps): ControlTarget {
             ? "rfc3947"
             : "draft";
       const t = phase2SuiteToTransform(c.suite, method as "none" | "rfc3947" | "draft");
-      const inn = espBySpi.get(`in:${c.inboundSpi}`);
-      const out = espBySpi.get(`out:${c.outboundSpi}`);
-      const rec = node.childList().find((x) => x.childId === c.id);
+      const rec = records.get(c.id);
+      const inn = rec === undefined ? undefined : node.dp.info(rec.inSa)?.stats;
+      const out = rec === undefined ? undefined : node.dp.info(rec.outSa)?.stats;
       const pfs = attr(t.attributes, 3);
       const auth = attr(t.attributes, 5);
       const keyLength = attr(t.attributes, 6);

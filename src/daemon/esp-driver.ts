@@ -38,8 +38,8 @@
  * ordinary packets either way; `udpOffload: false` / `tunOffload: false` turn them off.
  *
  * Left out on purpose: IPv6 outer addresses (the platform sockets are IPv4), ICMP "fragmentation
- * needed" generation for oversized DF packets from the TUN (MSS clamping covers TCP; the TUN MTU
- * should be set from `suggestTunMtu`), and keepalive suppression while data flows (RFC 3948 §2.3
+ * needed" generation for oversized DF packets from the TUN (MSS clamping covers TCP; `mssFor`
+ * + 40 is the TUN MTU that fits), and keepalive suppression while data flows (RFC 3948 §2.3
  * allows sending them only when idle; we send them on the interval regardless: 1 octet/20 s).
  */
 import { type Result, err, ok } from "../base/result.js";
@@ -61,6 +61,7 @@ import {
   TunDevice,
   type TunPacketsHandler,
 } from "../platform/index.js";
+import type { InboundSpi, Spi } from "../wire/esp/esp.js";
 import { clampTcpMss } from "../wire/ip/tcp.js";
 import { newPacketFields, readPacketFields } from "../wire/ip/packet.js";
 import { NATT_KEEPALIVE, buildNattIke, classifyNattDatagram } from "../wire/udpencap/udpencap.js";
@@ -114,7 +115,7 @@ export interface EspDriverOptions {
 export interface InboundPacketInfo {
   /** Inbound SA handle and SPI the packet arrived on. */
   readonly sa: number;
-  readonly spi: number;
+  readonly spi: InboundSpi;
 }
 
 /**
@@ -141,7 +142,7 @@ export type LocalTransportHandler = (
 ) => boolean;
 
 /** ESP with an SPI no inbound SA has, from `from` (for IKE's INVALID-SPI notify). */
-export type UnknownSpiHandler = (spi: number, from: PeerEndpoint) => void;
+export type UnknownSpiHandler = (spi: Spi, from: PeerEndpoint) => void;
 
 /**
  * An authenticated ESP packet of UDP-encapsulated inbound SA `sa` came from an address/port
@@ -268,7 +269,6 @@ export class EspDriver {
   private localTransportHandler: LocalTransportHandler | undefined;
   private unknownSpiHandler: UnknownSpiHandler | undefined;
   private peerChangedHandler: PeerChangedHandler | undefined;
-  private bypassHandler: ((packet: Uint8Array) => void) | undefined;
   private closed = false;
 
   constructor(
@@ -317,11 +317,6 @@ export class EspDriver {
 
   onPeerChanged(handler: PeerChangedHandler): void {
     this.peerChangedHandler = handler;
-  }
-
-  /** Packets from the TUN that the SPD says BYPASS; default: dropped and counted. */
-  onBypass(handler: (packet: Uint8Array) => void): void {
-    this.bypassHandler = handler;
   }
 
   // ------------------------------------------------------------------ sending
@@ -418,11 +413,6 @@ export class EspDriver {
     if (this.mssCache.size > 1024) this.mssCache.clear();
     this.mssCache.set(key, mss);
     return mss;
-  }
-
-  /** TUN MTU that lets a full-size inner packet on `sa` fit the path MTU without fragments. */
-  suggestTunMtu(sa: number): number {
-    return this.mssFor(sa, 4) + 40;
   }
 
   private clamp(packet: Uint8Array, tcpOff: number, sa: number, inbound: boolean): void {
@@ -576,8 +566,8 @@ export class EspDriver {
       return false;
     }
     if (o.action === "bypass") {
-      if (this.bypassHandler !== undefined) this.bypassHandler(o.packet);
-      else this.st.txBypassDropped++;
+      // A TUN packet the SPD lets pass in the clear has nowhere to go from here: counted.
+      this.st.txBypassDropped++;
       return false;
     }
     this.emit(o.data, o.address, o.port);

@@ -56,6 +56,7 @@ import {
   type TimerId,
   TimerSet,
 } from "../platform/index.js";
+import type { InboundSpi } from "../wire/esp/esp.js";
 import { compareBytes, formatIpAddress, parseIpAddress } from "../wire/ip/address.js";
 import {
   EspDriver,
@@ -142,7 +143,7 @@ export interface StartError {
 export interface ChildSaRecord extends TransportChild {
   ikeSaId: number;
   readonly mode: "transport" | "tunnel";
-  readonly inboundSpi: number;
+  readonly inboundSpi: InboundSpi;
   /** Tunnel mode: the SPD policy's name and selectors. */
   readonly tunnel?: { readonly policy: string; readonly key: string; readonly spec: SelectorSpec };
 }
@@ -194,6 +195,8 @@ export class IpsecNode {
   /** The tunnel-mode TUN device (undefined without `tunnel`). */
   readonly tun: IpsecPorts["tun"];
   private readonly byInSa = new Map<number, ChildSaRecord>();
+  /** By outbound SA handle: outbound SPIs are the peers' choice and need not be unique. */
+  private readonly byOutSa = new Map<number, ChildSaRecord>();
   private readonly children = new Map<number, ChildSaRecord>(); // by IKE childId
   private readonly timers: TimerSet<"ike">;
   private ikeTimer: TimerId | undefined;
@@ -394,9 +397,11 @@ export class IpsecNode {
 
   private onEspEvent(e: EspEvent): void {
     if (e.kind === "soft-expire" || e.kind === "hard-expire" || e.kind === "rekey-needed") {
-      const direction = "direction" in e ? e.direction : "out";
+      // By the SA handle, not the SPI: two peers may have chosen the same (outbound) SPI.
+      const rec = this.byInSa.get(e.sa) ?? this.byOutSa.get(e.sa);
+      if (rec === undefined) return;
       this.perform(
-        this.engine.handleEspEvent({ kind: e.kind, spi: e.spi, direction }, this.o.clock.now()),
+        this.engine.handleEspEvent({ kind: e.kind, childId: rec.childId }, this.o.clock.now()),
       );
     }
   }
@@ -513,6 +518,7 @@ export class IpsecNode {
     if (rec.tunnel) this.addTunnelPolicy(rec, c.remote);
     this.children.set(c.childId, rec);
     this.byInSa.set(inb.sa, rec);
+    this.byOutSa.set(outb.sa, rec);
     // The newest SA carries new traffic at once (a rekey without a gap); the SA it replaces
     // stays until the engine removes it a few seconds later, so in-flight packets still arrive.
     if (localTransport) this.o.onChildUp?.(rec);
@@ -523,6 +529,7 @@ export class IpsecNode {
     if (!rec) return;
     this.children.delete(childId);
     this.byInSa.delete(rec.inSa);
+    this.byOutSa.delete(rec.outSa);
     if (rec.tunnel) this.dp.spd.remove(rec.tunnel.policy);
     this.dp.removeSa(rec.inSa);
     this.dp.removeSa(rec.outSa);

@@ -156,11 +156,6 @@ export class RadiusService {
     return ok(svc);
   }
 
-  /** The local port of the client socket (for tests and logs). */
-  localPort(): number | undefined {
-    return this.sock.local()?.port;
-  }
-
   daePort(): number | undefined {
     return this.daeSock?.local()?.port;
   }

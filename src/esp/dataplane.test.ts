@@ -27,7 +27,8 @@ import { parseIpAddress } from "../wire/ip/address.js";
 import { fillIpv4HeaderChecksum } from "../wire/ip/ipv4.js";
 import { fillTcpChecksum, verifyTcpChecksum } from "../wire/ip/tcp.js";
 import { fillUdpChecksum, verifyUdpChecksum } from "../wire/ip/udp.js";
-import { EspDataPlane, type EspEvent, type SaSpec } from "./index.js";
+import { asInboundSpi, asOutboundSpi } from "../wire/esp/esp.js";
+import { EspDataPlane, type EspEvent, type SaSettings } from "./index.js";
 import { compileSelector, type Selector } from "./spd.js";
 
 const random = (b: Uint8Array): void => {
@@ -120,7 +121,7 @@ interface Pair {
 }
 
 function pair(
-  base: Partial<SaSpec> & { suite: EspSuite },
+  base: Partial<SaSettings> & { suite: EspSuite; spi?: number },
   family: 4 | 6 = 4,
   backend?: EspBackendName,
 ): Pair {
@@ -142,15 +143,22 @@ function pair(
     random,
     onEvent: (e) => events.push(e),
   });
+  const { spi = 0x1000, ...settings } = base;
   const spec = {
-    spi: 0x1000,
     mode: "tunnel" as const,
-    ...base,
+    ...settings,
     keys,
     ...(backend === undefined ? {} : { backend }),
   };
-  const o = tx.installSa({ ...spec, direction: "out", local: a!, remote: b! }, 0);
-  const i = rx.installSa({ ...spec, direction: "in", local: b!, remote: a! }, 0);
+  // One SA seen from both ends: the sender's outbound SPI is the receiver's inbound SPI.
+  const o = tx.installSa(
+    { ...spec, spi: asOutboundSpi(spi), direction: "out", local: a!, remote: b! },
+    0,
+  );
+  const i = rx.installSa(
+    { ...spec, spi: asInboundSpi(spi), direction: "in", local: b!, remote: a! },
+    0,
+  );
   assert.ok(o.ok && i.ok, JSON.stringify([o, i]));
   return { tx, rx, out: o.sa, inb: i.sa, rxCounters, sink, events };
 }
@@ -498,7 +506,7 @@ describe("SPD and UDP encapsulation", () => {
       });
       const o = tx.installSa(
         {
-          spi: 0x3000,
+          spi: asOutboundSpi(0x3000),
           direction: "out",
           mode: "transport",
           suite,
@@ -511,7 +519,7 @@ describe("SPD and UDP encapsulation", () => {
       );
       const i = rx.installSa(
         {
-          spi: 0x3000,
+          spi: asInboundSpi(0x3000),
           direction: "in",
           mode: "transport",
           suite,
@@ -562,7 +570,7 @@ describe("local transport SAs (L2TP over its SA): payloads without IP headers", 
     const keys = keysFor(suite);
     const o = p.tx.installSa(
       {
-        spi: 0x2000,
+        spi: asOutboundSpi(0x2000),
         direction: "out",
         mode: "transport",
         suite,
@@ -575,7 +583,7 @@ describe("local transport SAs (L2TP over its SA): payloads without IP headers", 
     );
     const i = plain.installSa(
       {
-        spi: 0x2000,
+        spi: asInboundSpi(0x2000),
         direction: "in",
         mode: "transport",
         suite,

@@ -33,7 +33,10 @@ import {
   espPadLength,
   espSeq,
   espSpi,
+  type InboundSpi,
   isDefaultPadding,
+  type OutboundSpi,
+  type Spi,
   writeEspHeader,
   writeEspTrailer,
 } from "../wire/esp/esp.js";
@@ -45,6 +48,7 @@ import type {
   EspMode,
   LifetimeReason,
   NatChecksumFix,
+  SaDirectionSpi,
   SaSpec,
   SaStats,
 } from "./sa.js";
@@ -74,7 +78,7 @@ export type InboundResult =
   | {
       readonly ok: true;
       readonly sa: number;
-      readonly spi: number;
+      readonly spi: InboundSpi;
       readonly mode: EspMode;
       /** The inner IP packet (tunnel) or the rebuilt transport-mode packet. */
       readonly packet: Uint8Array;
@@ -91,14 +95,14 @@ export type InboundResult =
        */
       readonly payloadOnly: boolean;
     }
-  | { readonly ok: false; readonly reason: EspDropReason; readonly spi?: number };
+  | { readonly ok: false; readonly reason: EspDropReason; readonly spi?: Spi };
 
 export type OutboundResult =
   | {
       readonly ok: true;
       readonly action: "send";
       readonly sa: number;
-      readonly spi: number;
+      readonly spi: OutboundSpi;
       /** The ESP packet: the whole UDP payload when `port` is set, else the IP payload (protocol 50). */
       readonly data: Uint8Array;
       readonly address: string;
@@ -106,7 +110,7 @@ export type OutboundResult =
       readonly port?: number;
     }
   | { readonly ok: true; readonly action: "bypass"; readonly packet: Uint8Array }
-  | { readonly ok: false; readonly reason: EspDropReason; readonly spi?: number };
+  | { readonly ok: false; readonly reason: EspDropReason; readonly spi?: Spi };
 
 export interface DataPlaneDeps {
   readonly counters: Counters;
@@ -124,10 +128,12 @@ interface Limits {
   ms: number;
 }
 
-interface Sa {
+type Sa = SaDirectionSpi & SaState;
+type InboundSa = Extract<Sa, { readonly direction: "in" }>;
+type OutboundSa = Extract<Sa, { readonly direction: "out" }>;
+
+interface SaState {
   readonly id: number;
-  readonly spi: number;
-  readonly direction: EspDirection;
   readonly mode: EspMode;
   readonly name: string;
   readonly transform: EspTransform;
@@ -173,13 +179,13 @@ function limits(l: { bytes?: bigint; packets?: bigint; seconds?: number } | unde
   };
 }
 
-function hex8(n: number): string {
+function hex8(n: Spi): string {
   return n.toString(16).padStart(8, "0");
 }
 
 export interface SaInfo {
   readonly id: number;
-  readonly spi: number;
+  readonly spi: Spi;
   readonly direction: EspDirection;
   readonly mode: EspMode;
   readonly name: string;
@@ -192,8 +198,11 @@ export interface SaInfo {
 }
 
 export class EspDataPlane {
-  /** Inbound SAs by SPI (we chose these SPIs, so they are unique). */
-  private readonly inboundBySpi = new Map<number, Sa>();
+  /**
+   * Inbound SAs by SPI (we chose these SPIs, so they are unique). Keyed by any SPI a packet
+   * carries; only inbound SAs are put in.
+   */
+  private readonly inboundBySpi = new Map<Spi, InboundSa>();
   /** All SAs by handle (outbound SPIs are chosen by peers and may collide across peers). */
   private readonly byId = new Map<number, Sa>();
   private nextId = 1;
@@ -259,10 +268,13 @@ export class EspDataPlane {
     const defaultFix: NatChecksumFix =
       natOaRemote !== undefined && natOaLocal !== undefined ? "incremental" : "recompute";
     const id = this.nextId++;
+    const key: SaDirectionSpi =
+      spec.direction === "in"
+        ? { spi: spec.spi, direction: spec.direction }
+        : { spi: spec.spi, direction: spec.direction };
     const sa: Sa = {
       id,
-      spi: spec.spi,
-      direction: spec.direction,
+      ...key,
       mode: spec.mode,
       name: spec.name ?? hex8(spec.spi),
       transform,
@@ -298,7 +310,7 @@ export class EspDataPlane {
       localTransport: spec.mode === "transport" && spec.localTransport === true,
     };
     this.byId.set(id, sa);
-    if (spec.direction === "in") this.inboundBySpi.set(spec.spi, sa);
+    if (sa.direction === "in") this.inboundBySpi.set(sa.spi, sa);
     return { ok: true, sa: id };
   }
 
@@ -318,11 +330,6 @@ export class EspDataPlane {
     if (sa === undefined) return false;
     sa.peer = peer;
     return true;
-  }
-
-  /** Handle of the inbound SA with this SPI. */
-  inboundSa(spi: number): number | undefined {
-    return this.inboundBySpi.get(spi)?.id;
   }
 
   /**
@@ -507,7 +514,7 @@ export class EspDataPlane {
   }
 
   /** Takes the next outbound sequence number; false when exhausted (never wraps, RFC 4303 §3.3.3). */
-  private nextSeq(sa: Sa): boolean {
+  private nextSeq(sa: OutboundSa): boolean {
     if (sa.seqLo === MAX_U32) {
       if (!sa.esn || sa.seqHi === MAX_U32) {
         if (!sa.seqExhausted) {
@@ -525,7 +532,12 @@ export class EspDataPlane {
   }
 
   /** Accounting and the send result of a sealed packet. */
-  private sent(sa: Sa, data: Uint8Array, payloadLength: number, now: number): OutboundResult {
+  private sent(
+    sa: OutboundSa,
+    data: Uint8Array,
+    payloadLength: number,
+    now: number,
+  ): OutboundResult {
     sa.stats.packets++;
     sa.stats.bytes += payloadLength;
     sa.stats.lastUsed = now;
@@ -589,7 +601,7 @@ export class EspDataPlane {
 
   private rxDrop(
     reason: EspDropReason,
-    spi: number | undefined,
+    spi: Spi | undefined,
     from: { address: string; port?: number } | undefined,
     sa?: Sa,
   ): InboundResult {
@@ -675,7 +687,7 @@ export class EspDataPlane {
       return {
         ok: true,
         sa: sa.id,
-        spi,
+        spi: sa.spi,
         mode: sa.mode,
         packet,
         nextHeader,
@@ -697,7 +709,7 @@ export class EspDataPlane {
     return {
       ok: true,
       sa: sa.id,
-      spi,
+      spi: sa.spi,
       mode: sa.mode,
       packet,
       nextHeader,

@@ -52,6 +52,8 @@ export type {
   EspMode,
   LifetimeLimits,
   NatChecksumFix,
+  SaDirectionSpi,
+  SaSettings,
   SaSpec,
   SaStats,
   UdpEncapSpec,

@@ -7,6 +7,7 @@
  */
 import type { EspKeys, EspSuite } from "../crypto/esp/index.js";
 import type { BackendChoice } from "../crypto/esp/index.js";
+import type { InboundSpi, OutboundSpi, Spi } from "../wire/esp/esp.js";
 import type { SelectorSpec } from "./spd.js";
 
 export type EspMode = "transport" | "tunnel";
@@ -35,9 +36,15 @@ export interface UdpEncapSpec {
   readonly checksum?: NatChecksumFix;
 }
 
-export interface SaSpec {
-  readonly spi: number;
-  readonly direction: EspDirection;
+/** The SPI and direction of an SA: inbound SAs carry our SPI, outbound ones the peer's. */
+export type SaDirectionSpi =
+  | { readonly direction: "in"; readonly spi: InboundSpi }
+  | { readonly direction: "out"; readonly spi: OutboundSpi };
+
+export type SaSpec = SaDirectionSpi & SaSettings;
+
+/** Everything of an SA but its SPI and direction. */
+export interface SaSettings {
   readonly mode: EspMode;
   readonly suite: EspSuite;
   readonly keys: EspKeys;
@@ -84,14 +91,14 @@ export type EspEvent =
   | {
       readonly kind: "soft-expire";
       readonly sa: number;
-      readonly spi: number;
+      readonly spi: Spi;
       readonly direction: EspDirection;
       readonly reason: LifetimeReason;
     }
   | {
       readonly kind: "hard-expire";
       readonly sa: number;
-      readonly spi: number;
+      readonly spi: Spi;
       readonly direction: EspDirection;
       readonly reason: LifetimeReason;
     }
@@ -99,8 +106,8 @@ export type EspEvent =
   | {
       readonly kind: "rekey-needed";
       readonly sa: number;
-      readonly spi: number;
+      readonly spi: OutboundSpi;
       readonly reason: "sequence";
     }
   /** Outbound sequence numbers ran out: the SA refuses to send (RFC 4303 §3.3.3, no wrap). */
-  | { readonly kind: "seq-overflow"; readonly sa: number; readonly spi: number };
+  | { readonly kind: "seq-overflow"; readonly sa: number; readonly spi: OutboundSpi };

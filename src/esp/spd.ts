@@ -148,10 +148,4 @@ export class Spd {
     for (const pol of this.policies) if (selectorMatches(pol.selector, p, f, true)) return pol;
     return undefined;
   }
-
-  /** First match for a packet that arrived in the clear (inbound bypass/discard checks). */
-  lookupInbound(p: Uint8Array, f: PacketFields): Policy | undefined {
-    for (const pol of this.policies) if (selectorMatches(pol.selector, p, f, false)) return pol;
-    return undefined;
-  }
 }

@@ -7,8 +7,10 @@
 import { keymat } from "../crypto/index.js";
 import type { EspEncryption, EspIntegrity as EspIntegrityName } from "../crypto/esp/suites.js";
 import { secret } from "../obs/log.js";
+import { asInboundSpi, type InboundSpi, type Spi } from "../wire/esp/esp.js";
 import type { EngineContext } from "./context.js";
 import { IkeErrorCode, failure } from "./errors.js";
+import { spiBytes } from "./exchanges/common.js";
 import { startMainMode } from "./exchanges/main-mode.js";
 import { startQuick } from "./exchanges/quick-mode.js";
 import { selectorText } from "./identity.js";
@@ -24,8 +26,8 @@ export const REKEY_OVERLAP_MS = 5_000;
 /** Child SAs by id and by inbound SPI, and the inbound SPIs handed out but not yet installed. */
 export class ChildSaTable {
   private readonly byId = new Map<number, ChildSa>();
-  private readonly byInboundSpi = new Map<number, number>();
-  private readonly reserved = new Set<number>();
+  private readonly byInboundSpi = new Map<InboundSpi, number>();
+  private readonly reserved = new Set<InboundSpi>();
   private serial = 0;
 
   get all(): ReadonlyMap<number, ChildSa> {
@@ -40,7 +42,7 @@ export class ChildSaTable {
     return this.byId.has(id);
   }
 
-  byInbound(spi: number): ChildSa | undefined {
+  byInbound(spi: InboundSpi): ChildSa | undefined {
     const id = this.byInboundSpi.get(spi);
     return id === undefined ? undefined : this.byId.get(id);
   }
@@ -62,9 +64,9 @@ export class ChildSaTable {
   }
 
   /** A fresh inbound SPI (not in use, not reserved, >= 256: RFC 4303 section 2.1), reserved. */
-  reserveSpi(random: (n: number) => Buffer): number {
+  reserveSpi(random: (n: number) => Buffer): InboundSpi {
     for (;;) {
-      const spi = random(4).readUInt32BE(0);
+      const spi = asInboundSpi(random(4).readUInt32BE(0));
       if (spi >= 256 && !this.byInboundSpi.has(spi) && !this.reserved.has(spi)) {
         this.reserved.add(spi);
         return spi;
@@ -72,7 +74,7 @@ export class ChildSaTable {
     }
   }
 
-  releaseSpi(spi: number): void {
+  releaseSpi(spi: InboundSpi): void {
     this.reserved.delete(spi);
   }
 }
@@ -82,12 +84,6 @@ export interface ChildSaHost extends EngineContext {
   readonly childTable: ChildSaTable;
   /** An IKE SA to `address` (established or still negotiating) that is not being replaced. */
   findSaToPeer(address: string, established: boolean): IkeSa | undefined;
-}
-
-export function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
 }
 
 const INTEGRITY_KEY: Readonly<Record<EspIntegrity, number>> = {
@@ -141,12 +137,12 @@ export function installChild(ctx: ChildSaHost, sa: IkeSa, ex: QuickExchange): vo
   const c = sa.crypto!;
   const encLen = cipherKeyLength(suite);
   const intLen = INTEGRITY_KEY[suite.integrity];
-  const km = (spi: number) =>
+  const km = (spi: Spi) =>
     keymat({
       prf: c.prf,
       skeyidD: sa.keys!.skeyidD,
       protocol: 3,
-      spi: u32(spi),
+      spi: spiBytes(spi),
       niB: ex.ni,
       nrB: ex.nr!,
       ...(ex.gqmxy ? { gqmxy: ex.gqmxy } : {}),

@@ -6,6 +6,8 @@
 import type { DhGroup, DhKeyPair } from "../crypto/index.js";
 import type { Counters } from "../obs/counters.js";
 import type { Logger } from "../obs/log.js";
+import type { InboundSpi } from "../wire/esp/esp.js";
+import type { IsakmpMessageId } from "../wire/isakmp/index.js";
 import type { IkeConfig } from "./config.js";
 import type { IkeFailure } from "./errors.js";
 import type { CertContext } from "./exchanges/cert-auth.js";
@@ -33,9 +35,9 @@ export interface EngineContext {
   /** Adds a new IKE SA to the tables. */
   registerSa(sa: IkeSa): void;
   /** A fresh inbound SPI (not in use, >= 256: RFC 4303 §2.1 reserves 1-255). */
-  newSpi(): number;
+  newSpi(): InboundSpi;
   /** A fresh non-zero message ID not in use on this SA. */
-  newMessageId(sa: IkeSa): number;
+  newMessageId(sa: IkeSa): IsakmpMessageId;
   action(a: IkeAction): void;
   emit(e: IkeEvent): void;
   /** Sends from the SA's local endpoint to its peer's current endpoint. */

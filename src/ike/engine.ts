@@ -38,8 +38,11 @@ import { randomBytes, randomFillSync } from "node:crypto";
 import type { DhGroup, DhKeyPair } from "../crypto/index.js";
 import { Counters } from "../obs/counters.js";
 import { type Logger, nullLogger } from "../obs/log.js";
+import type { InboundSpi, OutboundSpi, Spi } from "../wire/esp/esp.js";
 import {
   ExchangeType,
+  type IsakmpMessageId,
+  isakmpMessageId,
   isFragmentCarrier,
   NotifyType,
   ProtocolId,
@@ -78,8 +81,8 @@ import {
   installChild,
   maybeRekey,
   suiteName,
-  u32,
 } from "./child-sas.js";
+import { spiBytes } from "./exchanges/common.js";
 import { armSaTimers, type SaTimerHost } from "./sa-timers.js";
 import type { IkeAuth } from "./suites.js";
 
@@ -141,8 +144,8 @@ export interface ChildSaInfo {
   readonly ikeSaId: number;
   readonly mode: "transport" | "tunnel";
   readonly suite: string;
-  readonly inboundSpi: number;
-  readonly outboundSpi: number;
+  readonly inboundSpi: InboundSpi;
+  readonly outboundSpi: OutboundSpi;
   readonly local: string;
   readonly remote: string;
   readonly installedAt: number;
@@ -317,9 +320,7 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
   /** An ESP data-plane event (src/esp EspEvent): soft expiry rekeys, hard expiry deletes. */
   handleEspEvent(ev: EspLifetimeEvent, now: number): IkeAction[] {
     return this.run(now, () => {
-      const child = [...this.children.values()].find((c) =>
-        ev.direction === "in" ? c.inboundSpi === ev.spi : c.outboundSpi === ev.spi,
-      );
+      const child = this.childTable.get(ev.childId);
       if (!child) return;
       if (ev.kind === "hard-expire") this.deleteChild(child, `ESP ${ev.kind}`, true);
       else maybeRekey(this, child);
@@ -330,7 +331,7 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
    * The data plane saw an ESP packet for `inboundSpi` from a new endpoint that passed ICV and
    * anti-replay as the newest (src/esp peerChanged): evidence that cannot be replayed.
    */
-  peerMoved(inboundSpi: number, to: Endpoint, now: number): IkeAction[] {
+  peerMoved(inboundSpi: InboundSpi, to: Endpoint, now: number): IkeAction[] {
     return this.run(now, () => {
       const c = this.childTable.byInbound(inboundSpi);
       const sa = c ? this.sas.get(c.ikeSaId) : undefined;
@@ -344,7 +345,7 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
    * ESP with an SPI we do not know arrived from `from`: tell that peer with a protected
    * INVALID-SPI notify (RFC 2408 §3.14.1) over its IKE SA, at most once per 10 s per SA.
    */
-  espUnknownSpi(spi: number, from: Endpoint, now: number): IkeAction[] {
+  espUnknownSpi(spi: Spi, from: Endpoint, now: number): IkeAction[] {
     return this.run(now, () => {
       const sa = [...this.sas.values()].find(
         (x) =>
@@ -354,14 +355,20 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
       const last = this.invalidSpiSent.get(sa.id) ?? Number.NEGATIVE_INFINITY;
       if (now - last < 10_000) return;
       this.invalidSpiSent.set(sa.id, now);
-      sendProtectedNotify(this, sa, NotifyType.INVALID_SPI, ProtocolId.PROTO_IPSEC_ESP, u32(spi));
+      sendProtectedNotify(
+        this,
+        sa,
+        NotifyType.INVALID_SPI,
+        ProtocolId.PROTO_IPSEC_ESP,
+        spiBytes(spi),
+      );
     });
   }
 
   private readonly invalidSpiSent = new Map<number, number>();
 
   /** Traffic arrived on a child SA (authenticated by ESP): the peer is alive (RFC 3706 §5.2). */
-  noteActivity(inboundSpi: number, now: number): void {
+  noteActivity(inboundSpi: InboundSpi, now: number): void {
     const c = this.childTable.byInbound(inboundSpi);
     const sa = c ? this.sas.get(c.ikeSaId) : undefined;
     if (sa) {
@@ -635,7 +642,7 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
     this.sas.set(sa.id, sa);
   }
 
-  newSpi(): number {
+  newSpi(): InboundSpi {
     return this.childTable.reserveSpi(this.rand);
   }
 
@@ -647,9 +654,9 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
     installChild(this, sa, ex);
   }
 
-  newMessageId(sa: IkeSa): number {
+  newMessageId(sa: IkeSa): IsakmpMessageId {
     for (;;) {
-      const mid = this.rand(4).readUInt32BE(0);
+      const mid = isakmpMessageId(this.rand(4).readUInt32BE(0));
       if (mid !== 0 && !sa.quick.has(mid)) return mid;
     }
   }

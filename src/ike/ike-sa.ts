@@ -19,11 +19,13 @@ import {
   phase2Iv,
 } from "../crypto/index.js";
 import type { Logger } from "../obs/log.js";
+import type { InboundSpi, OutboundSpi } from "../wire/esp/esp.js";
 import {
   type EncryptedIsakmpMessage,
   ExchangeType,
   type IdentificationValue,
-  isakmpCookie,
+  type IsakmpCookie,
+  type IsakmpMessageId,
   isakmpMessageId,
   NO_FLAGS,
   type Payload,
@@ -79,7 +81,7 @@ export interface Phase1Keys {
 }
 
 export interface QuickExchange {
-  readonly mid: number;
+  readonly mid: IsakmpMessageId;
   readonly role: IkeRole;
   state: "QM1_SENT" | "QM2_SENT" | "DONE";
   iv: Buffer;
@@ -87,8 +89,8 @@ export interface QuickExchange {
   nr?: Buffer;
   dh?: DhKeyPair | undefined;
   gqmxy?: Buffer;
-  readonly ourSpi: number;
-  peerSpi?: number;
+  readonly ourSpi: InboundSpi;
+  peerSpi?: OutboundSpi;
   suite?: Phase2Suite;
   request?: ChildRequest;
   selectors?: { local: TrafficSelector; remote: TrafficSelector };
@@ -108,8 +110,8 @@ export interface ChildSa {
   readonly initiatedByUs: boolean;
   readonly mode: "transport" | "tunnel";
   readonly suite: Phase2Suite;
-  readonly inboundSpi: number;
-  readonly outboundSpi: number;
+  readonly inboundSpi: InboundSpi;
+  readonly outboundSpi: OutboundSpi;
   readonly selectors: { readonly local: TrafficSelector; readonly remote: TrafficSelector };
   readonly request: ChildRequest;
   readonly installedAt: number;
@@ -126,8 +128,9 @@ export interface IkeSa extends TableEntry {
   readonly id: number;
   readonly role: IkeRole;
   state: MmState;
-  readonly ckyIB: Buffer;
-  ckyRB: Buffer;
+  readonly ckyIB: IsakmpCookie;
+  /** ZERO_COOKIE until the initiator learns it from MM2. */
+  ckyRB: IsakmpCookie;
   /** Our address and current port (500, or 4500 after floating). */
   local: Endpoint;
   /** The peer's current endpoint (its NAT mapping). */
@@ -171,7 +174,7 @@ export interface IkeSa extends TableEntry {
   lastError?: IkeFailure | undefined;
   /** Initiator: the request waiting for an answer. */
   pending?: Pending | undefined;
-  readonly quick: Map<number, QuickExchange>;
+  readonly quick: Map<IsakmpMessageId, QuickExchange>;
   readonly children: Set<number>;
   readonly waiting: { request: ChildRequest; rekeyOf?: number }[];
   establishedAt?: number;
@@ -185,7 +188,7 @@ export interface IkeSa extends TableEntry {
   dpdPeerSeq?: number | undefined;
   dpdOutstanding: number;
   /** Message IDs of the peer's Quick Modes and non-DPD informationals (liveness.ts). */
-  peerMids?: number[] | undefined;
+  peerMids?: IsakmpMessageId[] | undefined;
   /** The endpoint this SA followed the peer away from (liveness.ts: sibling SAs). */
   movedFrom?: string | undefined;
   /** Pending timers of this SA (each removes itself when it fires). */
@@ -196,20 +199,23 @@ export function cookieHex(sa: IkeSa): string {
   return `${sa.ckyIB.toString("hex")}:${sa.ckyRB.toString("hex")}`;
 }
 
-export function header(sa: IkeSa, exchangeType: number, messageId: number) {
+export function header(sa: IkeSa, exchangeType: number, messageId: IsakmpMessageId) {
   return {
-    initiatorCookie: isakmpCookie(sa.ckyIB),
-    responderCookie: isakmpCookie(sa.ckyRB),
+    initiatorCookie: sa.ckyIB,
+    responderCookie: sa.ckyRB,
     majorVersion: 1,
     minorVersion: 0,
     exchangeType,
     flags: NO_FLAGS,
-    messageId: isakmpMessageId(messageId),
+    messageId,
   };
 }
 
+/** The message ID of phase 1 (Main and Aggressive Mode). */
+export const PHASE1_MESSAGE_ID = isakmpMessageId(0);
+
 export function cleartext(sa: IkeSa, exchangeType: number, payloads: readonly Payload[]): Buffer {
-  return serializeIsakmpMessage(header(sa, exchangeType, 0), payloads);
+  return serializeIsakmpMessage(header(sa, exchangeType, PHASE1_MESSAGE_ID), payloads);
 }
 
 /** 1..bs zero octets, like strongSwan (a whole block when the plaintext is already aligned). */
@@ -221,7 +227,7 @@ function pad(plain: Buffer, bs: number): Buffer {
 export function sealMessage(
   sa: IkeSa,
   exchangeType: number,
-  messageId: number,
+  messageId: IsakmpMessageId,
   payloads: readonly Payload[],
   iv: Buffer,
 ): Result<{ bytes: Buffer; lastBlock: Buffer }, IkeFailure> {
@@ -285,7 +291,7 @@ export function restAfterHash(o: Opened): Buffer {
 }
 
 /** IV of a phase-2 / informational message ID (RFC 2409 Appendix B). */
-export function phase2IvFor(sa: IkeSa, mid: number): Buffer {
+export function phase2IvFor(sa: IkeSa, mid: IsakmpMessageId): Buffer {
   const c = sa.crypto;
   if (!c || !sa.iv) throw new Error("phase2IvFor before phase 1 is complete");
   return phase2Iv(c.hash, sa.iv, mid, c.cipher.blockSize);
@@ -294,7 +300,7 @@ export function phase2IvFor(sa: IkeSa, mid: number): Buffer {
 /** A protected informational message (RFC 2409 §5.7): HASH(1) then the notifies/deletes. */
 export function sealInformational(
   sa: IkeSa,
-  mid: number,
+  mid: IsakmpMessageId,
   payloads: readonly Payload[],
 ): Result<Buffer, IkeFailure> {
   const c = sa.crypto;

@@ -12,7 +12,7 @@
  * perform(ike.initiate({ peer: { address: server, port: 500 },
  *   phase2: { mode: "transport", local: addressSelector(me, 17, 1701), remote: addressSelector(server, 17, 1701) } }, now));
  * // ESP data plane feedback:
- * perform(ike.handleEspEvent({ kind: "soft-expire", spi, direction: "in" }, now));
+ * perform(ike.handleEspEvent({ kind: "soft-expire", childId }, now));
  * perform(ike.peerMoved(inboundSpi, newEndpoint, now));   // authenticated ESP from a new NAT mapping
  * ```
  * `perform` sends `send` actions (prefixing the 4-octet non-ESP marker when `from.port` is

@@ -23,6 +23,7 @@
  * Quick Mode older than the last MID_HISTORY message IDs is answered with a QM2 but cannot
  * complete (QM3 needs the SA's keys) and moves nothing.
  */
+import type { IsakmpMessageId } from "../wire/isakmp/index.js";
 import type { EngineContext } from "./context.js";
 import type { IkeSa } from "./ike-sa.js";
 import { type Endpoint, endpointKey, sameEndpoint } from "./types.js";
@@ -37,12 +38,12 @@ export function serialGreater(a: number, b: number): boolean {
 }
 
 /** Was message ID `mid` already used by the peer on this SA (within the history)? */
-export function midSeen(sa: IkeSa, mid: number): boolean {
+export function midSeen(sa: IkeSa, mid: IsakmpMessageId): boolean {
   return sa.peerMids?.includes(mid) ?? false;
 }
 
 /** Remembers an authenticated peer message ID (oldest forgotten beyond MID_HISTORY). */
-export function rememberMid(sa: IkeSa, mid: number): void {
+export function rememberMid(sa: IkeSa, mid: IsakmpMessageId): void {
   if (!sa.peerMids) sa.peerMids = [];
   if (sa.peerMids.includes(mid)) return;
   if (sa.peerMids.length >= MID_HISTORY) sa.peerMids.shift();

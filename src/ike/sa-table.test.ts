@@ -15,7 +15,7 @@ function entry(i: number, ip = "198.51.100.1", port = 500 + i): TableEntry {
 test("half-open cap per IP is generous: 40 clients behind one NAT address all get in", () => {
   const t = new SaTable<TableEntry>({ maxHalfOpen: 1000, maxHalfOpenPerIp: 64 });
   for (let i = 0; i < 40; i++) {
-    assert.deepEqual(t.admit("198.51.100.1"), { ok: true });
+    assert.deepEqual(t.halfOpen.admit("198.51.100.1"), { ok: true });
     t.add(entry(i));
   }
   assert.equal(t.halfOpenCount, 40);
@@ -25,13 +25,13 @@ test("half-open caps refuse floods, and establishing frees the slot", () => {
   const t = new SaTable<TableEntry>({ maxHalfOpen: 10, maxHalfOpenPerIp: 3 });
   const sas = [0, 1, 2].map((i) => entry(i));
   for (const s of sas) t.add(s);
-  assert.deepEqual(t.admit("198.51.100.1"), { ok: false, reason: "half-open-per-ip" });
-  assert.deepEqual(t.admit("198.51.100.9"), { ok: true });
+  assert.deepEqual(t.halfOpen.admit("198.51.100.1"), { ok: false, reason: "half-open-per-ip" });
+  assert.deepEqual(t.halfOpen.admit("198.51.100.9"), { ok: true });
   t.markEstablished(sas[0]!);
-  assert.deepEqual(t.admit("198.51.100.1"), { ok: true });
+  assert.deepEqual(t.halfOpen.admit("198.51.100.1"), { ok: true });
   for (let i = 10; i < 18; i++) t.add(entry(i, `203.0.113.${i}`));
   assert.equal(t.halfOpenCount, 10);
-  assert.deepEqual(t.admit("203.0.113.99"), { ok: false, reason: "half-open-total" });
+  assert.deepEqual(t.halfOpen.admit("203.0.113.99"), { ok: false, reason: "half-open-total" });
   t.remove(sas[1]!);
   assert.equal(t.halfOpenCount, 9);
 });

@@ -9,7 +9,7 @@
  * in total, with eviction of spoofable ones); the table keeps the budget in step with its
  * entries.
  */
-import { type AdmitResult, HalfOpenBudget, type HalfOpenLimits } from "./half-open.js";
+import { HalfOpenBudget, type HalfOpenLimits } from "./half-open.js";
 
 export interface TableEntry {
   readonly ckyI: string;
@@ -41,11 +41,6 @@ export class SaTable<S extends TableEntry> {
     return this.halfOpen.count;
   }
 
-  /** May a new half-open SA from `ip` be created (and which one must make room)? */
-  admit(ip: string): AdmitResult<S> {
-    return this.halfOpen.admit(ip);
-  }
-
   add(sa: S): void {
     this.byInitiator.set(initiatorKey(sa.ckyI, sa.peerKey), sa);
     if (sa.ckyR) this.byCookies.set(sa.ckyI + sa.ckyR, sa);
@@ -73,13 +68,6 @@ export class SaTable<S extends TableEntry> {
     return this.byInitiator.get(initiatorKey(ckyI, peerKey));
   }
 
-  /** Follows a peer whose NAT mapping changed: re-keys the initiator-cookie index. */
-  movePeer(sa: S & { peerKey: string }, newPeerKey: string, mutate: (sa: S) => void): void {
-    this.byInitiator.delete(initiatorKey(sa.ckyI, sa.peerKey));
-    mutate(sa);
-    this.byInitiator.set(initiatorKey(sa.ckyI, newPeerKey), sa);
-  }
-
   remove(sa: S): void {
     this.byInitiator.delete(initiatorKey(sa.ckyI, sa.peerKey));
     if (sa.ckyR) this.byCookies.delete(sa.ckyI + sa.ckyR);
@@ -87,10 +75,6 @@ export class SaTable<S extends TableEntry> {
       sa.halfOpen = false;
       this.halfOpen.remove(sa);
     }
-  }
-
-  values(): IterableIterator<S> {
-    return this.byInitiator.values();
   }
 }
 

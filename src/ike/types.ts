@@ -12,6 +12,7 @@
  * Times are milliseconds on the caller's clock (`now` arguments).
  */
 import type { EspEncryption, EspIntegrity as EspIntegrityName } from "../crypto/esp/suites.js";
+import type { InboundSpi, OutboundSpi } from "../wire/esp/esp.js";
 import type { IdentificationValue } from "../wire/isakmp/index.js";
 import type { IkeErrorCode } from "./errors.js";
 import type { OfferedPhase1, OfferedPhase2 } from "./offer.js";
@@ -74,9 +75,9 @@ export interface ChildSaInstall {
   readonly espEncryption: EspEncryption;
   readonly espIntegrity: EspIntegrityName;
   /** Our SPI (we receive with it) and the keys for traffic from the peer. */
-  readonly inbound: { readonly spi: number; readonly keys: ChildSaKeys };
+  readonly inbound: { readonly spi: InboundSpi; readonly keys: ChildSaKeys };
   /** The peer's SPI (we send with it) and the keys for traffic to the peer. */
-  readonly outbound: { readonly spi: number; readonly keys: ChildSaKeys };
+  readonly outbound: { readonly spi: OutboundSpi; readonly keys: ChildSaKeys };
   /** Outer addresses: ours, and the peer's as we observe it. */
   readonly local: string;
   readonly remote: string;
@@ -144,8 +145,8 @@ export type IkeEvent =
       readonly role: IkeRole;
       readonly mode: EspMode;
       readonly suite: string;
-      readonly inboundSpi: number;
-      readonly outboundSpi: number;
+      readonly inboundSpi: InboundSpi;
+      readonly outboundSpi: OutboundSpi;
       readonly local: string;
       readonly remote: string;
       readonly rekey: boolean;
@@ -192,15 +193,15 @@ export type IkeAction =
   | {
       readonly kind: "update-child-sa-peer";
       readonly childId: number;
-      readonly inboundSpi: number;
-      readonly outboundSpi: number;
+      readonly inboundSpi: InboundSpi;
+      readonly outboundSpi: OutboundSpi;
       readonly peer: Endpoint;
     }
   | {
       readonly kind: "remove-child-sa";
       readonly childId: number;
-      readonly inboundSpi: number;
-      readonly outboundSpi: number;
+      readonly inboundSpi: InboundSpi;
+      readonly outboundSpi: OutboundSpi;
       readonly reason: string;
     }
   | { readonly kind: "event"; readonly event: IkeEvent }
@@ -222,9 +223,12 @@ export interface InitiateRequest {
   readonly phase2?: ChildRequest;
 }
 
-/** ESP data-plane events the engine reacts to (src/esp EspEvent, by SPI). */
+/**
+ * ESP data-plane events the engine reacts to (src/esp EspEvent), by child SA id: the driver
+ * knows which child an SA belongs to, while an outbound SPI (the peer's choice) may be shared
+ * by children of different peers.
+ */
 export interface EspLifetimeEvent {
   readonly kind: "soft-expire" | "hard-expire" | "rekey-needed";
-  readonly spi: number;
-  readonly direction: "in" | "out";
+  readonly childId: number;
 }

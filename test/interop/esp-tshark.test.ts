@@ -21,6 +21,7 @@ import { EspDataPlane } from "../../src/esp/index.js";
 import { Counters } from "../../src/obs/counters.js";
 import { nullLogger } from "../../src/obs/log.js";
 import { IpProtocol } from "../../src/registry/ip.js";
+import { asOutboundSpi } from "../../src/wire/esp/esp.js";
 import { parseIpAddress } from "../../src/wire/ip/address.js";
 import { fillIpv4HeaderChecksum } from "../../src/wire/ip/ipv4.js";
 import { fillUdpChecksum } from "../../src/wire/ip/udp.js";
@@ -111,7 +112,7 @@ describe("tshark decrypts Oakley's ESP", {
     });
     const sa = dp.installSa(
       {
-        spi,
+        spi: asOutboundSpi(spi),
         direction: "out",
         mode: c.mode,
         suite: c.suite,

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { addressSelector, IkeErrorCode, type Phase1Offer } from "../../src/ike/index.js";
+import { asSpi } from "../../src/wire/esp/esp.js";
 import { vendorIdBytes } from "../../src/wire/isakmp/index.js";
 import { type LinkProfile, SimNetwork, Simulator } from "../fakes/sim.js";
 import { childPairMatches, PSK, SimIkePeer } from "./ike-sim.js";
@@ -363,8 +364,8 @@ describe("IKE engine behaviour (simulator)", () => {
     assert.ok(r.sim.runUntilTrue(() => up(r.client, r.server), 10_000));
     const peer = r.server.engine.ikeSas()[0]!.peer;
     const n0 = r.server.sent().length;
-    r.server.command(r.server.engine.espUnknownSpi(0xdeadbeef, peer, r.sim.now()));
-    r.server.command(r.server.engine.espUnknownSpi(0xdeadbeef, peer, r.sim.now() + 1));
+    r.server.command(r.server.engine.espUnknownSpi(asSpi(0xdeadbeef), peer, r.sim.now()));
+    r.server.command(r.server.engine.espUnknownSpi(asSpi(0xdeadbeef), peer, r.sim.now() + 1));
     assert.equal(r.server.sent().length, n0 + 1, "one notify, the second is rate-limited");
     r.sim.runFor(1_000);
     assert.ok(

@@ -14,6 +14,7 @@ import {
   type IkeEvent,
   ikeConfig,
 } from "../../src/ike/index.js";
+import type { Spi } from "../../src/wire/esp/esp.js";
 import type { SimHost, Simulator } from "../fakes/sim.js";
 
 /** xorshift32 bytes from a seed: reproducible cookies, nonces, SPIs and message IDs. */
@@ -159,9 +160,11 @@ export class SimIkePeer {
 
 /** Both directions of a child SA pair agree: my outbound is the peer's inbound, and back. */
 export function childPairMatches(a: ChildSaInstall, b: ChildSaInstall): boolean {
+  // One SA's SPI is outbound at one end and inbound at the other: compared as plain SPIs.
+  const same = (x: Spi, y: Spi) => x === y;
   return (
-    a.outbound.spi === b.inbound.spi &&
-    a.inbound.spi === b.outbound.spi &&
+    same(a.outbound.spi, b.inbound.spi) &&
+    same(a.inbound.spi, b.outbound.spi) &&
     a.outbound.keys.encryption.equals(b.inbound.keys.encryption) &&
     a.outbound.keys.integrity.equals(b.inbound.keys.integrity) &&
     a.inbound.keys.encryption.equals(b.outbound.keys.encryption) &&

@@ -25,7 +25,6 @@
  *                                  then DEFAULT_BLOCK_SET; status "block" with the reason
  *     .cleanStop({unblock?})       status "stopped" + remove the table (block mode keeps it
  *                                  unless unblock)
- *     .blockedPackets()            sum of the drop counters ("N packets blocked")
  *   readFailClosedStatus(path = "/run/oakley/status.json") -> Result<FailClosedStatus | null>
  *       FailClosedStatus {version 1, mode "protected"|"block"|"stopped", reason?, code?, since,
  *       pid, enforced, blockSet?, previous?}   — for `oakley status`

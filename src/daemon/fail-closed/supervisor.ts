@@ -220,11 +220,6 @@ export class FailClosedGuard {
     return ok(r.value);
   }
 
-  /** Packets dropped by the block rules since they were installed (sum of their counters). */
-  async blockedPackets(): Promise<Result<bigint, FailClosedError>> {
-    return blockedPackets(this.table);
-  }
-
   private status(
     mode: FailClosedMode,
     enforced: boolean,

@@ -30,6 +30,7 @@ import {
   type CleartextIsakmpMessage,
   ExchangeType,
   type IsakmpMessage,
+  isakmpCookie,
   NotifyType,
   type Payload,
   PayloadType,
@@ -79,7 +80,7 @@ export function responderAm1(
   msg: CleartextIsakmpMessage,
   dg: IkeDatagram,
 ): void {
-  const ckyI = Buffer.from(msg.header.initiatorCookie);
+  const ckyI = isakmpCookie(Buffer.from(msg.header.initiatorCookie));
   const bad = rules("AM1", msg.payloads, false);
   if (bad) {
     ctx.fail("main-mode", bad, dg.remote);
@@ -91,7 +92,7 @@ export function responderAm1(
     return;
   }
   if (!admitHalfOpen(ctx, dg.remote)) return;
-  const ckyR = ctx.random(8);
+  const ckyR = isakmpCookie(ctx.random(8));
   const refuse = (code: IkeErrorCode, message: string, notify: number) => {
     ctx.fail(
       "main-mode",

@@ -11,6 +11,7 @@ import {
   phase1Suite as cryptoPhase1Suite,
 } from "../../crypto/index.js";
 import type { NatdHasher } from "../../natt/nat-detect.js";
+import type { Spi } from "../../wire/esp/esp.js";
 import {
   classifyVendorId,
   Doi,
@@ -156,6 +157,13 @@ export function readVendorIds(payloads: readonly Payload[], nattEnabled: boolean
     }
   }
   return v;
+}
+
+/** An ESP SPI as the 4 octets of a proposal, notify, Delete or KEYMAT input. */
+export function spiBytes(spi: Spi): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(spi);
+  return b;
 }
 
 export function notifyPayload(

@@ -23,6 +23,7 @@ import {
   PayloadType,
   ProtocolId,
 } from "../../wire/isakmp/index.js";
+import { asSpi, type InboundSpi } from "../../wire/esp/esp.js";
 import type { EngineContext } from "../context.js";
 import { IkeErrorCode, failure } from "../errors.js";
 import {
@@ -44,7 +45,7 @@ import {
   sealInformational,
 } from "../ike-sa.js";
 import type { IkeDatagram } from "../types.js";
-import { notifyPayload, rules } from "./common.js";
+import { notifyPayload, rules, spiBytes } from "./common.js";
 
 function cookies(sa: IkeSa): Buffer {
   return Buffer.concat([sa.ckyIB, sa.ckyRB]);
@@ -83,13 +84,14 @@ export function sendDeleteIke(ctx: EngineContext, sa: IkeSa): void {
   ]);
 }
 
-export function sendDeleteEsp(ctx: EngineContext, sa: IkeSa, inboundSpis: readonly number[]): void {
+/** Deletes our child SAs at the peer: we name them by the SPIs we receive on (RFC 2408 §3.15). */
+export function sendDeleteEsp(
+  ctx: EngineContext,
+  sa: IkeSa,
+  inboundSpis: readonly InboundSpi[],
+): void {
   if (inboundSpis.length === 0) return;
-  const spis = inboundSpis.map((s) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE(s >>> 0);
-    return b;
-  });
+  const spis = inboundSpis.map(spiBytes);
   sendInfo(ctx, sa, [
     {
       type: PayloadType.D,
@@ -148,7 +150,7 @@ export function handleInformational(
     ctx.counters.incLabeled("ike_drop", "reason", "info_before_phase1");
     return;
   }
-  const mid = msg.header.messageId as number;
+  const mid = msg.header.messageId;
   if (midSeen(sa, mid)) {
     dropReplay(ctx, sa, "info_replay", dg.remote);
     return;
@@ -264,7 +266,7 @@ function handleNotify(
         return;
       }
       // An error about one of our Quick Modes: end it.
-      const spi = n.spi.length === 4 ? n.spi.readUInt32BE(0) : undefined;
+      const spi = n.spi.length === 4 ? asSpi(n.spi.readUInt32BE(0)) : undefined;
       const pending = [...sa.quick.values()].filter(
         (q) => q.role === "initiator" && q.state === "QM1_SENT",
       );
@@ -297,7 +299,9 @@ function handleDelete(ctx: EngineContext, sa: IkeSa, d: Extract<Payload, { type:
   if (d.protocolId !== ProtocolId.PROTO_IPSEC_ESP) return;
   for (const s of d.spis) {
     if (s.length !== 4) continue;
-    const spi = s.readUInt32BE(0);
+    // The peer names the SAs it receives on (our outbound SPI); some name ours: both are
+    // accepted, among this IKE SA's children only.
+    const spi = asSpi(s.readUInt32BE(0));
     for (const cid of sa.children) {
       const c = ctx.children.get(cid);
       if (c && (c.outboundSpi === spi || c.inboundSpi === spi)) {

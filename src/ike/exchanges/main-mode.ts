@@ -43,6 +43,7 @@ import {
   type EncryptedIsakmpMessage,
   ExchangeType,
   IsakmpTransformId,
+  type IsakmpCookie,
   isakmpCookie,
   NotifyType,
   type Payload,
@@ -53,7 +54,6 @@ import {
   serializeIsakmpMessage,
   serializePayloadBody,
   ZERO_COOKIE,
-  isakmpMessageId,
   NO_FLAGS,
 } from "../../wire/isakmp/index.js";
 import { type AuthMethod, authMethodsOf, type PskEntry } from "../config.js";
@@ -68,7 +68,14 @@ import {
 } from "../half-open.js";
 import { heard } from "../liveness.js";
 import { IkeErrorCode, type IkeFailure, failure } from "../errors.js";
-import { type IkeSa, type Opened, openMessage, sealMessage, cleartext } from "../ike-sa.js";
+import {
+  cleartext,
+  type IkeSa,
+  type Opened,
+  openMessage,
+  PHASE1_MESSAGE_ID,
+  sealMessage,
+} from "../ike-sa.js";
 import {
   addressId,
   idPayload,
@@ -112,8 +119,8 @@ const NONCE_LENGTH = 32;
 export function newIkeSa(
   ctx: EngineContext,
   role: IkeRole,
-  ckyI: Buffer,
-  ckyR: Buffer,
+  ckyI: IsakmpCookie,
+  ckyR: IsakmpCookie,
   local: Endpoint,
   peer: Endpoint,
 ): IkeSa {
@@ -244,21 +251,21 @@ function nonce(ctx: EngineContext): Buffer {
 /** Sends an unprotected notify (before phase-1 keys exist), RFC 2408 §4.8. */
 export function sendClearNotify(
   ctx: EngineContext,
-  ckyI: Buffer,
-  ckyR: Buffer,
+  ckyI: IsakmpCookie,
+  ckyR: IsakmpCookie,
   from: Endpoint,
   to: Endpoint,
   notifyType: number,
 ): void {
   const bytes = serializeIsakmpMessage(
     {
-      initiatorCookie: isakmpCookie(ckyI),
-      responderCookie: isakmpCookie(ckyR),
+      initiatorCookie: ckyI,
+      responderCookie: ckyR,
       majorVersion: 1,
       minorVersion: 0,
       exchangeType: ExchangeType.INFORMATIONAL,
       flags: NO_FLAGS,
-      messageId: isakmpMessageId(0),
+      messageId: PHASE1_MESSAGE_ID,
     },
     [notifyPayload(notifyType, ProtocolId.PROTO_ISAKMP, Buffer.concat([ckyI, ckyR]))],
   );
@@ -323,7 +330,14 @@ function authPayloads(ctx: EngineContext, sa: IkeSa, h: Buffer): Payload[] {
 // Initiator
 
 export function startMainMode(ctx: EngineContext, local: Endpoint, peer: Endpoint): IkeSa {
-  const sa = newIkeSa(ctx, "initiator", ctx.random(8), Buffer.from(ZERO_COOKIE), local, peer);
+  const sa = newIkeSa(
+    ctx,
+    "initiator",
+    isakmpCookie(ctx.random(8)),
+    isakmpCookie(Buffer.from(ZERO_COOKIE)),
+    local,
+    peer,
+  );
   const saPayload = offeredSaPayload(ctx);
   sa.saiB = serializePayloadBody(saPayload);
   ctx.registerSa(sa);
@@ -420,7 +434,7 @@ export function initiatorMm2(
   }
   sa.vids = readVendorIds(msg.payloads, ctx.config.natt.enabled);
   ctx.table.setResponderCookie(sa, msg.header.responderCookie.toString("hex"));
-  sa.ckyRB = Buffer.from(msg.header.responderCookie);
+  sa.ckyRB = isakmpCookie(Buffer.from(msg.header.responderCookie));
   const dh = ctx.newDh(sa.crypto!.group);
   sa.dh = dh;
   sa.gxi = dh.publicValue;
@@ -533,7 +547,13 @@ export function initiatorMm4(
       ),
     );
   }
-  const sealed = sealMessage(sa, ExchangeType.IDENTITY_PROTECTION, 0, payloads, sa.iv!);
+  const sealed = sealMessage(
+    sa,
+    ExchangeType.IDENTITY_PROTECTION,
+    PHASE1_MESSAGE_ID,
+    payloads,
+    sa.iv!,
+  );
   if (!sealed.ok) {
     ctx.fail("main-mode", sealed.error, sa.peer, sa);
     return;
@@ -686,7 +706,7 @@ export function responderMm1(
   dg: IkeDatagram,
 ): void {
   const bad = rules("MM1", msg.payloads, false);
-  const ckyI = Buffer.from(msg.header.initiatorCookie);
+  const ckyI = isakmpCookie(Buffer.from(msg.header.initiatorCookie));
   if (bad) {
     ctx.fail("main-mode", bad, dg.remote);
     return;
@@ -702,7 +722,7 @@ export function responderMm1(
     return;
   }
   if (!admitHalfOpen(ctx, dg.remote)) return;
-  const ckyR = ctx.random(8);
+  const ckyR = isakmpCookie(ctx.random(8));
   const pick = chooseProposal(ctx, saP, usableAuth(ctx));
   if (!pick.ok) {
     ctx.fail(
@@ -1003,7 +1023,7 @@ function finishMm5(
   const sealed = sealMessage(
     sa,
     ExchangeType.IDENTITY_PROTECTION,
-    0,
+    PHASE1_MESSAGE_ID,
     [id, ...authPayloads(ctx, sa, h)],
     sa.iv,
   );

@@ -45,6 +45,7 @@ import {
   serializePayloadChain,
   decodeIpsecAttributes,
 } from "../../wire/isakmp/index.js";
+import { asOutboundSpi } from "../../wire/esp/esp.js";
 import type { EngineContext } from "../context.js";
 import { dropReplay, heard, midSeen, rememberMid } from "../liveness.js";
 import { IkeErrorCode, failure, type IkeFailure } from "../errors.js";
@@ -78,7 +79,7 @@ import {
   type TrafficSelector,
 } from "../types.js";
 import { describePhase2Offer } from "../offer.js";
-import { find, findAll, natoaPayloadType, notifyPayload, rules } from "./common.js";
+import { find, findAll, natoaPayloadType, notifyPayload, rules, spiBytes } from "./common.js";
 import { sendProtectedNotify } from "./informational.js";
 
 const NONCE_LENGTH = 32;
@@ -89,12 +90,6 @@ function fqdnAsAddress(p: IdPayload, address: string): TrafficSelector | undefin
 }
 /** How long a finished exchange is kept to answer retransmissions (ms). */
 const LINGER_MS = 60_000;
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-}
 
 function natOaPayload(sa: IkeSa, address: string): NatOaPayload | undefined {
   const b = parseIpAddress(address);
@@ -216,7 +211,7 @@ export function startQuick(
         reserved: 0,
         number: 1,
         protocolId: ProtocolId.PROTO_IPSEC_ESP,
-        spi: u32(ourSpi),
+        spi: spiBytes(ourSpi),
         transforms,
       },
     ],
@@ -368,7 +363,7 @@ function initiatorQm2(
     ex.gqmxy = g.value;
     ex.dh = undefined;
   }
-  ex.peerSpi = prop.spi.readUInt32BE(0);
+  ex.peerSpi = asOutboundSpi(prop.spi.readUInt32BE(0));
   const rl = responderLifetime(o.payloads);
   let suite: Phase2Suite = s.value.suite;
   if (rl.s !== undefined)
@@ -400,7 +395,8 @@ function initiatorQm2(
 function endInitiator(ctx: EngineContext, sa: IkeSa, ex: QuickExchange, f: IkeFailure): void {
   ex.pending?.cancel();
   sa.quick.delete(ex.mid);
-  if (f.notify) sendProtectedNotify(ctx, sa, f.notify, ProtocolId.PROTO_IPSEC_ESP, u32(ex.ourSpi));
+  if (f.notify)
+    sendProtectedNotify(ctx, sa, f.notify, ProtocolId.PROTO_IPSEC_ESP, spiBytes(ex.ourSpi));
   qmFail(ctx, sa, f);
 }
 
@@ -445,7 +441,7 @@ function responderQm1(
   msg: EncryptedIsakmpMessage,
   dg: IkeDatagram,
 ): void {
-  const mid = msg.header.messageId as number;
+  const mid = msg.header.messageId;
   const c = sa.crypto!;
   const o = openMessage(c, sa.keys!.encKey, msg, phase2IvFor(sa, mid));
   if (!o.ok) {
@@ -599,7 +595,7 @@ function responderQm1(
     ni: Buffer.from(ni.data),
     nr: ctx.random(NONCE_LENGTH),
     ourSpi: ctx.newSpi(),
-    peerSpi: peerSpiB.readUInt32BE(0),
+    peerSpi: asOutboundSpi(peerSpiB.readUInt32BE(0)),
     suite,
     request: { mode, local: localSel, remote: remoteSel },
     selectors: { local: localSel, remote: remoteSel },
@@ -613,7 +609,7 @@ function responderQm1(
   }
   const t = prop.transforms[ch.transformIndex]!;
   rest.push(
-    { ...saP, proposals: [{ ...prop, spi: u32(ex.ourSpi), transforms: [t] }] },
+    { ...saP, proposals: [{ ...prop, spi: spiBytes(ex.ourSpi), transforms: [t] }] },
     { type: PayloadType.NONCE, reserved: 0, data: ex.nr! },
   );
   if (suite.pfsGroup !== 0 && ke) {
@@ -706,7 +702,7 @@ export function handleQuickMode(
     ctx.counters.incLabeled("ike_drop", "reason", "qm_cleartext");
     return;
   }
-  const mid = msg.header.messageId as number;
+  const mid = msg.header.messageId;
   const ex = sa.quick.get(mid);
   if (ex) {
     if (ex.lastIn?.equals(dg.data)) {

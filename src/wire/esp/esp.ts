@@ -22,9 +22,24 @@ import type { Brand } from "../../base/brand.js";
 import { type WireError, WireErrorCode, wireError } from "../../base/errors.js";
 import { err, ok, type Result } from "../../base/result.js";
 
+/** A Security Parameters Index (RFC 4303 §2.1), a uint32. */
 export type Spi = Brand<number, "Spi">;
 export function asSpi(n: number): Spi {
   return (n >>> 0) as Spi;
+}
+
+declare const spiDirection: unique symbol;
+/** An SPI this end chose: peers send with it, and received ESP is matched to it (unique here). */
+export type InboundSpi = Spi & { readonly [spiDirection]: "in" };
+/** An SPI a peer chose: this end sends with it. Unique per peer only, not across peers. */
+export type OutboundSpi = Spi & { readonly [spiDirection]: "out" };
+/** Brands an SPI that this end allocated (or, in tests, installs as inbound). */
+export function asInboundSpi(n: number): InboundSpi {
+  return (n >>> 0) as InboundSpi;
+}
+/** Brands an SPI that a peer chose (a proposal's SPI), or, in tests, installs as outbound. */
+export function asOutboundSpi(n: number): OutboundSpi {
+  return (n >>> 0) as OutboundSpi;
 }
 
 export const ESP_HEADER = 8;
@@ -33,14 +48,12 @@ export const ESP_TRAILER = 2;
 export const ESP_MAX_PADDING = 255;
 
 /** SPI of the ESP packet at bytes[offset..] (no checks: callers verified the length). */
-export function espSpi(bytes: Uint8Array, offset = 0): number {
-  return (
-    ((bytes[offset]! << 24) |
-      (bytes[offset + 1]! << 16) |
-      (bytes[offset + 2]! << 8) |
-      bytes[offset + 3]!) >>>
-    0
-  );
+export function espSpi(bytes: Uint8Array, offset = 0): Spi {
+  return (((bytes[offset]! << 24) |
+    (bytes[offset + 1]! << 16) |
+    (bytes[offset + 2]! << 8) |
+    bytes[offset + 3]!) >>>
+    0) as Spi;
 }
 
 /** Low 32 bits of the sequence number of the ESP packet at bytes[offset..]. */
@@ -54,7 +67,7 @@ export function espSeq(bytes: Uint8Array, offset = 0): number {
   );
 }
 
-export function writeEspHeader(bytes: Uint8Array, spi: number, seq: number, offset = 0): void {
+export function writeEspHeader(bytes: Uint8Array, spi: Spi, seq: number, offset = 0): void {
   bytes[offset] = spi >>> 24;
   bytes[offset + 1] = (spi >>> 16) & 0xff;
   bytes[offset + 2] = (spi >>> 8) & 0xff;
@@ -81,7 +94,7 @@ export function parseEspPacket(bytes: Uint8Array): Result<EspPacket, WireError> 
     return err(wireError(WireErrorCode.BadValue, "ESP: SPI 0 is reserved for local use", 0));
   if (spi < 256)
     return err(wireError(WireErrorCode.BadValue, `ESP: SPI ${spi} is reserved by IANA`, 0));
-  return ok({ spi: spi as Spi, seq: espSeq(bytes), body: bytes.subarray(ESP_HEADER) });
+  return ok({ spi, seq: espSeq(bytes), body: bytes.subarray(ESP_HEADER) });
 }
 
 export function serializeEspPacket(p: EspPacket): Buffer {

@@ -32,6 +32,7 @@ import { compileSelector, EspDataPlane, type EspMode } from "../../../src/esp/in
 import { Counters } from "../../../src/obs/counters.js";
 import { LogHub } from "../../../src/obs/log.js";
 import { type RouteSpec, systemClock } from "../../../src/platform/index.js";
+import { asInboundSpi, asOutboundSpi } from "../../../src/wire/esp/esp.js";
 import { emit, serveJsonLines } from "../lib/child.js";
 import { type Json, type JsonObject, JsonLinesPeer } from "../lib/jsonl.js";
 
@@ -175,12 +176,22 @@ function serve(): void {
         };
         const now = systemClock.now();
         const out = dp.installSa(
-          { ...common, spi: num(a.spiOut, "spiOut"), direction: "out", keys: keys(a.keysOut) },
+          {
+            ...common,
+            spi: asOutboundSpi(num(a.spiOut, "spiOut")),
+            direction: "out",
+            keys: keys(a.keysOut),
+          },
           now,
         );
         if (!out.ok) throw new Error(out.error);
         const inb = dp.installSa(
-          { ...common, spi: num(a.spiIn, "spiIn"), direction: "in", keys: keys(a.keysIn) },
+          {
+            ...common,
+            spi: asInboundSpi(num(a.spiIn, "spiIn")),
+            direction: "in",
+            keys: keys(a.keysIn),
+          },
           now,
         );
         if (!inb.ok) throw new Error(inb.error);

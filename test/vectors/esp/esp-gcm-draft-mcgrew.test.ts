@@ -11,6 +11,7 @@ import { availableBackends, createEspTransform, type EspEncryption } from "../..
 import { EspDataPlane } from "../../../src/esp/index.js";
 import { Counters } from "../../../src/obs/counters.js";
 import { nullLogger } from "../../../src/obs/log.js";
+import { asInboundSpi } from "../../../src/wire/esp/esp.js";
 import { GCM_ESP_VECTORS } from "./draft-mcgrew-gcm-test-01.js";
 
 const noRandom = (): void => {
@@ -47,7 +48,7 @@ for (const backend of availableBackends()) {
         const dp = new EspDataPlane({ counters, logger: nullLogger, random: noRandom });
         const r = dp.installSa(
           {
-            spi,
+            spi: asInboundSpi(spi),
             direction: "in",
             mode: "transport",
             suite,
