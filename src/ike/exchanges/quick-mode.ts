@@ -328,6 +328,15 @@ function initiatorQm2(
     );
     return;
   }
+  if (!usableSpi(prop.spi)) {
+    endInitiator(
+      ctx,
+      sa,
+      ex,
+      failure(IkeErrorCode.NoProposalChosen, "QM2 names a reserved SPI (0-255)", 14),
+    );
+    return;
+  }
   const s = phase2SuiteFromTransform(t.transformId, t.attributes.map(toAttribute));
   if (
     !s.ok ||
@@ -409,6 +418,11 @@ interface Choice {
   readonly suite: Phase2Suite;
 }
 
+/** A 4-octet SPI outside 0-255, which RFC 4303 reserves (the data plane refuses those). */
+function usableSpi(spi: Uint8Array): boolean {
+  return spi.length === 4 && Buffer.from(spi.buffer, spi.byteOffset, 4).readUInt32BE(0) >= 256;
+}
+
 function choose(ctx: EngineContext, sa: IkeSa, saP: SaPayload, hasKe: boolean): Choice | undefined {
   const byNumber = new Map<number, number[]>();
   saP.proposals.forEach((p, i) => {
@@ -418,7 +432,7 @@ function choose(ctx: EngineContext, sa: IkeSa, saP: SaPayload, hasKe: boolean): 
     if (group.length !== 1) continue; // bundles (ESP+IPComp, AH+ESP) are not served
     const pi = group[0]!;
     const p = saP.proposals[pi]!;
-    if (p.protocolId !== ProtocolId.PROTO_IPSEC_ESP || p.spi.length !== 4) continue;
+    if (p.protocolId !== ProtocolId.PROTO_IPSEC_ESP || !usableSpi(p.spi)) continue;
     for (let ti = 0; ti < p.transforms.length; ti++) {
       const t = p.transforms[ti]!;
       const s = phase2SuiteFromTransform(t.transformId, t.attributes.map(toAttribute));
