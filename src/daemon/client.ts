@@ -20,19 +20,14 @@ import {
 } from "../ike/index.js";
 import { Counters } from "../obs/counters.js";
 import type { LogHub } from "../obs/log.js";
-import {
-  type Clock,
-  type Random,
-  systemClock,
-  systemRandom,
-  TunDevice,
-} from "../platform/index.js";
+import { type Clock, type Random, systemClock, systemRandom } from "../platform/index.js";
 import { applyDns } from "../platform/dns.js";
 import { pinHostRoute, resolveIpv4, routeTo } from "../platform/route.js";
 import type { ConnectConfig } from "./config.js";
 import type { L2tpOverIpsec, L2tpOverIpsecEvent } from "../l2tp-ipsec/index.js";
 import { L2TP_PORT } from "../wire/l2tp/data-view.js";
-import { type IpsecNode, openIpsecPorts } from "./ipsec-node.js";
+import type { IpsecNode } from "./ipsec-node.js";
+import { REAL_HOST, type StartHost, type StartTun } from "./stages/host.js";
 import {
   type BlockSet,
   blockSetFromPolicy,
@@ -73,6 +68,8 @@ export interface ClientDeps {
   /** Allow 3DES/MODP-1024 offers for old servers. */
   readonly allowLegacy?: boolean;
   readonly mtu?: number;
+  /** Test hook: what is opened on the host (TUN, sockets, nftables). */
+  readonly host?: StartHost;
 }
 
 export interface RunningClient {
@@ -92,6 +89,7 @@ export async function startClient(
   const clock = deps.clock ?? systemClock;
   const random = deps.random ?? systemRandom;
   const log = deps.logs.logger("daemon");
+  const host = deps.host ?? REAL_HOST;
   const mtu = deps.mtu ?? 1400;
   const progress = (p: ClientProgress) => {
     log.info(p.text, { step: p.stage });
@@ -116,7 +114,9 @@ export async function startClient(
   // Fail-closed: what must go through the VPN (L2TP to the server, the routes asked for,
   // everything with --default-route) is dropped in the clear from now on — also if this
   // process dies — until a clean disconnect removes the rules.
-  const guard = cfg.failClosed ? new FailClosedGuard({ statusPath: cfg.statusFile }) : undefined;
+  const guard = cfg.failClosed
+    ? new FailClosedGuard({ statusPath: cfg.statusFile, table: host.firewall() })
+    : undefined;
   let set: BlockSet | undefined;
   if (guard) {
     const b = await guard.begin();
@@ -168,7 +168,7 @@ export async function startClient(
     deps.onDown?.(e);
   };
 
-  let tun: TunDevice | undefined;
+  let tun: StartTun | undefined;
   const undo: Array<() => Promise<void>> = [];
   let l2tp: L2tpOverIpsec | undefined;
 
@@ -218,7 +218,7 @@ export async function startClient(
     peer: string,
     dns: readonly string[],
   ): Promise<void> => {
-    const t = TunDevice.open({ name: cfg.tun, offload: true });
+    const t = host.openTun({ name: cfg.tun, offload: true });
     if (!t.ok) return down({ code: t.error.code, message: `TUN ${cfg.tun}: ${t.error.message}` });
     tun = t.value;
     for (const r of [tun.setMtu(mtu), tun.setAddress({ local: address, peer }), tun.setUp(true)]) {
@@ -285,7 +285,7 @@ export async function startClient(
     }
   };
 
-  const ports = await openIpsecPorts({
+  const ports = await host.openPorts({
     listen: local,
     ...(deps.ports ? { ports: deps.ports } : {}),
   });

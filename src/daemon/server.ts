@@ -35,13 +35,7 @@ import {
   type PolicyStore,
 } from "../policy/index.js";
 import { AddressPool } from "../ppp/index.js";
-import {
-  type Clock,
-  type Random,
-  systemClock,
-  systemRandom,
-  TunDevice,
-} from "../platform/index.js";
+import { type Clock, type Random, systemClock, systemRandom } from "../platform/index.js";
 import type { CertificateSetting, ServeAuth, ServeConfig } from "./config.js";
 import {
   blockSetFromPolicy,
@@ -53,7 +47,8 @@ import {
 } from "./fail-closed/index.js";
 import { initialSecretsInfo, startupAddress, startupText } from "./instructions.js";
 import { daemonTarget, type TargetState } from "./control-target.js";
-import { type IpsecNode, openIpsecPorts } from "./ipsec-node.js";
+import type { IpsecNode } from "./ipsec-node.js";
+import { REAL_HOST, type StartHost, type StartTun } from "./stages/host.js";
 import type {
   L2tpOverIpsec,
   L2tpOverIpsecEvent,
@@ -89,6 +84,8 @@ export interface ServerDeps {
   readonly ports?: { readonly ike: number; readonly natt: number };
   /** Test hook: engine timers. */
   readonly ikeOverrides?: Parameters<typeof ikeConfigFromPolicy>[1]["overrides"];
+  /** Test hook: what is opened on the host (TUN, sockets, nftables). */
+  readonly host?: StartHost;
 }
 
 export interface RunningServer {
@@ -96,7 +93,7 @@ export interface RunningServer {
   readonly l2tp: L2tpOverIpsec;
   readonly store: PolicyStore;
   readonly counters: Counters;
-  readonly tun: TunDevice;
+  readonly tun: StartTun;
   readonly serverAddress: string;
   /** Orderly stop: PPP Terminate, CDN/StopCCN, IKE Deletes, TUN removed, store closed. */
   stop(): Promise<void>;
@@ -269,11 +266,14 @@ export async function startServer(
   const print = deps.print ?? ((t: string) => process.stdout.write(`${t}\n`));
   const log = deps.logs.logger("daemon");
   const counters = new Counters();
+  const host = deps.host ?? REAL_HOST;
 
   // Fail-closed: nftables rules that drop protected traffic in the clear are
   // installed before any traffic flows and outlive this process; any start failure below
   // leaves (or puts) them in place and records why in the status file.
-  const guard = cfg.failClosed ? new FailClosedGuard({ statusPath: cfg.statusFile }) : undefined;
+  const guard = cfg.failClosed
+    ? new FailClosedGuard({ statusPath: cfg.statusFile, table: host.firewall() })
+    : undefined;
   if (guard) {
     const b = await guard.begin();
     if (!b.ok)
@@ -426,7 +426,7 @@ export async function startServer(
 
   // TUN for PPP traffic: our PPP address with the pool's prefix routes every client to it.
   // Offloads on: the kernel hands TCP super-packets and takes merged ones (tun.ts).
-  const tunR = TunDevice.open({ name: cfg.tun, offload: true });
+  const tunR = host.openTun({ name: cfg.tun, offload: true });
   if (!tunR.ok)
     return fail({ code: tunR.error.code, message: `TUN ${cfg.tun}: ${tunR.error.message}` });
   const tun = tunR.value;
@@ -445,7 +445,7 @@ export async function startServer(
     }
   }
 
-  const ports = await openIpsecPorts({
+  const ports = await host.openPorts({
     listen: cfg.listen,
     ...(deps.ports ? { ports: deps.ports } : {}),
   });
