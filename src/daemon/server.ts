@@ -11,7 +11,7 @@
  * to an address: clients behind one NAT with the same private address and ports stay separate,
  * and one client can never reach another's session.
  */
-import { mkdirSync, statSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { err, ok, type Result } from "../base/result.js";
 import { readFileSync } from "node:fs";
@@ -25,18 +25,12 @@ import { Counters } from "../obs/counters.js";
 import type { LogHub } from "../obs/log.js";
 import {
   createDefaultStore,
-  DEFAULT_POOL,
-  DEFAULT_PSK,
-  type AuthMethod as PolicyAuthMethod,
-  type EffectivePolicy,
   effectivePolicy,
   type InitialSecrets,
-  makeCredentials,
   type PolicyStore,
 } from "../policy/index.js";
-import { AddressPool } from "../ppp/index.js";
 import { type Clock, type Random, systemClock, systemRandom } from "../platform/index.js";
-import type { CertificateSetting, ServeAuth, ServeConfig } from "./config.js";
+import type { ServeConfig } from "./config.js";
 import {
   blockSetFromPolicy,
   describeStartFailure,
@@ -48,29 +42,24 @@ import {
 import { initialSecretsInfo, startupAddress, startupText } from "./instructions.js";
 import { daemonTarget, type TargetState } from "./control-target.js";
 import type { IpsecNode } from "./ipsec-node.js";
+import type { StageError } from "./stages/errors.js";
+import { applyFlags } from "./stages/serve-flags.js";
+import { fileStamp, type IkeOverrides, readCrlFile, serverPlan } from "./stages/serve-plan.js";
 import { REAL_HOST, type StartHost, type StartTun } from "./stages/host.js";
-import type {
-  L2tpOverIpsec,
-  L2tpOverIpsecEvent,
-  L2tpOverIpsecServer,
-} from "../l2tp-ipsec/index.js";
-import type { IkeConfig } from "../ike/index.js";
+import type { L2tpOverIpsec, L2tpOverIpsecEvent } from "../l2tp-ipsec/index.js";
 import { buildStack, logServerIkeEvent } from "./stack.js";
 import { acceptedDhGroups, FailureRecorder } from "./diagnostics.js";
 import { FailureRing } from "./failure-ring.js";
 import { ikeConfigFromPolicy } from "./policy-to-ike.js";
-import { AuthAttemptLimiter, storePasswordVerifier } from "./ppp-password.js";
 import { type FipsState, fipsPolicyProblems, fipsStatusText, startFips } from "./fips.js";
 import { RadiusService } from "./radius.js";
 import { radiusFromStore, radiusServiceOptions } from "./radius-config.js";
 import { RadiusSessions, stackControl } from "./radius-sessions.js";
-import { userSecret } from "./users.js";
-import { parseCrls } from "../crypto/crl.js";
 
-export interface ServerError {
-  readonly code: string;
-  readonly message: string;
-}
+export type ServerError = StageError;
+
+export { applyFlags, SERVE_CA, SERVE_CERT, storeCertificates } from "./stages/serve-flags.js";
+export { readCrlFile, type ServerPlan, serverPlan } from "./stages/serve-plan.js";
 
 export interface ServerDeps {
   readonly logs: LogHub;
@@ -83,7 +72,7 @@ export interface ServerDeps {
   /** Test hook: other IKE/NAT-T ports. */
   readonly ports?: { readonly ike: number; readonly natt: number };
   /** Test hook: engine timers. */
-  readonly ikeOverrides?: Parameters<typeof ikeConfigFromPolicy>[1]["overrides"];
+  readonly ikeOverrides?: IkeOverrides;
   /** Test hook: what is opened on the host (TUN, sockets, nftables). */
   readonly host?: StartHost;
 }
@@ -99,145 +88,6 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** What a user given by --user/--users-file may use. */
-const FLAG_USER_PROTOCOLS = ["mschapv2", "chap-md5", "pap"] as const;
-
-/**
- * Applies command-line secrets, and `--allow-legacy`, to the store at every start (kept: the
- * next start needs no flags).
- */
-export function applyFlags(
-  store: PolicyStore,
-  cfg: Pick<ServeConfig, "psk" | "users" | "pool" | "dns" | "allowLegacy"> &
-    Partial<Pick<ServeConfig, "certificates" | "auth">>,
-  random: Random,
-): Result<void, ServerError> {
-  const fail = (what: string, e: { message: string }) =>
-    err({ code: "OAK_E_SERVE_CONFIG", message: `${what}: ${e.message}` });
-  if (cfg.psk !== undefined) {
-    const cur = store.psks.get(DEFAULT_PSK);
-    const psk = { name: DEFAULT_PSK, secret: cfg.psk };
-    const r = cur.ok ? store.psks.update(DEFAULT_PSK, psk) : store.psks.create(psk);
-    if (!r.ok) return fail("--psk", r.error);
-  }
-  for (const u of cfg.users) {
-    const cur = store.users.get(u.name);
-    // Unchanged since the last start: keep the stored record (hashing costs ~0.1 s a user).
-    const had = cur.ok ? cur.value.value : undefined;
-    if (
-      had?.enabled &&
-      had.credentials.cleartext === u.password &&
-      FLAG_USER_PROTOCOLS.every((m) => had.protocols.includes(m))
-    )
-      continue;
-    const user = {
-      name: u.name,
-      enabled: true,
-      protocols: FLAG_USER_PROTOCOLS,
-      credentials: makeCredentials(u.password, (n) => random.bytes(n), { allowChapMd5: true }),
-    };
-    const value = { ...user, protocols: [...user.protocols] };
-    const r = cur.ok ? store.users.update(u.name, value) : store.users.create(value);
-    if (!r.ok) return fail(`--user ${u.name}`, r.error);
-  }
-  // --allow-legacy turns the setting on in an existing store too (the first start seeds it);
-  // without the flag a setting made in the store is left as it is.
-  if (cfg.allowLegacy) {
-    const cur = store.settings();
-    if (!cur.ok) return fail("--allow-legacy", cur.error);
-    const st = cur.value.value;
-    if (!st) return fail("--allow-legacy", { message: "the store's settings do not validate" });
-    if (!st.allowLegacyCrypto) {
-      const r = store.setSettings({ ...st, allowLegacyCrypto: true });
-      if (!r.ok) return fail("--allow-legacy", r.error);
-    }
-  }
-  if (cfg.certificates) {
-    const r = applyCertificates(store, cfg);
-    if (!r.ok) return r;
-  }
-  if (cfg.pool !== undefined || cfg.dns.length > 0) {
-    const cur = store.pools.get(DEFAULT_POOL);
-    if (!cur.ok || !cur.value.value)
-      return fail("--pool", { message: "the store has no default pool to change" });
-    const pool = cur.value.value;
-    const { first: _f, last: _l, ...rest } = pool;
-    const next = {
-      ...(cfg.pool !== undefined ? rest : pool),
-      ...(cfg.pool !== undefined ? { cidr: cfg.pool } : {}),
-      ...(cfg.dns.length > 0 ? { dns: cfg.dns } : {}),
-    };
-    const r = store.pools.update(DEFAULT_POOL, next);
-    if (!r.ok) return fail("--pool/--dns", r.error);
-  }
-  return ok(undefined);
-}
-
-/** Store names of what --cert/--key and --ca import. */
-export const SERVE_CERT = "serve-cert";
-export const SERVE_CA = "serve-ca";
-
-/**
- * --cert/--key/--ca: our certificate (with its key) and the CA go into the store, and every
- * negotiating rule of the assigned policy authenticates as --auth says (default both: the
- * rule's PSKs and the certificate, so PSK clients keep working).
- */
-function applyCertificates(
-  store: PolicyStore,
-  cfg: Partial<Pick<ServeConfig, "certificates" | "auth">>,
-): Result<void, ServerError> {
-  const c = cfg.certificates;
-  if (!c) return ok(undefined);
-  return storeCertificates(store, c, cfg.auth ?? "both");
-}
-
-/** Stores certificate files' contents as the assigned policy's authentication (see above). */
-export function storeCertificates(
-  store: PolicyStore,
-  c: CertificateSetting,
-  auth: ServeAuth,
-): Result<void, ServerError> {
-  const fail = (what: string, e: { message: string }) =>
-    err({ code: "OAK_E_SERVE_CONFIG", message: `${what}: ${e.message}` });
-  const put = (v: { name: string; pem: string; isCa: boolean; privateKey?: string }) =>
-    store.certificates.get(v.name).ok
-      ? store.certificates.update(v.name, v)
-      : store.certificates.create(v);
-  const ca = put({ name: SERVE_CA, pem: c.material.caPem, isCa: true });
-  if (!ca.ok) return fail(`--ca ${c.paths.ca}`, ca.error);
-  const mine = put({
-    name: SERVE_CERT,
-    pem: c.material.certPem,
-    isCa: false,
-    privateKey: c.material.keyPem,
-  });
-  if (!mine.ok) return fail(`--cert ${c.paths.cert}`, mine.error);
-  const assigned = store.assigned();
-  if (!assigned.ok || !assigned.value?.value)
-    return fail("--cert", { message: "no assigned policy to authenticate with the certificate" });
-  const p = assigned.value.value;
-  const cert: PolicyAuthMethod = { method: "certificate", ca: SERVE_CA, certificate: SERVE_CERT };
-  const rules = p.rules.map((r) => {
-    if (r.action.type !== "negotiate") return r;
-    const psks = r.authentication.filter((a) => a.method === "psk");
-    const others = r.authentication.filter((a) => a.method === "certificate" && a.ca !== SERVE_CA);
-    const authentication =
-      auth === "psk"
-        ? [...psks, ...others]
-        : auth === "certificate"
-          ? [cert, ...others]
-          : [...psks, cert, ...others];
-    return { ...r, authentication };
-  });
-  if (rules.some((r) => r.action.type === "negotiate" && r.authentication.length === 0))
-    return fail("--auth psk", {
-      message: "the policy's rules have no pre-shared key; use --auth both",
-    });
-  const u = store.policies.update(p.name, { ...p, rules });
-  if (!u.ok) return fail(`--cert (policy '${p.name}')`, u.error);
-  return ok(undefined);
-}
-
 const SOFTWARE_VERSION = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
     version: string;
@@ -247,14 +97,6 @@ const SOFTWARE_VERSION = (
 function splitHostPort(s: string): [string, number] {
   const i = s.lastIndexOf(":");
   return i < 0 ? [s, 9501] : [s.slice(0, i), Number(s.slice(i + 1))];
-}
-
-/** The first host address of a pool: the server's own PPP address. */
-function firstHost(cidr: string): { address: string; prefix: number } {
-  const [net, bits] = cidr.split("/");
-  const n = (net ?? "0.0.0.0").split(".").reduce((acc, x) => acc * 256 + Number(x), 0) + 1;
-  const address = [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
-  return { address, prefix: Number(bits) };
 }
 
 export async function startServer(
@@ -734,91 +576,4 @@ function logSessionEvent(
     default:
       break;
   }
-}
-
-/** What the server stack runs with, from the store: IKE settings, PPP users, the pool. */
-export interface ServerPlan {
-  readonly ike: IkeConfig;
-  readonly server: L2tpOverIpsecServer;
-  /** The server's own PPP address (the pool's first host) and the pool's prefix length. */
-  readonly me: { readonly address: string; readonly prefix: number };
-  readonly poolDef: { readonly cidr: string; readonly dns: readonly string[] };
-}
-
-export function serverPlan(
-  store: PolicyStore,
-  eff: EffectivePolicy,
-  cfg: Pick<ServeConfig, "windowsNatFriendly" | "negotiateDh2048" | "pppAuthMethods">,
-  o: {
-    readonly clock: Clock;
-    readonly ikeOverrides?: ServerDeps["ikeOverrides"];
-    /** FIPS mode: approved IKE/ESP suites only, PPP with PAP only. */
-    readonly fips?: boolean;
-    /** CRL file contents (--crl). */
-    readonly crls?: readonly (string | Uint8Array)[];
-  },
-): Result<ServerPlan, ServerError> {
-  const ikeOverrides = o.ikeOverrides;
-  const poolObj = store.pools.get(eff.settings.defaultPool ?? DEFAULT_POOL);
-  if (!poolObj.ok || !poolObj.value.value)
-    return err({ code: "OAK_E_SERVE_CONFIG", message: "the store has no address pool" });
-  const poolDef = poolObj.value.value;
-  const me = firstHost(poolDef.cidr);
-  const staticAddresses: Record<string, string> = {};
-  const users = store.users.list();
-  if (users.ok)
-    for (const u of users.value)
-      if (u.value?.staticAddress) staticAddresses[u.name] = u.value.staticAddress;
-  const pool = new AddressPool({ cidr: poolDef.cidr, reserved: [me.address], staticAddresses });
-  const ike = ikeConfigFromPolicy(eff, {
-    windowsNatFriendly: cfg.windowsNatFriendly,
-    negotiateDh2048: cfg.negotiateDh2048,
-    ...(o.crls ? { crls: o.crls } : {}),
-    ...(ikeOverrides ? { overrides: ikeOverrides } : {}),
-    ...(o.fips ? { fips: true } : {}),
-  });
-  return ok({
-    ike,
-    me,
-    poolDef,
-    server: {
-      // FIPS mode: PAP only, inside ESP (daemon/fips.ts says why).
-      authMethods: o.fips ? ["pap"] : (cfg.pppAuthMethods ?? ["mschapv2", "chap-md5", "pap"]),
-      users: (name) => {
-        const u = store.users.get(name);
-        return u.ok ? userSecret(u.value.value) : undefined;
-      },
-      verifier: storePasswordVerifier((name) => {
-        const u = store.users.get(name);
-        return u.ok ? u.value.value : undefined;
-      }),
-      // One attempt per PPP session; a channel opening session after session gets few.
-      authLimiter: new AuthAttemptLimiter(o.clock),
-      pool,
-      localAddress: me.address,
-      dns: poolDef.dns,
-    },
-  });
-}
-
-/** mtime and size of a file ("" when it cannot be read): a change means "read it again". */
-function fileStamp(path: string): string {
-  try {
-    const s = statSync(path);
-    return `${s.mtimeMs}:${s.size}`;
-  } catch {
-    return "";
-  }
-}
-
-/** A CRL file's bytes when they parse as a CRL; else why not. */
-export function readCrlFile(path: string): Result<Buffer, string> {
-  let b: Buffer;
-  try {
-    b = readFileSync(path);
-  } catch (e) {
-    return err(`cannot read it (${(e as NodeJS.ErrnoException).code ?? e})`);
-  }
-  const p = parseCrls(b);
-  return p.ok ? ok(b) : err(`not a CRL (${p.error.message})`);
 }

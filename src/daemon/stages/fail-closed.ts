@@ -1,0 +1,55 @@
+/**
+ * Stage "guard" of both daemons: the fail-closed rules (fail-closed/, "block mode").
+ *
+ *   beginFailClosed   before anything else: notes what an earlier run left (a crashed instance's
+ *                     table still blocks); nothing is installed yet
+ *   protect           protected mode: the block table for this run is installed BEFORE any
+ *                     traffic flows, and outlives the process
+ *   (on failure)      the caller enters block mode with the reason (server.ts / client.ts)
+ *   (on stop)         the caller's clean stop removes the table, or keeps blocking
+ */
+import { err, ok, type Result } from "../../base/result.js";
+import type { Logger } from "../../obs/log.js";
+import { type BlockSet, FailClosedGuard } from "../fail-closed/index.js";
+import type { StageError } from "./errors.js";
+import type { StartHost } from "./host.js";
+
+/** How the error messages name the way out ("run with" for serve, "use" for connect). */
+export interface FailClosedSetting {
+  readonly failClosed: boolean;
+  readonly statusFile: string;
+  readonly optOut: string;
+}
+
+/** The guard (undefined with --no-fail-closed), begun. */
+export async function beginFailClosed(
+  s: FailClosedSetting,
+  host: StartHost,
+  log: Logger,
+): Promise<Result<FailClosedGuard | undefined, StageError>> {
+  if (!s.failClosed) return ok(undefined);
+  const guard = new FailClosedGuard({ statusPath: s.statusFile, table: host.firewall() });
+  const b = await guard.begin();
+  if (!b.ok)
+    return err({
+      code: b.error.code,
+      message: `fail-closed: ${b.error.message} (or ${s.optOut} --no-fail-closed)`,
+    });
+  if (b.value.previous) log.warn(b.value.previous);
+  return ok(guard);
+}
+
+/** Protected mode with this run's block set. */
+export async function protect(
+  guard: FailClosedGuard,
+  set: BlockSet,
+  optOut: string,
+): Promise<Result<void, StageError>> {
+  const p = await guard.enterProtectedMode(set);
+  if (!p.ok)
+    return err({
+      code: p.error.code,
+      message: `fail-closed: ${p.error.message} (or ${optOut} --no-fail-closed)`,
+    });
+  return ok(undefined);
+}

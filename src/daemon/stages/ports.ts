@@ -1,0 +1,80 @@
+/**
+ * Stage "ports" of both daemons: what is opened on the host for traffic — the TUN device and the
+ * IPsec ports (UDP 500 for IKE, UDP 4500 for NAT-T, raw ESP). Each is registered with the
+ * teardown as soon as it is open.
+ */
+import { err, ok, type Result } from "../../base/result.js";
+import type { TunAddress } from "../../platform/index.js";
+import { portInUse, type StartFailure } from "../fail-closed/index.js";
+import type { IpsecPorts } from "../ipsec-node.js";
+import type { StartHost, StartTun } from "./host.js";
+import type { StageError } from "./errors.js";
+import type { Teardown } from "./teardown.js";
+
+export interface TunSetup {
+  readonly name: string;
+  readonly mtu: number;
+  readonly address: TunAddress;
+}
+
+/**
+ * A TUN device, configured and up (offloads on: the kernel hands TCP super-packets and takes
+ * merged ones, tun.ts). A device that opened but cannot be configured is closed again; that
+ * failure is a "tun" start failure (block mode), one that cannot open a plain error.
+ */
+export function openTun(host: StartHost, s: TunSetup): Result<StartTun, StageError | StartFailure> {
+  const t = host.openTun({ name: s.name, offload: true });
+  if (!t.ok) return err({ code: t.error.code, message: `TUN ${s.name}: ${t.error.message}` });
+  const tun = t.value;
+  for (const r of [tun.setMtu(s.mtu), tun.setAddress(s.address), tun.setUp(true)]) {
+    if (!r.ok) {
+      tun.close();
+      return err({ kind: "tun", code: r.error.code, message: `TUN ${s.name}: ${r.error.message}` });
+    }
+  }
+  return ok(tun);
+}
+
+export interface PortsSetup {
+  readonly listen: string;
+  /** Other IKE/NAT-T ports (tests). */
+  readonly ports?: { readonly ike: number; readonly natt: number };
+  /** Server: UDP 500/4500 taken names the processes holding them. */
+  readonly explainInUse: boolean;
+}
+
+export interface OpenedPorts {
+  readonly ports: IpsecPorts;
+  /** The IPsec node takes the ports over (and closes them): drop them from the teardown. */
+  readonly handOver: () => void;
+}
+
+/** UDP 500/4500 and raw ESP, registered with `teardown` until the IPsec node owns them. */
+export async function openPorts(
+  host: StartHost,
+  s: PortsSetup,
+  teardown: Teardown,
+): Promise<Result<OpenedPorts, StartFailure>> {
+  const r = await host.openPorts({ listen: s.listen, ...(s.ports ? { ports: s.ports } : {}) });
+  if (!r.ok) {
+    const runtime = { kind: "runtime" as const, code: r.error.code, message: r.error.message };
+    if (s.explainInUse && r.error.code === "OAK_E_PLATFORM_ADDR_IN_USE") {
+      const p = s.ports ?? { ike: 500, natt: 4500 };
+      const taken = [p.ike, p.natt]
+        .map((x) => portInUse(x))
+        .find((f) => f.kind === "port-in-use" && f.owners.length > 0);
+      return err(taken ?? runtime);
+    }
+    return err(runtime);
+  }
+  const ports = r.value;
+  const handOver = teardown.add("ports", {
+    close: () => {
+      ports.ike.close();
+      ports.natt.close();
+      ports.rawEsp?.close();
+      ports.tun?.close();
+    },
+  });
+  return ok({ ports, handOver });
+}
