@@ -7,6 +7,7 @@ import { err, ok, type Result } from "../../base/result.js";
 import { parseCrls } from "../../crypto/crl.js";
 import type { IkeConfig } from "../../ike/index.js";
 import type { L2tpOverIpsecServer } from "../../l2tp-ipsec/index.js";
+import type { Logger } from "../../obs/log.js";
 import type { Clock } from "../../platform/index.js";
 import { DEFAULT_POOL, type EffectivePolicy, type PolicyStore } from "../../policy/index.js";
 import { AddressPool } from "../../ppp/index.js";
@@ -112,4 +113,43 @@ export function readCrlFile(path: string): Result<Buffer, string> {
   }
   const p = parseCrls(b);
   return p.ok ? ok(b) : err(`not a CRL (${p.error.message})`);
+}
+
+/** The CRLs in force (--crl): read again by the watch stage when the file changes. */
+export interface CrlSource {
+  readonly path: string | undefined;
+  current: Buffer[];
+}
+
+/**
+ * Stage "ike": certificates and CRLs logged, the plan built from the store (PSKs or
+ * certificates, FIPS suites, PPP users, the pool).
+ */
+export function planServer(
+  store: PolicyStore,
+  eff: EffectivePolicy,
+  cfg: Pick<
+    ServeConfig,
+    "windowsNatFriendly" | "negotiateDh2048" | "pppAuthMethods" | "certificates"
+  >,
+  o: { readonly clock: Clock; readonly fips: boolean; readonly ikeOverrides?: IkeOverrides },
+  log: Logger,
+): Result<{ readonly plan: ServerPlan; readonly crl: CrlSource }, ServerError> {
+  const crl: CrlSource = {
+    path: cfg.certificates?.paths.crl,
+    current: cfg.certificates?.material.crl ? [cfg.certificates.material.crl] : [],
+  };
+  for (const w of cfg.certificates?.material.warnings ?? []) log.warn(w);
+  if (cfg.certificates)
+    log.info(
+      `certificate authentication: our certificate "${cfg.certificates.material.subject}", CA ${cfg.certificates.paths.ca}${crl.path ? `, CRL ${crl.path}` : ""}`,
+    );
+  const planned = serverPlan(store, eff, cfg, {
+    clock: o.clock,
+    fips: o.fips,
+    crls: crl.current,
+    ...(o.ikeOverrides ? { ikeOverrides: o.ikeOverrides } : {}),
+  });
+  if (!planned.ok) return planned;
+  return ok({ plan: planned.value, crl });
 }
