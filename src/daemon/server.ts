@@ -47,7 +47,7 @@ import type { IpsecNode } from "./ipsec-node.js";
 import type { StageError } from "./stages/errors.js";
 import { beginFailClosed, protect } from "./stages/fail-closed.js";
 import { REAL_HOST, type StartHost, type StartTun } from "./stages/host.js";
-import { openPorts, openTun } from "./stages/ports.js";
+import { explainPortsInUse, openPorts, openTun } from "./stages/ports.js";
 import { startManagement } from "./stages/serve-manage.js";
 import { type IkeOverrides, planServer } from "./stages/serve-plan.js";
 import { startRadius } from "./stages/serve-radius.js";
@@ -220,10 +220,10 @@ async function startStages(c: Context): Promise<Result<RunningServer, Failure>> 
 
   const ports = await openPorts(
     host,
-    { listen: cfg.listen, ...(deps.ports ? { ports: deps.ports } : {}), explainInUse: true },
+    { listen: cfg.listen, ...(deps.ports ? { ports: deps.ports } : {}) },
     teardown,
   );
-  if (!ports.ok) return ports;
+  if (!ports.ok) return err(explainPortsInUse(ports.error, deps.ports));
 
   // Recent failures per peer, explained (oakley diagnose --recent, the monitor, the warn lines).
   const live: LiveSettings = { allowLegacy: eff.settings.allowLegacyCrypto };

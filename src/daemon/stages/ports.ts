@@ -11,6 +11,13 @@ import type { StartHost, StartTun } from "./host.js";
 import type { StageError } from "./errors.js";
 import type { Teardown } from "./teardown.js";
 
+/** A TUN device that opened but could not be configured (a start failure: block mode). */
+export interface TunFailure {
+  readonly kind: "tun";
+  readonly code: string;
+  readonly message: string;
+}
+
 export interface TunSetup {
   readonly name: string;
   readonly mtu: number;
@@ -22,7 +29,7 @@ export interface TunSetup {
  * merged ones, tun.ts). A device that opened but cannot be configured is closed again; that
  * failure is a "tun" start failure (block mode), one that cannot open a plain error.
  */
-export function openTun(host: StartHost, s: TunSetup): Result<StartTun, StageError | StartFailure> {
+export function openTun(host: StartHost, s: TunSetup): Result<StartTun, StageError | TunFailure> {
   const t = host.openTun({ name: s.name, offload: true });
   if (!t.ok) return err({ code: t.error.code, message: `TUN ${s.name}: ${t.error.message}` });
   const tun = t.value;
@@ -39,8 +46,13 @@ export interface PortsSetup {
   readonly listen: string;
   /** Other IKE/NAT-T ports (tests). */
   readonly ports?: { readonly ike: number; readonly natt: number };
-  /** Server: UDP 500/4500 taken names the processes holding them. */
-  readonly explainInUse: boolean;
+}
+
+/** The ports did not open: the platform's error, as a start failure. */
+export interface PortsFailure {
+  readonly kind: "runtime";
+  readonly code: string;
+  readonly message: string;
 }
 
 export interface OpenedPorts {
@@ -54,19 +66,9 @@ export async function openPorts(
   host: StartHost,
   s: PortsSetup,
   teardown: Teardown,
-): Promise<Result<OpenedPorts, StartFailure>> {
+): Promise<Result<OpenedPorts, PortsFailure>> {
   const r = await host.openPorts({ listen: s.listen, ...(s.ports ? { ports: s.ports } : {}) });
-  if (!r.ok) {
-    const runtime = { kind: "runtime" as const, code: r.error.code, message: r.error.message };
-    if (s.explainInUse && r.error.code === "OAK_E_PLATFORM_ADDR_IN_USE") {
-      const p = s.ports ?? { ike: 500, natt: 4500 };
-      const taken = [p.ike, p.natt]
-        .map((x) => portInUse(x))
-        .find((f) => f.kind === "port-in-use" && f.owners.length > 0);
-      return err(taken ?? runtime);
-    }
-    return err(runtime);
-  }
+  if (!r.ok) return err({ kind: "runtime", code: r.error.code, message: r.error.message });
   const ports = r.value;
   const handOver = teardown.add("ports", {
     close: () => {
@@ -77,4 +79,16 @@ export async function openPorts(
     },
   });
   return ok({ ports, handOver });
+}
+
+/** Server: UDP 500/4500 taken names the processes holding them (from /proc), when found. */
+export function explainPortsInUse(
+  f: PortsFailure,
+  ports: { readonly ike: number; readonly natt: number } = { ike: 500, natt: 4500 },
+): StartFailure {
+  if (f.code !== "OAK_E_PLATFORM_ADDR_IN_USE") return f;
+  const taken = [ports.ike, ports.natt]
+    .map((x) => portInUse(x))
+    .find((x) => x.kind === "port-in-use" && x.owners.length > 0);
+  return taken ?? f;
 }
