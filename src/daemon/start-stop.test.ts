@@ -21,6 +21,8 @@ import { SeededRandom } from "../platform/random.js";
 import { SimUdpSocket } from "../../test/fakes/product.js";
 import { SimNetwork, Simulator } from "../../test/fakes/sim.js";
 import { startClient } from "./client.js";
+import { AddressStage, ConnectionOutcome } from "./stages/connect-session.js";
+import { Teardown } from "./stages/teardown.js";
 import { loadConnectConfig, loadServeConfig } from "./config.js";
 import type { StartError } from "./ipsec-node.js";
 import { startServer } from "./server.js";
@@ -49,7 +51,10 @@ class RecordingHost implements StartHost {
       setAddress: () =>
         failAddress ? err({ code: PlatformErrorCode.Syscall, message: "address refused" }) : done,
       setUp: () => done,
-      addRoute: () => done,
+      addRoute: (r) => {
+        events.push(`route ${r.destination}/${r.prefixLength}`);
+        return done;
+      },
       onPackets: (h) => {
         handler = h;
         void handler;
@@ -229,7 +234,7 @@ function connectConfig(extra: Record<string, unknown> = {}) {
       password: "secret",
       statusFile: join(d, "status.json"),
       tun: "oakstartc0",
-      routes: ["198.51.100.0/24"],
+      route: ["198.51.100.0/24"],
       ...extra,
     },
     {},
@@ -267,5 +272,47 @@ describe("oakley connect: start and stop", () => {
       ]);
       assert.equal(status(cfg.statusFile).mode, keepBlocked !== undefined ? "block" : "stopped");
     }
+  });
+});
+
+describe("oakley connect: the address stage", () => {
+  const path = {
+    server: "127.0.0.1",
+    local: "127.0.0.1",
+    route: { source: "127.0.0.1", device: "lo" },
+  };
+
+  test("the TUN opens with the address, routes follow; it closes after the SAs are deleted", async () => {
+    const host = new RecordingHost();
+    const teardown = new Teardown();
+    const outcome = new ConnectionOutcome(
+      new LogHub(new MemorySink(), "error").logger("daemon"),
+      {},
+    );
+    const address = new AddressStage(connectConfig(), 1400, path, host, outcome, teardown);
+    teardown.add("service", { close: () => void host.events.push("SAs deleted") });
+    await address.up("10.0.0.2", "10.0.0.1", []);
+    assert.deepEqual(await outcome.ready, { address: "10.0.0.2", peer: "10.0.0.1", dns: [] });
+    await teardown.stop();
+    assert.deepEqual(host.events, [
+      "tun open oakstartc0",
+      "route 198.51.100.0/24",
+      "SAs deleted",
+      "tun close",
+    ]);
+  });
+
+  test("a TUN that cannot be configured is closed and ends the connection with the reason", async () => {
+    const host = new RecordingHost();
+    host.failTunAddress = true;
+    const ended: string[] = [];
+    const outcome = new ConnectionOutcome(new LogHub(new MemorySink(), "error").logger("daemon"), {
+      onDown: (e) => ended.push(e.message),
+    });
+    const address = new AddressStage(connectConfig(), 1400, path, host, outcome, new Teardown());
+    await address.up("10.0.0.2", "10.0.0.1", []);
+    await assert.rejects(outcome.ready, /TUN oakstartc0: address refused/);
+    assert.deepEqual(ended, ["TUN oakstartc0: address refused"]);
+    host.assertNothingOpen();
   });
 });
