@@ -112,16 +112,18 @@ export async function startClient(
   const guard = begun.value;
   let set: BlockSet | undefined;
   if (guard) {
-    const s = blockSetFromPolicy(null, {
-      role: "client",
-      server,
-      defaultRoute: cfg.defaultRoute,
-      routes: cfg.routes,
-    });
-    if (!s.ok) return err({ code: s.error.code, message: s.error.message });
-    set = s.value;
-    const p = await protect(guard, set, "use");
+    const p = await protect(
+      guard,
+      blockSetFromPolicy(null, {
+        role: "client",
+        server,
+        defaultRoute: cfg.defaultRoute,
+        routes: cfg.routes,
+      }),
+      "use",
+    );
     if (!p.ok) return p;
+    set = p.value;
   }
 
   const teardown = new Teardown();

@@ -26,7 +26,13 @@
  */
 import { readFileSync } from "node:fs";
 import { err, ok, type Result } from "../base/result.js";
-import type { L2tpOverIpsec, L2tpOverIpsecEvent } from "../l2tp-ipsec/index.js";
+import type { ControlTarget } from "../control/index.js";
+import type { IkeConfig } from "../ike/index.js";
+import type {
+  L2tpOverIpsec,
+  L2tpOverIpsecEvent,
+  L2tpOverIpsecServer,
+} from "../l2tp-ipsec/index.js";
 import { Counters } from "../obs/counters.js";
 import type { LogHub, Logger } from "../obs/log.js";
 import type { EffectivePolicy, InitialSecrets, PolicyStore } from "../policy/index.js";
@@ -41,16 +47,16 @@ import {
   type StartFailure,
 } from "./fail-closed/index.js";
 import { FailureRing } from "./failure-ring.js";
-import { fipsStatusText, startFips } from "./fips.js";
+import { type FipsState, fipsStatusText, startFips } from "./fips.js";
 import { initialSecretsInfo, startupAddress, startupText } from "./instructions.js";
 import type { IpsecNode } from "./ipsec-node.js";
 import type { StageError } from "./stages/errors.js";
 import { beginFailClosed, protect } from "./stages/fail-closed.js";
 import { REAL_HOST, type StartHost, type StartTun } from "./stages/host.js";
-import { explainPortsInUse, openPorts, openTun } from "./stages/ports.js";
+import { explainPortsInUse, type OpenedPorts, openPorts, openTun } from "./stages/ports.js";
 import { startManagement } from "./stages/serve-manage.js";
 import { type IkeOverrides, planServer } from "./stages/serve-plan.js";
-import { startRadius } from "./stages/serve-radius.js";
+import { type Radius, startRadius } from "./stages/serve-radius.js";
 import { loadSettings, openStore } from "./stages/serve-settings.js";
 import { type LiveSettings, watchStore } from "./stages/serve-watch.js";
 import { startService } from "./stages/service.js";
@@ -175,8 +181,7 @@ async function startStages(c: Context): Promise<Result<RunningServer, Failure>> 
 
   if (guard) {
     const set = blockSetFromPolicy(eff, { role: "server", listen: cfg.listen });
-    if (!set.ok) return err({ code: set.error.code, message: set.error.message });
-    const p = await protect(guard, set.value, "run with");
+    const p = await protect(guard, set, "run with");
     if (!p.ok) return p;
   }
 
@@ -225,74 +230,28 @@ async function startStages(c: Context): Promise<Result<RunningServer, Failure>> 
   );
   if (!ports.ok) return err(explainPortsInUse(ports.error, deps.ports));
 
-  // Recent failures per peer, explained (oakley diagnose --recent, the monitor, the warn lines).
   const live: LiveSettings = { allowLegacy: eff.settings.allowLegacyCrypto };
-  const failures = new FailureRecorder({
-    ring: new FailureRing({ counters }),
-    context: () => ({
-      allowLegacy: live.allowLegacy,
-      groups: acceptedDhGroups(node.engine.config),
-    }),
-    wallNow: () => clock.wallNow(),
+  const { node, l2tp, failures } = serveService(c, {
+    ike,
+    server: serverSide,
+    radius: radius.value,
+    ports: ports.value,
+    tun,
+    live,
   });
-  const { node, l2tp } = startService(
-    {
-      role: "lns",
-      listen: cfg.listen,
-      ike,
-      clock,
-      random,
-      logs: deps.logs,
-      counters,
-      mtu: cfg.mtu,
-      ...(deps.ports ? { ports: deps.ports } : {}),
-      server: serverSide,
-      failures,
-      onIkeEvent: (e, why) => logServerIkeEvent(log, e, why),
-      onEvent: (e, why) => {
-        logSessionEvent(log, e, why);
-        radius.value?.sessions.onEvent(e);
-      },
-    },
-    { ipsec: ports.value, tun },
-    { drainMs: 200 },
-    teardown,
-  );
-  radius.value?.attach(l2tp, node, clock);
-  tun.onPackets((packets) => l2tp.ipPackets(packets));
-  for (const w of node.engine.startupWarnings) log.warn(w);
 
   await announce(c, { initial, eff, poolDef });
 
   const software = `oakley ${SOFTWARE_VERSION}`;
-  const service = radius.value?.service;
-  const target = daemonTarget({
+  const target = serverTarget(c, {
+    software,
     node,
-    logs: deps.logs,
-    counters,
-    wallNow: () => clock.wallNow(),
-    now: () => clock.now(),
-    state: {
-      software,
-      role: "server",
-      startedAt: clock.wallNow(),
-      storePath: cfg.store,
-      listen: cfg.listen,
-      warnings: [...eff.warnings, ...fipsWarnings],
-      mode: "protected",
-      fips: { mode: fips.mode, text: fipsStatusText(fips) },
-    },
-    store,
     l2tp,
-    ...(service
-      ? {
-          radius: () => ({
-            servers: service.serverStatus(),
-            accountingQueued: service.queued(),
-          }),
-        }
-      : {}),
-    failures: failures.ring,
+    store,
+    radius: radius.value,
+    failures,
+    warnings: [...eff.warnings, ...fipsWarnings],
+    fips,
   });
   await startManagement(cfg, target, { software, counters, logs: deps.logs }, log, teardown);
 
@@ -327,6 +286,106 @@ async function startStages(c: Context): Promise<Result<RunningServer, Failure>> 
         if (!r.ok) log.error(`fail-closed rules could not be removed: ${r.error.message}`);
       }
     },
+  });
+}
+
+/**
+ * Stage "service" for the server: the shared IPsec + L2TP service as the LNS, with failure
+ * explanations (oakley diagnose --recent, the monitor, the warn lines), session log lines,
+ * RADIUS accounting, and the TUN's packets going to the PPP sessions.
+ */
+function serveService(
+  c: Context,
+  o: {
+    readonly ike: IkeConfig;
+    readonly server: L2tpOverIpsecServer;
+    readonly radius: Radius | undefined;
+    readonly ports: OpenedPorts;
+    readonly tun: StartTun;
+    readonly live: LiveSettings;
+  },
+): { readonly node: IpsecNode; readonly l2tp: L2tpOverIpsec; readonly failures: FailureRecorder } {
+  const { cfg, deps, clock, log, counters } = c;
+  const failures = new FailureRecorder({
+    ring: new FailureRing({ counters }),
+    context: () => ({
+      allowLegacy: o.live.allowLegacy,
+      groups: acceptedDhGroups(node.engine.config),
+    }),
+    wallNow: () => clock.wallNow(),
+  });
+  const { node, l2tp } = startService(
+    {
+      role: "lns",
+      listen: cfg.listen,
+      ike: o.ike,
+      clock,
+      random: c.random,
+      logs: deps.logs,
+      counters,
+      mtu: cfg.mtu,
+      ...(deps.ports ? { ports: deps.ports } : {}),
+      server: o.server,
+      failures,
+      onIkeEvent: (e, why) => logServerIkeEvent(log, e, why),
+      onEvent: (e, why) => {
+        logSessionEvent(log, e, why);
+        o.radius?.sessions.onEvent(e);
+      },
+    },
+    { ipsec: o.ports, tun: o.tun },
+    { drainMs: 200 },
+    c.teardown,
+  );
+  o.radius?.attach(l2tp, node, clock);
+  o.tun.onPackets((packets) => l2tp.ipPackets(packets));
+  for (const w of node.engine.startupWarnings) log.warn(w);
+  return { node, l2tp, failures };
+}
+
+/** What `oakley status`, the monitor and metrics read from the server. */
+function serverTarget(
+  c: Context,
+  o: {
+    readonly software: string;
+    readonly node: IpsecNode;
+    readonly l2tp: L2tpOverIpsec;
+    readonly store: PolicyStore;
+    readonly radius: Radius | undefined;
+    readonly failures: FailureRecorder;
+    readonly warnings: readonly string[];
+    readonly fips: FipsState;
+  },
+): ControlTarget {
+  const { cfg, deps, clock } = c;
+  const service = o.radius?.service;
+  return daemonTarget({
+    node: o.node,
+    logs: deps.logs,
+    counters: c.counters,
+    wallNow: () => clock.wallNow(),
+    now: () => clock.now(),
+    state: {
+      software: o.software,
+      role: "server",
+      startedAt: clock.wallNow(),
+      storePath: cfg.store,
+      listen: cfg.listen,
+      warnings: [...o.warnings],
+      mode: "protected",
+      fips: { mode: o.fips.mode, text: fipsStatusText(o.fips) },
+    },
+    store: o.store,
+    l2tp: o.l2tp,
+    ...(service
+      ? {
+          radius: () => ({
+            servers: service.serverStatus(),
+            accountingQueued: service.queued(),
+          }),
+        }
+      : {}),
+    failures: o.failures.ring,
   });
 }
 

@@ -10,7 +10,7 @@
  */
 import { err, ok, type Result } from "../../base/result.js";
 import type { Logger } from "../../obs/log.js";
-import { type BlockSet, FailClosedGuard } from "../fail-closed/index.js";
+import { type BlockSet, type FailClosedError, FailClosedGuard } from "../fail-closed/index.js";
 import type { StageError } from "./errors.js";
 import type { StartHost } from "./host.js";
 
@@ -39,17 +39,18 @@ export async function beginFailClosed(
   return ok(guard);
 }
 
-/** Protected mode with this run's block set. */
+/** Protected mode with this run's block set (from blockSetFromPolicy); returns the set. */
 export async function protect(
   guard: FailClosedGuard,
-  set: BlockSet,
+  set: Result<BlockSet, FailClosedError>,
   optOut: string,
-): Promise<Result<void, StageError>> {
-  const p = await guard.enterProtectedMode(set);
+): Promise<Result<BlockSet, StageError>> {
+  if (!set.ok) return err({ code: set.error.code, message: set.error.message });
+  const p = await guard.enterProtectedMode(set.value);
   if (!p.ok)
     return err({
       code: p.error.code,
       message: `fail-closed: ${p.error.message} (or ${optOut} --no-fail-closed)`,
     });
-  return ok(undefined);
+  return ok(set.value);
 }
