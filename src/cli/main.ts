@@ -16,6 +16,7 @@ import {
   loadServeConfig,
 } from "../daemon/config.js";
 import { type RunningServer, startServer } from "../daemon/server.js";
+import { installStopSignals } from "../daemon/stages/signals.js";
 import { LogHub, type LogLevel } from "../obs/log.js";
 import { registerManagementCommands } from "./commands/index.js";
 import { clientSocketPath } from "./commands/common.js";
@@ -184,28 +185,18 @@ export function buildCli(): Command {
       // Signals are taken from the start: one that arrives while starting stops the server as
       // soon as it is up, with the same orderly teardown.
       let server: RunningServer | undefined;
-      let stopRequested: string | undefined;
-      let stopping = false;
-      const stop = async (sig: string) => {
-        if (!server) {
-          stopRequested = sig;
-          return;
-        }
-        if (stopping) return;
-        stopping = true;
+      const signals = installStopSignals(async (sig) => {
         logs.logger("daemon").info(`${sig}: stopping (telling peers, removing ${cfg.value.tun})`);
-        await server.stop();
+        await server?.stop();
         process.exit(0);
-      };
-      process.on("SIGINT", () => void stop("SIGINT"));
-      process.on("SIGTERM", () => void stop("SIGTERM"));
+      });
       const r = await startServer(cfg.value, { logs });
       if (!r.ok) {
         process.stderr.write(`oakley serve: cannot start: ${r.error.message} [${r.error.code}]\n`);
         process.exit(1);
       }
       server = r.value;
-      if (stopRequested) await stop(stopRequested);
+      await signals.ready();
     });
 
   program
@@ -337,18 +328,13 @@ export function buildCli(): Command {
           );
         }
       }
-      let stopping = false;
-      const stop = async (sig: string) => {
-        if (stopping) return;
-        stopping = true;
+      await installStopSignals(async (sig) => {
         log.info(`${sig}: disconnecting (PPP, L2TP, IPsec deletes, TUN removed)`);
         await keeper.stop();
         await control?.close();
         view?.close();
         process.exit(0);
-      };
-      process.on("SIGINT", () => void stop("SIGINT"));
-      process.on("SIGTERM", () => void stop("SIGTERM"));
+      }).ready();
       await keeper.start();
     });
 
