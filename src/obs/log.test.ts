@@ -32,3 +32,29 @@ test("secrets are redacted unless the group is at the private level", () => {
   assert.ok(!sink.lines[0]?.includes("deadbeef"));
   assert.equal(sink.records()[1]?.skeyid, "deadbeef");
 });
+
+test("a child logger carries its parent's fields and follows the group's level", () => {
+  const sink = new MemorySink();
+  const hub = new LogHub(sink, "warn", () => 0);
+  const sa = hub.logger("ike", { sa: "abc" }).child({ peer: "192.0.2.1:500" });
+  const suite = sa.child({ suite: "aes128", peer: "192.0.2.1:4500" });
+  suite.info("hidden");
+  hub.setLevel("ike", "info");
+  suite.info("shown", { mid: 7 });
+  sa.warn("parent");
+  assert.deepEqual(
+    sink.records().map(({ ts: _ts, ...r }) => r),
+    [
+      {
+        level: "info",
+        group: "ike",
+        sa: "abc",
+        peer: "192.0.2.1:4500",
+        suite: "aes128",
+        mid: 7,
+        msg: "shown",
+      },
+      { level: "warn", group: "ike", sa: "abc", peer: "192.0.2.1:500", msg: "parent" },
+    ],
+  );
+});

@@ -79,31 +79,56 @@ export class LogHub {
   }
 
   logger(group: LogGroup, fields: LogFields = {}): Logger {
-    const emit = (
-      level: Exclude<LogLevel, "private" | "off">,
-      msg: string,
-      extra?: LogFields,
-    ): void => {
-      const current = this.level(group);
-      if (rank(level) < rank(current)) return;
-      const showSecrets = current === "private";
-      const record = {
-        ts: new Date(this.now()).toISOString(),
-        level,
-        group,
-        ...fields,
-        ...extra,
-        msg,
-      };
-      this.sink.write(JSON.stringify(record, (_k, v) => replacer(v, showSecrets)));
+    return new HubLogger(this, group, fields);
+  }
+
+  /** Writes one line if `level` is shown for `group` (HubLogger's only way out). */
+  emit(
+    group: LogGroup,
+    fields: LogFields,
+    level: Exclude<LogLevel, "private" | "off">,
+    msg: string,
+    extra?: LogFields,
+  ): void {
+    const current = this.level(group);
+    if (rank(level) < rank(current)) return;
+    const showSecrets = current === "private";
+    const record = {
+      ts: new Date(this.now()).toISOString(),
+      level,
+      group,
+      ...fields,
+      ...extra,
+      msg,
     };
-    return {
-      debug: (m, f) => emit("debug", m, f),
-      info: (m, f) => emit("info", m, f),
-      warn: (m, f) => emit("warn", m, f),
-      error: (m, f) => emit("error", m, f),
-      child: (f) => this.logger(group, { ...fields, ...f }),
-    };
+    this.sink.write(JSON.stringify(record, (_k, v) => replacer(v, showSecrets)));
+  }
+}
+
+/**
+ * A logger is three references (hub, group, fields), its methods on the prototype: every IKE SA,
+ * PPP session and L2TP tunnel holds one, so per-logger closures would cost each client kilobytes.
+ */
+class HubLogger implements Logger {
+  constructor(
+    private readonly hub: LogHub,
+    private readonly group: LogGroup,
+    private readonly fields: LogFields,
+  ) {}
+  debug(msg: string, fields?: LogFields): void {
+    this.hub.emit(this.group, this.fields, "debug", msg, fields);
+  }
+  info(msg: string, fields?: LogFields): void {
+    this.hub.emit(this.group, this.fields, "info", msg, fields);
+  }
+  warn(msg: string, fields?: LogFields): void {
+    this.hub.emit(this.group, this.fields, "warn", msg, fields);
+  }
+  error(msg: string, fields?: LogFields): void {
+    this.hub.emit(this.group, this.fields, "error", msg, fields);
+  }
+  child(fields: LogFields): Logger {
+    return new HubLogger(this.hub, this.group, { ...this.fields, ...fields });
   }
 }
 
