@@ -20,3 +20,15 @@ export function concat(parts: readonly Uint8Array[]): Buffer {
 export function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
+
+/**
+ * A copy that owns its memory. `Buffer.from(x)` and `subarray` of small sizes hand out views into
+ * a shared 8 KiB pool slab (or into the whole received message): a long-lived value (a cookie, an
+ * IV, a key) kept as such a view keeps the whole slab alive, for as long as the SA lives.
+ * `Buffer.alloc` is never pooled.
+ */
+export function own(b: Uint8Array): Buffer {
+  const c = Buffer.alloc(b.byteLength);
+  c.set(b);
+  return c;
+}

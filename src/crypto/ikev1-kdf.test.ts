@@ -169,3 +169,25 @@ test("property: KEYMAT of any length is a prefix of a longer KEYMAT, and never t
     { numRuns: 200 },
   );
 });
+
+test("what an SA keeps (keys, IVs, KEYMAT) owns its memory: no view into a shared pool slab or message", () => {
+  const h = h1;
+  const own = (b: Buffer) => b.buffer.byteLength === b.length;
+  const e = Buffer.alloc(20, 7);
+  assert.ok(own(unwrap(expandEncKey(sha1, e, 16))), "truncated encryption key");
+  assert.ok(own(unwrap(expandEncKey(sha1, e, 32))), "expanded encryption key");
+  assert.ok(own(phase1Iv(h, Buffer.alloc(128, 1), Buffer.alloc(128, 2), 16)));
+  assert.ok(own(phase2Iv(h, Buffer.alloc(16, 3), 0x1234, 16)));
+  const message = Buffer.alloc(96, 9);
+  assert.ok(own(unwrap(nextIv(message.subarray(32), 16))));
+  const km = keymat({
+    prf: sha1,
+    skeyidD: Buffer.alloc(20, 4),
+    protocol: 3,
+    spi: Buffer.from([1, 2, 3, 4]),
+    niB: Buffer.alloc(32, 5),
+    nrB: Buffer.alloc(32, 6),
+    length: 36,
+  });
+  assert.ok(own(unwrap(km)));
+});

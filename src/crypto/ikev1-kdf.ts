@@ -12,6 +12,7 @@
  * client in our target set uses it; commit-bit handling lives in the engine.
  * Deviation: none known. "0" in the RFC formulas is a single zero octet, "1"/"2" likewise.
  */
+import { own } from "../base/bytes.js";
 import { err, ok, type Result } from "../base/result.js";
 import { type CryptoError, CryptoErrorCode, cryptoError } from "./errors.js";
 import type { Hash, Prf } from "./prf.js";
@@ -95,7 +96,7 @@ export function expandEncKey(
       cryptoError(CryptoErrorCode.BadLength, `encryption key length ${length} out of range`),
     );
   }
-  if (skeyidE.byteLength >= length) return ok(Buffer.from(skeyidE.subarray(0, length)));
+  if (skeyidE.byteLength >= length) return ok(own(skeyidE.subarray(0, length)));
   const blocks: Buffer[] = [];
   let k: Buffer = p.compute(skeyidE, ZERO);
   blocks.push(k);
@@ -105,7 +106,7 @@ export function expandEncKey(
     blocks.push(k);
     have += k.length;
   }
-  return ok(Buffer.concat(blocks).subarray(0, length));
+  return ok(own(Buffer.concat(blocks).subarray(0, length)));
 }
 
 export interface MainModeHashInput {
@@ -137,7 +138,7 @@ export function hashR(input: MainModeHashInput, idirB: Uint8Array): Buffer {
  * each message the next IV is the last ciphertext block of that message (`nextIv`).
  */
 export function phase1Iv(h: Hash, gxi: Uint8Array, gxr: Uint8Array, blockSize: number): Buffer {
-  return Buffer.from(h.digest(gxi, gxr).subarray(0, blockSize));
+  return own(h.digest(gxi, gxr).subarray(0, blockSize));
 }
 
 /**
@@ -151,7 +152,7 @@ export function phase2Iv(
   messageId: number,
   blockSize: number,
 ): Buffer {
-  return Buffer.from(h.digest(lastPhase1Block, u32(messageId)).subarray(0, blockSize));
+  return own(h.digest(lastPhase1Block, u32(messageId)).subarray(0, blockSize));
 }
 
 /** CBC chaining across messages: the next IV is the last ciphertext block. */
@@ -161,7 +162,8 @@ export function nextIv(ciphertext: Uint8Array, blockSize: number): Result<Buffer
       cryptoError(CryptoErrorCode.NotBlockAligned, "ciphertext is not a whole number of blocks"),
     );
   }
-  return ok(Buffer.from(ciphertext.subarray(ciphertext.byteLength - blockSize)));
+  // Kept as the SA's IV: its own memory, not a view into a pool slab (base/bytes.ts own()).
+  return ok(own(ciphertext.subarray(ciphertext.byteLength - blockSize)));
 }
 
 function u32(v: number): Buffer {
@@ -250,7 +252,7 @@ export function keymat(input: KeymatInput): Result<Buffer, CryptoError> {
     blocks.push(k);
     have += k.length;
   }
-  return ok(Buffer.concat(blocks).subarray(0, length));
+  return ok(own(Buffer.concat(blocks).subarray(0, length)));
 }
 
 /**

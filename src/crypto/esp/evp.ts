@@ -11,6 +11,7 @@
  * If koffi or libcrypto cannot load, `evpAvailable()` is false and the factory uses node.ts.
  */
 import koffi from "koffi";
+import { own } from "../../base/bytes.js";
 import { openLibcrypto } from "../libcrypto.js";
 import {
   type EspTransform,
@@ -242,14 +243,14 @@ class EvpTransform implements EspTransform {
     this.blockSize = this.shape.blockSize;
     this.esn = p.esn;
     const enc = this.shape.enc;
-    this.key = Buffer.from(p.keys.encryption.subarray(0, enc.keyLength));
+    this.key = own(p.keys.encryption.subarray(0, enc.keyLength));
     this.nonce.set(p.keys.encryption.subarray(enc.keyLength), 0);
     this.cipher = enc.kind === "null" ? null : l.ciphers.get(enc.cipherName);
     if (this.shape.integ !== undefined) {
       const h = l.hmacNew();
       this.held.hmacs.push(h);
       const md = l.digests.get(this.shape.integ.digest);
-      if (l.hmacInit(h, Buffer.from(p.keys.integrity), p.keys.integrity.length, md, null) !== 1) {
+      if (l.hmacInit(h, p.keys.integrity, p.keys.integrity.length, md, null) !== 1) {
         throw new Error("ESP transform (evp): HMAC_Init_ex failed");
       }
       this.hmacAddr = Number(h as bigint);

@@ -25,6 +25,7 @@
  *
  * Left out here: Aggressive Mode (aggressive-mode.ts); phase-1 RESPONDER-LIFETIME; DSS.
  */
+import { own } from "../../base/bytes.js";
 import {
   constantTimeEqual,
   deriveKeys,
@@ -134,8 +135,9 @@ export function newIkeSa(
     peerKey: endpointKey(peer),
     peerIp: peer.address,
     halfOpen: true,
-    ckyIB: ckyI,
-    ckyRB: ckyR,
+    // Own copies: the cookies live as long as the SA, the message they came in does not.
+    ckyIB: isakmpCookie(own(ckyI)),
+    ckyRB: isakmpCookie(own(ckyR)),
     local,
     peer,
     log: ctx.log.child({ sa: `${ckyI.toString("hex")}`, peer: endpointKey(peer), role }),
@@ -434,7 +436,7 @@ export function initiatorMm2(
   }
   sa.vids = readVendorIds(msg.payloads, ctx.config.natt.enabled);
   ctx.table.setResponderCookie(sa, msg.header.responderCookie.toString("hex"));
-  sa.ckyRB = isakmpCookie(Buffer.from(msg.header.responderCookie));
+  sa.ckyRB = isakmpCookie(own(msg.header.responderCookie));
   const dh = ctx.newDh(sa.crypto!.group);
   sa.dh = dh;
   sa.gxi = dh.publicValue;
