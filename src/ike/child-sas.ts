@@ -143,7 +143,7 @@ export function installChild(ctx: ChildSaHost, sa: IkeSa, ex: QuickExchange): vo
       skeyidD: sa.keys!.skeyidD,
       protocol: 3,
       spi: spiBytes(spi),
-      niB: ex.ni,
+      niB: ex.ni!,
       nrB: ex.nr!,
       ...(ex.gqmxy ? { gqmxy: ex.gqmxy } : {}),
       length: Math.max(1, encLen + intLen),

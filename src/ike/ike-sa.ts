@@ -85,19 +85,23 @@ export interface QuickExchange {
   readonly role: IkeRole;
   state: "QM1_SENT" | "QM2_SENT" | "DONE";
   iv: Buffer;
-  readonly ni: Buffer;
-  nr?: Buffer;
+  /** Ni_b, Nr_b, g(qm)^xy: KEYMAT inputs, dropped once the child is installed (settleQuick). */
+  ni: Buffer | undefined;
+  nr?: Buffer | undefined;
   dh?: DhKeyPair | undefined;
-  gqmxy?: Buffer;
+  gqmxy?: Buffer | undefined;
   readonly ourSpi: InboundSpi;
   peerSpi?: OutboundSpi;
   suite?: Phase2Suite;
   request?: ChildRequest;
   selectors?: { local: TrafficSelector; remote: TrafficSelector };
-  natOa?: { remote?: string; local?: string };
+  natOa?: { remote?: string; local?: string } | undefined;
   /** Quick Mode of a rekey: the child this one replaces. */
   readonly rekeyOf?: number;
-  /** Responder: raw QM1 and our QM2, to answer retransmissions. Initiator: QM2 seen and QM3 sent. */
+  /**
+   * Responder: QM1 (as a SHA-256 digest, half-open.ts messageDigest) and our QM2, to answer
+   * retransmissions. Initiator: QM2 seen (digest) and QM3 sent.
+   */
   lastIn?: Buffer;
   lastOut?: Buffer;
   pending?: Pending | undefined;

@@ -48,6 +48,7 @@ import {
 import { asOutboundSpi } from "../../wire/esp/esp.js";
 import type { EngineContext } from "../context.js";
 import { dropReplay, heard, midSeen, rememberMid } from "../liveness.js";
+import { messageDigest, sameMessage } from "../half-open.js";
 import { IkeErrorCode, failure, type IkeFailure } from "../errors.js";
 import {
   type IkeSa,
@@ -135,6 +136,19 @@ function requestedSelectors(
     remote: text(ids[0], `${sa.peer.address} (no IDs sent)`),
     local: text(ids[1], `${sa.local.address} (no IDs sent)`),
   };
+}
+
+/**
+ * A finished exchange lingers only to answer retransmissions (digest of the last message in, our
+ * last message out): the nonces, PFS secret and DH key that made the child's KEYMAT go now,
+ * not a minute later.
+ */
+export function settleQuick(ex: QuickExchange): void {
+  ex.ni = undefined;
+  ex.nr = undefined;
+  ex.gqmxy = undefined;
+  ex.dh = undefined;
+  ex.natOa = undefined;
 }
 
 function linger(ctx: EngineContext, sa: IkeSa, ex: QuickExchange): void {
@@ -293,7 +307,7 @@ function initiatorQm2(
   const hp = o.payloads[0];
   if (
     hp?.type !== PayloadType.HASH ||
-    !constantTimeEqual(hp.data, qmHash2(c.prf, sa.keys!.skeyidA, ex.mid, ex.ni, restAfterHash(o)))
+    !constantTimeEqual(hp.data, qmHash2(c.prf, sa.keys!.skeyidA, ex.mid, ex.ni!, restAfterHash(o)))
   ) {
     ctx.counters.incLabeled("ike_drop", "reason", "qm2_bad_hash");
     sa.log.warn("QM2 with a bad HASH(2): dropped");
@@ -385,7 +399,7 @@ function initiatorQm2(
     const remoteOa = oa[1];
     ex.natOa = { local: sa.local.address, ...(remoteOa ? { remote: remoteOa } : {}) };
   }
-  const h3 = qmHash3(c.prf, sa.keys!.skeyidA, ex.mid, ex.ni, ex.nr);
+  const h3 = qmHash3(c.prf, sa.keys!.skeyidA, ex.mid, ex.ni!, ex.nr);
   const sealed = sealMessage(sa, ExchangeType.QUICK_MODE, ex.mid, [hashPayload(h3)], o.lastBlock);
   if (!sealed.ok) {
     endInitiator(ctx, sa, ex, sealed.error);
@@ -394,10 +408,11 @@ function initiatorQm2(
   ex.pending?.cancel();
   ex.pending = undefined;
   ex.state = "DONE";
-  ex.lastIn = Buffer.from(dg.data);
+  ex.lastIn = messageDigest(dg.data);
   ex.lastOut = sealed.value.bytes;
   ctx.send(sa, sealed.value.bytes);
   ctx.installChild(sa, ex);
+  settleQuick(ex);
   linger(ctx, sa, ex);
 }
 
@@ -475,6 +490,9 @@ function responderQm1(
   // Authenticated but not fresh by itself (IKEv1 has no freshness in QM1): liveness, no move.
   rememberMid(sa, mid);
   heard(ctx, sa);
+  // A peer that protects a QM1 with the phase-1 keys has our last phase-1 message: a copy of it
+  // for retransmitted MM5/AM3s is no longer needed.
+  if (sa.role === "responder") sa.lastOut = undefined;
   const ps = o.value.payloads;
   const bad = rules("QM1", ps, true);
   if (bad) {
@@ -651,7 +669,7 @@ function responderQm1(
     if (oai && oar) rest.push(oai, oar);
   }
   rest.push(...lifeNotify);
-  const h2 = qmHash2(c.prf, sa.keys!.skeyidA, mid, ex.ni, serializePayloadChain(rest).bytes);
+  const h2 = qmHash2(c.prf, sa.keys!.skeyidA, mid, ex.ni!, serializePayloadChain(rest).bytes);
   const sealed = sealMessage(
     sa,
     ExchangeType.QUICK_MODE,
@@ -664,7 +682,7 @@ function responderQm1(
     return;
   }
   ex.iv = sealed.value.lastBlock;
-  ex.lastIn = Buffer.from(dg.data);
+  ex.lastIn = messageDigest(dg.data);
   ex.lastOut = sealed.value.bytes;
   sa.quick.set(mid, ex);
   sa.log.info("Quick Mode: QM1 accepted, sending QM2", {
@@ -691,7 +709,7 @@ function responderQm3(ctx: EngineContext, sa: IkeSa, ex: QuickExchange, o: Opene
   if (
     bad ||
     hp?.type !== PayloadType.HASH ||
-    !constantTimeEqual(hp.data, qmHash3(c.prf, sa.keys!.skeyidA, ex.mid, ex.ni, ex.nr!))
+    !constantTimeEqual(hp.data, qmHash3(c.prf, sa.keys!.skeyidA, ex.mid, ex.ni!, ex.nr!))
   ) {
     ctx.counters.incLabeled("ike_drop", "reason", "qm3_bad_hash");
     sa.log.warn("QM3 with a bad HASH(3): dropped");
@@ -702,6 +720,7 @@ function responderQm3(ctx: EngineContext, sa: IkeSa, ex: QuickExchange, o: Opene
   ex.pending = undefined;
   ex.state = "DONE";
   ctx.installChild(sa, ex);
+  settleQuick(ex);
   linger(ctx, sa, ex);
 }
 
@@ -719,7 +738,7 @@ export function handleQuickMode(
   const mid = msg.header.messageId;
   const ex = sa.quick.get(mid);
   if (ex) {
-    if (ex.lastIn?.equals(dg.data)) {
+    if (sameMessage(ex.lastIn, dg.data)) {
       // A retransmission gets our stored answer again, but only from the peer's endpoint: the
       // same bytes from elsewhere are a replay by someone else.
       if (!sameEndpoint(dg.remote, sa.peer)) {
