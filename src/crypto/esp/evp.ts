@@ -11,7 +11,6 @@
  * If koffi or libcrypto cannot load, `evpAvailable()` is false and the factory uses node.ts.
  */
 import koffi from "koffi";
-import { own } from "../../base/bytes.js";
 import { openLibcrypto } from "../libcrypto.js";
 import {
   type EspTransform,
@@ -172,11 +171,23 @@ export function evpLoadError(): string {
   return loadError;
 }
 
-const finalizer = new FinalizationRegistry<{ ctxs: Ptr[]; hmacs: Ptr[] }>((held) => {
+/** The native contexts of one transform (fixed fields: one small object, no arrays). */
+interface Held {
+  enc: Ptr | undefined;
+  dec: Ptr | undefined;
+  hmac: Ptr | undefined;
+}
+
+function freeHeld(l: Libcrypto, held: Held): void {
+  if (held.enc !== undefined) l.ctxFree(held.enc);
+  if (held.dec !== undefined) l.ctxFree(held.dec);
+  if (held.hmac !== undefined) l.hmacFree(held.hmac);
+  held.enc = held.dec = held.hmac = undefined;
+}
+
+const finalizer = new FinalizationRegistry<Held>((held) => {
   const l = load();
-  if (l === null) return;
-  for (const c of held.ctxs) l.ctxFree(c);
-  for (const h of held.hmacs) l.hmacFree(h);
+  if (l !== null) freeHeld(l, held);
 });
 
 /**
@@ -205,7 +216,8 @@ const S_OUTL = 32; // int
 const S_MDL = 36; // unsigned int
 const S_SEQHI = 40; // 4
 const S_MD = 64; // up to 64 (SHA-512)
-const S_SIZE = 128;
+const S_KEY = 128; // the cipher key (up to 32), kept until a direction's context is made
+const S_SIZE = 160;
 
 class EvpTransform implements EspTransform {
   readonly backend = "evp" as const;
@@ -215,22 +227,21 @@ class EvpTransform implements EspTransform {
   readonly blockSize: number;
   private readonly l: Libcrypto;
   private readonly shape: SuiteShape;
-  private readonly key: Buffer;
+  private readonly keyLength: number;
   private readonly cipher: Ptr;
-  private encCtx: Ptr | undefined;
-  private decCtx: Ptr | undefined;
   private readonly esn: boolean;
   private readonly ivPool: IvPool;
-  /** nonce, AAD, out-lengths, ESN high half and digest, at the S_* offsets. */
+  /**
+   * nonce, AAD, out-lengths, ESN high half, digest and key, at the S_* offsets: one allocation
+   * per transform, no view objects beside it (there are two transforms per client).
+   */
   private readonly scratch = Buffer.allocUnsafeSlow(S_SIZE).fill(0);
   private readonly sAddr = Number(koffi.address(this.scratch));
-  private readonly nonce = this.scratch.subarray(S_NONCE, S_NONCE + 12);
-  private readonly md = this.scratch.subarray(S_MD, S_MD + 64);
   private readonly raw: RawFns;
   private encAddr = 0;
   private decAddr = 0;
   private hmacAddr = 0;
-  private readonly held: { ctxs: Ptr[]; hmacs: Ptr[] } = { ctxs: [], hmacs: [] };
+  private readonly held: Held = { enc: undefined, dec: undefined, hmac: undefined };
   private disposed = false;
 
   constructor(l: Libcrypto, p: TransformParams) {
@@ -243,12 +254,14 @@ class EvpTransform implements EspTransform {
     this.blockSize = this.shape.blockSize;
     this.esn = p.esn;
     const enc = this.shape.enc;
-    this.key = own(p.keys.encryption.subarray(0, enc.keyLength));
-    this.nonce.set(p.keys.encryption.subarray(enc.keyLength), 0);
+    if (enc.keyLength > S_SIZE - S_KEY) throw new Error("ESP transform (evp): key too long");
+    this.keyLength = enc.keyLength;
+    this.scratch.set(p.keys.encryption.subarray(0, enc.keyLength), S_KEY);
+    this.scratch.set(p.keys.encryption.subarray(enc.keyLength), S_NONCE);
     this.cipher = enc.kind === "null" ? null : l.ciphers.get(enc.cipherName);
     if (this.shape.integ !== undefined) {
       const h = l.hmacNew();
-      this.held.hmacs.push(h);
+      this.held.hmac = h;
       const md = l.digests.get(this.shape.integ.digest);
       if (l.hmacInit(h, p.keys.integrity, p.keys.integrity.length, md, null) !== 1) {
         throw new Error("ESP transform (evp): HMAC_Init_ex failed");
@@ -259,21 +272,19 @@ class EvpTransform implements EspTransform {
     finalizer.register(this, this.held, this);
   }
 
+  /** The context of one direction, made on first use (an SA only ever uses one). */
   private ctx(enc: 1 | 0): Ptr {
-    const have = enc === 1 ? this.encCtx : this.decCtx;
+    const have = enc === 1 ? this.held.enc : this.held.dec;
     if (have !== undefined) return have;
     const c = this.l.ctxNew();
-    this.held.ctxs.push(c);
-    if (this.l.cipherInit(c, this.cipher, null, this.key, null, enc) !== 1)
+    if (enc === 1) this.held.enc = c;
+    else this.held.dec = c;
+    const key = this.scratch.subarray(S_KEY, S_KEY + this.keyLength);
+    if (this.l.cipherInit(c, this.cipher, null, key, null, enc) !== 1)
       throw new Error("ESP transform (evp): init failed");
     if (this.shape.enc.kind === "cbc") this.l.setPadding(c, 0);
-    if (enc === 1) {
-      this.encCtx = c;
-      this.encAddr = Number(c as bigint);
-    } else {
-      this.decCtx = c;
-      this.decAddr = Number(c as bigint);
-    }
+    if (enc === 1) this.encAddr = Number(c as bigint);
+    else this.decAddr = Number(c as bigint);
     return c;
   }
 
@@ -314,7 +325,7 @@ class EvpTransform implements EspTransform {
       if (this.encAddr === 0) this.ctx(1);
       const c = this.encAddr;
       writeSeqIv(pkt, 8, seqHi, seqLo);
-      writeSeqIv(this.nonce, 4, seqHi, seqLo);
+      writeSeqIv(this.scratch, S_NONCE + 4, seqHi, seqLo);
       r.init(c, 0, 0, 0, S + S_NONCE, 1);
       r.update(c, 0, S + S_OUTL, this.gcmAad(pkt, p, seqHi), this.esn ? 12 : 8);
       if (ptLength > 0) r.update(c, p + start, S + S_OUTL, p + start, ptLength);
@@ -330,8 +341,8 @@ class EvpTransform implements EspTransform {
       if (ptLength > 0) r.update(c, p + start, S + S_OUTL, p + start, ptLength);
     }
     this.mac(p, end, seqHi);
-    const md = this.md;
-    for (let i = 0; i < this.icvLength; i++) pkt[end + i] = md[i]!;
+    const a = this.scratch;
+    for (let i = 0; i < this.icvLength; i++) pkt[end + i] = a[S_MD + i]!;
     return end + this.icvLength;
   }
 
@@ -351,8 +362,8 @@ class EvpTransform implements EspTransform {
     if (kind === "aead") {
       if (this.decAddr === 0) this.ctx(0);
       const c = this.decAddr;
-      const nonce = this.nonce;
-      for (let i = 0; i < 8; i++) nonce[4 + i] = pkt[8 + i]!;
+      const a = this.scratch;
+      for (let i = 0; i < 8; i++) a[S_NONCE + 4 + i] = pkt[8 + i]!;
       r.init(c, 0, 0, 0, S + S_NONCE, 0);
       r.update(c, 0, S + S_OUTL, this.gcmAad(pkt, p, seqHi), this.esn ? 12 : 8);
       if (ctLength > 0) r.update(c, d, S + S_OUTL, p + start, ctLength);
@@ -361,8 +372,8 @@ class EvpTransform implements EspTransform {
     }
     this.mac(p, end, seqHi);
     let diff = 0;
-    const md = this.md;
-    for (let i = 0; i < icv; i++) diff |= md[i]! ^ pkt[end + i]!;
+    const a = this.scratch;
+    for (let i = 0; i < icv; i++) diff |= a[S_MD + i]! ^ pkt[end + i]!;
     if (diff !== 0) return -1;
     if (kind === "null") {
       out.set(pkt.subarray(start, end), outOffset);
@@ -379,12 +390,9 @@ class EvpTransform implements EspTransform {
     if (this.disposed) return;
     this.disposed = true;
     finalizer.unregister(this);
-    for (const c of this.held.ctxs) this.l.ctxFree(c);
-    for (const h of this.held.hmacs) this.l.hmacFree(h);
-    this.held.ctxs.length = 0;
-    this.held.hmacs.length = 0;
-    this.key.fill(0);
-    this.nonce.fill(0);
+    freeHeld(this.l, this.held);
+    this.encAddr = this.decAddr = this.hmacAddr = 0;
+    this.scratch.fill(0);
   }
 }
 

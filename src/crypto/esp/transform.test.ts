@@ -160,6 +160,39 @@ for (const backend of availableBackends()) {
       t.dispose();
     });
 
+    for (const suite of [
+      { encryption: "aes256-gcm16", integrity: "none", keyLen: 36, intLen: 0 },
+      { encryption: "aes256-cbc", integrity: "hmac-sha256-128", keyLen: 32, intLen: 32 },
+    ] as const) {
+      it(`${suite.encryption}: keeps its own copy of the keys (the caller may wipe its buffers) and makes each direction's context on first use`, () => {
+        const make = () => ({
+          suite: { encryption: suite.encryption, integrity: suite.integrity },
+          keys: {
+            encryption: Buffer.alloc(suite.keyLen, 0x5a),
+            integrity: Buffer.alloc(suite.intLen, 0x3c),
+          },
+          esn: false,
+          random: (b: Uint8Array) => b.fill(7),
+        });
+        const spec = make();
+        const sender = createEspTransform(spec, backend);
+        spec.keys.encryption.fill(0);
+        spec.keys.integrity.fill(0);
+        const receiver = createEspTransform(make(), backend);
+        const pt = Buffer.from("sixteen octets!!");
+        const pkt = Buffer.alloc(8 + sender.ivLength + pt.length + sender.icvLength);
+        pkt.writeUInt32BE(0x1234, 0);
+        pkt.writeUInt32BE(9, 4);
+        pt.copy(pkt, 8 + sender.ivLength);
+        sender.seal(pkt, pt.length, 0, 9);
+        const out = Buffer.alloc(pt.length);
+        assert.equal(receiver.open(pkt, 0, out, 0), pt.length);
+        assert.deepEqual(out, pt);
+        sender.dispose();
+        receiver.dispose();
+      });
+    }
+
     it("rejects ciphertext that is not a whole number of blocks", () => {
       const t = createEspTransform(
         {
