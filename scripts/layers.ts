@@ -27,11 +27,13 @@ export const ALLOWED: Record<string, readonly string[]> = {
   "l2tp-ipsec": [...engines],
   // RADIUS client, accounting queue and dynamic-authorization server: between the engines
   // (it reuses their codecs and crypto) and the daemon that wires it to PPP/L2TP/IPsec.
-  radius: [...engines],
+  radius: [...engines, "sqlite"],
   platform: [...data, "obs"],
+  // Opening Oakley's SQLite files (policy store, profile store, accounting queue) the same way.
+  sqlite: base,
   // The built-in certificate authority (`oakley pki`): certificates, CRLs, PKCS#12 files.
   pki: base,
-  policy: [...engines, "ike"],
+  policy: [...engines, "ike", "sqlite"],
   control: [...engines, "ike", "policy"],
   daemon: [...engines, "ike", "l2tp-ipsec", "policy", "control", "platform", "radius"],
   monitor: [...data, "obs", "control"],

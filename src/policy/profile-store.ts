@@ -11,11 +11,11 @@
  * rewritten or removed. Every write is one IMMEDIATE transaction that validates first, so a
  * failing add, edit or import changes nothing.
  */
-import { closeSync, existsSync, openSync, statSync } from "node:fs";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { err, ok, type Result } from "../base/result.js";
 import { type StoreError, StoreErrorCode, storeError } from "./errors.js";
 import { type ClientProfile, checkProfile, profileToDoc } from "./profile.js";
+import { openSqliteFile } from "../sqlite/file.js";
 import { classifySqliteError } from "./store.js";
 
 export const PROFILE_STORE_FORMAT = "oakley-client-store";
@@ -112,7 +112,7 @@ export class ProfileStore {
     try {
       return ok(fn());
     } catch (e) {
-      return err(classifySqliteError(e, this.path));
+      return err(classifySqliteError(e, this.path, "profile store"));
     }
   }
 
@@ -216,7 +216,7 @@ export class ProfileStore {
       name = this.db.transaction(fn).immediate();
     } catch (e) {
       if (e instanceof Abort) return err(e.error);
-      return err(classifySqliteError(e, this.path));
+      return err(classifySqliteError(e, this.path, "profile store"));
     }
     if (name === undefined) {
       return ok({ name: "", value: undefined, createdAt: "", updatedAt: "" });
@@ -266,102 +266,50 @@ export function openProfileStore(
   path: string,
   opts: OpenProfileStoreOptions = {},
 ): Result<ProfileStore, StoreError> {
-  let readOnlyWanted = opts.readOnly === true;
+  const opened = openSqliteFile(path, {
+    what: "profile store",
+    format: PROFILE_STORE_FORMAT,
+    latest: PROFILE_SCHEMA,
+    newer: "read-only",
+    ...(opts.readOnly ? { readOnly: true } : {}),
+    ...(opts.mustExist ? { mustExist: true } : {}),
+    integrityCheck: true,
+    secureDelete: true,
+    fix: {
+      missing: "oakley profile add creates it",
+      create: "name another file with --profile-store FILE or OAKLEY_PROFILE_STORE",
+      foreign: "name another file with --profile-store FILE",
+    },
+  });
+  if (!opened.ok) {
+    const f = opened.error;
+    const code =
+      f.kind === "missing"
+        ? StoreErrorCode.NotFound
+        : f.kind === "corrupt" || f.kind === "foreign"
+          ? StoreErrorCode.Corrupt
+          : StoreErrorCode.Unreadable;
+    return err(storeError(code, f.message));
+  }
+  const { db } = opened.value;
   try {
-    if (existsSync(path) && statSync(path).isDirectory()) {
-      return err(
-        storeError(StoreErrorCode.Unreadable, `profile store ${path} is a directory, not a file`),
-      );
+    let version = opened.value.version;
+    let readOnly: string | undefined = opened.value.readOnly
+      ? `profile store ${path} was opened read-only`
+      : undefined;
+    if (opened.value.newer) {
+      readOnly = `profile store ${path} was written by a newer Oakley (schema version ${version}; this version understands ${PROFILE_SCHEMA}); it is open read-only so that nothing is lost`;
+    } else if (version < PROFILE_SCHEMA && !opened.value.readOnly) {
+      migrateProfiles(db);
+      version = schemaVersionOf(db);
     }
+    return ok(new ProfileStore(db, path, readOnly, version));
   } catch (e) {
-    return err(classifySqliteError(e, path));
-  }
-  if (!existsSync(path)) {
-    if (readOnlyWanted || opts.mustExist) {
-      return err(
-        storeError(
-          StoreErrorCode.NotFound,
-          `profile store ${path} does not exist yet (oakley profile add creates it)`,
-        ),
-      );
-    }
     try {
-      closeSync(openSync(path, "wx", 0o600));
-    } catch (e) {
-      return err(
-        storeError(
-          StoreErrorCode.Unreadable,
-          `profile store ${path} cannot be created (${e instanceof Error ? e.message : String(e)}); name another file with --profile-store FILE or OAKLEY_PROFILE_STORE`,
-        ),
-      );
+      db.close();
+    } catch {
+      // already failing; the classified error is what matters
     }
+    return err(classifySqliteError(e, path, "profile store"));
   }
-  for (let attempt = 0; attempt < 2; attempt++) {
-    let db: Database.Database | undefined;
-    try {
-      db = new Database(path, { readonly: readOnlyWanted, fileMustExist: true });
-      db.pragma("busy_timeout = 5000");
-      if (!readOnlyWanted) db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = FULL");
-      db.pragma("secure_delete = ON");
-      const qc = db.pragma("quick_check", { simple: true });
-      if (qc !== "ok") {
-        db.close();
-        return err(
-          storeError(
-            StoreErrorCode.Corrupt,
-            `profile store ${path} fails its integrity check (${String(qc)})`,
-          ),
-        );
-      }
-      let version = schemaVersionOf(db);
-      const notOurs = (): Result<never, StoreError> => {
-        db?.close();
-        return err(
-          storeError(
-            StoreErrorCode.Corrupt,
-            `${path} is an SQLite database but not an Oakley profile store; name another file with --profile-store FILE`,
-          ),
-        );
-      };
-      if (version === 0) {
-        const n = (db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number }).n;
-        if (n > 0) return notOurs();
-      } else {
-        const hasMeta = db
-          .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
-          .get();
-        const fmt = hasMeta
-          ? (db.prepare("SELECT value FROM meta WHERE key = 'format'").get() as
-              | { value: string }
-              | undefined)
-          : undefined;
-        if (fmt?.value !== PROFILE_STORE_FORMAT) return notOurs();
-      }
-      let readOnly: string | undefined = readOnlyWanted
-        ? `profile store ${path} was opened read-only`
-        : undefined;
-      if (version > PROFILE_SCHEMA) {
-        if (!readOnlyWanted) {
-          db.close();
-          readOnlyWanted = true;
-          continue;
-        }
-        readOnly = `profile store ${path} was written by a newer Oakley (schema version ${version}; this version understands ${PROFILE_SCHEMA}); it is open read-only so that nothing is lost`;
-      } else if (version < PROFILE_SCHEMA && !readOnlyWanted) {
-        migrateProfiles(db);
-        version = schemaVersionOf(db);
-      }
-      return ok(new ProfileStore(db, path, readOnly, version));
-    } catch (e) {
-      try {
-        db?.close();
-      } catch {
-        // already failing; the classified error is what matters
-      }
-      const se = classifySqliteError(e, path);
-      return err({ ...se, message: se.message.replace("policy store", "profile store") });
-    }
-  }
-  return err(storeError(StoreErrorCode.Unreadable, `profile store ${path} could not be opened`));
 }

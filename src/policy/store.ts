@@ -27,8 +27,8 @@
  *
  * Deviation: ids are SQLite rowids, local to one file; documents refer to objects by name.
  */
-import { closeSync, existsSync, openSync, statSync } from "node:fs";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openSqliteFile, type SqliteFailure, sqliteFailure } from "../sqlite/file.js";
 import { nullLogger, type Logger } from "../obs/log.js";
 import { type Json, type JsonObject, isJsonObject, parsePointer, setAtPointer } from "./check.js";
 import { type StoreError, StoreErrorCode, type ValidationIssue, storeError } from "./errors.js";
@@ -145,16 +145,12 @@ function displayPointer(ptr: string): string {
 }
 
 /** Maps an exception from SQLite to a typed store error. */
-export function classifySqliteError(e: unknown, path: string): StoreError {
-  const code = (e as { code?: unknown }).code;
-  const msg = e instanceof Error ? e.message : String(e);
-  if (code === "SQLITE_NOTADB" || (typeof code === "string" && code.startsWith("SQLITE_CORRUPT"))) {
-    return storeError(
-      StoreErrorCode.Corrupt,
-      `policy store ${path} is damaged or not a policy store (${msg})`,
-    );
-  }
-  return storeError(StoreErrorCode.Unreadable, `policy store ${path} cannot be read (${msg})`);
+export function classifySqliteError(e: unknown, path: string, what = "policy store"): StoreError {
+  const f = sqliteFailure(e, what, path);
+  return storeError(
+    f.kind === "corrupt" ? StoreErrorCode.Corrupt : StoreErrorCode.Unreadable,
+    f.message,
+  );
 }
 
 export class PolicyStore {
@@ -903,108 +899,54 @@ export { Abort as StoreAbort };
  */
 export function openStore(path: string, opts: OpenOptions = {}): Result<PolicyStore, StoreError> {
   const log = opts.logger ?? nullLogger;
-  let requestedRo = opts.readOnly === true;
+  const opened = openSqliteFile(path, {
+    what: "policy store",
+    format: STORE_FORMAT,
+    latest: LATEST_SCHEMA,
+    newer: "read-only",
+    ...(opts.readOnly ? { readOnly: true } : {}),
+    integrityCheck: true,
+    foreignKeys: true,
+    // Deleted and overwritten rows are zeroed, not left in free pages: a removed user's NT
+    // hash (password-equivalent for MS-CHAPv2) or a replaced PSK must not stay in the file.
+    secureDelete: true,
+  });
+  if (!opened.ok) return err(storeErrorOf(opened.error));
+  const { db } = opened.value;
   try {
-    if (existsSync(path) && statSync(path).isDirectory()) {
-      return err(
-        storeError(StoreErrorCode.Unreadable, `policy store ${path} is a directory, not a file`),
-      );
+    let version = opened.value.version;
+    let readOnly: string | undefined = opened.value.readOnly
+      ? `policy store ${path} was opened read-only`
+      : undefined;
+    if (opened.value.newer) {
+      readOnly = `policy store ${path} was written by a newer Oakley (schema version ${version}; this version understands ${LATEST_SCHEMA}); it is open read-only so that nothing is lost`;
+      log.warn("policy store is newer than this version; read-only", {
+        path,
+        schema: version,
+        known: LATEST_SCHEMA,
+      });
+    } else if (version < LATEST_SCHEMA && !opened.value.readOnly) {
+      const applied = migrate(db);
+      log.info("policy store migrated", { path, from: version, to: LATEST_SCHEMA, applied });
+      version = schemaVersion(db);
     }
+    return ok(new PolicyStore(db, path, readOnly, version, log, opts.allowWeakPsk === true));
   } catch (e) {
+    try {
+      db.close();
+    } catch {
+      // already failing; the classified error below is what matters
+    }
     return err(classifySqliteError(e, path));
   }
-  if (!existsSync(path)) {
-    if (requestedRo)
-      return err(storeError(StoreErrorCode.Unreadable, `policy store ${path} does not exist`));
-    try {
-      // Created 0600: the file holds secrets (PSKs, NT hashes); SQLite gives -wal/-shm the same mode.
-      closeSync(openSync(path, "wx", 0o600));
-    } catch (e) {
-      return err(
-        storeError(
-          StoreErrorCode.Unreadable,
-          `policy store ${path} cannot be created (${e instanceof Error ? e.message : String(e)})`,
-        ),
-      );
-    }
-  }
-  for (let attempt = 0; attempt < 2; attempt++) {
-    let db: Database.Database | undefined;
-    try {
-      db = new Database(path, { readonly: requestedRo, fileMustExist: true });
-      db.pragma("busy_timeout = 5000");
-      if (!requestedRo) db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = FULL");
-      db.pragma("foreign_keys = ON");
-      // Deleted and overwritten rows are zeroed, not left in free pages: a removed user's NT
-      // hash (password-equivalent for MS-CHAPv2) or a replaced PSK must not stay in the file.
-      db.pragma("secure_delete = ON");
-      const qc = db.pragma("quick_check", { simple: true });
-      if (qc !== "ok") {
-        db.close();
-        return err(
-          storeError(
-            StoreErrorCode.Corrupt,
-            `policy store ${path} fails its integrity check (${String(qc)})`,
-          ),
-        );
-      }
-      let version = schemaVersion(db);
-      if (version === 0) {
-        const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number };
-        if (tables.n > 0) {
-          db.close();
-          return err(
-            storeError(
-              StoreErrorCode.Corrupt,
-              `${path} is an SQLite database but not an Oakley policy store`,
-            ),
-          );
-        }
-      } else {
-        const fmt = db.prepare("SELECT value FROM meta WHERE key = 'format'").get() as
-          | { value: string }
-          | undefined;
-        if (fmt?.value !== STORE_FORMAT) {
-          db.close();
-          return err(
-            storeError(
-              StoreErrorCode.Corrupt,
-              `${path} is an SQLite database but not an Oakley policy store`,
-            ),
-          );
-        }
-      }
-      let readOnly: string | undefined = requestedRo
-        ? `policy store ${path} was opened read-only`
-        : undefined;
-      if (version > LATEST_SCHEMA) {
-        if (!requestedRo) {
-          // Reopen read-only so that nothing in the newer file can be changed by mistake.
-          db.close();
-          requestedRo = true;
-          continue;
-        }
-        readOnly = `policy store ${path} was written by a newer Oakley (schema version ${version}; this version understands ${LATEST_SCHEMA}); it is open read-only so that nothing is lost`;
-        log.warn("policy store is newer than this version; read-only", {
-          path,
-          schema: version,
-          known: LATEST_SCHEMA,
-        });
-      } else if (version < LATEST_SCHEMA && !requestedRo) {
-        const applied = migrate(db);
-        log.info("policy store migrated", { path, from: version, to: LATEST_SCHEMA, applied });
-        version = schemaVersion(db);
-      }
-      return ok(new PolicyStore(db, path, readOnly, version, log, opts.allowWeakPsk === true));
-    } catch (e) {
-      try {
-        db?.close();
-      } catch {
-        // already failing; the classified error below is what matters
-      }
-      return err(classifySqliteError(e, path));
-    }
-  }
-  return err(storeError(StoreErrorCode.Unreadable, `policy store ${path} could not be opened`));
+}
+
+/** The shared opener's failure as a policy-store error (the daemon blocks on either). */
+function storeErrorOf(f: SqliteFailure): StoreError {
+  return storeError(
+    f.kind === "corrupt" || f.kind === "foreign"
+      ? StoreErrorCode.Corrupt
+      : StoreErrorCode.Unreadable,
+    f.message,
+  );
 }

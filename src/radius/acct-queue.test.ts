@@ -77,7 +77,7 @@ test("a file that is not an accounting queue is refused with a message naming it
   db.close();
   const r = openAccountingQueue(path);
   assert.equal(r.ok, false);
-  if (!r.ok) assert.match(r.error.message, /not an Oakley accounting queue/);
+  if (!r.ok) assert.match(r.error.message, /not an Oakley RADIUS accounting queue/);
   const junk = fresh();
   writeFileSync(junk, "this is not sqlite at all, just text ".repeat(200));
   assert.equal(openAccountingQueue(junk).ok, false);

@@ -19,12 +19,12 @@
  * the totals anyway); Start and Stop are kept up to twice that, then refused too. Each refusal
  * is counted and logged.
  */
-import { closeSync, existsSync, openSync } from "node:fs";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { err, ok, type Result } from "../base/result.js";
 import type { Counters } from "../obs/counters.js";
 import { type Logger, nullLogger } from "../obs/log.js";
 import type { AccountingRecord } from "./client.js";
+import { openSqliteFile } from "../sqlite/file.js";
 import { type RadiusError, RadiusErrorCode, radiusError } from "./errors.js";
 
 export const QUEUE_FORMAT = "oakley-radius-accounting-queue";
@@ -215,49 +215,15 @@ export function openAccountingQueue(
   path: string,
   opts: QueueOptions = {},
 ): Result<AccountingQueue, RadiusError> {
-  const fail = (what: string, e?: unknown) =>
-    err(
-      radiusError(
-        RadiusErrorCode.QueueUnavailable,
-        `RADIUS accounting queue ${path} ${what}${e === undefined ? "" : ` (${e instanceof Error ? e.message : String(e)})`}`,
-      ),
-    );
-  if (!existsSync(path)) {
-    try {
-      closeSync(openSync(path, "wx", 0o600));
-    } catch (e) {
-      return fail("cannot be created", e);
-    }
-  }
-  let db: Database.Database | undefined;
+  const opened = openSqliteFile(path, {
+    what: "RADIUS accounting queue",
+    format: QUEUE_FORMAT,
+    latest: LATEST_QUEUE_SCHEMA,
+    newer: "refuse",
+  });
+  if (!opened.ok) return err(radiusError(RadiusErrorCode.QueueUnavailable, opened.error.message));
+  const d = opened.value.db;
   try {
-    db = new Database(path, { fileMustExist: true });
-    db.pragma("busy_timeout = 5000");
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = FULL");
-    const version = db.pragma("user_version", { simple: true }) as number;
-    if (version === 0) {
-      const n = (db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number }).n;
-      if (n > 0) {
-        db.close();
-        return fail("is an SQLite database but not an Oakley accounting queue");
-      }
-    } else {
-      const fmt = db.prepare("SELECT value FROM meta WHERE key = 'format'").get() as
-        | { value: string }
-        | undefined;
-      if (fmt?.value !== QUEUE_FORMAT) {
-        db.close();
-        return fail("is an SQLite database but not an Oakley accounting queue");
-      }
-      if (version > LATEST_QUEUE_SCHEMA) {
-        db.close();
-        return fail(
-          `was written by a newer Oakley (schema ${version}; this version knows ${LATEST_QUEUE_SCHEMA})`,
-        );
-      }
-    }
-    const d = db;
     for (const m of MIGRATIONS) {
       if (m.version <= (d.pragma("user_version", { simple: true }) as number)) continue;
       d.transaction(() => {
@@ -268,10 +234,15 @@ export function openAccountingQueue(
     return ok(new AccountingQueue(d, path, opts));
   } catch (e) {
     try {
-      db?.close();
+      d.close();
     } catch {
       // already failing; the error below is what matters
     }
-    return fail("cannot be opened", e);
+    return err(
+      radiusError(
+        RadiusErrorCode.QueueUnavailable,
+        `RADIUS accounting queue ${path} cannot be opened (${e instanceof Error ? e.message : String(e)})`,
+      ),
+    );
   }
 }
