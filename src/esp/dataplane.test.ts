@@ -624,3 +624,34 @@ describe("local transport SAs (L2TP over its SA): payloads without IP headers", 
     assert.ok(!r.ok);
   });
 });
+
+it("address octets are shared between SAs only up to a bound: peers' NAT-OA addresses cannot grow it", () => {
+  const dp = new EspDataPlane({
+    counters: new Counters(),
+    logger: new LogHub(new MemorySink()).logger("esp"),
+    random,
+  });
+  const suite: EspSuite = { encryption: "aes128-gcm16", integrity: "none" };
+  for (let i = 0; i < 1100; i++) {
+    const r = dp.installSa(
+      {
+        spi: 0x5000 + i,
+        direction: "in",
+        mode: "transport",
+        suite,
+        keys: keysFor(suite),
+        local: "203.0.113.5",
+        remote: "198.51.100.1",
+        encap: {
+          peer: { address: "198.51.100.1", port: 4500 },
+          natOa: { remote: `10.${i >> 8}.${i & 255}.2`, local: "203.0.113.5" },
+        },
+      },
+      0,
+    );
+    assert.ok(r.ok);
+  }
+  const cache = (dp as unknown as { addresses: Map<string, Uint8Array> }).addresses;
+  assert.equal(cache.size, 1024);
+  assert.equal(dp.list().length, 1100);
+});

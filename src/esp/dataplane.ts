@@ -197,6 +197,9 @@ export interface SaInfo {
   readonly expired: boolean;
 }
 
+/** Distinct addresses whose octets SAs share (see EspDataPlane.addresses). */
+const ADDRESS_CACHE = 1024;
+
 export class EspDataPlane {
   /**
    * Inbound SAs by SPI (we chose these SPIs, so they are unique). Keyed by any SPI a packet
@@ -206,6 +209,12 @@ export class EspDataPlane {
   /** All SAs by handle (outbound SPIs are chosen by peers and may collide across peers). */
   private readonly byId = new Map<number, Sa>();
   private nextId = 1;
+  /**
+   * Address octets shared by the SAs that name the same address (read only, never written):
+   * every SA has our address and most the same NAT-OA, and each copy costs a typed array.
+   * Bounded, since NAT-OA addresses come from peers; past the bound SAs get their own copy.
+   */
+  private readonly addresses = new Map<string, Uint8Array>();
   readonly spd = new Spd();
   private readonly txBuf: Uint8Array;
   private readonly rxBuf: Uint8Array;
@@ -218,13 +227,21 @@ export class EspDataPlane {
     this.rxBuf = new Uint8Array(this.maxPacket + 512);
   }
 
+  private address(text: string): Uint8Array | undefined {
+    const have = this.addresses.get(text);
+    if (have !== undefined) return have;
+    const bytes = parseIpAddress(text);
+    if (bytes !== undefined && this.addresses.size < ADDRESS_CACHE) this.addresses.set(text, bytes);
+    return bytes;
+  }
+
   /**
    * Installs an SA; returns its handle, or an error string for a bad spec (unknown suite, key
    * length, address). Inbound SPIs must be unique.
    */
   installSa(spec: SaSpec, now: number): { ok: true; sa: number } | { ok: false; error: string } {
-    const localBytes = parseIpAddress(spec.local);
-    const remoteBytes = parseIpAddress(spec.remote);
+    const localBytes = this.address(spec.local);
+    const remoteBytes = this.address(spec.remote);
     if (
       localBytes === undefined ||
       remoteBytes === undefined ||
@@ -240,9 +257,9 @@ export class EspDataPlane {
     const selector = spec.selector === undefined ? ANY_SELECTOR : compileSelector(spec.selector);
     if (typeof selector === "string") return { ok: false, error: selector };
     const natOaRemote =
-      spec.encap?.natOa?.remote === undefined ? undefined : parseIpAddress(spec.encap.natOa.remote);
+      spec.encap?.natOa?.remote === undefined ? undefined : this.address(spec.encap.natOa.remote);
     const natOaLocal =
-      spec.encap?.natOa?.local === undefined ? undefined : parseIpAddress(spec.encap.natOa.local);
+      spec.encap?.natOa?.local === undefined ? undefined : this.address(spec.encap.natOa.local);
     if (
       (spec.encap?.natOa?.remote !== undefined && natOaRemote === undefined) ||
       (spec.encap?.natOa?.local !== undefined && natOaLocal === undefined)
