@@ -781,6 +781,12 @@ export class IkeEngine implements ChildSaHost, SaTimerHost {
     sa.nr = undefined;
     sa.idiB = undefined;
     sa.lastError = undefined;
+    // SKEYID and SKEYID_e have done their work (HASH_I/HASH_R, the cipher key): wiped, dropped.
+    if (sa.keys) {
+      sa.keys.skeyid?.fill(0);
+      sa.keys.skeyidE?.fill(0);
+      sa.keys = { ...sa.keys, skeyid: undefined, skeyidE: undefined };
+    }
     this.counters.inc("ike_sa_established");
     let same = this.byPeerId.get(sa.peerIdText);
     if (!same) {

@@ -73,10 +73,11 @@ export interface PeerVendorIds {
 }
 
 export interface Phase1Keys {
-  readonly skeyid: Buffer;
+  /** SKEYID and SKEYID_e: needed until HASH_I/HASH_R are checked and the cipher key is made. */
+  readonly skeyid: Buffer | undefined;
   readonly skeyidD: Buffer;
   readonly skeyidA: Buffer;
-  readonly skeyidE: Buffer;
+  readonly skeyidE: Buffer | undefined;
   readonly encKey: Buffer;
 }
 

@@ -1,7 +1,8 @@
 /**
  * Threat model: a memory disclosure of the server (a core dump, a heap snapshot, a swap file) or
  * its memory per connected client. Once an IKE SA and its child are up, the server keeps only
- * what it still needs: the phase-1 keys and the last CBC block. Not the DH private key, g^xy,
+ * what it still needs: SKEYID_d, SKEYID_a, the cipher key and the last CBC block. Not SKEYID or
+ * SKEYID_e (wiped once HASH_I/HASH_R are checked), the DH private key, g^xy,
  * the nonces or the peer's SA payload of phase 1; not the nonces, PFS secret or DH key of a
  * finished Quick Mode (they make the child's KEYMAT); not a copy of the whole request it may
  * have to answer again (a digest is enough); and not its last phase-1 message once the peer
@@ -60,7 +61,9 @@ describe("what an established IKE SA keeps", () => {
         assert.equal(sa.state, "ESTABLISHED");
         for (const f of ["dh", "gxi", "gxr", "gxy", "ni", "nr", "saiB", "idiB", "pending"] as const)
           assert.equal(sa[f], undefined, `${sa.role}: ${f}`);
-        assert.ok(sa.keys && sa.iv, `${sa.role}: keeps its phase-1 keys`);
+        assert.ok(sa.keys?.skeyidD && sa.keys.skeyidA && sa.keys.encKey && sa.iv, sa.role);
+        assert.equal(sa.keys.skeyid, undefined, `${sa.role}: SKEYID`);
+        assert.equal(sa.keys.skeyidE, undefined, `${sa.role}: SKEYID_e`);
       }
     });
 

@@ -312,7 +312,7 @@ export function hashInput(sa: IkeSa) {
   const c = sa.crypto!;
   return {
     prf: c.prf,
-    skeyid: sa.keys!.skeyid,
+    skeyid: sa.keys!.skeyid!,
     gxi: sa.gxi!,
     gxr: sa.gxr!,
     ckyI: sa.ckyIB,
@@ -526,7 +526,7 @@ export function initiatorMm4(
   }
   sa.log.debug("phase-1 keys", {
     skeyidA: secret(sa.keys!.skeyidA),
-    skeyidE: secret(sa.keys!.skeyidE),
+    skeyidE: secret(sa.keys!.skeyidE!),
   });
   if (sa.nat.anyNat) {
     // RFC 3947 §4: the initiator floats to UDP 4500 before MM5.
@@ -1039,7 +1039,7 @@ function finishMm5(
   ctx.send(sa, sealed.value.bytes);
   sa.log.debug("phase-1 keys", {
     skeyidA: secret(sa.keys!.skeyidA),
-    skeyidE: secret(sa.keys!.skeyidE),
+    skeyidE: secret(sa.keys!.skeyidE!),
   });
   ctx.phase1Up(sa);
 }
