@@ -635,7 +635,7 @@ it("address octets are shared between SAs only up to a bound: peers' NAT-OA addr
   for (let i = 0; i < 1100; i++) {
     const r = dp.installSa(
       {
-        spi: 0x5000 + i,
+        spi: asInboundSpi(0x5000 + i),
         direction: "in",
         mode: "transport",
         suite,
