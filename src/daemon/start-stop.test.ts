@@ -258,7 +258,10 @@ describe("oakley serve: start and stop", () => {
     const r = await startServer(cfg, { logs: logs(), print: () => {}, host });
     assert.ok(!r.ok);
     assert.equal(r.error.code, "OAK_E_SERVE_CONFIG");
-    assert.match(r.error.message, new RegExp(`no address pool '${DEFAULT_POOL}'.*oakley policy import`));
+    assert.match(
+      r.error.message,
+      new RegExp(`no address pool '${DEFAULT_POOL}'.*oakley policy import`),
+    );
     assert.deepEqual(host.events, [], "no rules installed, nothing opened");
     assert.notEqual(readStatus(cfg.statusFile)?.mode, "protected");
   });
