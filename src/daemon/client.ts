@@ -39,7 +39,7 @@ import type { IpsecNode } from "./ipsec-node.js";
 import { type ServerPath, findServer } from "./stages/connect-route.js";
 import { AddressStage, type ClientProgress, ConnectionOutcome } from "./stages/connect-session.js";
 import type { StageError } from "./stages/errors.js";
-import { beginFailClosed, protect } from "./stages/fail-closed.js";
+import { beginFailClosed, enterBlockMode, protect } from "./stages/fail-closed.js";
 import { REAL_HOST, type StartHost } from "./stages/host.js";
 import { openPorts, type PortsFailure } from "./stages/ports.js";
 import { startService } from "./stages/service.js";
@@ -47,7 +47,6 @@ import { Teardown } from "./stages/teardown.js";
 import {
   type BlockSet,
   blockSetFromPolicy,
-  describeStartFailure,
   type FailClosedError,
   type FailClosedGuard,
   type FailClosedStatus,
@@ -147,8 +146,7 @@ export async function startClient(
     await teardown.abort();
     const f = r.error;
     if (!guard) return err({ code: f.code, message: f.message });
-    await guard.enterBlockMode(f, set);
-    return err({ code: f.code, message: describeStartFailure(f) });
+    return err(await enterBlockMode(guard, f, log, { fallbackCode: f.code, set }));
   } catch (e) {
     await teardown.abort();
     throw e;

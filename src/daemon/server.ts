@@ -6,8 +6,9 @@
  *   fips      FIPS mode from the command line, before any other crypto runs
  *   store     the SQLite store (openStore)
  *   settings  command-line settings into the store, the effective policy, FIPS (loadSettings)
+ *   ike       certificates and CRLs, IKE settings, PPP users and pool (planServer), and the
+ *             RADIUS settings in force (radiusSettings)
  *   protect   the block table installed before any traffic flows (protect, shared)
- *   ike       certificates and CRLs, IKE settings, PPP users and pool (planServer)
  *   radius    RADIUS authentication and accounting, when configured (startRadius)
  *   tun       one TUN device: the server's PPP address, the pool routed to it (openTun, shared)
  *   ports     UDP 500/4500 and raw ESP (openPorts, shared)
@@ -17,8 +18,11 @@
  *   watch     store and CRL changes applied while running (watchStore)
  *
  * Every stage registers what it opened with one Teardown (stages/teardown.ts): stop() runs it
- * newest first, and a start that fails part-way closes what the earlier stages opened, then
- * enters block mode when the failure is one (StartFailure) and fail-closed is on.
+ * newest first, and a start that fails part-way closes what the earlier stages opened. One rule
+ * for start failures: a configuration mistake (a flag, the store's settings, pool or RADIUS
+ * setting) is refused before protected mode, with nothing installed; from protected mode on,
+ * every failure is a StartFailure (the types say so) and enters block mode with the reason.
+ * Before protect, a store or crypto that cannot be used enters block mode as well.
  *
  * L2TP is bound to the IKE SA a client authenticated with (src/l2tp-ipsec/channel.ts), never
  * to an address: clients behind one NAT with the same private address and ports stay separate,
@@ -44,6 +48,7 @@ import {
   blockSetFromPolicy,
   describeStartFailure,
   type FailClosedGuard,
+  failureCode,
   type StartFailure,
 } from "./fail-closed/index.js";
 import { FailureRing } from "./failure-ring.js";
@@ -51,12 +56,18 @@ import { type FipsState, fipsStatusText, startFips } from "./fips.js";
 import { initialSecretsInfo, startupAddress, startupText } from "./instructions.js";
 import type { IpsecNode } from "./ipsec-node.js";
 import type { StageError } from "./stages/errors.js";
-import { beginFailClosed, protect } from "./stages/fail-closed.js";
+import { beginFailClosed, enterBlockMode, protect } from "./stages/fail-closed.js";
 import { REAL_HOST, type StartHost, type StartTun } from "./stages/host.js";
 import { explainPortsInUse, type OpenedPorts, openPorts, openTun } from "./stages/ports.js";
 import { startManagement } from "./stages/serve-manage.js";
-import { type IkeOverrides, planServer } from "./stages/serve-plan.js";
-import { type Radius, startRadius } from "./stages/serve-radius.js";
+import {
+  type CrlSource,
+  type IkeOverrides,
+  planServer,
+  type ServerPlan,
+} from "./stages/serve-plan.js";
+import { type Radius, radiusSettings, startRadius } from "./stages/serve-radius.js";
+import type { RadiusSettings } from "./radius-config.js";
 import { loadSettings, openStore } from "./stages/serve-settings.js";
 import { type LiveSettings, watchStore } from "./stages/serve-watch.js";
 import { startService } from "./stages/service.js";
@@ -155,17 +166,13 @@ export async function startServer(
 
 /** A start failure: block mode when fail-closed is on; the message says why either way. */
 async function blockMode(c: Context, f: StartFailure): Promise<ServerError> {
-  const message = describeStartFailure(f);
-  if (c.guard) {
-    const r = await c.guard.enterBlockMode(f);
-    if (!r.ok) c.log.error(`block mode could not be entered: ${r.error.message}`);
-    else c.log.error(`${message}; traffic the policy protects is blocked (block mode)`);
-  }
-  return { code: "code" in f && f.code ? f.code : "OAK_E_SERVE_START", message };
+  if (c.guard) return enterBlockMode(c.guard, f, c.log, { fallbackCode: "OAK_E_SERVE_START" });
+  return { code: failureCode(f) ?? "OAK_E_SERVE_START", message: describeStartFailure(f) };
 }
 
+/** Up to protected mode: configuration mistakes are refused here, before anything is touched. */
 async function startStages(c: Context): Promise<Result<RunningServer, Failure>> {
-  const { cfg, deps, clock, random, log, counters, host, guard, teardown } = c;
+  const { cfg, deps, clock, random, log, guard, teardown } = c;
   // FIPS mode from the command line: the provider is loaded before any other crypto runs
   // (node:crypto keeps algorithm objects it fetched earlier).
   const early = cfg.fips !== undefined ? startFips(cfg.fips) : undefined;
@@ -179,12 +186,8 @@ async function startStages(c: Context): Promise<Result<RunningServer, Failure>> 
   if (!settings.ok) return settings;
   const { eff, fips, fipsWarnings } = settings.value;
 
-  if (guard) {
-    const set = blockSetFromPolicy(eff, { role: "server", listen: cfg.listen });
-    const p = await protect(guard, set, "run with");
-    if (!p.ok) return p;
-  }
-
+  // The plan and the RADIUS settings come from the store and flags alone: a mistake in them
+  // (no such pool, an unusable RADIUS setting) is refused before any rule is installed.
   const planned = planServer(
     store,
     eff,
@@ -197,12 +200,46 @@ async function startStages(c: Context): Promise<Result<RunningServer, Failure>> 
     log,
   );
   if (!planned.ok) return planned;
-  const { plan, crl } = planned.value;
+  const radiusCfg = radiusSettings(cfg, eff);
+  if (!radiusCfg.ok) return radiusCfg;
+
+  if (guard) {
+    const set = blockSetFromPolicy(eff, { role: "server", listen: cfg.listen });
+    const p = await protect(guard, set, "run with");
+    if (!p.ok) return p;
+  }
+  return startProtected(c, {
+    store,
+    initial,
+    eff,
+    fips,
+    fipsWarnings,
+    ...planned.value,
+    radiusCfg: radiusCfg.value,
+  });
+}
+
+/** From protected mode on: every failure is a StartFailure (block mode when fail-closed is on). */
+async function startProtected(
+  c: Context,
+  o: {
+    readonly store: PolicyStore;
+    readonly initial: InitialSecrets | undefined;
+    readonly eff: EffectivePolicy;
+    readonly fips: FipsState;
+    readonly fipsWarnings: readonly string[];
+    readonly plan: ServerPlan;
+    readonly crl: CrlSource;
+    readonly radiusCfg: RadiusSettings | undefined;
+  },
+): Promise<Result<RunningServer, StartFailure>> {
+  const { cfg, deps, clock, random, log, counters, host, guard, teardown } = c;
+  const { store, initial, eff, fips, fipsWarnings, plan, crl } = o;
   const { me, poolDef, ike } = plan;
 
   const radius = await startRadius(
+    o.radiusCfg,
     cfg,
-    eff,
     poolDef.cidr,
     { clock, random, logs: deps.logs, counters },
     log,

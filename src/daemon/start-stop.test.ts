@@ -4,13 +4,17 @@
  * mode records, and the order in which a running daemon lets go of what it opened.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { err, ok, type Result } from "../base/result.js";
 import { LogHub, MemorySink } from "../obs/log.js";
-import type { NftTableState } from "../platform/firewall/index.js";
+import {
+  type FirewallError,
+  FirewallErrorCode,
+  type NftTableState,
+} from "../platform/firewall/index.js";
 import { NftTable } from "../platform/firewall/index.js";
 import {
   type PlatformError,
@@ -18,6 +22,7 @@ import {
   type TunPacketsHandler,
 } from "../platform/index.js";
 import { SeededRandom } from "../platform/random.js";
+import { createDefaultStore, DEFAULT_POOL } from "../policy/index.js";
 import { SimUdpSocket } from "../../test/fakes/product.js";
 import { SimNetwork, Simulator } from "../../test/fakes/sim.js";
 import { startClient } from "./client.js";
@@ -36,12 +41,20 @@ let n = 0;
 class RecordingHost implements StartHost {
   readonly events: string[] = [];
   failTunAddress = false;
+  failTunOpen = false;
+  /** nftables refuses every install after the first (block mode cannot be entered). */
+  failSecondInstall = false;
   portsError: StartError | undefined;
   readonly net = new SimNetwork(new Simulator());
 
   openTun(o: { name: string }): Result<StartTun, PlatformError> {
     const events = this.events;
     const failAddress = this.failTunAddress;
+    if (this.failTunOpen)
+      return err({
+        code: PlatformErrorCode.PermissionDenied,
+        message: "cannot open /dev/net/tun: permission denied; run as root or with CAP_NET_ADMIN",
+      });
     events.push(`tun open ${o.name}`);
     let handler: TunPacketsHandler | undefined;
     const done = ok(undefined);
@@ -89,11 +102,17 @@ class RecordingHost implements StartHost {
 
   firewall(): NftTable {
     const events = this.events;
+    const failSecond = () => this.failSecondInstall;
     return new (class extends NftTable {
       override async inspect(): Promise<Result<NftTableState | null, never>> {
         return ok(null);
       }
-      override async install(): Promise<Result<void, never>> {
+      override async install(): Promise<Result<void, FirewallError>> {
+        if (failSecond() && events.includes("nft install"))
+          return err({
+            code: FirewallErrorCode.PermissionDenied,
+            message: "nft: Operation not permitted",
+          });
         events.push("nft install");
         return ok(undefined);
       }
@@ -140,6 +159,14 @@ function status(path: string): { mode: string; reason?: string } {
 }
 
 const logs = () => new LogHub(new MemorySink(), "error");
+
+function readStatus(path: string): { mode: string } | undefined {
+  try {
+    return status(path);
+  } catch {
+    return undefined;
+  }
+}
 
 describe("oakley serve: start and stop", () => {
   test("a running server stops in reverse order: sockets, TUN, then the fail-closed rules", async () => {
@@ -193,6 +220,101 @@ describe("oakley serve: start and stop", () => {
     assert.match(r.error.message, /TUN oakstart0: address refused/);
     host.assertNothingOpen();
     assert.equal(status(cfg.statusFile).mode, "block");
+  });
+
+  test("the TUN device cannot be opened: block mode names the device and the fix, like one that cannot be configured", async () => {
+    const host = new RecordingHost();
+    host.failTunOpen = true;
+    const cfg = serveConfig();
+    const sink = new MemorySink();
+    const r = await startServer(cfg, { logs: new LogHub(sink, "error"), print: () => {}, host });
+    assert.ok(!r.ok);
+    assert.equal(r.error.code, "OAK_E_PLATFORM_PERMISSION_DENIED");
+    assert.match(r.error.message, /tunnel device cannot be created: TUN oakstart0: .*run as root/);
+    assert.deepEqual(host.events, ["nft install", "nft install"]);
+    const st = status(cfg.statusFile);
+    assert.equal(st.mode, "block");
+    assert.match(st.reason ?? "", /TUN oakstart0: cannot open \/dev\/net\/tun/);
+    assert.ok(
+      sink.lines.some((l) => /TUN oakstart0.*\(block mode\)/.test(l)),
+      sink.lines.join("\n"),
+    );
+  });
+
+  test("the store has no address pool: refused before any rule is installed, naming the pool and the fix", async () => {
+    const host = new RecordingHost();
+    const cfg = serveConfig();
+    mkdirSync(join(cfg.store, ".."), { recursive: true });
+    const made = createDefaultStore(cfg.store, (k) => new SeededRandom("pool").bytes(k));
+    assert.ok(made.ok);
+    const { store } = made.value;
+    const st = store.settings();
+    assert.ok(st.ok && st.value.value);
+    const { defaultPool: _d, ...rest } = st.value.value;
+    assert.ok(store.setSettings(rest).ok);
+    const del = store.pools.delete(DEFAULT_POOL);
+    assert.ok(del.ok, JSON.stringify(del));
+    store.close();
+    const r = await startServer(cfg, { logs: logs(), print: () => {}, host });
+    assert.ok(!r.ok);
+    assert.equal(r.error.code, "OAK_E_SERVE_CONFIG");
+    assert.match(
+      r.error.message,
+      new RegExp(`no address pool '${DEFAULT_POOL}'.*oakley policy import`),
+    );
+    assert.deepEqual(host.events, [], "no rules installed, nothing opened");
+    assert.notEqual(readStatus(cfg.statusFile)?.mode, "protected");
+  });
+
+  test("the store's RADIUS setting cannot be used: refused before any rule is installed, naming the fix", async () => {
+    const host = new RecordingHost();
+    const cfg = serveConfig();
+    mkdirSync(join(cfg.store, ".."), { recursive: true });
+    const made = createDefaultStore(cfg.store, (k) => new SeededRandom("radius").bytes(k));
+    assert.ok(made.ok);
+    const { store } = made.value;
+    const st = store.settings();
+    assert.ok(st.ok && st.value.value);
+    const set = store.setSettings({
+      ...st.value.value,
+      radius: { servers: ["127.0.0.1"], secretFile: join(dir, "no-such-secret") },
+    });
+    assert.ok(set.ok, JSON.stringify(set));
+    store.close();
+    const r = await startServer(cfg, { logs: logs(), print: () => {}, host });
+    assert.ok(!r.ok);
+    assert.equal(r.error.code, "OAK_E_SERVE_CONFIG");
+    assert.match(r.error.message, /RADIUS setting cannot be used.*oakley policy radius/);
+    assert.deepEqual(host.events, [], "no rules installed, nothing opened");
+    assert.notEqual(readStatus(cfg.statusFile)?.mode, "protected");
+  });
+
+  test("RADIUS cannot start (its socket does not bind): block mode says so, the store is closed", async () => {
+    const host = new RecordingHost();
+    const secret = join(dir, `radius-secret-${++n}`);
+    writeFileSync(secret, "radius-test-secret\n", { mode: 0o600 });
+    // 203.0.113.77 (documentation) is not on this host: the DAE listener cannot bind.
+    const cfg = serveConfig({
+      radius: ["127.0.0.1"],
+      radiusSecretFile: secret,
+      radiusDaeListen: "203.0.113.77:3799",
+    });
+    const sink = new MemorySink();
+    const r = await startServer(cfg, { logs: new LogHub(sink, "error"), print: () => {}, host });
+    assert.ok(!r.ok);
+    assert.match(r.error.message, /cannot enter protected mode: RADIUS cannot start: .*--radius/);
+    assert.deepEqual(host.events, ["nft install", "nft install"]);
+    const st = status(cfg.statusFile);
+    assert.equal(st.mode, "block");
+    assert.match(st.reason ?? "", /RADIUS/);
+    assert.ok(
+      sink.lines.some((l) => /RADIUS.*\(block mode\)/.test(l)),
+      sink.lines.join("\n"),
+    );
+    // The store was closed by the failed start: another can open it.
+    const again = createDefaultStore(cfg.store, (k) => new SeededRandom("x").bytes(k));
+    assert.ok(again.ok);
+    again.value.store.close();
   });
 
   test("without fail-closed a failed start still closes what it opened and installs no rules", async () => {
@@ -255,6 +377,41 @@ describe("oakley connect: start and stop", () => {
     assert.deepEqual(host.events, ["nft install", "nft install"]);
     const st = status(cfg.statusFile);
     assert.equal(st.mode, "block");
+  });
+
+  test("UDP ports cannot be bound: the client logs block mode as the server does", async () => {
+    const host = new RecordingHost();
+    host.portsError = { code: "OAK_E_PLATFORM_SOCKET", message: "UDP 4500: no such address" };
+    const sink = new MemorySink();
+    const r = await startClient(connectConfig(), {
+      logs: new LogHub(sink, "error"),
+      host,
+      ports: { ike: 10500, natt: 14500 },
+    });
+    assert.ok(!r.ok);
+    assert.ok(
+      sink.lines.some((l) => /UDP 4500: no such address.*\(block mode\)/.test(l)),
+      sink.lines.join("\n"),
+    );
+  });
+
+  test("block mode cannot be entered after a ports failure: the client says so and the status does not claim block", async () => {
+    const host = new RecordingHost();
+    host.portsError = { code: "OAK_E_PLATFORM_SOCKET", message: "UDP 4500: no such address" };
+    host.failSecondInstall = true;
+    const sink = new MemorySink();
+    const cfg = connectConfig();
+    const r = await startClient(cfg, {
+      logs: new LogHub(sink, "error"),
+      host,
+      ports: { ike: 10500, natt: 14500 },
+    });
+    assert.ok(!r.ok);
+    assert.match(r.error.message, /UDP 4500: no such address/);
+    assert.ok(
+      sink.lines.some((l) => /block mode could not be entered: .*Operation not permitted/.test(l)),
+      sink.lines.join("\n"),
+    );
   });
 
   test("stop closes the sockets before the rules go; keepBlocked leaves block mode", async () => {

@@ -51,6 +51,7 @@ export {
 export { type FailClosedError, FailClosedErrorCode } from "./errors.js";
 export {
   describeStartFailure,
+  failureCode,
   fromBindError,
   fromStoreError,
   portInUse,

@@ -23,6 +23,8 @@ export type StartFailure =
   | { readonly kind: "store"; readonly code: string; readonly message: string }
   | { readonly kind: "crypto"; readonly code?: string; readonly message: string }
   | { readonly kind: "tun"; readonly code?: string; readonly message: string }
+  /** A part of the service that did not start (RADIUS); `message` names it and the fix. */
+  | { readonly kind: "service"; readonly code?: string; readonly message: string }
   | { readonly kind: "firewall"; readonly error: FirewallError }
   | { readonly kind: "runtime"; readonly code?: string; readonly message: string };
 
@@ -47,6 +49,8 @@ export function describeStartFailure(f: StartFailure): string {
       return `${PREFIX}crypto initialisation failed: ${f.message}`;
     case "tun":
       return `${PREFIX}the tunnel device cannot be created: ${f.message}`;
+    case "service":
+      return `${PREFIX}${f.message}`;
     case "firewall":
       return `${PREFIX}nftables refused the block rules (${f.error.code}): ${f.error.message}`;
     case "runtime":

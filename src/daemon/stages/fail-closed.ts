@@ -5,12 +5,20 @@
  *                     table still blocks); nothing is installed yet
  *   protect           protected mode: the block table for this run is installed BEFORE any
  *                     traffic flows, and outlives the process
- *   (on failure)      the caller enters block mode with the reason (server.ts / client.ts)
+ *   enterBlockMode    a start failure once the guard is up: block mode with the reason, one
+ *                     log line, the error the command prints (both daemons)
  *   (on stop)         the caller's clean stop removes the table, or keeps blocking
  */
 import { err, ok, type Result } from "../../base/result.js";
 import type { Logger } from "../../obs/log.js";
-import { type BlockSet, type FailClosedError, FailClosedGuard } from "../fail-closed/index.js";
+import {
+  type BlockSet,
+  describeStartFailure,
+  type FailClosedError,
+  failureCode,
+  FailClosedGuard,
+  type StartFailure,
+} from "../fail-closed/index.js";
 import type { StageError } from "./errors.js";
 import type { StartHost } from "./host.js";
 
@@ -53,4 +61,23 @@ export async function protect(
       message: `fail-closed: ${p.error.message} (or ${optOut} --no-fail-closed)`,
     });
   return ok(set.value);
+}
+
+/**
+ * A start failure once the guard is up: block mode with the reason in the status file and the
+ * log (or, when nftables refuses even that, a log line saying so); the error the command prints
+ * and exits 1 with (`fallbackCode` when the failure has none). `set` is the run's block set
+ * (default: the saved one).
+ */
+export async function enterBlockMode(
+  guard: FailClosedGuard,
+  f: StartFailure,
+  log: Logger,
+  o: { readonly fallbackCode: string; readonly set?: BlockSet | undefined },
+): Promise<StageError> {
+  const message = describeStartFailure(f);
+  const r = await guard.enterBlockMode(f, o.set);
+  if (!r.ok) log.error(`${message}; block mode could not be entered: ${r.error.message}`);
+  else log.error(`${message}; traffic the policy protects is blocked (block mode)`);
+  return { code: failureCode(f) ?? o.fallbackCode, message };
 }

@@ -8,10 +8,9 @@ import type { TunAddress } from "../../platform/index.js";
 import { portInUse, type StartFailure } from "../fail-closed/index.js";
 import type { IpsecPorts } from "../ipsec-node.js";
 import type { StartHost, StartTun } from "./host.js";
-import type { StageError } from "./errors.js";
 import type { Teardown } from "./teardown.js";
 
-/** A TUN device that opened but could not be configured (a start failure: block mode). */
+/** A TUN device that cannot be opened or configured (a start failure: block mode). */
 export interface TunFailure {
   readonly kind: "tun";
   readonly code: string;
@@ -26,12 +25,14 @@ export interface TunSetup {
 
 /**
  * A TUN device, configured and up (offloads on: the kernel hands TCP super-packets and takes
- * merged ones, tun.ts). A device that opened but cannot be configured is closed again; that
- * failure is a "tun" start failure (block mode), one that cannot open a plain error.
+ * merged ones, tun.ts). One rule for both ways it can fail: a device that cannot be opened
+ * (no /dev/net/tun, no CAP_NET_ADMIN) and one that opened but cannot be configured (closed
+ * again) are both "tun" start failures, i.e. block mode when fail-closed is on.
  */
-export function openTun(host: StartHost, s: TunSetup): Result<StartTun, StageError | TunFailure> {
+export function openTun(host: StartHost, s: TunSetup): Result<StartTun, TunFailure> {
   const t = host.openTun({ name: s.name, offload: true });
-  if (!t.ok) return err({ code: t.error.code, message: `TUN ${s.name}: ${t.error.message}` });
+  if (!t.ok)
+    return err({ kind: "tun", code: t.error.code, message: `TUN ${s.name}: ${t.error.message}` });
   const tun = t.value;
   for (const r of [tun.setMtu(s.mtu), tun.setAddress(s.address), tun.setUp(true)]) {
     if (!r.ok) {

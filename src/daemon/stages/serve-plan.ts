@@ -51,9 +51,13 @@ export function serverPlan(
   },
 ): Result<ServerPlan, ServerError> {
   const ikeOverrides = o.ikeOverrides;
-  const poolObj = store.pools.get(eff.settings.defaultPool ?? DEFAULT_POOL);
+  const poolName = eff.settings.defaultPool ?? DEFAULT_POOL;
+  const poolObj = store.pools.get(poolName);
   if (!poolObj.ok || !poolObj.value.value)
-    return err({ code: "OAK_E_SERVE_CONFIG", message: "the store has no address pool" });
+    return err({
+      code: "OAK_E_SERVE_CONFIG",
+      message: `the store has no address pool '${poolName}' (the settings' defaultPool); add it with 'oakley policy import FILE' or start with a new --store`,
+    });
   const poolDef = poolObj.value.value;
   const me = firstHost(poolDef.cidr);
   const staticAddresses: Record<string, string> = {};

@@ -12,7 +12,8 @@ import type { EffectivePolicy } from "../../policy/index.js";
 import type { ServeConfig } from "../config.js";
 import type { IpsecNode } from "../ipsec-node.js";
 import { RadiusService } from "../radius.js";
-import { radiusFromStore, radiusServiceOptions } from "../radius-config.js";
+import { type RadiusSettings, radiusFromStore, radiusServiceOptions } from "../radius-config.js";
+import type { StartFailure } from "../fail-closed/index.js";
 import { RadiusSessions, stackControl } from "../radius-sessions.js";
 import type { StageError } from "./errors.js";
 import { once, sleep, type Teardown } from "./teardown.js";
@@ -24,10 +25,31 @@ export interface Radius {
   attach(l2tp: L2tpOverIpsec, node: IpsecNode, clock: Clock): void;
 }
 
-/** The RADIUS client when configured (undefined otherwise), registered with the teardown. */
-export async function startRadius(
-  cfg: Pick<ServeConfig, "radius" | "store" | "listen">,
+/**
+ * The RADIUS settings in force: --radius, else the store's (undefined: users from the store).
+ * Checked before protected mode: a setting that cannot be used is a configuration mistake,
+ * refused before anything is touched on the host.
+ */
+export function radiusSettings(
+  cfg: Pick<ServeConfig, "radius" | "store">,
   eff: EffectivePolicy,
+): Result<RadiusSettings | undefined, StageError> {
+  // Without --radius, the store's setting (`oakley policy radius …`) decides.
+  const storeRadius = eff.settings.radius;
+  if (cfg.radius || !storeRadius) return ok(cfg.radius);
+  const r = radiusFromStore(storeRadius, cfg.store);
+  if (!r.ok) return err({ code: "OAK_E_SERVE_CONFIG", message: r.error });
+  return ok(r.value);
+}
+
+/**
+ * The RADIUS client for `radiusCfg` (from radiusSettings), registered with the teardown. It
+ * failing to start (its socket, the DAE listener, the accounting queue) is a start failure:
+ * block mode, like the ports.
+ */
+export async function startRadius(
+  radiusCfg: RadiusSettings | undefined,
+  cfg: Pick<ServeConfig, "listen">,
   poolCidr: string,
   deps: {
     readonly clock: Clock;
@@ -37,15 +59,7 @@ export async function startRadius(
   },
   log: Logger,
   teardown: Teardown,
-): Promise<Result<Radius | undefined, StageError>> {
-  // Without --radius, the store's setting (`oakley policy radius …`) decides.
-  const storeRadius = eff.settings.radius;
-  let radiusCfg = cfg.radius;
-  if (!radiusCfg && storeRadius) {
-    const r = radiusFromStore(storeRadius, cfg.store);
-    if (!r.ok) return err({ code: "OAK_E_SERVE_CONFIG", message: r.error });
-    radiusCfg = r.value;
-  }
+): Promise<Result<Radius | undefined, StartFailure>> {
   if (!radiusCfg) return ok(undefined);
   const radiusLog = deps.logs.logger("radius");
   const started = await RadiusService.start(radiusServiceOptions(radiusCfg, cfg.listen), {
@@ -55,7 +69,11 @@ export async function startRadius(
     counters: deps.counters,
   });
   if (!started.ok)
-    return err({ code: started.error.code, message: `RADIUS: ${started.error.message}` });
+    return err({
+      kind: "service",
+      code: started.error.code,
+      message: `RADIUS cannot start: ${started.error.message}; check --listen and the --radius flags (or 'oakley policy radius'), or remove --radius`,
+    });
   const service = started.value;
   const sessions = new RadiusSessions(service, deps.clock, radiusLog, {
     interimIntervalS: radiusCfg.interimIntervalS,
