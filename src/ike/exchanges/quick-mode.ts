@@ -434,8 +434,8 @@ interface Choice {
 }
 
 /** A 4-octet SPI outside 0-255, which RFC 4303 reserves (the data plane refuses those). */
-function usableSpi(spi: Uint8Array): boolean {
-  return spi.length === 4 && Buffer.from(spi.buffer, spi.byteOffset, 4).readUInt32BE(0) >= 256;
+function usableSpi(spi: Buffer): boolean {
+  return spi.length === 4 && spi.readUInt32BE(0) >= 256;
 }
 
 function choose(ctx: EngineContext, sa: IkeSa, saP: SaPayload, hasKe: boolean): Choice | undefined {
