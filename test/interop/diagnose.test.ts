@@ -18,7 +18,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import type { DiagnoseReport, StepId } from "../../src/diagnose/verdict.js";
-import { type Proc, stop, watch } from "./lib/cli-process.js";
+import { type Proc, spawnServe, stop } from "./lib/cli-process.js";
 import { interopSkipReason, type Namespace, Topology } from "./lib/netns.js";
 
 const skip = await interopSkipReason(["ip", "nft"], { nat: true });
@@ -33,32 +33,16 @@ let pfw: Namespace;
 let srv2: Namespace;
 
 function serve(ns: Namespace, listen: string, tag: string): Proc {
-  return watch(
-    topo.spawn(ns, [
-      process.execPath,
-      "--import",
-      "tsx",
-      CLI,
-      "serve",
-      "--store",
-      join(topo.dir, `${tag}.db`),
-      "--listen",
-      listen,
-      "--psk",
-      PSK,
-      "--user",
-      "alice:alice-pass-1",
-      "--pool",
-      "203.0.113.0/24",
-      "--status-file",
-      join(topo.dir, `${tag}.status.json`),
-      "--control-socket",
-      "off",
-      "--log-format",
-      "text",
-    ]),
-    `serve(${tag})`,
-  );
+  return spawnServe(topo, ns, tag, listen, [
+    "--psk",
+    PSK,
+    "--user",
+    "alice:alice-pass-1",
+    "--pool",
+    "203.0.113.0/24",
+    "--control-socket",
+    "off",
+  ]);
 }
 
 /** Runs `oakley diagnose SERVER … --json` in `ns`; its exit code and report. */

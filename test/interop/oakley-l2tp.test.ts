@@ -17,7 +17,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { type Proc, stop, watch } from "./lib/cli-process.js";
+import { type Proc, spawnServe, stop, watch } from "./lib/cli-process.js";
 import { interopSkipReason, type Namespace, Topology } from "./lib/netns.js";
 
 const skip = await interopSkipReason(["ip", "tcpdump", "socat"], { nat: true });
@@ -38,36 +38,20 @@ async function oakley(ns: Namespace, args: string[]): Promise<string> {
 }
 
 function serve(ns: Namespace, listen: string, tag: string): Proc {
-  return watch(
-    topo.spawn(ns, [
-      process.execPath,
-      "--import",
-      "tsx",
-      CLI,
-      "serve",
-      "--store",
-      join(topo.dir, `${tag}.db`),
-      "--listen",
-      listen,
-      "--psk",
-      PSK,
-      "--user",
-      "alice:alice-pass-1",
-      "--user",
-      "bob:bob-pass-2",
-      "--pool",
-      "203.0.113.0/24",
-      "--dns",
-      "192.0.2.53",
-      "--status-file",
-      join(topo.dir, `${tag}.status.json`),
-      "--control-socket",
-      join(topo.dir, `${tag}.sock`),
-      "--log-format",
-      "text",
-    ]),
-    `serve(${tag})`,
-  );
+  return spawnServe(topo, ns, tag, listen, [
+    "--psk",
+    PSK,
+    "--user",
+    "alice:alice-pass-1",
+    "--user",
+    "bob:bob-pass-2",
+    "--pool",
+    "203.0.113.0/24",
+    "--dns",
+    "192.0.2.53",
+    "--control-socket",
+    join(topo.dir, `${tag}.sock`),
+  ]);
 }
 
 function connect(

@@ -32,7 +32,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { type Proc, stop, watch } from "./lib/cli-process.js";
+import { type Proc, spawnServe, stop, watch } from "./lib/cli-process.js";
 import { sqlPath, writeFreeradiusConf } from "./lib/freeradius.js";
 import { interopSkipReason, type Namespace, Topology } from "./lib/netns.js";
 
@@ -127,42 +127,26 @@ function secretFile(name: string, secret: string): string {
 }
 
 function serve(ns: Namespace, listen: string, tag: string, extra: string[]): Proc {
-  return watch(
-    topo.spawn(ns, [
-      process.execPath,
-      "--import",
-      "tsx",
-      CLI,
-      "serve",
-      "--store",
-      join(topo.dir, `${tag}.db`),
-      "--listen",
-      listen,
-      "--psk",
-      PSK,
-      "--pool",
-      "203.0.113.0/24",
-      "--no-fail-closed",
-      "--status-file",
-      join(topo.dir, `${tag}.status.json`),
-      "--control-socket",
-      join(topo.dir, `${tag}.sock`),
-      "--metrics-listen",
-      "off",
-      "--radius",
-      RAD,
-      "--radius-nas-identifier",
-      tag,
-      "--radius-dae-listen",
-      `${listen}:3799`,
-      "--log-level",
-      "info",
-      "--log-format",
-      "text",
-      ...extra,
-    ]),
-    `serve(${tag})`,
-  );
+  return spawnServe(topo, ns, tag, listen, [
+    "--psk",
+    PSK,
+    "--pool",
+    "203.0.113.0/24",
+    "--no-fail-closed",
+    "--control-socket",
+    join(topo.dir, `${tag}.sock`),
+    "--metrics-listen",
+    "off",
+    "--radius",
+    RAD,
+    "--radius-nas-identifier",
+    tag,
+    "--radius-dae-listen",
+    `${listen}:3799`,
+    "--log-level",
+    "info",
+    ...extra,
+  ]);
 }
 
 function connect(server: string, user: string, password: string, extra: string[] = []): Proc {

@@ -3,6 +3,43 @@
  * line, its exit, and stopping it with Ctrl-C as a person would.
  */
 import type { ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import type { Namespace, Topology } from "./netns.js";
+
+/** The CLI run from source, as the interop tests start it. */
+export const OAKLEY_CLI = join(import.meta.dirname, "..", "..", "..", "src", "cli", "main.ts");
+
+/**
+ * `oakley serve` from source in `ns`: its store and status file under the topology's folder,
+ * named by `tag`, text logs; `args` are the test's own flags (PSK, users, pool, sockets...).
+ */
+export function spawnServe(
+  topo: Topology,
+  ns: Namespace,
+  tag: string,
+  listen: string,
+  args: readonly string[],
+): Proc {
+  return watch(
+    topo.spawn(ns, [
+      process.execPath,
+      "--import",
+      "tsx",
+      OAKLEY_CLI,
+      "serve",
+      "--store",
+      join(topo.dir, `${tag}.db`),
+      "--listen",
+      listen,
+      "--status-file",
+      join(topo.dir, `${tag}.status.json`),
+      "--log-format",
+      "text",
+      ...args,
+    ]),
+    `serve(${tag})`,
+  );
+}
 
 export interface Proc {
   readonly child: ChildProcess;
